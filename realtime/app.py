@@ -1,0 +1,159 @@
+"""Builds and runs a pipeline from a ``Config``: the one place that decides pacing, queue policy
+and which stages and sinks a run gets. ``cli.py`` calls this; tests and scripts can too."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from realtime.config import Config
+from realtime.errors import ConfigError
+from realtime.io.sinks import FileSink, SinkSpec, make_sinks, parse_sink_spec
+from realtime.io.sources import SourceInfo, VideoSource, classify_input, open_source
+from realtime.pipeline.pipeline import FailurePolicy, Pipeline, RunResult
+from realtime.pipeline.queues import Policy
+from realtime.pipeline.stage import SinkStage, Stage
+from realtime.pipeline.stats import StatsCollector
+from realtime.report import run_metadata, write_report
+from realtime.stages.capture import CaptureStage
+
+log = logging.getLogger("realtime")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The decisions ``auto`` options resolve to, recorded in reports."""
+
+    paced: bool
+    policy: Policy
+    sink_policies: tuple[Policy, ...]
+
+
+def resolve_outputs(config: Config) -> list[SinkSpec]:
+    """Parse ``--output``; a camera with no output goes to the virtual camera, as a streamer expects."""
+    specs = [parse_sink_spec(text) for text in config.output.output]
+    if not specs:
+        if classify_input(config.capture.input).kind == "camera":
+            return [SinkSpec("vcam", "")]
+        raise ConfigError("no output given", "add --output out.mp4, --output vcam, --output udp://127.0.0.1:5000 or --output null")
+    return specs
+
+
+def plan_run(config: Config, info: SourceInfo, specs: Sequence[SinkSpec]) -> Plan:
+    """Resolve pacing and queue policies.
+
+    Live inputs and paced files behave like a camera: latest-wins everywhere, so latency stays
+    bounded. Unpaced files are batch work: every queue blocks and nothing is lost.
+    """
+    live_output = any(s.kind in ("vcam", "stream") for s in specs)
+    pace = config.capture.pace
+    if info.live:
+        paced = False  # a camera or stream paces itself
+    elif pace == "auto":
+        paced = live_output or config.capture.loop
+    else:
+        paced = pace == "native"
+    if config.pipeline.queue_policy != "auto":
+        policy: Policy = config.pipeline.queue_policy
+    else:
+        policy = "latest_wins" if (info.live or paced) else "block"
+    # A live sink never holds the pipeline back; a file sink follows the pipeline's policy.
+    sink_policies = tuple("latest_wins" if s.kind in ("vcam", "stream", "null") and policy == "latest_wins" else policy for s in specs)
+    return Plan(paced, policy, sink_policies)  # type: ignore[arg-type]
+
+
+def build_pipeline(
+    config: Config,
+    source: VideoSource,
+    stages: Sequence[Stage] = (),
+    sinks: Sequence[SinkStage] | None = None,
+    specs: Sequence[SinkSpec] | None = None,
+) -> tuple[Pipeline, Plan]:
+    specs = list(specs if specs is not None else resolve_outputs(config))
+    plan = plan_run(config, source.info, specs)
+    sinks = list(sinks if sinks is not None else make_sinks(specs, source.info, config.output))
+    total = source.info.total_frames
+    if config.capture.max_frames is not None:
+        total = min(total, config.capture.max_frames) if total else config.capture.max_frames
+    stats = StatsCollector(primary_sink=sinks[0].name, total_frames=total)
+    capture = CaptureStage(source, paced=plan.paced, max_frames=config.capture.max_frames)
+    pipeline = Pipeline(
+        capture,
+        stages,
+        sinks,
+        policy=plan.policy,
+        queue_size=config.pipeline.queue_size,
+        sink_policies=plan.sink_policies,
+        sink_queue_size=config.output.sink_queue,
+        failure_policy=FailurePolicy(config.pipeline.on_error, config.pipeline.max_consecutive_failures),
+        stats=stats,
+    )
+    return pipeline, plan
+
+
+def run(config: Config, stages: Sequence[Stage] = (), *, extra_meta: dict[str, Any] | None = None) -> tuple[RunResult, dict[str, Any]]:
+    """Open the input and outputs, run to the end (or Ctrl-C), write the report; returns both."""
+    specs = resolve_outputs(config)
+    source = open_source(config.capture)
+    try:
+        pipeline, plan = build_pipeline(config, source, stages, specs=specs)
+    except BaseException:
+        source.close()
+        raise
+    log.info(
+        "input: %s (%dx%d @ %.3g fps)%s; outputs: %s; queues: %s",
+        source.info.description, source.info.width, source.info.height, source.info.fps,
+        ", paced" if plan.paced else "", ", ".join(s.target or s.kind for s in specs), plan.policy,
+    )
+    show_status = config.stats.stats or (not config.stats.quiet and source.info.total_frames is not None)
+    status = _StatusPrinter(pipeline.stats) if show_status else None
+    result: RunResult | None = None
+    try:
+        result = pipeline.run(on_tick=status.tick if status else None)
+    finally:
+        # Written even when the run failed: the report of a failing run is the most useful one.
+        if status:
+            status.finish()
+        meta = {**run_metadata(config, source.info, plan.__dict__), **(extra_meta or {})}
+        meta["interrupted"] = bool(result and result.interrupted)
+        meta["error"] = str(pipeline.fatal_error) if pipeline.fatal_error else None
+        report = pipeline.stats.report(meta)
+        report["outputs"] = _output_paths(pipeline)
+        if config.stats.report:
+            write_report(report, Path(config.stats.report))
+    return result, report
+
+
+def _output_paths(pipeline: Pipeline) -> list[str]:
+    paths = []
+    for worker in pipeline.workers:
+        sink = getattr(worker, "sink", None)
+        if isinstance(sink, FileSink) and sink.final_path is not None:
+            paths.append(str(sink.final_path))
+        elif sink is not None:
+            paths.append(sink.name)
+    return paths
+
+
+class _StatusPrinter:
+    """Prints the one-line status; on a terminal it rewrites one line, in a log it appends."""
+
+    def __init__(self, stats: StatsCollector) -> None:
+        self.stats = stats
+        self.tty = sys.stderr.isatty()
+
+    def tick(self) -> None:
+        line = self.stats.status_line()
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")

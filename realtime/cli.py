@@ -1,0 +1,199 @@
+"""The command line: the only place that parses flags, prints for humans and chooses exit codes.
+
+Flags are generated from the config dataclasses (``realtime.config``), so each option is defined
+once. Errors print as one line, ``realtime: error: <problem>: <fix>``, with a traceback only under
+``--debug``. Exit codes: 0 done, 1 failed while running, 2 bad usage or input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from realtime import __version__
+from realtime.config import Config, build_config, load_toml, section_types
+from realtime.errors import ConfigError, RealtimeError
+
+log = logging.getLogger("realtime")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+RUN_SECTIONS = ("capture", "output", "pipeline", "stats")
+
+
+class UsageError(ConfigError):
+    """A malformed command line (unknown option, bad value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:
+        raise UsageError(message, f"see '{self.prog} --help'")
+
+
+def _flag(field: dataclasses.Field[Any]) -> str:
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: Sequence[str]) -> None:
+    """One flag per config field; defaults are suppressed so only given flags override."""
+    types_by_section = section_types()
+    for section in sections:
+        cls = types_by_section[section]
+        hints = typing.get_type_hints(cls)
+        group = parser.add_argument_group(section)
+        for field in dataclasses.fields(cls):
+            hint = hints[field.name]
+            kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": field.name}
+            help_text = field.metadata.get("help", "")
+            default = field.default
+            origin, args = typing.get_origin(hint), typing.get_args(hint)
+            if origin in (typing.Union, types.UnionType):
+                hint = next(a for a in args if a is not type(None))
+                origin, args = typing.get_origin(hint), typing.get_args(hint)
+            if hint is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            elif origin is Literal:
+                kwargs["choices"] = list(args)
+            elif origin is tuple:
+                kwargs["action"] = "append"
+                kwargs["type"] = args[0]
+            else:
+                kwargs["type"] = hint
+            if field.metadata.get("metavar"):
+                kwargs["metavar"] = field.metadata["metavar"]
+            if default not in (None, (), False) and default is not dataclasses.MISSING:
+                help_text += f" (default: {default})"
+            group.add_argument(_flag(field), help=help_text, **kwargs)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML file with [capture], [output], ... sections; flags override it")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="realtime", description="Real-time face swap for a live webcam.")
+    parser.add_argument("--version", action="version", version=f"realtime {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run the pipeline on a camera, file, URL or the demo clip")
+    _common(run)
+    add_config_arguments(run, RUN_SECTIONS)
+
+    bench = commands.add_parser("bench", help="measure throughput and latency, write a JSON report")
+    bench.add_argument("what", nargs="?", choices=["pipeline", "engine"], default="pipeline", help="pipeline (default): a real input; engine: the queue/thread engine alone")
+    bench.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
+    bench.add_argument("--json", type=Path, help="write the report here (a PNG plot is written beside it)")
+    bench.add_argument("--size", default="1920x1080", help="engine: frame size (default: 1920x1080)")
+    _common(bench)
+    add_config_arguments(bench, RUN_SECTIONS)
+
+    doctor = commands.add_parser("doctor", help="check this machine: packages, GPU, cameras, virtual camera")
+    doctor.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, sections: Sequence[str]) -> Config:
+    names = {f.name for s in sections for f in dataclasses.fields(section_types()[s])}
+    overrides = {k: v for k, v in vars(args).items() if k in names}
+    if "output" in overrides:
+        overrides["output"] = tuple(overrides["output"])
+    file_values = load_toml(args.config) if getattr(args, "config", None) else None
+    return build_config(file_values, overrides)
+
+
+def _setup_logging(debug: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("realtime: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from realtime import app
+
+    config = config_from_args(args, RUN_SECTIONS)
+    _setup_logging(args.debug, config.stats.quiet)
+    result, report = app.run(config)
+    if not config.stats.quiet:
+        latency = report["latency_ms"]
+        summary = f"{report['frames']['done']} frames"
+        if latency.get("count"):
+            summary += f", {report['throughput_fps']} fps, latency p50 {latency['p50']:.1f} ms p95 {latency['p95']:.1f} ms"
+        print(f"done: {summary}; wrote {', '.join(report['outputs'])}" + (f" and {config.stats.report}" if config.stats.report else ""))
+    return EXIT_INTERRUPTED if result and result.interrupted else EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from realtime import app, bench
+
+    if args.frames < 1:
+        raise UsageError("--frames must be at least 1", "e.g. --frames 300")
+    if args.json is not None and not args.json.parent.exists():
+        raise ConfigError(f"report folder {args.json.parent} does not exist", f"create it (mkdir -p {args.json.parent})")
+    if args.what == "engine":
+        from realtime.config import parse_size
+
+        width, height = parse_size(args.size, what="--size")
+        _setup_logging(args.debug, quiet=True)
+        result = bench.bench_engine(frames=args.frames, width=width, height=height)
+        print(bench.format_engine_table(result))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return EXIT_OK
+    overrides = dict(vars(args))
+    overrides.setdefault("output", ["null"])
+    overrides["max_frames"] = args.frames
+    overrides.setdefault("pace", "none")
+    if args.json is not None:
+        overrides["report"] = str(args.json)
+    config = config_from_args(argparse.Namespace(**overrides), RUN_SECTIONS)
+    _setup_logging(args.debug, config.stats.quiet)
+    _, report = app.run(config, extra_meta={"benchmark": "pipeline"})
+    latency, stages = report["latency_ms"], report["stages"]
+    print(f"{report['frames']['done']} frames in {report['duration_s']} s: {report['throughput_fps']} fps; latency p50 {latency.get('p50')} ms p95 {latency.get('p95')} ms p99 {latency.get('p99')} ms")
+    for name, stage in stages.items():
+        print(f"  {name:<12} work p50 {stage['process_ms'].get('p50')} ms p95 {stage['process_ms'].get('p95')} ms; wait p50 {stage['wait_ms'].get('p50')} ms")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from realtime.doctor import run_checks
+
+    checks = run_checks()
+    for check in checks:
+        print(f"{check.status:<5} {check.name:<16} {check.detail}")
+    return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "doctor": cmd_doctor}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = make_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("realtime: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RealtimeError as error:
+        if debug:
+            log.exception("details")
+        print(f"realtime: error: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED
+    except Exception as error:  # noqa: BLE001 - last resort: still one line, unless --debug
+        if debug:
+            raise
+        print(f"realtime: error: unexpected {type(error).__name__}: {error}: rerun with --debug and report it", file=sys.stderr)
+        return EXIT_FAILED
+

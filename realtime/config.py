@@ -1,0 +1,256 @@
+"""Typed configuration: one frozen dataclass per stage and one root ``Config``.
+
+Each option is defined exactly once, here, with its help text. ``cli.py`` turns the fields into
+command-line flags (``option()`` metadata), a TOML file can set the same fields by section, and
+the CLI wins over the file. Validation happens in ``__post_init__`` so a bad value fails before
+anything opens, with a ``ConfigError`` that says which option and how to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from realtime.errors import ConfigError
+
+Pace = Literal["auto", "native", "none"]
+QueuePolicy = Literal["auto", "latest_wins", "block"]
+ErrorPolicy = Literal["passthrough", "stop"]
+VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
+
+
+def option(default: Any, help: str, *, metavar: str | None = None, flag: str | None = None) -> Any:
+    """A dataclass field that also describes its command-line flag."""
+    meta = {"help": help, "metavar": metavar, "flag": flag}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples for sequence defaults: configs are frozen")
+    return field(default=default, metadata=meta)
+
+
+def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:
+    """``'1280x720'`` -> ``(1280, 720)``; raises ConfigError on anything else."""
+    parts = text.lower().replace("*", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"{what} {text!r} is not WIDTHxHEIGHT", "write it like 1280x720")
+    width, height = (int(p) for p in parts)
+    if not (16 <= width <= 8192 and 16 <= height <= 8192) or width % 2 or height % 2:
+        raise ConfigError(
+            f"{what} {text!r} is unsupported", "use even sizes between 16 and 8192, e.g. 1280x720"
+        )
+    return width, height
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    input: str = option(
+        "demo",
+        "what to read: a video file, a camera (/dev/video0, camera:0, or a device name), a URL "
+        "(rtsp://, http://, udp://, ...), or 'demo' for the built-in clip",
+        metavar="SOURCE",
+    )
+    pace: Pace = option(
+        "auto",
+        "play files at their native frame rate like a camera ('native') or as fast as possible "
+        "('none'); 'auto' paces only when a live output (virtual camera, stream) is used or --loop",
+    )
+    loop: bool = option(False, "replay a file (or the demo clip) forever, e.g. for a demo booth")
+    max_frames: int | None = option(None, "stop after this many frames", metavar="N")
+    camera_size: str | None = option(None, "camera capture size, e.g. 1280x720", metavar="WxH")
+    camera_fps: float | None = option(None, "camera frame rate to request", metavar="FPS")
+    camera_format: str | None = option(
+        None, "camera pixel/input format, e.g. mjpeg (needed by most webcams above 720p)"
+    )
+    open_timeout_s: float = option(
+        10.0, "seconds to wait for a camera or URL to open and for each read", metavar="S"
+    )
+    demo_frames: int = option(150, "length of one pass of the built-in demo clip", metavar="N")
+
+    def __post_init__(self) -> None:
+        if not self.input.strip():
+            raise ConfigError("--input is empty", "name a file, a camera, a URL or 'demo'")
+        if self.camera_size is not None:
+            parse_size(self.camera_size, what="--camera-size")
+        if self.camera_fps is not None and not 1 <= self.camera_fps <= 480:
+            raise ConfigError(f"--camera-fps {self.camera_fps} is out of range", "use 1 to 480")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ConfigError("--max-frames must be at least 1", "drop the option to run to the end")
+        if self.open_timeout_s <= 0:
+            raise ConfigError("--open-timeout-s must be positive", "use e.g. 10")
+        if self.demo_frames < 2:
+            raise ConfigError("--demo-frames must be at least 2", "use e.g. 150")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    output: tuple[str, ...] = option(
+        (),
+        "where to send the result; repeat for several: a file (out.mp4), a stream URL "
+        "(udp://127.0.0.1:5000 as MPEG-TS, rtmp://... as FLV), 'vcam' (virtual camera) or 'null'",
+        metavar="DEST",
+    )
+    vcam_backend: VirtualCameraBackend = option(
+        "auto", "virtual camera backend (pyvirtualcam); 'auto' picks the platform's default"
+    )
+    vcam_device: str | None = option(
+        None, "virtual camera device, e.g. /dev/video10 for v4l2loopback", metavar="DEVICE"
+    )
+    codec: str = option("libx264", "video encoder for file and stream outputs")
+    crf: int = option(20, "x264 quality for file outputs (lower is better, 18-28 typical)")
+    preset: str = option("veryfast", "x264 speed preset for file outputs")
+    stream_bitrate_kbps: int = option(6000, "bitrate of stream outputs", metavar="KBPS")
+    audio: bool = option(True, "carry the input file's audio into file outputs")
+    sink_queue: int = option(4, "frames a slow output may fall behind before it drops", metavar="N")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.crf <= 51:
+            raise ConfigError(f"--crf {self.crf} is out of range", "use 0 to 51 (20 is a good default)")
+        if self.stream_bitrate_kbps < 100:
+            raise ConfigError("--stream-bitrate-kbps is too low", "use at least 100")
+        if self.sink_queue < 1:
+            raise ConfigError("--sink-queue must be at least 1", "use e.g. 4")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    queue_size: int = option(2, "frames each queue between stages holds", metavar="N")
+    queue_policy: QueuePolicy = option(
+        "auto",
+        "when a queue is full: 'latest_wins' drops the oldest frame (live), 'block' waits "
+        "(lossless file processing); 'auto' picks by whether the input is live or paced",
+    )
+    on_error: ErrorPolicy = option(
+        "passthrough",
+        "after --max-consecutive-failures failed frames in a row: keep passing frames through "
+        "unswapped ('passthrough') or stop the run ('stop')",
+    )
+    max_consecutive_failures: int = option(
+        30, "failed frames in a row that trigger --on-error", metavar="N"
+    )
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.queue_size <= 1024:
+            raise ConfigError(f"--queue-size {self.queue_size} is out of range", "use 1 to 1024")
+        if self.max_consecutive_failures < 1:
+            raise ConfigError("--max-consecutive-failures must be at least 1", "use e.g. 30")
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    stats: bool = option(False, "print a one-line status every second")
+    report: str | None = option(
+        None, "write a JSON latency report (and a PNG plot beside it) here", metavar="PATH"
+    )
+    quiet: bool = option(False, "print nothing but errors")
+
+
+@dataclass(frozen=True)
+class Config:
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+
+_SECTION_TYPES: dict[str, type] = typing.get_type_hints(Config)
+
+
+def section_types() -> dict[str, type]:
+    """Section name -> its dataclass, in the order of ``Config``."""
+    return dict(_SECTION_TYPES)
+
+
+def field_owner() -> dict[str, str]:
+    """Field name -> section name; field names are unique across sections (they become flags)."""
+    owners: dict[str, str] = {}
+    for section, cls in _SECTION_TYPES.items():
+        for f in dataclasses.fields(cls):
+            if f.name in owners:
+                raise AssertionError(f"option {f.name} is defined twice")
+            owners[f.name] = section
+    return owners
+
+
+def load_toml(path: Path) -> dict[str, dict[str, Any]]:
+    """Read a TOML config file into ``{section: {field: value}}``, checking every name."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", "check the path given to --config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc})", "check its permissions") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc})", "fix the line it names") from None
+    types = section_types()
+    for section, values in data.items():
+        if section not in types or not isinstance(values, dict):
+            raise ConfigError(
+                f"config file {path} has an unknown section [{section}]",
+                f"use one of {', '.join('[' + s + ']' for s in types)}",
+            )
+        known = {f.name for f in dataclasses.fields(types[section])}
+        for key in values:
+            if key not in known:
+                raise ConfigError(
+                    f"config file {path} has an unknown option {section}.{key}",
+                    f"valid options in [{section}]: {', '.join(sorted(known))}",
+                )
+    return data
+
+
+def build_config(
+    file_values: dict[str, dict[str, Any]] | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
+    """Defaults, then the config file's sections, then flat CLI ``overrides`` (field -> value)."""
+    merged: dict[str, dict[str, Any]] = {s: dict(v) for s, v in (file_values or {}).items()}
+    owners = field_owner()
+    for name, value in (overrides or {}).items():
+        if name not in owners:
+            raise ConfigError(f"unknown option {name}", "see --help for the options")
+        merged.setdefault(owners[name], {})[name] = value
+    sections: dict[str, Any] = {}
+    for section, cls in section_types().items():
+        values = merged.get(section, {})
+        hints = typing.get_type_hints(cls)
+        for key, value in values.items():
+            values[key] = _coerce(f"{section}.{key}", hints[key], value)
+        sections[section] = cls(**values)
+    return Config(**sections)
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """Check a value from TOML or the CLI against its annotation; lists become tuples."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if value is None and type(None) in args:
+        return None
+    if origin is typing.Union or origin is types.UnionType:
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(name, inner[0], value)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{name} = {value!r} is not allowed", f"use one of {', '.join(map(str, args))}")
+        return value
+    if origin is tuple:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{name} must be a list", "write it like [\"a\", \"b\"]")
+        return tuple(_coerce(name, args[0], v) for v in items)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} = {value!r} is not true/false", "write true or false")
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{name} = {value!r} has the wrong type", f"expected {getattr(hint, '__name__', hint)}")

@@ -1,0 +1,115 @@
+"""``realtime doctor``: what this machine can do, and for everything it cannot, why and the fix."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from realtime.io.sinks import linux_loopback_devices, virtual_camera_fix
+
+Status = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Check:
+    status: Status
+    name: str
+    detail: str
+
+
+def check_python() -> list[Check]:
+    ok = sys.version_info >= (3, 11)
+    return [Check("ok" if ok else "fail", "python", f"{sys.version.split()[0]} on {platform.platform()}" + ("" if ok else " (3.11+ needed)"))]
+
+
+def check_packages() -> list[Check]:
+    checks = []
+    for module, why in (
+        ("numpy", "frames"),
+        ("av", "capture and file/stream outputs"),
+        ("cv2", "warps and masks"),
+        ("mediapipe", "face landmarks"),
+        ("filterpy", "landmark smoothing"),
+        ("scipy", "track assignment"),
+        ("pyvirtualcam", "virtual camera output"),
+        ("matplotlib", "report plots"),
+    ):
+        try:
+            mod = importlib.import_module(module)
+            checks.append(Check("ok", module, f"{getattr(mod, '__version__', '?')} ({why})"))
+        except Exception as exc:  # noqa: BLE001 - any import failure is worth reporting
+            checks.append(Check("fail", module, f"cannot import ({exc}); needed for {why}: reinstall with 'pip install -e .'"))
+    try:
+        import av
+
+        encoders = [c for c in ("libx264", "h264_nvenc", "mpeg4") if c in av.codecs_available]
+        checks.append(Check("ok" if "libx264" in encoders else "warn", "encoders", ", ".join(encoders) or "none"))
+    except ImportError:
+        pass
+    return checks
+
+
+def check_torch() -> list[Check]:
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001
+        return [Check("fail", "torch", f"cannot import ({exc}): pip install torch")]
+    checks = [Check("ok", "torch", torch.__version__)]
+    if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(0)
+        checks.append(Check("ok", "cuda", f"{torch.cuda.get_device_name(0)} (sm_{major}{minor}), CUDA {torch.version.cuda}"))
+    else:
+        why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU visible"
+        checks.append(Check("warn", "cuda", f"{why}: GPU backends unavailable, the CPU backend is used"))
+    try:
+        import torch_tensorrt  # noqa: F401
+
+        checks.append(Check("ok", "torch-tensorrt", getattr(torch_tensorrt, "__version__", "?")))
+    except Exception as exc:  # noqa: BLE001
+        checks.append(Check("warn", "torch-tensorrt", f"not available ({type(exc).__name__}); install '.[tensorrt]' on a CUDA machine"))
+    return checks
+
+
+def list_cameras(platform_name: str = sys.platform, sys_root: Path = Path("/sys/class/video4linux")) -> list[tuple[str, str]]:
+    """``(device, name)`` for each V4L2 device on Linux (loopback devices included)."""
+    if not platform_name.startswith("linux") or not sys_root.is_dir():
+        return []
+    cameras = []
+    for entry in sorted(sys_root.iterdir()):
+        name_file = entry / "name"
+        name = name_file.read_text().strip() if name_file.exists() else "?"
+        cameras.append((f"/dev/{entry.name}", name))
+    return cameras
+
+
+def check_cameras() -> list[Check]:
+    if sys.platform == "darwin":
+        return [Check("ok", "cameras", "use --input camera:0 (avfoundation); 'ffmpeg -f avfoundation -list_devices true -i \"\"' lists them")]
+    if sys.platform.startswith("win"):
+        return [Check("ok", "cameras", "use --input 'video=<name>'; 'ffmpeg -f dshow -list_devices true -i dummy' lists the names")]
+    loopback = set(linux_loopback_devices())
+    cameras = [(dev, name) for dev, name in list_cameras() if dev not in loopback]
+    if not cameras:
+        return [Check("warn", "cameras", "no webcam found (/dev/video*): use a file, a URL or --input demo")]
+    return [Check("ok", "cameras", ", ".join(f"{dev} ({name})" for dev, name in cameras))]
+
+
+def check_virtual_camera() -> list[Check]:
+    if not sys.platform.startswith("linux"):
+        return [Check("ok", "virtual camera", f"pyvirtualcam uses OBS/Unity Capture here; if it fails: {virtual_camera_fix()}")]
+    devices = linux_loopback_devices()
+    if devices:
+        return [Check("ok", "virtual camera", f"v4l2loopback: {', '.join(devices)}")]
+    return [Check("warn", "virtual camera", f"none: {virtual_camera_fix()}")]
+
+
+CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_cameras, check_virtual_camera]
+
+
+def run_checks() -> list[Check]:
+    return [check for group in CHECKS for check in group()]

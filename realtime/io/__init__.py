@@ -1,0 +1,1 @@
+"""Media I/O: sources (cameras, files, URLs, the demo clip) and sinks (files, streams, virtual camera)."""

@@ -1,0 +1,322 @@
+"""Outputs: video files and network streams through PyAV, a virtual camera through pyvirtualcam,
+and a null sink for benchmarks.
+
+File outputs are written under a temporary name and renamed only when finalized, so a crash never
+leaves a half-written file under the name the user asked for; a run that fails leaves what it
+wrote as ``NAME.incomplete.EXT`` and says so.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+from realtime.bundle import FrameBundle
+from realtime.config import OutputConfig
+from realtime.errors import ConfigError, SinkError, VirtualCameraError
+from realtime.io.audio import mux_audio
+from realtime.io.sources import SourceInfo, nominal_fps
+from realtime.pipeline.stage import SinkStage
+
+log = logging.getLogger("realtime")
+
+SinkKind = Literal["file", "stream", "vcam", "null"]
+FILE_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".ts": "mpegts", ".m4v": "mp4"}
+STREAM_FORMATS = {"udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtp": "rtp_mpegts", "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+TIME_BASE = Fraction(1, 90000)  # the MPEG clock: exact for 24/25/30/60 and NTSC rates alike
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    kind: SinkKind
+    target: str
+
+
+def parse_sink_spec(text: str) -> SinkSpec:
+    """Decide what an ``--output`` value names (no I/O)."""
+    value = text.strip()
+    lowered = value.lower()
+    if lowered == "null":
+        return SinkSpec("null", "null")
+    if lowered == "vcam" or lowered.startswith("vcam:"):
+        return SinkSpec("vcam", value[5:] if ":" in value else "")
+    if "://" in value:
+        scheme = lowered.split("://", 1)[0]
+        if scheme == "file":
+            return parse_sink_spec(value[len("file://"):])
+        if scheme not in STREAM_FORMATS:
+            raise ConfigError(f"output URL scheme {scheme!r} is not supported", f"use one of {', '.join(STREAM_FORMATS)}")
+        return SinkSpec("stream", value)
+    suffix = Path(value).suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise ConfigError(
+            f"cannot write {value!r}: unknown video file type {suffix or '(none)'}",
+            f"end the name with one of {', '.join(FILE_FORMATS)}",
+        )
+    return SinkSpec("file", value)
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """H.264 with 4:2:0 chroma needs even sizes; odd inputs lose their last row/column."""
+    return width - width % 2, height - height % 2
+
+
+class _EncodingSink(SinkStage):
+    """Shared encoder logic of file and stream outputs: frames in, muxed packets out."""
+
+    def __init__(self, name: str, info: SourceInfo, config: OutputConfig) -> None:
+        self.name = name
+        self.info = info
+        self.config = config
+        self.width, self.height = even_size(info.width, info.height)
+        self.container: Any = None
+        self.stream: Any = None
+        self._last_pts = -1
+        self.frames_written = 0
+
+    def _open_container(self, target: str, av_format: str | None, codec_options: dict[str, str], bit_rate: int | None) -> None:
+        import av
+
+        self.container = av.open(target, "w", format=av_format)
+        try:
+            stream = self.container.add_stream(self.config.codec, rate=Fraction(nominal_fps(self.info)).limit_denominator(1001))
+        except (av.error.FFmpegError, ValueError) as exc:
+            self.container.close()
+            raise ConfigError(f"video codec {self.config.codec!r} is not available ({exc})", "use --codec libx264 or --codec mpeg4") from None
+        stream.width, stream.height = self.width, self.height
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = TIME_BASE
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        if self.config.codec == "libx264":
+            stream.options = codec_options
+        self.stream = stream
+
+    def write(self, bundle: FrameBundle) -> None:
+        import av
+
+        frame = bundle.frame
+        if frame.shape[1] != self.width or frame.shape[0] != self.height:
+            frame = frame[: self.height, : self.width]
+        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        # Timestamps follow the source's media time (exact for files, capture time for cameras);
+        # they must strictly increase or the muxer rejects the packet.
+        pts = max(int(round(bundle.media_time_s / TIME_BASE)), self._last_pts + 1)
+        video_frame.pts, video_frame.time_base = pts, TIME_BASE
+        self._last_pts = pts
+        try:
+            for packet in self.stream.encode(video_frame):
+                self.container.mux(packet)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        self.frames_written += 1
+
+    def _flush_and_close(self) -> None:
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+
+    def _write_error(self, exc: OSError) -> SinkError:
+        return SinkError(f"writing {self.name} failed ({exc.strerror or exc})", "check the destination")
+
+
+class FileSink(_EncodingSink):
+    """An MP4 (or MOV/MKV/TS) file, H.264, timestamps from the source, audio carried over."""
+
+    def __init__(self, path: Path, info: SourceInfo, config: OutputConfig, *, carry_audio: bool) -> None:
+        super().__init__(f"file:{path.name}", info, config)
+        self.path = path
+        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.audio_from = info.audio_path if carry_audio and config.audio else None
+        self.final_path: Path | None = None
+
+    def setup(self) -> None:
+        parent = self.path.parent
+        if not parent.exists():
+            raise SinkError(f"output folder {parent} does not exist", f"create it (mkdir -p {parent}) or choose another path")
+        if self.path.is_dir():
+            raise SinkError(f"output {self.path} is a folder", "name a file, e.g. out.mp4")
+        if not os.access(parent, os.W_OK):
+            raise SinkError(f"output folder {parent} is not writable", "choose a folder you can write to")
+        options = {"crf": str(self.config.crf), "preset": self.config.preset}
+        try:
+            self._open_container(str(self.partial), FILE_FORMATS[self.path.suffix.lower()], options, None)
+        except OSError as exc:
+            raise SinkError(f"cannot create {self.path} ({exc.strerror or exc})", "choose a path you can write to") from None
+
+    def _write_error(self, exc: OSError) -> SinkError:
+        if exc.errno == errno.ENOSPC:
+            return SinkError(f"disk full while writing {self.path}", "free some space; the frames written so far are kept")
+        return SinkError(f"writing {self.path} failed ({exc.strerror or exc})", "check the disk and the path")
+
+    def teardown(self, *, complete: bool) -> None:
+        if self.container is None:
+            return
+        try:
+            self._flush_and_close()
+        except OSError as exc:
+            log.error("could not finalize %s (%s)", self.path, exc.strerror or exc)
+            complete = False
+        if self.frames_written == 0:
+            self.partial.unlink(missing_ok=True)
+            log.warning("%s: no frame was written, so no file was created", self.path)
+            return
+        if not complete:
+            self.final_path = self.path.with_name(f"{self.path.stem}.incomplete{self.path.suffix}")
+            os.replace(self.partial, self.final_path)
+            log.error("the run did not finish: the %d frames written are in %s", self.frames_written, self.final_path)
+            return
+        if self.audio_from is not None:
+            try:
+                mux_audio(self.partial, self.audio_from, self.path)
+                self.partial.unlink(missing_ok=True)
+                self.final_path = self.path
+                return
+            except Exception as exc:  # noqa: BLE001 - the video is still good without audio
+                log.warning("could not carry the audio over (%s); writing the video without it", exc)
+        os.replace(self.partial, self.path)
+        self.final_path = self.path
+
+
+class StreamSink(_EncodingSink):
+    """A network stream (udp:// MPEG-TS for OBS's media source, rtmp:// FLV, ...), low-latency H.264."""
+
+    def __init__(self, url: str, info: SourceInfo, config: OutputConfig) -> None:
+        super().__init__(f"stream:{url}", info, config)
+        scheme = url.split("://", 1)[0].lower()
+        if scheme == "udp" and "pkt_size" not in url:
+            # 7 TS packets per datagram: fits a 1500-byte MTU, which is what OBS/VLC/ffplay expect.
+            url += ("&" if "?" in url else "?") + "pkt_size=1316"
+        self.url = url
+        self.av_format = STREAM_FORMATS[scheme]
+
+    def setup(self) -> None:
+        fps = nominal_fps(self.info)
+        options = {
+            "preset": "veryfast",
+            "tune": "zerolatency",  # no lookahead, no B-frames: a frame leaves as soon as it is encoded
+            "g": str(max(1, round(fps))),  # a keyframe every second, so a late viewer joins quickly
+        }
+        try:
+            self._open_container(self.url, self.av_format, options, self.config.stream_bitrate_kbps * 1000)
+        except OSError as exc:
+            raise SinkError(f"cannot open stream {self.url} ({exc.strerror or exc})", "check the URL and that the receiver (if any) is running") from None
+
+    def _write_error(self, exc: OSError) -> SinkError:
+        return SinkError(f"stream {self.url} failed ({exc.strerror or exc})", "check the network and the receiver")
+
+    def teardown(self, *, complete: bool) -> None:
+        if self.container is not None:
+            try:
+                self._flush_and_close()
+            except OSError as exc:
+                log.warning("closing stream %s: %s", self.url, exc.strerror or exc)
+
+
+CameraFactory = Callable[..., Any]
+
+
+def virtual_camera_fix(platform: str = sys.platform) -> str:
+    """How to get a virtual camera device on this platform."""
+    if platform.startswith("linux"):
+        return (
+            "load v4l2loopback: sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=realtime "
+            "exclusive_caps=1 (package v4l2loopback-dkms), then --vcam-device /dev/video10"
+        )
+    if platform == "darwin":
+        return "install OBS Studio and start its virtual camera once, or use --output udp://127.0.0.1:5000 with OBS"
+    return "install OBS Studio (its virtual camera) or Unity Capture, or use --output udp://127.0.0.1:5000 with OBS"
+
+
+def linux_loopback_devices(sys_root: Path = Path("/sys/devices/virtual/video4linux")) -> list[str]:
+    """``/dev/videoN`` nodes that v4l2loopback created (they live under the virtual device tree)."""
+    if not sys_root.is_dir():
+        return []
+    return sorted(f"/dev/{entry.name}" for entry in sys_root.iterdir() if entry.name.startswith("video"))
+
+
+class VirtualCameraSink(SinkStage):
+    """Frames to a virtual webcam that OBS, Zoom or Meet can pick."""
+
+    def __init__(self, info: SourceInfo, config: OutputConfig, *, device: str | None = None, factory: CameraFactory | None = None) -> None:
+        self.name = "vcam"
+        self.info = info
+        self.backend = None if config.vcam_backend == "auto" else config.vcam_backend
+        self.device = device or config.vcam_device
+        self.factory = factory
+        self.camera: Any = None
+
+    def setup(self) -> None:
+        factory = self.factory
+        if factory is None:
+            if sys.platform.startswith("linux") and self.backend in (None, "v4l2loopback") and self.device is None and not linux_loopback_devices():
+                raise VirtualCameraError("no virtual camera device exists", virtual_camera_fix())
+            try:
+                import pyvirtualcam
+            except ImportError:
+                raise VirtualCameraError("pyvirtualcam is not installed", "pip install pyvirtualcam") from None
+            factory = pyvirtualcam.Camera
+        width, height = self.info.width, self.info.height
+        previous_hook = sys.unraisablehook
+        # pyvirtualcam's __del__ complains when its constructor fails; our error says it better.
+        sys.unraisablehook = lambda _: None
+        try:
+            self.camera = factory(width, height, nominal_fps(self.info), backend=self.backend, device=self.device)
+        except KeyError:
+            raise VirtualCameraError(f"virtual camera backend {self.backend!r} does not exist on this platform", virtual_camera_fix()) from None
+        except (RuntimeError, OSError) as exc:
+            raise VirtualCameraError(f"cannot open the virtual camera ({str(exc).splitlines()[0]})", virtual_camera_fix()) from None
+        finally:
+            gc.collect()
+            sys.unraisablehook = previous_hook
+        log.info("virtual camera: %s", getattr(self.camera, "device", self.device or "default"))
+
+    def write(self, bundle: FrameBundle) -> None:
+        try:
+            self.camera.send(bundle.frame)
+        except (RuntimeError, OSError) as exc:
+            raise VirtualCameraError(f"the virtual camera stopped accepting frames ({exc})", virtual_camera_fix()) from None
+
+    def teardown(self, *, complete: bool) -> None:
+        if self.camera is not None:
+            self.camera.close()
+
+
+class NullSink(SinkStage):
+    """Discards frames: for benchmarks, where only the timing matters."""
+
+    name = "null"
+
+    def write(self, bundle: FrameBundle) -> None:
+        return None
+
+
+def make_sinks(specs: Sequence[SinkSpec], info: SourceInfo, config: OutputConfig) -> list[SinkStage]:
+    """Sinks for the parsed ``--output`` values; audio goes to the first file output only."""
+    sinks: list[SinkStage] = []
+    audio_taken = False
+    for spec in specs:
+        if spec.kind == "file":
+            sinks.append(FileSink(Path(spec.target), info, config, carry_audio=not audio_taken))
+            audio_taken = True
+        elif spec.kind == "stream":
+            sinks.append(StreamSink(spec.target, info, config))
+        elif spec.kind == "vcam":
+            sinks.append(VirtualCameraSink(info, config, device=spec.target or None))
+        else:
+            sinks.append(NullSink())
+    names = [s.name for s in sinks]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ConfigError(f"the same output is named twice: {', '.join(sorted(duplicates))}", "give each --output once")
+    return sinks

@@ -1,0 +1,1 @@
+"""Threads, queues and wiring: the engine that moves ``FrameBundle`` records between stages."""

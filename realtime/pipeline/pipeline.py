@@ -1,0 +1,237 @@
+"""Wiring: a source, a chain of stages, and several sinks, each on its own thread.
+
+The pipeline is also the supervisor: workers report failures here and this is the one place that
+applies the failure policy. Startup is two-phase: every worker opens its resources on its own
+thread, and only when all are ready does the source start, so a missing camera or an unwritable
+file fails before the first frame and the first frame's latency is not a cold start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from realtime.bundle import FrameBundle
+from realtime.errors import RealtimeError, StageError
+from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
+from realtime.pipeline.stage import (
+    SinkStage,
+    SinkWorker,
+    SourceStage,
+    SourceWorker,
+    Stage,
+    StageWorker,
+    Worker,
+)
+from realtime.pipeline.stats import StatsCollector
+
+log = logging.getLogger("realtime")
+
+
+class FanOut:
+    """Hands each frame to every sink's own queue, so one slow sink cannot stall the others."""
+
+    def __init__(self, queues: Sequence[FrameQueue[FrameBundle]]) -> None:
+        self.queues = list(queues)
+
+    def put(self, item: FrameBundle, stop: threading.Event | None = None) -> bool:
+        return all([q.put(item, stop) for q in self.queues])
+
+    def put_control(self, item: EndOfStream) -> None:
+        for q in self.queues:
+            q.put_control(item)
+
+
+@dataclass(frozen=True)
+class FailurePolicy:
+    """What repeated per-frame failures mean: keep passing frames through, or stop."""
+
+    on_error: str = "passthrough"
+    max_consecutive_failures: int = 30
+
+
+@dataclass(frozen=True)
+class RunResult:
+    frames_done: int
+    interrupted: bool
+    stuck_threads: tuple[str, ...]
+
+
+class Pipeline:
+    """source → stages… → sinks, joined by bounded queues."""
+
+    def __init__(
+        self,
+        source: SourceStage,
+        stages: Sequence[Stage],
+        sinks: Sequence[SinkStage],
+        *,
+        policy: Policy,
+        queue_size: int = 2,
+        sink_policies: Sequence[Policy] | None = None,
+        sink_queue_size: int = 4,
+        failure_policy: FailurePolicy = FailurePolicy(),
+        stats: StatsCollector | None = None,
+    ) -> None:
+        if not sinks:
+            raise ValueError("a pipeline needs at least one sink")
+        self.stop_event = threading.Event()
+        self.stats = stats or StatsCollector(primary_sink=sinks[0].name)
+        self.failure_policy = failure_policy
+        self._fatal: BaseException | None = None
+        self._fatal_stage: str | None = None
+        self._lock = threading.Lock()
+        self._consecutive: Counter[str] = Counter()
+        self._logged_kinds: set[str] = set()
+        self._gave_up: set[str] = set()
+
+        sink_policies = list(sink_policies or [policy] * len(sinks))
+        names = [s.name for s in sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sink names must be unique: {names}")
+        self.queues: list[FrameQueue[FrameBundle]] = []
+        inboxes: list[FrameQueue[FrameBundle]] = []
+        previous = source.name
+        for stage in stages:
+            q: FrameQueue[FrameBundle] = FrameQueue(f"{previous}->{stage.name}", queue_size, policy)
+            inboxes.append(q)
+            previous = stage.name
+        sink_queues = [
+            FrameQueue[FrameBundle](f"{previous}->{sink.name}", sink_queue_size, sink_policy)
+            for sink, sink_policy in zip(sinks, sink_policies, strict=True)
+        ]
+        self.queues = inboxes + sink_queues
+        self.stats.watch_queues(self.queues)
+
+        fan_out = FanOut(sink_queues)
+        outputs = [*inboxes, fan_out]
+        self.workers: list[Worker] = [SourceWorker(source, outputs[0], self)]
+        for index, stage in enumerate(stages):
+            self.workers.append(StageWorker(stage, inboxes[index], outputs[index + 1], self))
+        for sink, q in zip(sinks, sink_queues, strict=True):
+            self.workers.append(SinkWorker(sink, q, self))
+
+    # --- supervisor interface (called from worker threads) -------------------------------------
+
+    @property
+    def failed(self) -> bool:
+        return self._fatal is not None
+
+    @property
+    def fatal_error(self) -> BaseException | None:
+        return self._fatal
+
+    def frame_captured(self, bundle: FrameBundle) -> None:
+        self.stats.frame_captured(bundle)
+
+    def frame_written(self, sink: str, bundle: FrameBundle, t_start_ns: int, t_end_ns: int) -> None:
+        self.stats.frame_written(sink, bundle, t_start_ns, t_end_ns)
+
+    def frame_succeeded(self, stage: str) -> None:
+        if self._consecutive[stage]:
+            with self._lock:
+                if stage in self._gave_up:
+                    log.info("%s: frames are succeeding again", stage)
+                    self._gave_up.discard(stage)
+                self._consecutive[stage] = 0
+
+    def frame_failed(self, stage: str, bundle: FrameBundle, error: Exception) -> None:
+        self.stats.frame_failed(stage, error)
+        kind = f"{stage}: {type(error).__name__}"
+        with self._lock:
+            self._consecutive[stage] += 1
+            consecutive = self._consecutive[stage]
+            first_of_kind = kind not in self._logged_kinds
+            self._logged_kinds.add(kind)
+        if first_of_kind:
+            log.warning(
+                "%s failed on frame %d (%s: %s); the frame passes through unchanged "
+                "(further failures of this kind are counted, not logged)",
+                stage, bundle.frame_id, type(error).__name__, error,
+            )
+        if consecutive == self.failure_policy.max_consecutive_failures:
+            if self.failure_policy.on_error == "stop":
+                self.fatal(
+                    stage,
+                    StageError(
+                        f"{stage} failed on {consecutive} frames in a row (last: {error})",
+                        "fix the cause above, or run with --on-error passthrough to keep going",
+                    ),
+                )
+            else:
+                with self._lock:
+                    self._gave_up.add(stage)
+                log.warning("%s failed on %d frames in a row; still passing frames through", stage, consecutive)
+
+    def fatal(self, stage: str, error: BaseException) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = error
+                self._fatal_stage = stage
+        self.stop_event.set()
+
+    # --- control (main thread) ------------------------------------------------------------------
+
+    def start(self, ready_timeout_s: float = 120.0) -> None:
+        """Start all threads, wait until each has opened its resources, then let frames flow."""
+        for worker in self.workers:
+            worker.start()
+        deadline = time.monotonic() + ready_timeout_s
+        for worker in self.workers:
+            if not worker.ready.wait(max(0.0, deadline - time.monotonic())):
+                self.stop()
+                self.join()
+                raise StageError(f"{worker.stage_name} did not start within {ready_timeout_s:.0f} s", "run 'realtime doctor'")
+        errors = [(w.stage_name, w.setup_error) for w in self.workers if w.setup_error is not None]
+        if errors:
+            self.stop()
+            self.join()
+            name, error = errors[0]
+            if isinstance(error, RealtimeError):
+                raise error
+            raise StageError(f"{name} could not start ({type(error).__name__}: {error})", "run with --debug for details") from error
+        self.stats.t_start_ns = time.perf_counter_ns()
+        for worker in self.workers:
+            worker.go.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def done(self) -> bool:
+        return not any(w.is_alive() for w in self.workers)
+
+    def join(self, timeout_s: float = 2.0) -> tuple[str, ...]:
+        """Wait for every thread; returns the names of any still running after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        for worker in self.workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return tuple(w.stage_name for w in self.workers if w.is_alive())
+
+    def run(self, on_tick: Callable[[], None] | None = None, tick_s: float = 1.0) -> RunResult:
+        """Start, wait for the end of the input (or Ctrl-C, or a fatal error), finalize.
+
+        Raises the fatal error, if any, after every sink has been finalized.
+        """
+        self.start()
+        interrupted = False
+        next_tick = time.monotonic() + tick_s
+        try:
+            while not self.done():
+                time.sleep(0.02)
+                if on_tick is not None and time.monotonic() >= next_tick:
+                    next_tick += tick_s
+                    on_tick()
+        except KeyboardInterrupt:
+            interrupted = True
+            log.info("stopping (Ctrl-C)")
+            self.stop()
+        stuck = self.join(timeout_s=1.0 if interrupted else 5.0)
+        if stuck:
+            log.warning("threads still running after stop: %s", ", ".join(stuck))
+        if self._fatal is not None:
+            raise self._fatal
+        return RunResult(self.stats.frames_done, interrupted, stuck)

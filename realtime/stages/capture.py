@@ -1,0 +1,56 @@
+"""CaptureStage: turns decoded frames into frame records.
+
+Writes: ``frame_id``, ``frame`` (H×W×3 uint8 RGB), ``t_capture_ns`` (stamped when the frame is
+available, i.e. after decoding and, for paced files, after waiting for its due time, the moment a
+camera would have delivered it), ``media_time_s`` and ``timings['capture']`` (decode time).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from realtime.bundle import FrameBundle, StageTiming
+from realtime.io.sources import Pacer, VideoSource
+from realtime.pipeline.stage import SourceStage
+
+
+class CaptureStage(SourceStage):
+    name = "capture"
+
+    def __init__(self, source: VideoSource, *, paced: bool, max_frames: int | None = None) -> None:
+        self.source = source
+        self.pacer = Pacer(time.perf_counter_ns, time.sleep) if paced else None
+        self.max_frames = max_frames
+        self._frames: Iterator[tuple[np.ndarray, float]] | None = None
+        self._next_id = 0
+
+    def setup(self) -> None:
+        self._frames = self.source.frames()
+
+    def read(self) -> FrameBundle | None:
+        assert self._frames is not None, "setup() opens the frame iterator"
+        if self.max_frames is not None and self._next_id >= self.max_frames:
+            return None
+        t_start_ns = time.perf_counter_ns()
+        item = next(self._frames, None)
+        if item is None:
+            return None
+        frame, media_time_s = item
+        t_decoded_ns = time.perf_counter_ns()
+        if self.pacer is not None:
+            self.pacer.wait_for(media_time_s)
+        bundle = FrameBundle(
+            frame_id=self._next_id,
+            t_capture_ns=time.perf_counter_ns(),
+            frame=frame,
+            media_time_s=media_time_s,
+        )
+        bundle.timings[self.name] = StageTiming(0.0, (t_decoded_ns - t_start_ns) / 1e6)
+        self._next_id += 1
+        return bundle
+
+    def teardown(self) -> None:
+        self.source.close()

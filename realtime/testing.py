@@ -1,0 +1,114 @@
+"""Fixtures that tests, benchmarks and users share: synthetic frames, sources, stages, videos."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from realtime.bundle import FrameBundle
+from realtime.io.sources import SourceInfo, VideoSource
+from realtime.pipeline.stage import SinkStage, Stage
+
+
+def make_frame(index: int, width: int = 64, height: int = 48) -> np.ndarray:
+    """A deterministic H×W×3 uint8 RGB frame whose content encodes ``index`` (survives encoding)."""
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[..., 0] = (index * 37) % 256
+    frame[..., 1] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    frame[..., 2] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    return frame
+
+
+def frame_index_of(frame: np.ndarray) -> int:
+    """Inverse of ``make_frame`` for the red channel (mod 256/gcd), robust to codec noise."""
+    red = float(frame[..., 0].mean())
+    candidates = [(abs((i * 37) % 256 - red), i) for i in range(256)]
+    return min(candidates)[1]
+
+
+class SyntheticSource(VideoSource):
+    """``count`` frames of one size; reuses a few preallocated arrays so it costs ~nothing per frame."""
+
+    def __init__(self, count: int, width: int = 64, height: int = 48, fps: float = 30.0, *, distinct: bool = True, live: bool = False) -> None:
+        self.count = count
+        self.distinct = distinct
+        self._pool = [make_frame(i, width, height) for i in range(256 if distinct else 1)]
+        self.info = SourceInfo("camera" if live else "file", "synthetic", width, height, fps, count, None)
+        self.closed = False
+
+    def frames(self) -> Iterator[tuple[np.ndarray, float]]:
+        for i in range(self.count):
+            yield self._pool[i % len(self._pool)], i / self.info.fps
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class PassThroughStage(Stage):
+    """Does nothing: isolates the engine's own cost (queue hops, threads, timing)."""
+
+    def __init__(self, name: str = "passthrough", delay_s: float = 0.0) -> None:
+        self.name = name
+        self.delay_s = delay_s
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return bundle
+
+
+class CollectingSink(SinkStage):
+    """Keeps every frame id it receives, in order; can be slowed down or made to fail."""
+
+    def __init__(self, name: str = "collect", delay_s: float = 0.0, fail_after: int | None = None) -> None:
+        self.name = name
+        self.delay_s = delay_s
+        self.fail_after = fail_after
+        self.frame_ids: list[int] = []
+        self.finalized: bool | None = None
+
+    def write(self, bundle: FrameBundle) -> None:
+        if self.fail_after is not None and len(self.frame_ids) >= self.fail_after:
+            raise OSError(28, "No space left on device")
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        self.frame_ids.append(bundle.frame_id)
+
+    def teardown(self, *, complete: bool) -> None:
+        self.finalized = complete
+
+
+def make_test_video(path: Path, frames: int = 30, width: int = 64, height: int = 48, fps: int = 30, *, audio: bool = False, codec: str = "libx264") -> Path:
+    """Encode a small clip of ``make_frame`` frames (and optionally a 440 Hz tone) with PyAV."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if codec == "libx264":
+            video.options = {"crf": "10", "preset": "ultrafast"}
+        sound = container.add_stream("aac", rate=48000) if audio else None
+        samples_per_frame = 48000 // fps
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(make_frame(i, width, height), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+            if sound is not None:
+                t = (np.arange(samples_per_frame) + i * samples_per_frame) / 48000
+                tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+                audio_frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+                audio_frame.sample_rate = 48000
+                audio_frame.pts, audio_frame.time_base = i * samples_per_frame, Fraction(1, 48000)
+                for packet in sound.encode(audio_frame):
+                    container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        if sound is not None:
+            for packet in sound.encode(None):
+                container.mux(packet)
+    return path
