@@ -144,7 +144,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         width, height = parse_size(args.size, what="--size")
         _setup_logging(args.debug, quiet=True)
-        result = bench.bench_engine(frames=args.frames, width=width, height=height)
+        result = bench.bench_engine(frames=args.frames, width=width, height=height, paced_frames=min(args.frames, 600))
         print(bench.format_engine_table(result))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -181,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = make_parser().parse_args(argv)
+        args, unknown = make_parser().parse_known_args(argv)
+        if unknown:
+            raise UsageError(f"unrecognized arguments: {' '.join(unknown)}", f"see 'realtime {args.command} --help'")
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("realtime: interrupted", file=sys.stderr)

@@ -15,19 +15,26 @@ from realtime.pipeline.stage import SinkStage, Stage
 
 
 def make_frame(index: int, width: int = 64, height: int = 48) -> np.ndarray:
-    """A deterministic H×W×3 uint8 RGB frame whose content encodes ``index`` (survives encoding)."""
+    """A deterministic H×W×3 uint8 RGB frame: a top band with ``index`` in binary (8 black/white
+    blocks, which survive lossy encoding) above colour ramps (which show channel mix-ups)."""
     frame = np.empty((height, width, 3), np.uint8)
-    frame[..., 0] = (index * 37) % 256
-    frame[..., 1] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
-    frame[..., 2] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    frame[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    frame[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    frame[..., 2] = 128
+    band, block = max(4, height // 4), width // 8
+    for bit in range(8):
+        frame[:band, bit * block : (bit + 1) * block] = 255 if (index >> bit) & 1 else 0
     return frame
 
 
 def frame_index_of(frame: np.ndarray) -> int:
-    """Inverse of ``make_frame`` for the red channel (mod 256/gcd), robust to codec noise."""
-    red = float(frame[..., 0].mean())
-    candidates = [(abs((i * 37) % 256 - red), i) for i in range(256)]
-    return min(candidates)[1]
+    """Inverse of ``make_frame`` (modulo 256), read from the centres of the binary blocks."""
+    band, block = max(4, frame.shape[0] // 4), frame.shape[1] // 8
+    index = 0
+    for bit in range(8):
+        centre = frame[band // 4 : band - band // 4, bit * block + block // 4 : (bit + 1) * block - block // 4]
+        index |= int(centre.mean() > 127) << bit
+    return index
 
 
 class SyntheticSource(VideoSource):

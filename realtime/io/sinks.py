@@ -150,8 +150,12 @@ class FileSink(_EncodingSink):
             raise SinkError(f"output folder {parent} is not writable", "choose a folder you can write to")
         options = {"crf": str(self.config.crf), "preset": self.config.preset}
         try:
+            # PyAV creates the file only at the first packet; create it now so a read-only or
+            # full destination fails before the first frame, not in the middle of the run.
+            self.partial.touch()
             self._open_container(str(self.partial), FILE_FORMATS[self.path.suffix.lower()], options, None)
         except OSError as exc:
+            self.partial.unlink(missing_ok=True)
             raise SinkError(f"cannot create {self.path} ({exc.strerror or exc})", "choose a path you can write to") from None
 
     def _write_error(self, exc: OSError) -> SinkError:

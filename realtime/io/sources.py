@@ -161,7 +161,7 @@ class PyAVSource(VideoSource):
             raise self._missing_error() from None
         except PermissionError:
             raise SourceError(f"no permission to read {spec.target}", "check the file's permissions or your user's 'video' group") from None
-        except OSError as exc:
+        except (OSError, av.error.FFmpegError) as exc:
             raise self._open_error(exc) from None
         if not self.container.streams.video:
             self.container.close()
@@ -198,19 +198,21 @@ class PyAVSource(VideoSource):
             return SourceError(f"camera {self.spec.target} does not exist", "plug it in, or list cameras with 'realtime doctor'")
         return SourceError(f"input {self.spec.target} was not found", "check the path or URL")
 
-    def _open_error(self, exc: OSError) -> SourceError:
+    def _open_error(self, exc: Exception) -> SourceError:
         target = self.spec.target
-        if exc.errno == errno.EBUSY:
+        errno_value = getattr(exc, "errno", None)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if errno_value == errno.EBUSY:
             return SourceError(f"camera {target} is busy", "close the other program using it (OBS, a browser tab, a video call)")
-        if exc.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        if errno_value in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
             return self._missing_error()
-        if exc.errno == errno.EINVAL and self.spec.kind == "camera":
+        if errno_value == errno.EINVAL and self.spec.kind == "camera":
             return SourceError(f"camera {target} rejected the requested size, rate or format", "try another --camera-size/--camera-fps/--camera-format")
-        if exc.errno == errno.ETIMEDOUT or "timed out" in str(exc).lower():
+        if errno_value == errno.ETIMEDOUT or "timed out" in str(exc).lower():
             return SourceError(f"{target} did not answer within the open timeout", "check that the stream is running, or raise --open-timeout-s")
         if self.spec.kind == "file":
-            return SourceError(f"{target} is not a readable video ({exc.strerror or exc})", "check that the file is a complete video (try playing it)")
-        return SourceError(f"cannot open {target} ({exc.strerror or exc})", "check the device or URL")
+            return SourceError(f"{target} is not a readable video ({reason})", "check that the file is a complete video (try playing it)")
+        return SourceError(f"cannot open {target} ({reason})", "check the device or URL")
 
     def frames(self) -> Iterator[tuple[np.ndarray, float]]:
         import av

@@ -9,6 +9,7 @@ file fails before the first frame and the first frame's latency is not a cold st
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections import Counter
@@ -217,7 +218,21 @@ class Pipeline:
         Raises the fatal error, if any, after every sink has been finalized.
         """
         self.start()
-        interrupted = False
+        interrupted = threading.Event()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            if interrupted.is_set():
+                raise KeyboardInterrupt  # a second Ctrl-C: the user really wants out
+            interrupted.set()
+            log.info("stopping (%s)", signal.Signals(signum).name)
+            self.stop()
+
+        # Ctrl-C (and a service manager's SIGTERM) become a stop request instead of an exception
+        # that could land anywhere; only the main thread may install handlers.
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, on_signal) for sig in handled}
         next_tick = time.monotonic() + tick_s
         try:
             while not self.done():
@@ -226,12 +241,14 @@ class Pipeline:
                     next_tick += tick_s
                     on_tick()
         except KeyboardInterrupt:
-            interrupted = True
-            log.info("stopping (Ctrl-C)")
+            interrupted.set()
             self.stop()
-        stuck = self.join(timeout_s=1.0 if interrupted else 5.0)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        stuck = self.join(timeout_s=1.0 if interrupted.is_set() else 5.0)
         if stuck:
             log.warning("threads still running after stop: %s", ", ".join(stuck))
         if self._fatal is not None:
             raise self._fatal
-        return RunResult(self.stats.frames_done, interrupted, stuck)
+        return RunResult(self.stats.frames_done, interrupted.is_set(), stuck)

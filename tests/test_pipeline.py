@@ -1,0 +1,146 @@
+"""The engine with fakes: order, drops, end of stream, stop, failures and their policy."""
+
+import logging
+import threading
+import time
+
+import pytest
+
+from realtime.bundle import FrameBundle
+from realtime.errors import SourceError, StageError
+from realtime.pipeline.pipeline import FailurePolicy, Pipeline
+from realtime.pipeline.stage import Stage
+from realtime.stages.capture import CaptureStage
+from realtime.testing import CollectingSink, PassThroughStage, SyntheticSource
+
+
+def _threads():
+    return {t for t in threading.enumerate() if t.name.startswith("realtime-")}
+
+
+class FailingStage(Stage):
+    name = "flaky"
+
+    def __init__(self, fail_on: set[int] | None = None, always: bool = False):
+        self.fail_on = fail_on or set()
+        self.always = always
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        if self.always or bundle.frame_id in self.fail_on:
+            raise ValueError(f"bad frame {bundle.frame_id}")
+        bundle.faces.append("seen")
+        return bundle
+
+
+class BrokenSetupStage(Stage):
+    name = "broken"
+
+    def setup(self) -> None:
+        raise SourceError("model file missing", "download it")
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        raise AssertionError("never reached")
+
+
+def _pipeline(count=50, stages=(), sinks=None, policy="block", paced=False, **kwargs):
+    source = SyntheticSource(count, fps=1000.0 if paced else 30.0)
+    sinks = sinks or [CollectingSink()]
+    return Pipeline(CaptureStage(source, paced=paced), list(stages), sinks, policy=policy, **kwargs), source, sinks
+
+
+def test_blocking_mode_preserves_order_through_stages():
+    stages = [PassThroughStage("a"), PassThroughStage("b", delay_s=0.001), PassThroughStage("c")]
+    pipeline, source, (sink,) = _pipeline(200, stages)
+    result = pipeline.run()
+    assert sink.frame_ids == list(range(200))
+    assert result.frames_done == 200 and not result.interrupted
+    assert sink.finalized is True and source.closed
+    report = pipeline.stats.report()
+    assert set(report["stages"]) == {"capture", "a", "b", "c"}
+    assert report["frames"]["dropped"] == {"capture->a": 0, "a->b": 0, "b->c": 0, "c->collect": 0}
+    assert not _threads()
+
+
+def test_latest_wins_drops_are_counted_and_order_kept():
+    pipeline, _, (sink,) = _pipeline(300, [PassThroughStage("slow", delay_s=0.004)], policy="latest_wins", paced=True)
+    pipeline.run()
+    dropped = sum(pipeline.stats.drops().values())
+    assert dropped > 0
+    assert len(sink.frame_ids) + dropped == 300
+    assert sink.frame_ids == sorted(sink.frame_ids)
+    assert sink.frame_ids[-1] == 299  # the newest frame always gets through
+
+
+def test_end_of_stream_finishes_every_thread():
+    pipeline, _, _ = _pipeline(5, [PassThroughStage()])
+    pipeline.run()
+    assert pipeline.done()
+    assert not _threads()
+
+
+def test_stop_lands_within_one_second_and_leaves_no_thread():
+    pipeline, _, (sink,) = _pipeline(10**9, [PassThroughStage("a", delay_s=0.01), PassThroughStage("b")])
+    pipeline.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    pipeline.stop()
+    stuck = pipeline.join(timeout_s=1.0)
+    assert stuck == ()
+    assert time.monotonic() - t0 < 1.0
+    assert not _threads()
+    assert sink.finalized is True  # stopped by the user: outputs are finalized as complete
+    assert len(sink.frame_ids) > 0
+
+
+def test_failed_frames_pass_through_counted_and_logged_once(caplog):
+    stage = FailingStage(fail_on={3, 4, 7})
+    pipeline, _, (sink,) = _pipeline(20, [stage])
+    with caplog.at_level(logging.WARNING, logger="realtime"):
+        pipeline.run()
+    assert sink.frame_ids == list(range(20))  # no frame lost
+    report = pipeline.stats.report()
+    assert report["frames"]["failures"] == {"flaky: ValueError": 3}
+    assert report["frames"]["failed_frames"] == 3
+    assert sum("flaky failed on frame 3" in r.message for r in caplog.records) == 1
+    assert not any("frame 4" in r.message for r in caplog.records)
+
+
+def test_policy_stop_ends_the_run_with_a_stage_error():
+    pipeline, _, (sink,) = _pipeline(10**6, [FailingStage(always=True)], failure_policy=FailurePolicy("stop", 5))
+    with pytest.raises(StageError, match="5 frames in a row"):
+        pipeline.run()
+    assert sink.finalized is False  # the run failed: outputs are finalized as incomplete
+    assert not _threads()
+
+
+def test_policy_passthrough_keeps_going():
+    pipeline, _, (sink,) = _pipeline(40, [FailingStage(always=True)], failure_policy=FailurePolicy("passthrough", 5))
+    pipeline.run()
+    assert sink.frame_ids == list(range(40))
+
+
+def test_setup_failure_raises_before_the_first_frame():
+    sink = CollectingSink()
+    pipeline, _, _ = _pipeline(10, [BrokenSetupStage()], sinks=[sink])
+    with pytest.raises(SourceError, match="model file missing"):
+        pipeline.start()
+    assert sink.frame_ids == []
+    assert not _threads()
+
+
+def test_slow_sink_drops_while_fast_sink_gets_everything():
+    fast, slow = CollectingSink("fast"), CollectingSink("slow", delay_s=0.01)
+    pipeline, _, _ = _pipeline(200, sinks=[fast, slow], policy="latest_wins", paced=True, sink_policies=["block", "latest_wins"], sink_queue_size=2)
+    pipeline.run()
+    assert fast.frame_ids == list(range(200))
+    assert 0 < len(slow.frame_ids) < 200
+    assert pipeline.stats.drops()["capture->slow"] == 200 - len(slow.frame_ids)
+
+
+def test_failing_sink_stops_the_run_and_finalizes_the_others():
+    good, bad = CollectingSink("good"), CollectingSink("bad", fail_after=10)
+    pipeline, _, _ = _pipeline(10**6, sinks=[good, bad])
+    with pytest.raises(OSError, match="No space"):
+        pipeline.run()
+    assert good.finalized is False and bad.finalized is False
+    assert not _threads()

@@ -1,0 +1,70 @@
+import threading
+import time
+
+import pytest
+
+from realtime.pipeline.queues import END_OF_STREAM, FrameQueue
+
+
+def test_block_keeps_order_and_loses_nothing():
+    q = FrameQueue[int]("q", 2, "block")
+    received = []
+
+    def consume():
+        while True:
+            item = q.get(1.0)
+            if item is END_OF_STREAM:
+                return
+            received.append(item)
+            time.sleep(0.001)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    for i in range(100):
+        assert q.put(i)
+    q.put_control(END_OF_STREAM)
+    consumer.join(5)
+    assert received == list(range(100))
+    assert q.drops == 0
+    assert q.peak_depth <= 2
+
+
+def test_latest_wins_drops_oldest_and_counts():
+    q = FrameQueue[int]("q", 2, "latest_wins")
+    for i in range(5):
+        q.put(i)
+    assert q.drops == 3
+    assert [q.get(0.1), q.get(0.1)] == [3, 4]
+    assert q.get(0.01) is None
+
+
+def test_end_of_stream_is_never_dropped_and_keeps_its_place():
+    q = FrameQueue[int]("q", 1, "latest_wins")
+    q.put(1)
+    q.put_control(END_OF_STREAM)
+    q.put(2)  # drops 1, not the end marker
+    assert q.drops == 1
+    assert q.get(0.1) is END_OF_STREAM
+    assert q.get(0.1) == 2
+
+
+def test_blocking_put_gives_up_when_stopped():
+    q = FrameQueue[int]("q", 1, "block")
+    q.put(1)
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    t0 = time.monotonic()
+    assert q.put(2, stop) is False
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_get_times_out():
+    q = FrameQueue[int]("q", 1, "block")
+    t0 = time.monotonic()
+    assert q.get(0.05) is None
+    assert time.monotonic() - t0 >= 0.04
+
+
+def test_capacity_must_be_positive():
+    with pytest.raises(ValueError):
+        FrameQueue[int]("q", 0, "block")

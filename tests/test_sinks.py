@@ -1,0 +1,181 @@
+import io
+import os
+import socket
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from realtime.config import CaptureConfig, OutputConfig
+from realtime.errors import ConfigError, SinkError, VirtualCameraError
+from realtime.io.sinks import FileSink, NullSink, StreamSink, VirtualCameraSink, even_size, parse_sink_spec
+from realtime.io.sources import SourceInfo, open_source
+from realtime.pipeline.pipeline import Pipeline
+from realtime.stages.capture import CaptureStage
+from realtime.testing import CollectingSink, SyntheticSource, frame_index_of, make_test_video
+
+INFO = SourceInfo("file", "synthetic", 64, 48, 30.0, None, None)
+
+
+def _decode(path_or_file, **kwargs):
+    with av.open(path_or_file, **kwargs) as container:
+        stream = container.streams.video[0]
+        frames = [(f.to_ndarray(format="rgb24"), float(f.time)) for f in container.decode(stream)]
+        return frames, container
+
+
+def _run(source, sinks, policy="block"):
+    Pipeline(CaptureStage(source, paced=False), [], sinks, policy=policy).run()
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [("out.mp4", "file"), ("x/y.MKV", "file"), ("udp://127.0.0.1:5000", "stream"), ("rtmp://h/app/key", "stream"), ("vcam", "vcam"), ("vcam:/dev/video10", "vcam"), ("null", "null")],
+)
+def test_parse_sink_spec(text, kind):
+    assert parse_sink_spec(text).kind == kind
+
+
+@pytest.mark.parametrize("text", ["out.xyz", "noextension", "gopher://x"])
+def test_parse_sink_spec_rejects(text):
+    with pytest.raises(ConfigError):
+        parse_sink_spec(text)
+
+
+def test_even_size():
+    assert even_size(641, 481) == (640, 480)
+
+
+def test_file_round_trip_keeps_count_size_and_timestamps(tmp_path: Path):
+    out = tmp_path / "out.mp4"
+    sink = FileSink(out, INFO, OutputConfig(crf=0), carry_audio=False)
+    _run(SyntheticSource(40, fps=30.0), [sink])
+    assert out.exists() and not list(tmp_path.glob(".*partial*"))
+    frames, _ = _decode(str(out))
+    assert len(frames) == 40
+    assert frames[0][0].shape == (48, 64, 3)
+    assert [frame_index_of(f) for f, _ in frames] == list(range(40))
+    assert [round(t, 3) for _, t in frames] == [round(i / 30, 3) for i in range(40)]
+
+
+def test_file_input_to_file_output_carries_audio(tmp_path: Path):
+    clip = make_test_video(tmp_path / "in.mp4", frames=30, audio=True)
+    source = open_source(CaptureConfig(input=str(clip)))
+    assert source.info.audio_path == clip
+    out = tmp_path / "out.mp4"
+    _run(source, [FileSink(out, source.info, OutputConfig(), carry_audio=True)])
+    with av.open(str(out)) as container:
+        assert len(container.streams.video) == 1 and len(container.streams.audio) == 1
+        assert container.streams.video[0].frames == 30
+        audio_s = sum(p.duration or 0 for p in container.demux(container.streams.audio[0])) * container.streams.audio[0].time_base
+        assert 0.8 <= float(audio_s) <= 1.1  # cut to the video's second, not longer
+
+
+def test_failed_run_leaves_an_incomplete_file_not_the_final_name(tmp_path: Path):
+    out = tmp_path / "out.mp4"
+    sink = FileSink(out, INFO, OutputConfig(), carry_audio=False)
+    failing = CollectingSink("bad", fail_after=10)
+    with pytest.raises(OSError):
+        _run(SyntheticSource(10**6), [sink, failing])
+    assert not out.exists()
+    incomplete = tmp_path / "out.incomplete.mp4"
+    frames, _ = _decode(str(incomplete))
+    assert len(frames) >= 5  # what was written is finalized and playable
+
+
+def test_unwritable_or_missing_output_folder(tmp_path: Path):
+    with pytest.raises(SinkError, match="does not exist"):
+        FileSink(tmp_path / "nope" / "out.mp4", INFO, OutputConfig(), carry_audio=False).setup()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        with pytest.raises(SinkError, match="not writable"):
+            FileSink(locked / "out.mp4", INFO, OutputConfig(), carry_audio=False).setup()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_udp_mpegts_stream_reads_back_on_loopback():
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.5)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    port = receiver.getsockname()[1]
+    received = bytearray()
+    done = threading.Event()
+
+    def receive():
+        while not done.is_set():
+            try:
+                received.extend(receiver.recv(65536))
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    try:
+        sink = StreamSink(f"udp://127.0.0.1:{port}", INFO, OutputConfig())
+        assert sink.url.endswith("?pkt_size=1316")
+        _run(SyntheticSource(60, fps=30.0), [sink])
+    finally:
+        done.set()
+        thread.join()
+        receiver.close()
+    assert len(received) % 188 == 0 and received[0] == 0x47  # whole MPEG-TS packets
+    frames, container = _decode(io.BytesIO(bytes(received)), format="mpegts")
+    assert len(frames) >= 55  # loopback UDP with a large buffer loses nothing in practice
+    assert frames[0][0].shape == (48, 64, 3)
+    ids = [frame_index_of(f) for f, _ in frames]
+    assert ids == sorted(ids)
+
+
+def test_virtual_camera_without_a_device_says_how_to_create_one(monkeypatch):
+    monkeypatch.setattr("realtime.io.sinks.linux_loopback_devices", lambda: [])
+    monkeypatch.setattr("sys.platform", "linux")
+    sink = VirtualCameraSink(INFO, OutputConfig())
+    with pytest.raises(VirtualCameraError, match="v4l2loopback.*exclusive_caps=1"):
+        sink.setup()
+
+
+def test_virtual_camera_real_library_reaches_the_missing_device_boundary():
+    pyvirtualcam = pytest.importorskip("pyvirtualcam")
+    sink = VirtualCameraSink(INFO, OutputConfig(), device="/dev/video63", factory=pyvirtualcam.Camera)
+    with pytest.raises(VirtualCameraError, match="cannot open the virtual camera"):
+        sink.setup()
+
+
+def test_virtual_camera_sends_rgb_frames_at_the_source_size():
+    sent = []
+
+    class FakeCamera:
+        def __init__(self, width, height, fps, *, backend, device):
+            self.args = (width, height, fps, backend, device)
+
+        def send(self, frame):
+            sent.append(frame.copy())
+
+        def close(self):
+            sent.append("closed")
+
+    sink = VirtualCameraSink(INFO, OutputConfig(vcam_backend="v4l2loopback"), device="/dev/video10", factory=FakeCamera)
+    _run(SyntheticSource(5), [sink])
+    assert sink.camera.args == (64, 48, 30.0, "v4l2loopback", "/dev/video10")
+    assert len(sent) == 6 and sent[-1] == "closed"
+    assert sent[0].shape == (48, 64, 3) and sent[0].dtype == np.uint8
+
+
+def test_null_sink_discards():
+    _run(SyntheticSource(5), [NullSink()])
+
+
+def test_output_on_a_read_only_filesystem_fails_at_setup():
+    target = Path("/proc/realtime-test.mp4")
+    if not Path("/proc").is_dir():
+        pytest.skip("no /proc on this platform")
+    with pytest.raises(SinkError, match="cannot create|not writable"):
+        FileSink(target, INFO, OutputConfig(), carry_audio=False).setup()

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from realtime.bundle import FrameBundle, StageTiming
+from realtime.pipeline.stats import LatencyHistogram, StatsCollector
+
+
+def test_histogram_percentiles_match_numpy_within_resolution():
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(mean=2.0, sigma=0.6, size=20000)
+    hist = LatencyHistogram()
+    for v in values:
+        hist.add(float(v))
+    for q in (50, 95, 99):
+        assert hist.percentile(q) == pytest.approx(np.percentile(values, q), rel=0.015)
+    summary = hist.summary()
+    assert summary["count"] == 20000
+    assert summary["max"] == pytest.approx(values.max(), abs=1e-4)
+    assert summary["mean"] == pytest.approx(values.mean(), abs=1e-4)
+
+
+def test_histogram_handles_zero_and_empty():
+    hist = LatencyHistogram()
+    assert hist.summary() == {"count": 0}
+    hist.add(0.0)
+    assert hist.percentile(50) == 0.0
+    assert sum(b[2] for b in hist.bins()) == 1
+
+
+def test_collector_reads_stage_timings_on_primary_sink_only():
+    stats = StatsCollector(primary_sink="a", total_frames=2)
+    bundle = FrameBundle(0, t_capture_ns=0, frame=np.zeros((2, 2, 3), np.uint8), media_time_s=0.0)
+    bundle.timings["capture"] = StageTiming(0.0, 1.0)
+    bundle.timings["swap"] = StageTiming(0.5, 4.0)
+    stats.frame_captured(bundle)
+    stats.frame_written("b", bundle, 5_000_000, 6_000_000)
+    stats.frame_written("a", bundle, 8_000_000, 10_000_000)
+    report = stats.report({"x": 1})
+    assert report["x"] == 1
+    assert report["frames"]["done"] == 1
+    assert report["stages"]["swap"]["process_ms"]["p50"] == pytest.approx(4.0, rel=0.01)
+    assert report["latency_ms"]["p50"] == pytest.approx(10.0, rel=0.01)
+    assert report["sinks"]["b"]["latency_ms"]["p50"] == pytest.approx(6.0, rel=0.01)
+    assert "frame 1/2" in stats.status_line()
