@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,10 @@ class Plan:
     sink_policies: tuple[Policy, ...]
 
 
-def resolve_outputs(config: Config) -> list[SinkSpec]:
+def resolve_outputs(config: Config, *, required: bool = True) -> list[SinkSpec]:
     """Parse ``--output``; a camera with no output goes to the virtual camera, as a streamer expects."""
     specs = [parse_sink_spec(text) for text in config.output.output]
-    if not specs:
+    if not specs and required:
         if classify_input(config.capture.input).kind == "camera":
             return [SinkSpec("vcam", "")]
         raise ConfigError("no output given", "add --output out.mp4, --output vcam, --output udp://127.0.0.1:5000 or --output null")
@@ -66,16 +66,34 @@ def plan_run(config: Config, info: SourceInfo, specs: Sequence[SinkSpec]) -> Pla
     return Plan(paced, policy, sink_policies)  # type: ignore[arg-type]
 
 
+def face_stages(config: Config, plan: Plan) -> list[Stage]:
+    """Detect and track, when faces are on; async detection for live input unless told otherwise."""
+    if not config.detect.faces:
+        return []
+    from realtime.stages.detect import DetectStage
+    from realtime.stages.track import TrackStage
+
+    mode = config.detect.detect_mode
+    asynchronous = plan.policy == "latest_wins" if mode == "auto" else mode == "async"
+    return [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track)]
+
+
+SinkFactory = Callable[[SourceInfo], SinkStage]
+
+
 def build_pipeline(
     config: Config,
     source: VideoSource,
-    stages: Sequence[Stage] = (),
-    sinks: Sequence[SinkStage] | None = None,
-    specs: Sequence[SinkSpec] | None = None,
+    specs: Sequence[SinkSpec],
+    stages: Sequence[Stage] | None = None,
+    extra_sinks: Sequence[SinkFactory] = (),
 ) -> tuple[Pipeline, Plan]:
-    specs = list(specs if specs is not None else resolve_outputs(config))
+    """Wire capture → stages → sinks; ``stages`` defaults to the face stages the config asks for."""
     plan = plan_run(config, source.info, specs)
-    sinks = list(sinks if sinks is not None else make_sinks(specs, source.info, config.output))
+    if stages is None:
+        stages = face_stages(config, plan)
+    sinks = [factory(source.info) for factory in extra_sinks] + make_sinks(specs, source.info, config.output)
+    sink_policies = (plan.policy,) * len(extra_sinks) + plan.sink_policies
     total = source.info.total_frames
     if config.capture.max_frames is not None:
         total = min(total, config.capture.max_frames) if total else config.capture.max_frames
@@ -87,7 +105,7 @@ def build_pipeline(
         sinks,
         policy=plan.policy,
         queue_size=config.pipeline.queue_size,
-        sink_policies=plan.sink_policies,
+        sink_policies=sink_policies,
         sink_queue_size=config.output.sink_queue,
         failure_policy=FailurePolicy(config.pipeline.on_error, config.pipeline.max_consecutive_failures),
         stats=stats,
@@ -95,19 +113,25 @@ def build_pipeline(
     return pipeline, plan
 
 
-def run(config: Config, stages: Sequence[Stage] = (), *, extra_meta: dict[str, Any] | None = None) -> tuple[RunResult, dict[str, Any]]:
+def run(
+    config: Config,
+    stages: Sequence[Stage] | None = None,
+    *,
+    extra_sinks: Sequence[SinkFactory] = (),
+    extra_meta: dict[str, Any] | None = None,
+) -> tuple[RunResult | None, dict[str, Any]]:
     """Open the input and outputs, run to the end (or Ctrl-C), write the report; returns both."""
-    specs = resolve_outputs(config)
+    specs = resolve_outputs(config, required=not extra_sinks)
     source = open_source(config.capture)
     try:
-        pipeline, plan = build_pipeline(config, source, stages, specs=specs)
+        pipeline, plan = build_pipeline(config, source, specs, stages, extra_sinks)
     except BaseException:
         source.close()
         raise
     log.info(
         "input: %s (%dx%d @ %.3g fps)%s; outputs: %s; queues: %s",
         source.info.description, source.info.width, source.info.height, source.info.fps,
-        ", paced" if plan.paced else "", ", ".join(s.target or s.kind for s in specs), plan.policy,
+        ", paced" if plan.paced else "", ", ".join(s.name for s in pipeline.sinks), plan.policy,
     )
     show_status = config.stats.stats or (not config.stats.quiet and source.info.total_frames is not None)
     status = _StatusPrinter(pipeline.stats) if show_status else None
@@ -121,6 +145,7 @@ def run(config: Config, stages: Sequence[Stage] = (), *, extra_meta: dict[str, A
         meta = {**run_metadata(config, source.info, plan.__dict__), **(extra_meta or {})}
         meta["interrupted"] = bool(result and result.interrupted)
         meta["error"] = str(pipeline.fatal_error) if pipeline.fatal_error else None
+        meta["stages_info"] = {stage.name: stage.describe() for stage in pipeline.stages}
         report = pipeline.stats.report(meta)
         report["outputs"] = _output_paths(pipeline)
         if config.stats.report:

@@ -8,8 +8,6 @@ so a preview or a report can look at any intermediate. Times are ``time.perf_cou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
 
@@ -19,6 +17,36 @@ class StageTiming:
 
     wait_ms: float
     process_ms: float
+
+
+@dataclass(eq=False)
+class Detection:
+    """One face the landmarker found: (478, 2) landmarks in frame pixels, plus optional extras."""
+
+    landmarks: np.ndarray
+    blendshapes: dict[str, float] | None = None
+    head_pose: np.ndarray | None = None  # 4×4 facial transformation matrix
+
+
+@dataclass(eq=False)
+class Face:
+    """A tracked face on one frame, ready to be aligned, swapped and blended.
+
+    ``landmarks`` are smoothed (or predicted, when the detector did not see it this frame);
+    ``raw_landmarks`` are this frame's detection, if any. ``alpha`` in [0, 1] fades a face in at
+    birth and out when it is lost, so a swap never pops. ``crop_from_frame`` and its inverse
+    ``frame_from_crop`` are 2×3 matrices for the ``crop_size``² aligned crop.
+    """
+
+    track_id: int
+    landmarks: np.ndarray
+    raw_landmarks: np.ndarray | None
+    box: tuple[float, float, float, float]
+    alpha: float
+    crop_from_frame: np.ndarray
+    frame_from_crop: np.ndarray
+    crop_size: int
+    detection: Detection | None = None
 
 
 @dataclass(eq=False)
@@ -35,7 +63,9 @@ class FrameBundle:
     media_time_s: float
     timings: dict[str, StageTiming] = field(default_factory=dict)
     t_enqueued_ns: int = 0
-    faces: list[Any] = field(default_factory=list)
+    detections: list[Detection] | None = None  # None: the detector produced nothing new for this frame
+    detections_media_time_s: float | None = None  # the frame time the detections were taken at
+    faces: list[Face] = field(default_factory=list)
     failed_stages: list[str] = field(default_factory=list)
 
     @property

@@ -25,7 +25,8 @@ from realtime.errors import ConfigError, RealtimeError
 log = logging.getLogger("realtime")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-RUN_SECTIONS = ("capture", "output", "pipeline", "stats")
+RUN_SECTIONS = ("capture", "detect", "track", "output", "pipeline", "stats")
+TRACK_SECTIONS = ("capture", "detect", "track", "pipeline", "stats")
 
 
 class UsageError(ConfigError):
@@ -94,6 +95,11 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--size", default="1920x1080", help="engine: frame size (default: 1920x1080)")
     _common(bench)
     add_config_arguments(bench, RUN_SECTIONS)
+
+    track = commands.add_parser("track", help="find and track faces in a video; write every frame's landmarks as JSON")
+    track.add_argument("--json", type=Path, required=True, help="where to write the per-frame track log")
+    _common(track)
+    add_config_arguments(track, TRACK_SECTIONS)
 
     doctor = commands.add_parser("doctor", help="check this machine: packages, GPU, cameras, virtual camera")
     doctor.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -165,6 +171,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_track(args: argparse.Namespace) -> int:
+    from realtime import app
+    from realtime.io.track_log import TrackLogSink
+
+    config = config_from_args(args, TRACK_SECTIONS)
+    _setup_logging(args.debug, config.stats.quiet)
+    result, report = app.run(config, extra_sinks=[lambda info: TrackLogSink(args.json, info)], extra_meta={"command": "track"})
+    if not config.stats.quiet:
+        track = report["stages_info"].get("track", {})
+        print(
+            f"done: {report['frames']['done']} frames, {track.get('tracks_started', 0)} tracks, "
+            f"{track.get('frames_without_face', 0)} frames without a face; wrote {args.json}"
+        )
+    return EXIT_INTERRUPTED if result and result.interrupted else EXIT_OK
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from realtime.doctor import run_checks
 
@@ -174,7 +196,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "doctor": cmd_doctor}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,9 @@ from realtime.errors import ConfigError
 Pace = Literal["auto", "native", "none"]
 QueuePolicy = Literal["auto", "latest_wins", "block"]
 ErrorPolicy = Literal["passthrough", "stop"]
+DetectMode = Literal["auto", "sync", "async"]
+TemplateName = Literal["arcface", "ffhq"]
+Smoothing = Literal["kalman", "off"]
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 
 
@@ -83,6 +86,61 @@ class CaptureConfig:
             raise ConfigError("--open-timeout-s must be positive", "use e.g. 10")
         if self.demo_frames < 2:
             raise ConfigError("--demo-frames must be at least 2", "use e.g. 150")
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    faces: bool = option(True, "find, track and process faces (off: the pipeline only passes video through)")
+    landmarker_model: str | None = option(
+        None, "path of face_landmarker.task (default: $REALTIME_FACE_LANDMARKER, the cache, then download)", metavar="PATH"
+    )
+    max_faces: int = option(1, "most faces to find per frame", metavar="N")
+    min_detection_confidence: float = option(0.5, "face detector confidence threshold", metavar="P")
+    min_presence_confidence: float = option(0.5, "landmarker face-presence threshold", metavar="P")
+    min_tracking_confidence: float = option(0.5, "landmarker tracking threshold", metavar="P")
+    detect_every: int = option(1, "run the landmarker on every Nth frame; the tracker predicts in between", metavar="N")
+    detect_mode: DetectMode = option(
+        "auto",
+        "'sync' runs the landmarker inside the frame's path; 'async' runs it beside the pipeline so "
+        "no frame waits for it (the tracker predicts); 'auto' is async for live input, sync for files",
+    )
+    detect_max_side: int = option(640, "downscale frames to this long side for the landmarker", metavar="PX")
+    min_face_px: float = option(24.0, "ignore faces whose eyes are closer than this (pixels)", metavar="PX")
+    blendshapes: bool = option(False, "also output the 52 expression blendshapes")
+    head_pose: bool = option(False, "also output the 4×4 head-pose matrix")
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_faces <= 16:
+            raise ConfigError(f"--max-faces {self.max_faces} is out of range", "use 1 to 16")
+        for name in ("min_detection_confidence", "min_presence_confidence", "min_tracking_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"--{name.replace('_', '-')} {value} is out of range", "use 0 to 1")
+        if self.detect_every < 1:
+            raise ConfigError("--detect-every must be at least 1", "use 1 to detect on every frame")
+        if self.detect_max_side < 64:
+            raise ConfigError("--detect-max-side is too small", "use at least 64 (640 is a good default)")
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    smoothing: Smoothing = option("kalman", "landmark smoothing: 'kalman' (adaptive) or 'off' (raw detections)")
+    crop_size: int = option(256, "aligned crop size for the generator (128 or 256)", metavar="PX")
+    template: TemplateName = option("arcface", "alignment template: 'arcface' (tight) or 'ffhq' (looser)")
+    coast_s: float = option(0.15, "keep predicting a lost face this long before fading it out", metavar="S")
+    fade_s: float = option(0.25, "fade a face in at birth and out when lost over this time", metavar="S")
+    birth_hits: int = option(2, "detections in a row before a new face counts", metavar="N")
+    match_iou: float = option(0.2, "least box overlap for a detection to continue a track", metavar="IOU")
+
+    def __post_init__(self) -> None:
+        if self.crop_size not in (128, 256):
+            raise ConfigError(f"--crop-size {self.crop_size} is not supported", "use 128 or 256")
+        if self.coast_s < 0 or self.fade_s < 0:
+            raise ConfigError("--coast-s and --fade-s cannot be negative", "use e.g. 0.15 and 0.25")
+        if self.birth_hits < 1:
+            raise ConfigError("--birth-hits must be at least 1", "use e.g. 2")
+        if not 0.0 < self.match_iou < 1.0:
+            raise ConfigError(f"--match-iou {self.match_iou} is out of range", "use a value between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -151,6 +209,8 @@ class StatsConfig:
 @dataclass(frozen=True)
 class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)

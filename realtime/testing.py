@@ -119,3 +119,40 @@ def make_test_video(path: Path, frames: int = 30, width: int = 64, height: int =
             for packet in sound.encode(None):
                 container.mux(packet)
     return path
+
+
+def ground_truth_path(index: int, fps: float = 30.0, *, noise_px: float = 0.0, seed: int = 0) -> np.ndarray:
+    """2×3 ``frame_from_image`` of the astronaut photo in a 640×480 frame along a known path:
+    still (0–1.5 s), sliding right 1 s, still, turning and growing 1 s, still (to 6 s), with
+    optional small per-frame position noise that is part of the truth (hand shake)."""
+    import cv2
+
+    t = index / fps
+
+    def ramp(start: float, length: float) -> float:
+        return float(np.clip((t - start) / length, 0.0, 1.0))
+
+    shift_x = 120.0 * ramp(1.5, 1.0)
+    angle = 12.0 * ramp(4.0, 1.0)
+    scale = 1.5 * (1.0 + 0.15 * ramp(4.0, 1.0))
+    rng = np.random.default_rng(seed * 100_003 + index)
+    shake = rng.normal(0.0, noise_px, 2) if noise_px else np.zeros(2)
+    centre = (238.0, 135.0)  # the middle of the face in the photo
+    frame_from_image = cv2.getRotationMatrix2D(centre, angle, scale)
+    frame_from_image[:, 2] += np.array([250.0 + shift_x, 220.0]) - np.array(centre) + shake
+    return frame_from_image
+
+
+def make_ground_truth_frame(index: int, fps: float = 30.0, *, noise_px: float = 0.0, sensor_noise: float = 2.0, seed: int = 0) -> np.ndarray:
+    """Frame ``index`` of the ground-truth clip: the photo warped by ``ground_truth_path`` plus
+    Gaussian sensor noise (a webcam is never noise-free)."""
+    import cv2
+
+    from realtime.io.demo import load_demo_face
+
+    frame = np.full((480, 640, 3), 60, np.uint8)
+    cv2.warpAffine(load_demo_face(), ground_truth_path(index, fps, noise_px=noise_px, seed=seed), (640, 480), dst=frame, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
+    if sensor_noise:
+        rng = np.random.default_rng(seed + index)
+        frame = np.clip(frame + rng.normal(0, sensor_noise, frame.shape), 0, 255).astype(np.uint8)
+    return frame

@@ -28,7 +28,7 @@ class FailingStage(Stage):
     def process(self, bundle: FrameBundle) -> FrameBundle:
         if self.always or bundle.frame_id in self.fail_on:
             raise ValueError(f"bad frame {bundle.frame_id}")
-        bundle.faces.append("seen")
+        bundle.detections = []
         return bundle
 
 

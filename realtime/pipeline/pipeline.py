@@ -90,6 +90,8 @@ class Pipeline:
         self._logged_kinds: set[str] = set()
         self._gave_up: set[str] = set()
 
+        self.stages = list(stages)
+        self.sinks = list(sinks)
         sink_policies = list(sink_policies or [policy] * len(sinks))
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):

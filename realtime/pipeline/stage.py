@@ -37,6 +37,10 @@ class Stage(ABC):
     def teardown(self) -> None:
         """Release what ``setup`` opened; must not raise for a half-finished setup."""
 
+    def describe(self) -> dict[str, object]:
+        """What a report should say about this stage (backend, mode, counters)."""
+        return {}
+
 
 class SourceStage(ABC):
     """The first stage: makes frame records instead of transforming them."""

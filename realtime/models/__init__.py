@@ -1,0 +1,1 @@
+"""Networks (plain nn.Modules) and the code that locates and verifies model files."""

@@ -1,0 +1,1 @@
+"""Pure functions on arrays: landmark indices, alignment, smoothing, tracking, metrics."""

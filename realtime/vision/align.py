@@ -1,0 +1,97 @@
+"""Alignment: canonical templates, similarity estimation and crop warps (OpenCV and torch).
+
+Convention (OpenCV's): pixel (u, v) has its centre at integer coordinates; a 2×3 matrix
+``crop_from_frame`` maps frame pixels to crop pixels, and ``frame_from_crop`` is its inverse.
+Both warps below sample the same points, so CPU and GPU crops agree to interpolation rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+
+Template = Literal["arcface", "ffhq"]
+
+# ArcFace's 5-point template for 112×112 crops (eyes, nose tip, mouth corners, as seen in the image).
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
+# A looser, FFHQ-like framing: eyes 25% of the width apart, the whole head and some hair in view.
+FFHQ_UNIT = np.array([[0.375, 0.45], [0.625, 0.45], [0.5, 0.565], [0.405, 0.665], [0.595, 0.665]])
+
+
+def template_points(crop_size: int, kind: Template = "arcface") -> np.ndarray:
+    """(5, 2) template positions in a ``crop_size``² crop."""
+    if kind == "arcface":
+        return ARCFACE_112 * (crop_size / 112.0)
+    if kind == "ffhq":
+        return FFHQ_UNIT * crop_size
+    raise ValueError(f"unknown template {kind!r}")
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2×3 similarity (rotation, uniform scale, translation) mapping ``src`` onto ``dst`` in the
+    least-squares sense (Umeyama 1991, reflections excluded). src, dst: (N, 2), N ≥ 2."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mean_src, mean_dst = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - mean_src, dst - mean_dst
+    covariance = dst_c.T @ src_c / len(src)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0
+    rotation = u @ np.diag(sign) @ vt
+    variance = (src_c**2).sum() / len(src)
+    scale = float((singular * sign).sum() / variance) if variance > 0 else 1.0
+    matrix = np.empty((2, 3))
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = mean_dst - scale * rotation @ mean_src
+    return matrix
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a 2×3 affine matrix."""
+    full = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map (N, 2) points through a 2×3 matrix."""
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def crop_from_frame_matrix(landmarks_5: np.ndarray, crop_size: int, kind: Template = "arcface") -> np.ndarray:
+    """The 2×3 ``crop_from_frame`` that puts five face points on the template."""
+    return estimate_similarity(landmarks_5, template_points(crop_size, kind))
+
+
+def warp_crop(frame: np.ndarray, crop_from_frame: np.ndarray, crop_size: int) -> np.ndarray:
+    """CPU crop: (crop_size, crop_size, C) from an H×W×C frame, bilinear, zeros outside."""
+    return cv2.warpAffine(frame, crop_from_frame, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def warp_crop_torch(frames: "torch.Tensor", crop_from_frame: "torch.Tensor", crop_size: int) -> "torch.Tensor":  # noqa: F821
+    """GPU (or CPU) crop with ``grid_sample``; the same sampling points as ``warp_crop``.
+
+    frames: (B, C, H, W) float; crop_from_frame: (B, 2, 3). Returns (B, C, crop_size, crop_size).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    batch, _, height, width = frames.shape
+    dtype = torch.float32
+    full = torch.zeros((batch, 3, 3), dtype=dtype, device=frames.device)
+    full[:, :2] = crop_from_frame.to(dtype)
+    full[:, 2, 2] = 1.0
+    frame_from_crop = torch.linalg.inv(full)[:, :2]
+    coords = torch.arange(crop_size, dtype=dtype, device=frames.device)
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    crop_points = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(1, -1, 3)  # (1, S*S, 3)
+    frame_points = crop_points @ frame_from_crop.transpose(1, 2)  # (B, S*S, 2) in pixels
+    # grid_sample with align_corners=False puts pixel centres at (2i+1)/size - 1.
+    scale = torch.tensor([2.0 / width, 2.0 / height], dtype=dtype, device=frames.device)
+    grid = ((frame_points + 0.5) * scale - 1.0).reshape(batch, crop_size, crop_size, 2)
+    return F.grid_sample(frames.to(dtype), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(frames.dtype)

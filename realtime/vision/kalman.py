@@ -1,0 +1,172 @@
+"""Landmark smoothing: a Kalman filter on the head's similarity transform, plus residuals.
+
+Why this split (and not a filter per landmark coordinate): what makes a swap "swim" is the head
+pose — the crop transform comes from it — and pose has 4 degrees of freedom that move together.
+So the rigid motion (translation, log-scale, roll) goes through one filterpy ``KalmanFilter`` with
+a constant-velocity model, and what is left (expression: mouth, brows, blinks) is smoothed in the
+head's own frame, where head motion no longer shows up as landmark motion.
+
+Noise adapts by innovation matching: each step, the process noise of every pose parameter is set
+so that the filter's predicted innovation variance matches the innovation it just saw (fast
+attack), and decays back towards its floor when the face is still (slow release). A still face
+therefore gets heavy smoothing (no shimmer) and a moving one gets a filter that follows at once
+(no lag). Residuals use an adaptive low-pass (a "1€ filter": the cutoff rises with speed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+from filterpy.kalman import KalmanFilter
+from scipy.linalg import block_diag
+
+from realtime.vision.align import apply_affine, estimate_similarity, invert_affine
+from realtime.vision.landmarks import RIGID_POINTS, five_points
+
+
+@dataclass(frozen=True)
+class SmootherConfig:
+    """Noise levels in face units (1 = inter-ocular distance), angles in radians, times in s."""
+
+    # Tuned on the 13 single-face clips in ../shared (docs/BENCHMARKS.md, section 3).
+    measurement_sigma: float = 0.02  # detector noise on translation, in face units
+    scale_sigma: float = 0.01  # on log-scale
+    angle_sigma: float = 0.01  # on roll, rad
+    q_floor: float = 0.02  # process noise floor (units²/s³): how much a still face may drift
+    q_ceiling: float = 400.0  # process noise ceiling: fast motion
+    release_s: float = 0.25  # how fast the noise falls back after motion stops
+    gate: float = 2.0  # innovations below gate·σ are treated as noise, not motion
+    velocity_memory_s: float = 0.3  # velocity decays with this time constant: no long drift after a stop
+    evidence: float = 0.3  # weight of the newest innovation in the running mean that catches slow, steady motion
+    residual_min_cutoff_hz: float = 0.5  # 1€ filter on expression residuals
+    residual_beta: float = 3.0
+    residual_d_cutoff_hz: float = 4.0
+
+
+def pose_params(similarity: np.ndarray) -> np.ndarray:
+    """(tx, ty, log scale, angle) of a 2×3 similarity matrix."""
+    a, b = similarity[0, 0], similarity[1, 0]
+    return np.array([similarity[0, 2], similarity[1, 2], math.log(math.hypot(a, b)), math.atan2(b, a)])
+
+
+def similarity_from_params(params: np.ndarray) -> np.ndarray:
+    tx, ty, log_scale, angle = params
+    scale = math.exp(log_scale)
+    c, s = scale * math.cos(angle), scale * math.sin(angle)
+    return np.array([[c, -s, tx], [s, c, ty]])
+
+
+def canonical_reference(landmarks: np.ndarray) -> np.ndarray:
+    """The face in its own frame: eye line horizontal, unit inter-ocular distance, eyes centred at 0."""
+    points = five_points(landmarks)
+    unit = np.array([[-0.5, 0.0], [0.5, 0.0]])
+    return apply_affine(estimate_similarity(points[:2], unit), landmarks)
+
+
+class _OneEuro:
+    """Vectorised 1€ filter (Casiez et al. 2012) over an array of values."""
+
+    def __init__(self, value: np.ndarray, min_cutoff: float, beta: float, d_cutoff: float) -> None:
+        self.value = value.copy()
+        self.speed = np.zeros_like(value)
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+        return 1.0 / (1.0 + 1.0 / (2 * math.pi * cutoff * dt))
+
+    def __call__(self, value: np.ndarray, dt: float) -> np.ndarray:
+        speed = (value - self.value) / dt
+        self.speed += self._alpha(self.d_cutoff, dt) * (speed - self.speed)
+        cutoff = self.min_cutoff + self.beta * np.abs(self.speed)
+        self.value += self._alpha(cutoff, dt) * (value - self.value)
+        return self.value
+
+
+class LandmarkSmoother:
+    """Smooths one face's landmarks over time; predicts them between detections."""
+
+    def __init__(self, landmarks: np.ndarray, t_s: float, config: SmootherConfig = SmootherConfig()) -> None:
+        self.config = config
+        self.reference = canonical_reference(landmarks)
+        self.rigid = list(RIGID_POINTS)
+        params = self._measure(landmarks)
+        self.kf = KalmanFilter(dim_x=8, dim_z=4)
+        self.kf.x = np.zeros(8)
+        self.kf.x[0::2] = params
+        self.kf.H = np.zeros((4, 8))
+        self.kf.H[np.arange(4), np.arange(0, 8, 2)] = 1.0
+        self.kf.P = np.diag([1.0, 10.0] * 4) * 1e-2
+        self.q = np.full(4, config.q_floor)
+        self.mean_innovation = np.zeros(4)
+        self.t_s = t_s
+        residual = self._residual(landmarks, params)
+        self.residual = _OneEuro(residual, config.residual_min_cutoff_hz, config.residual_beta, config.residual_d_cutoff_hz)
+        self.smoothed = landmarks.astype(np.float64).copy()
+
+    def _measure(self, landmarks: np.ndarray) -> np.ndarray:
+        """Pose parameters of frame_from_canonical, estimated on the points that move with the skull."""
+        return pose_params(estimate_similarity(self.reference[self.rigid], landmarks[self.rigid]))
+
+    @staticmethod
+    def _residual(landmarks: np.ndarray, params: np.ndarray) -> np.ndarray:
+        return apply_affine(invert_affine(similarity_from_params(params)), landmarks)
+
+    def _noise(self, face_px: float) -> tuple[np.ndarray, np.ndarray]:
+        """Measurement variances and process-noise scales of (tx, ty, log s, angle)."""
+        c = self.config
+        r = np.array([(c.measurement_sigma * face_px) ** 2] * 2 + [c.scale_sigma**2, c.angle_sigma**2])
+        unit = np.array([face_px**2, face_px**2, 1.0, 1.0])  # q is in face units: convert translation to px
+        return r, unit
+
+    def _models(self, dt: float, q: np.ndarray, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = math.exp(-dt / self.config.velocity_memory_s)
+        f = np.array([[1.0, dt], [0.0, keep]])
+        big_f = block_diag(f, f, f, f)
+        big_q = block_diag(*[Q_discrete_white_noise(dim=2, dt=dt, var=float(qi * ui)) for qi, ui in zip(q, unit, strict=True)])
+        return big_f, big_q
+
+    def predict(self, t_s: float) -> np.ndarray:
+        """Landmarks expected at ``t_s`` (no measurement): pose extrapolated, expression held."""
+        dt = max(t_s - self.t_s, 0.0)
+        params = self.kf.x[0::2] + self.kf.x[1::2] * dt
+        return apply_affine(similarity_from_params(params), self.residual.value)
+
+    def update(self, landmarks: np.ndarray, t_s: float) -> np.ndarray:
+        """Fold in a detection taken at ``t_s``; returns the smoothed landmarks."""
+        c = self.config
+        dt = max(t_s - self.t_s, 1e-3)
+        measured = self._measure(landmarks)
+        face_px = math.exp(measured[2])  # the reference has unit inter-ocular distance
+        r, unit = self._noise(face_px)
+        f, q_unit_one = self._models(dt, np.ones(4), unit)
+        predicted_p = f @ self.kf.P @ f.T
+        predicted_x = f @ self.kf.x
+        innovation = measured - predicted_x[0::2]
+        innovation[3] = (innovation[3] + math.pi) % (2 * math.pi) - math.pi
+        measured[3] = predicted_x[6] + innovation[3]  # keep the angle continuous
+        # Innovation matching: the q at which the expected innovation variance equals what we saw.
+        # One frame's innovation catches sudden motion; a running mean of innovations catches
+        # slow, steady motion whose per-frame step hides in the noise (it would otherwise lag,
+        # then overshoot when the motion stops).
+        a = predicted_p[np.arange(0, 8, 2), np.arange(0, 8, 2)]
+        b = q_unit_one[np.arange(0, 8, 2), np.arange(0, 8, 2)]
+        beta = c.evidence
+        self.mean_innovation = (1 - beta) * self.mean_innovation + beta * innovation
+        mean_power = self.mean_innovation**2 * (2 - beta) / beta  # same scale as a single innovation²
+        power = np.maximum(innovation**2, mean_power)
+        significant = power > (c.gate**2) * (a + r)
+        matched = np.where(significant, (power - a - r) / np.maximum(b, 1e-12), 0.0)
+        decayed = self.q * math.exp(-dt / c.release_s)
+        self.q = np.clip(np.maximum(matched, decayed), c.q_floor, c.q_ceiling)
+        self.kf.F, self.kf.Q = self._models(dt, self.q, unit)
+        self.kf.R = np.diag(r)
+        self.kf.predict()
+        self.kf.update(measured)
+        self.t_s = t_s
+        residual = self.residual(self._residual(landmarks, measured), dt)
+        self.smoothed = apply_affine(similarity_from_params(self.kf.x[0::2]), residual)
+        return self.smoothed

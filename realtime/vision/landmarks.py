@@ -1,0 +1,57 @@
+"""MediaPipe face-mesh landmark indices and small pure functions on landmark arrays.
+
+``landmarks`` are (N, 2) float pixel coordinates in the frame (x right, y down), N = 478
+(468 mesh points + 10 iris points). "Left"/"right" below are as seen in the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Eye corners: outer/inner of the eye on the image's left, inner/outer of the one on its right.
+LEFT_EYE_CORNERS = (33, 133)
+RIGHT_EYE_CORNERS = (362, 263)
+NOSE_TIP = 1
+MOUTH_LEFT, MOUTH_RIGHT = 61, 291
+FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)
+INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+# Points that move with the skull, not with expression: used to tell head motion from talking.
+RIGID_POINTS = (33, 133, 362, 263, 1, 168, 6, 197, 234, 454, 10, 152)
+
+
+def five_points(landmarks: np.ndarray) -> np.ndarray:
+    """(5, 2): eye centres (from the corners, so gaze does not move them), nose tip, mouth corners."""
+    return np.stack(
+        [
+            landmarks[list(LEFT_EYE_CORNERS)].mean(axis=0),
+            landmarks[list(RIGHT_EYE_CORNERS)].mean(axis=0),
+            landmarks[NOSE_TIP],
+            landmarks[MOUTH_LEFT],
+            landmarks[MOUTH_RIGHT],
+        ]
+    ).astype(np.float64)
+
+
+def inter_ocular_distance(landmarks: np.ndarray) -> float:
+    """Distance between the eye centres, in pixels: the face's natural unit of length."""
+    points = five_points(landmarks)
+    return float(np.linalg.norm(points[1] - points[0]))
+
+
+def box_from_landmarks(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight ``(x0, y0, x1, y1)`` around the landmarks."""
+    x0, y0 = landmarks.min(axis=0)
+    x1, y1 = landmarks.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
