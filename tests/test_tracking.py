@@ -75,7 +75,7 @@ def test_detector_not_run_means_prediction_not_loss():
         detections = [Detection(_face_at(200 + 3 * i, 200))] if i % 5 == 0 else None
         faces = tracker.step(detections, i / FPS if detections else None, i / FPS)
         assert len(faces) == 1 and faces[0].alpha == 1.0
-        assert abs((faces[0].box[0] + faces[0].box[2]) / 2 - (200 + 3 * i)) < 4.0
+        assert abs((faces[0].box[0] + faces[0].box[2]) / 2 - (200 + 3 * i)) < 6.0  # within 2 frames of motion
 
 
 def test_face_leaving_the_frame_ends_its_track():
