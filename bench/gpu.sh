@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
 # Every GPU-machine measurement in one command; reports go to the folder named first.
 #   bench/gpu.sh OUTDIR [CLIP]
-# CLIP (optional) is scaled to 1920x1080 and looped to 20 s for the capture benchmarks.
-# On the lent GPU machine: source .devkit/enter.sh; bench/gpu.sh "$OUT" .devdata/clip.mp4
+# CLIP (optional) is fitted into 1920x1080, retimed to 60 fps and looped to 20 s for the capture
+# and face-stage benchmarks. On the lent GPU machine:
+#   source .devkit/enter.sh; bench/gpu.sh "$OUT" .devdata/clip.mp4
+# Everything also lands in OUTDIR/results.tgz (the device tool returns at most 8 files).
 set -euo pipefail
 out=${1:?usage: bench/gpu.sh OUTDIR [CLIP]}
 clip=${2:-}
 mkdir -p "$out"
+work=$(mktemp -d)
 py=${PYTHON:-python3}
 echo "== $(date -u +%FT%TZ) on $(hostname): $(nproc) CPUs"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
-$py -m realtime doctor | tee "$out/doctor.txt" || true
-$py -m realtime bench engine --frames 3000 --json "$out/engine.json" | tee "$out/engine.txt"
+$py -m realtime doctor | tee "$work/doctor.txt" || true
+echo "== GPU tests"
+$py -m pytest -q -m gpu tests -p no:cacheprovider 2>&1 | tail -3 | tee "$work/gpu-tests.txt" || true
+echo "== engine"
+$py -m realtime bench engine --frames 3000 --json "$work/engine.json" | tee "$work/engine.txt"
 if [[ -n $clip ]]; then
-  tmp=$(mktemp -d)
-  $py bench/make_clip.py "$clip" "$tmp/clip1080.mp4" --size 1920x1080 --seconds 20
-  $py -m realtime bench --input "$tmp/clip1080.mp4" --frames 500 --json "$out/capture1080.json" --quiet | tee "$out/capture1080.txt"
-  $py -m realtime bench --input "$tmp/clip1080.mp4" --frames 500 --pace native --json "$out/capture1080-paced.json" --quiet | tee -a "$out/capture1080.txt"
+  $py bench/make_clip.py "$clip" "$work/clip1080p60.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
+  c="$work/clip1080p60.mp4"
+  echo "== capture and face stages, 1080p60, unpaced (throughput)"
+  for mode in off sync async; do
+    if [[ $mode == off ]]; then opts=(--no-faces); else opts=(--detect-mode "$mode"); fi
+    echo "-- faces: $mode"
+    $py -m realtime bench --input "$c" --frames 900 "${opts[@]}" --json "$work/unpaced-$mode.json" --quiet
+  done
+  echo "-- faces: sync, landmarker every 2nd frame"
+  $py -m realtime bench --input "$c" --frames 900 --detect-mode sync --detect-every 2 --json "$work/unpaced-sync-every2.json" --quiet
+  echo "== paced at 60 fps like a camera (latency)"
+  for mode in off sync async; do
+    if [[ $mode == off ]]; then opts=(--no-faces); else opts=(--detect-mode "$mode"); fi
+    echo "-- faces: $mode"
+    $py -m realtime bench --input "$c" --frames 600 --pace native "${opts[@]}" --json "$work/paced-$mode.json" --quiet
+  done
 fi
+tar -czf "$out/results.tgz" -C "$work" .
+cp "$work"/*.txt "$out"/ 2>/dev/null || true

@@ -29,11 +29,12 @@ def main() -> None:
     parser.add_argument("output")
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--fps", type=float, help="retime to this frame rate (motion speeds up or slows down)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     with av.open(args.input) as src:
         stream = src.streams.video[0]
-        fps = stream.average_rate or Fraction(25)
+        fps = Fraction(args.fps).limit_denominator(1001) if args.fps else stream.average_rate or Fraction(25)
         frames = [_fit(f, width, height) for f in src.decode(stream)]
     total = int(args.seconds * fps)
     t0 = time.perf_counter()

@@ -6,11 +6,15 @@ So the rigid motion (translation, log-scale, roll) goes through one filterpy ``K
 a constant-velocity model, and what is left (expression: mouth, brows, blinks) is smoothed in the
 head's own frame, where head motion no longer shows up as landmark motion.
 
-Noise adapts by innovation matching: each step, the process noise of every pose parameter is set
-so that the filter's predicted innovation variance matches the innovation it just saw (fast
-attack), and decays back towards its floor when the face is still (slow release). A still face
-therefore gets heavy smoothing (no shimmer) and a moving one gets a filter that follows at once
-(no lag). Residuals use an adaptive low-pass (a "1€ filter": the cutoff rises with speed).
+Both noises adapt, because the right amount of smoothing depends on the detector and the motion:
+- measurement noise is estimated from the detector itself (second differences of the pose, which
+  falls at once and rises slowly), so a steady detector (MediaPipe tracking one face) is barely
+  touched and a noisy one (low light, re-detection every frame) is smoothed hard;
+- process noise grows smoothly with the evidence of motion (a single large innovation, or a running
+  mean of innovations for slow steady motion) and relaxes over ``release_s``: a still face gets
+  heavy smoothing (no shimmer), a moving one a filter that follows at once (no lag).
+Velocity decays over ``velocity_memory_s`` so the head does not drift on after it stops.
+Residuals use an adaptive low-pass (a "1€ filter": the cutoff rises with speed).
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ class SmootherConfig:
     measurement_sigma: float = 0.02  # detector noise on translation, in face units
     scale_sigma: float = 0.01  # on log-scale
     angle_sigma: float = 0.01  # on roll, rad
-    q_floor: float = 0.02  # process noise floor (units²/s³): how much a still face may drift
+    q_floor: float = 0.005  # process noise floor (units²/s³): how much a still face may drift
     q_ceiling: float = 400.0  # process noise ceiling: fast motion
     release_s: float = 0.25  # how fast the noise falls back after motion stops
+    power: float = 2.0  # how steeply process noise grows with motion evidence
+    noise_floor_ratio: float = 0.2  # measured detector noise may fall to this fraction of the sigmas above
+    noise_rise_s: float = 2.0  # the noise estimate rises this slowly (motion must not look like noise)
     gate: float = 2.0  # innovations below gate·σ are treated as noise, not motion
     velocity_memory_s: float = 0.3  # velocity decays with this time constant: no long drift after a stop
     evidence: float = 0.3  # weight of the newest innovation in the running mean that catches slow, steady motion
@@ -101,6 +108,8 @@ class LandmarkSmoother:
         self.kf.H[np.arange(4), np.arange(0, 8, 2)] = 1.0
         self.kf.P = np.diag([1.0, 10.0] * 4) * 1e-2
         self.q = np.full(4, config.q_floor)
+        self.noise_ratio = np.ones(4)  # measured detector noise, as a fraction of the configured sigmas
+        self.history: list[np.ndarray] = []
         self.mean_innovation = np.zeros(4)
         self.t_s = t_s
         residual = self._residual(landmarks, params)
@@ -118,7 +127,7 @@ class LandmarkSmoother:
     def _noise(self, face_px: float) -> tuple[np.ndarray, np.ndarray]:
         """Measurement variances and process-noise scales of (tx, ty, log s, angle)."""
         c = self.config
-        r = np.array([(c.measurement_sigma * face_px) ** 2] * 2 + [c.scale_sigma**2, c.angle_sigma**2])
+        r = np.array([(c.measurement_sigma * face_px) ** 2] * 2 + [c.scale_sigma**2, c.angle_sigma**2]) * self.noise_ratio**2
         unit = np.array([face_px**2, face_px**2, 1.0, 1.0])  # q is in face units: convert translation to px
         return r, unit
 
@@ -128,6 +137,24 @@ class LandmarkSmoother:
         big_f = block_diag(f, f, f, f)
         big_q = block_diag(*[Q_discrete_white_noise(dim=2, dt=dt, var=float(qi * ui)) for qi, ui in zip(q, unit, strict=True)])
         return big_f, big_q
+
+    def _track_noise(self, measured: np.ndarray, face_px: float, dt: float) -> None:
+        """Estimate the detector's own noise from second differences of the measurements (white
+        noise of variance σ² gives 6σ²): falls at once, rises slowly, so a steady detector gets
+        light smoothing (no wander) and a noisy one heavy smoothing."""
+        c = self.config
+        self.history = [*self.history[-1:], measured]
+        if len(self.history) < 2 or not hasattr(self, "_previous"):
+            self._previous = self.history[0]
+            return
+        second = measured - 2 * self.history[0] + self._previous
+        self._previous = self.history[0]
+        second[3] = (second[3] + math.pi) % (2 * math.pi) - math.pi
+        sigma = np.array([c.measurement_sigma * face_px] * 2 + [c.scale_sigma, c.angle_sigma])
+        observed = np.sqrt(second**2 / 6.0) / sigma
+        rise = min(1.0, dt / c.noise_rise_s)
+        updated = np.where(observed < self.noise_ratio, observed, self.noise_ratio + rise * (observed - self.noise_ratio))
+        self.noise_ratio = np.clip(updated, c.noise_floor_ratio, 1.0)
 
     def predict(self, t_s: float) -> np.ndarray:
         """Landmarks expected at ``t_s`` (no measurement): pose extrapolated, expression held."""
@@ -141,6 +168,7 @@ class LandmarkSmoother:
         dt = max(t_s - self.t_s, 1e-3)
         measured = self._measure(landmarks)
         face_px = math.exp(measured[2])  # the reference has unit inter-ocular distance
+        self._track_noise(measured, face_px, dt)
         r, unit = self._noise(face_px)
         f, q_unit_one = self._models(dt, np.ones(4), unit)
         predicted_p = f @ self.kf.P @ f.T
@@ -148,20 +176,20 @@ class LandmarkSmoother:
         innovation = measured - predicted_x[0::2]
         innovation[3] = (innovation[3] + math.pi) % (2 * math.pi) - math.pi
         measured[3] = predicted_x[6] + innovation[3]  # keep the angle continuous
-        # Innovation matching: the q at which the expected innovation variance equals what we saw.
-        # One frame's innovation catches sudden motion; a running mean of innovations catches
-        # slow, steady motion whose per-frame step hides in the noise (it would otherwise lag,
-        # then overshoot when the motion stops).
+        # Motion evidence, as a ratio to what noise alone would give (≈1 on a still face): a
+        # running mean of innovations catches slow, steady motion whose per-frame step hides in
+        # the noise; a single large innovation catches a sudden move at once. q grows smoothly
+        # with the evidence (no switching, so no steps on a still face) and relaxes with release_s.
         a = predicted_p[np.arange(0, 8, 2), np.arange(0, 8, 2)]
-        b = q_unit_one[np.arange(0, 8, 2), np.arange(0, 8, 2)]
         beta = c.evidence
         self.mean_innovation = (1 - beta) * self.mean_innovation + beta * innovation
-        mean_power = self.mean_innovation**2 * (2 - beta) / beta  # same scale as a single innovation²
-        power = np.maximum(innovation**2, mean_power)
-        significant = power > (c.gate**2) * (a + r)
-        matched = np.where(significant, (power - a - r) / np.maximum(b, 1e-12), 0.0)
+        noise = a + r
+        steady = self.mean_innovation**2 / (noise * beta / (2 - beta))
+        sudden = innovation**2 / (noise * c.gate**2)
+        evidence = np.maximum(1.0, np.maximum(steady, sudden))
+        target = c.q_floor * evidence**c.power
         decayed = self.q * math.exp(-dt / c.release_s)
-        self.q = np.clip(np.maximum(matched, decayed), c.q_floor, c.q_ceiling)
+        self.q = np.clip(np.maximum(target, decayed), c.q_floor, c.q_ceiling)
         self.kf.F, self.kf.Q = self._models(dt, self.q, unit)
         self.kf.R = np.diag(r)
         self.kf.predict()

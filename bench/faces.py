@@ -1,0 +1,196 @@
+"""Face tracking quality on real clips and on the ground-truth clip (docs/BENCHMARKS.md, section 3).
+
+    python3 bench/faces.py OUTDIR [--videos ../shared/data/videos]
+
+For every single-face clip: `realtime track` writes a track log, from which this computes the
+detection rate, jitter of raw and smoothed landmarks on still stretches and the lag of the smoothed
+track on moving stretches. A two-face clip (two clips side by side) checks that ids stay stable.
+The ground-truth clip (a photo moved along a known path) gives errors in pixels against the truth.
+Writes OUTDIR/faces.json and OUTDIR/faces.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from realtime.cli import main as realtime_main  # noqa: E402
+from realtime.io.track_log import load_track_log  # noqa: E402
+from realtime.vision import metrics  # noqa: E402
+
+TWO_FACE_PAIR = ("liveportrait_d0.mp4", "liveportrait_d3.mp4")
+
+
+def measure_clip(clip: Path, workdir: Path, extra: list[str]) -> dict[str, object]:
+    log_path = workdir / f"{clip.stem}.json"
+    t0 = time.perf_counter()
+    code = realtime_main(["track", "--input", str(clip), "--json", str(log_path), "--quiet", "--birth-hits", "1", *extra])
+    if code != 0:
+        return {"clip": clip.name, "error": f"exit {code}"}
+    log = load_track_log(log_path)
+    frames = len(log.times)
+    main_id = max(log.smoothed, key=lambda i: np.isfinite(log.smoothed[i][:, 0, 0]).sum())
+    raw, smoothed = log.raw[main_id], log.smoothed[main_id]
+    still, moving = metrics.still_mask(raw), metrics.moving_mask(raw)
+    jitter_raw, jitter_smoothed = metrics.jitter(raw, raw, still), metrics.jitter(smoothed, raw, still)
+    return {
+        "clip": clip.name,
+        "frames": frames,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "detection_rate": metrics.detection_rate(log.detection_counts),
+        "track_ids": len(log.smoothed),
+        "still_frames": int(still.sum()),
+        "moving_frames": int(moving.sum()),
+        "jitter_raw": jitter_raw,
+        "jitter_smoothed": jitter_smoothed,
+        "jitter_ratio": jitter_smoothed / jitter_raw if still.any() else None,
+        "lag_raw_frames": metrics.lag_frames(raw, raw, moving) if moving.sum() > 20 else None,
+        "lag_smoothed_frames": metrics.lag_frames(smoothed, raw, moving) if moving.sum() > 20 else None,
+    }
+
+
+def make_side_by_side(left: Path, right: Path, out: Path) -> Path:
+    """Two talking heads in one frame, as long as the shorter clip."""
+    import av
+
+    def frames(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as container:
+            return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+    a, b = frames(left), frames(right)
+    height = min(a[0].shape[0], b[0].shape[0])
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = a[0].shape[1] + b[0].shape[1], height, "yuv420p"
+        stream.options = {"crf": "16", "preset": "veryfast"}
+        for fa, fb in zip(a, b):
+            frame = av.VideoFrame.from_ndarray(np.hstack([fa[:height], fb[:height]]), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return out
+
+
+def measure_two_faces(videos: Path, workdir: Path) -> dict[str, object]:
+    clip = make_side_by_side(videos / TWO_FACE_PAIR[0], videos / TWO_FACE_PAIR[1], workdir / "two_faces.mp4")
+    log_path = workdir / "two_faces.json"
+    realtime_main(["track", "--input", str(clip), "--json", str(log_path), "--quiet", "--max-faces", "2", "--birth-hits", "1"])
+    log = load_track_log(log_path)
+    presence = {i: float(np.isfinite(track[:, 0, 0]).mean()) for i, track in log.smoothed.items()}
+    sides = {i: float(np.nanmean(track[:, :, 0])) for i, track in log.smoothed.items()}
+    return {"clip": f"{TWO_FACE_PAIR[0]} | {TWO_FACE_PAIR[1]} side by side", "frames": len(log.times), "track_ids": len(log.smoothed), "presence": presence, "mean_x": sides}
+
+
+def measure_ground_truth(frames: int = 180) -> dict[str, object]:
+    from realtime.bundle import FrameBundle
+    from realtime.config import DetectConfig, TrackConfig
+    from realtime.stages.detect import DetectStage
+    from realtime.stages.track import TrackStage
+    from realtime.testing import ground_truth_path, make_ground_truth_frame
+    from realtime.vision.align import apply_affine, invert_affine
+
+    detect = DetectStage(DetectConfig(), asynchronous=False)
+    track = TrackStage(TrackConfig(birth_hits=1))
+    detect.setup()
+    raw, smoothed, truth, reference = [], [], [], None
+    try:
+        for i in range(frames):
+            bundle = track.process(detect.process(FrameBundle(i, 0, make_ground_truth_frame(i, sensor_noise=8.0), i / 30)))
+            landmarks = bundle.detections[0].landmarks
+            if reference is None:
+                reference = apply_affine(invert_affine(ground_truth_path(0)), landmarks)
+            raw.append(landmarks)
+            smoothed.append(bundle.faces[0].landmarks)
+            truth.append(apply_affine(ground_truth_path(i), reference))
+    finally:
+        detect.teardown()
+    raw_a, smoothed_a, truth_a = np.array(raw), np.array(smoothed), np.array(truth)
+
+    def jitter(track: np.ndarray, segments: list[tuple[int, int]]) -> float:
+        step = np.linalg.norm(np.diff(track - truth_a, axis=0), axis=-1).mean(axis=1)
+        return float(np.mean([step[a:b - 1].mean() for a, b in segments]))
+
+    settled = [(5, 45), (90, 120), (165, 180)]
+    just_stopped = [(75, 90), (150, 165)]
+    moving = np.zeros(frames, bool)
+    moving[47:75] = moving[122:150] = True
+    iod = float(np.median(metrics.inter_ocular_series(truth_a)))
+    return {
+        "frames": frames,
+        "inter_ocular_px": iod,
+        "error_px_raw": float(np.linalg.norm(raw_a - truth_a, axis=-1).mean()),
+        "error_px_smoothed": float(np.linalg.norm(smoothed_a - truth_a, axis=-1).mean()),
+        "jitter_px_still_raw": jitter(raw_a, settled),
+        "jitter_px_still_smoothed": jitter(smoothed_a, settled),
+        "jitter_px_first_half_second_after_motion_raw": jitter(raw_a, just_stopped),
+        "jitter_px_first_half_second_after_motion_smoothed": jitter(smoothed_a, just_stopped),
+        "lag_frames_raw": metrics.lag_frames(raw_a, truth_a, moving),
+        "lag_frames_smoothed": metrics.lag_frames(smoothed_a, truth_a, moving),
+    }
+
+
+def plot(results: list[dict[str, object]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if r.get("jitter_ratio") is not None]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["jitter_raw"] for r in rows], 0.4, label="raw landmarks")
+    ax.bar(x + 0.2, [r["jitter_smoothed"] for r in rows], 0.4, label="smoothed")
+    ax.set_xticks(x, [str(r["clip"]).replace(".mp4", "") for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("jitter on still stretches (inter-ocular units / frame)")
+    ax.set_title("landmark jitter, raw vs smoothed (lower is steadier)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "videos")
+    parser.add_argument("--detect-max-side", default="640")
+    args = parser.parse_args()
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    clips = sorted(p for p in args.videos.glob("*.mp4"))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, clip in enumerate(clips):
+            result = measure_clip(clip, Path(tmp), ["--detect-max-side", args.detect_max_side])
+            results.append(result)
+            print(f"[{index + 1}/{len(clips)}] {json.dumps(result)}", flush=True)
+        two = measure_two_faces(args.videos, Path(tmp))
+        print(json.dumps(two), flush=True)
+    truth = measure_ground_truth()
+    print(json.dumps(truth), flush=True)
+    still = [r for r in results if r.get("still_frames")]
+    weights = np.array([r["still_frames"] for r in still], float)
+    pooled = float(np.sum(weights * [r["jitter_smoothed"] for r in still]) / np.sum(weights * [r["jitter_raw"] for r in still]))
+    lags = [r["lag_smoothed_frames"] for r in results if r.get("lag_smoothed_frames") is not None]
+    summary = {
+        "clips": len(results),
+        "detection_rate_min": min(r["detection_rate"] for r in results if "detection_rate" in r),
+        "jitter_ratio_pooled": pooled,
+        "lag_frames_mean": float(np.mean(lags)),
+        "lag_frames_max": float(np.max(lags)),
+    }
+    print(json.dumps(summary))
+    (args.outdir / "faces.json").write_text(json.dumps({"summary": summary, "clips": results, "two_faces": two, "ground_truth": truth}, indent=2) + "\n")
+    plot(results, args.outdir / "faces.png")
+
+
+if __name__ == "__main__":
+    main()
