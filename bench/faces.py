@@ -163,13 +163,14 @@ def main() -> None:
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "videos")
     parser.add_argument("--detect-max-side", default="640")
+    parser.add_argument("--max-faces", default="1", help="2 makes MediaPipe re-detect every frame: noisier raw landmarks")
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
     clips = sorted(p for p in args.videos.glob("*.mp4"))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for index, clip in enumerate(clips):
-            result = measure_clip(clip, Path(tmp), ["--detect-max-side", args.detect_max_side])
+            result = measure_clip(clip, Path(tmp), ["--detect-max-side", args.detect_max_side, "--max-faces", args.max_faces])
             results.append(result)
             print(f"[{index + 1}/{len(clips)}] {json.dumps(result)}", flush=True)
         two = measure_two_faces(args.videos, Path(tmp))

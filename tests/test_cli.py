@@ -96,7 +96,7 @@ def test_busy_camera_message():
 def test_doctor_reports_every_area(capsys):
     main(["doctor"])
     out = capsys.readouterr().out
-    for name in ("python", "av", "torch", "cuda", "cameras", "virtual camera"):
+    for name in ("python", "av", "torch", "cuda", "face model", "cameras", "virtual camera"):
         assert f" {name} " in out or out.split("\n")[0].startswith("ok    python")
 
 
