@@ -22,6 +22,20 @@ def shared() -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hermetic_models(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never download: the landmarker comes from ../shared when it is there, and nothing
+    is written to the user's cache."""
+    os.environ["REALTIME_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    model = shared_dir() / "models" / "face_landmarker.task" if shared_dir() else None
+    if model is not None and model.is_file() and not os.environ.get("REALTIME_FACE_LANDMARKER"):
+        os.environ["REALTIME_FACE_LANDMARKER"] = str(model)
+
+
+def has_face_model() -> bool:
+    return bool(os.environ.get("REALTIME_FACE_LANDMARKER")) or (shared_dir() is not None and (shared_dir() / "models" / "face_landmarker.task").is_file())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     try:
         import torch

@@ -29,7 +29,7 @@ def _one_line_error(capsys) -> str:
 def test_run_file_to_file_with_report(tmp_path: Path, capsys):
     clip = make_test_video(tmp_path / "in.mp4", frames=20)
     out, report = tmp_path / "out.mp4", tmp_path / "report.json"
-    assert main(["run", "--input", str(clip), "--output", str(out), "--report", str(report), "--quiet"]) == 0
+    assert main(["run", "--input", str(clip), "--output", str(out), "--report", str(report), "--quiet", "--no-faces"]) == 0
     with av.open(str(out)) as container:
         assert container.streams.video[0].frames == 20
     data = json.loads(report.read_text())
@@ -40,7 +40,7 @@ def test_run_file_to_file_with_report(tmp_path: Path, capsys):
 
 def test_run_demo_with_stats_and_config_file(tmp_path: Path, capsys):
     config = tmp_path / "c.toml"
-    config.write_text(f'[capture]\ninput = "demo"\nmax_frames = 12\n[output]\noutput = ["{tmp_path / "d.mp4"}"]\n')
+    config.write_text(f'[capture]\ninput = "demo"\nmax_frames = 12\n[detect]\nfaces = false\n[output]\noutput = ["{tmp_path / "d.mp4"}"]\n')
     assert main(["run", "--config", str(config), "--stats"]) == 0
     assert (tmp_path / "d.mp4").exists()
     assert "done: 12 frames" in capsys.readouterr().out
@@ -111,7 +111,7 @@ def test_bench_engine_prints_a_table(tmp_path: Path, capsys):
 
 def test_bench_pipeline_writes_report(tmp_path: Path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--input", "demo", "--frames", "20", "--json", str(out), "--quiet"]) == 0
+    assert main(["bench", "--input", "demo", "--frames", "20", "--json", str(out), "--quiet", "--no-faces"]) == 0
     data = json.loads(out.read_text())
     assert data["benchmark"] == "pipeline" and data["frames"]["done"] == 20
     assert data["plan"]["paced"] is False
@@ -122,7 +122,7 @@ def test_ctrl_c_stops_quickly_and_finalizes_the_output(tmp_path: Path):
     report = tmp_path / "live.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "realtime", "run", "--input", "demo", "--loop", "--pace", "native", "--output", str(out), "--report", str(report), "--stats"],
+        [sys.executable, "-m", "realtime", "run", "--input", "demo", "--loop", "--pace", "native", "--output", str(out), "--report", str(report), "--stats", "--no-faces"],
         stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -142,3 +142,17 @@ def test_ctrl_c_stops_quickly_and_finalizes_the_output(tmp_path: Path):
         frames = sum(1 for _ in container.decode(video=0))
     assert frames >= 20
     assert json.loads(report.read_text())["interrupted"] is True
+
+
+def test_full_pipeline_with_faces_on_the_demo_clip(tmp_path: Path, capsys):
+    from conftest import has_face_model
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    out, report = tmp_path / "demo.mp4", tmp_path / "demo.json"
+    assert main(["run", "--input", "demo", "--demo-frames", "30", "--output", str(out), "--report", str(report), "--quiet"]) == 0
+    data = json.loads(report.read_text())
+    assert set(data["stages"]) >= {"capture", "detect", "track"}
+    assert data["stages_info"]["track"]["tracks_started"] == 1
+    assert data["stages_info"]["track"]["frames_without_face"] <= 1  # only the birth frame
+    assert data["stages_info"]["detect"]["mode"] == "sync"
