@@ -1,0 +1,161 @@
+"""Checkpoints: safetensors tensors plus JSON metadata, in one file; never a pickle.
+
+The metadata (stored in the safetensors header under ``realtime``) names the architecture and its
+hyperparameters, the crop size and template, the embedding size, how the weights were trained,
+and the sha256 of the tensor data, which ``load_checkpoint`` verifies. Every failure is a
+``ModelError`` that names the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from realtime.errors import ModelError
+from realtime.models.aei_net import AEINet
+from realtime.models.identity import IdentityEncoder
+from realtime.models.target_autoencoder import TargetAutoencoder
+
+FORMAT_VERSION = 1
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "aei_net": AEINet,
+    "identity_encoder": IdentityEncoder,
+    "target_autoencoder": TargetAutoencoder,
+}
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    architecture: str
+    hyperparameters: dict[str, Any]
+    crop_size: int | None = None
+    template: str | None = None
+    embed_dim: int | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    tensors_sha256: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """A content hash over names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().contiguous().cpu()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        # reshape(-1) first: a 0-d tensor (BatchNorm's counter) cannot be viewed as bytes
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    *,
+    architecture: str,
+    hyperparameters: dict[str, Any],
+    training: dict[str, Any] | None = None,
+    template: str | None = None,
+    dtype: torch.dtype | None = None,
+) -> CheckpointInfo:
+    """Write ``model``'s weights (optionally cast, e.g. to float16 for shipping) atomically."""
+    from safetensors.torch import save_file
+
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}")
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        tensors[name] = tensor
+    info = CheckpointInfo(
+        architecture=architecture,
+        hyperparameters=dict(hyperparameters),
+        crop_size=hyperparameters.get("crop_size"),
+        template=template,
+        embed_dim=hyperparameters.get("id_dim", hyperparameters.get("embed_dim")),
+        training=dict(training or {}),
+        tensors_sha256=tensors_sha256(tensors),
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata={"realtime": info.to_json()})
+    os.replace(tmp, path)
+    return info
+
+
+def read_checkpoint_info(path: Path) -> CheckpointInfo:
+    """The metadata alone (cheap: only the header is read)."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} does not exist", "check the path, or train/build one first")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several kinds for bad headers
+        raise ModelError(f"checkpoint {path} is not a safetensors file ({str(exc).splitlines()[0][:100]})", "it is corrupt or of another format: re-download or re-train it") from None
+    if "realtime" not in metadata:
+        raise ModelError(f"checkpoint {path} has no realtime metadata", "only checkpoints written by realtime can be loaded")
+    try:
+        raw = json.loads(metadata["realtime"])
+        info = CheckpointInfo(**raw)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelError(f"checkpoint {path} has unreadable metadata ({exc})", "re-export it with this version of realtime") from None
+    if info.format_version > FORMAT_VERSION:
+        raise ModelError(f"checkpoint {path} is format {info.format_version}, newer than this realtime understands", "upgrade realtime")
+    if info.architecture not in ARCHITECTURES:
+        raise ModelError(f"checkpoint {path} is for an unknown architecture {info.architecture!r}", f"expected one of {', '.join(ARCHITECTURES)}")
+    return info
+
+
+def load_checkpoint(path: Path, *, expect: str | None = None, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, CheckpointInfo]:
+    """Build the model the metadata describes and load the verified weights into it (eval mode)."""
+    from safetensors.torch import load_file
+
+    info = read_checkpoint_info(path)
+    if expect is not None and info.architecture != expect:
+        raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a {expect}", f"pass a {expect} checkpoint")
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"checkpoint {path} is truncated or damaged ({str(exc).splitlines()[0][:100]})", "re-download or re-train it") from None
+    if tensors_sha256(tensors) != info.tensors_sha256:
+        raise ModelError(f"checkpoint {path} failed its checksum", "the weights were changed or damaged: re-download or re-train it")
+    try:
+        model = ARCHITECTURES[info.architecture](**info.hyperparameters)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"checkpoint {path} has hyperparameters this version cannot build ({exc})", "re-export it with this version of realtime") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ModelError(
+            f"checkpoint {path} does not match the {info.architecture} architecture "
+            f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. {(missing or unexpected)[0]})",
+            "it was written by another version: re-export or re-train it",
+        )
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ModelError(f"checkpoint {path}: tensor {name} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}", "the hyperparameters and weights disagree: re-export it")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    return model.to(dtype).eval(), info
