@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from realtime.io.sinks import NullSink
 from realtime.pipeline.pipeline import Pipeline
@@ -18,6 +19,9 @@ from realtime.pipeline.queues import Policy
 from realtime.report import device_info
 from realtime.stages.capture import CaptureStage
 from realtime.testing import PassThroughStage, SyntheticSource
+
+if TYPE_CHECKING:
+    from realtime.inference.backend import GeneratorSpec, Runner
 
 
 def _engine_run(frames: int, width: int, height: int, hops: int, *, paced_fps: float | None, policy: Policy) -> dict[str, Any]:
@@ -66,4 +70,110 @@ def format_engine_table(result: dict[str, Any]) -> str:
         lines.append(f"{u['hops']:>4} {u['throughput_fps'] or 0:>12.0f} {lat['p50']:>13.3f} {lat['p95']:>8.3f} {lat['p99']:>8.3f} {p['dropped']:>6}")
     per_hop = result["added_latency_per_hop_ms"]
     lines.append(f"added latency per queue hop: p50 {per_hop['p50']} ms, p95 {per_hop['p95']} ms, p99 {per_hop['p99']} ms")
+    return "\n".join(lines)
+
+
+def model_gflops_per_face(spec: GeneratorSpec) -> float:
+    """Floating-point operations of one face through the generator (multiply-add = 2)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        spec.module.float()(*spec.example_inputs(1))
+    return counter.get_total_flops() / 1e9
+
+
+def measured_peak_tflops(device: str) -> float:
+    """The dense matrix-product rate this device reaches (FP16 on CUDA, FP32 on CPU), measured."""
+    import torch
+
+    if device == "cuda":
+        n, dtype = 8192, torch.float16
+    else:
+        n, dtype = 1024, torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    repeats = 20 if device == "cuda" else 5
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e12
+
+
+def time_runner(runner: Runner, inputs: tuple[Any, ...], *, warmup: int = 10, iters: int = 50) -> dict[str, float]:
+    """Median and p95 milliseconds per call, synchronising the GPU around each call."""
+    import statistics
+
+    import torch
+
+    cuda = runner.device.type == "cuda"
+    inputs = tuple(t.to(device=runner.device, dtype=runner.dtype) for t in inputs)
+    for _ in range(warmup):
+        runner(*inputs)
+    samples = []
+    for _ in range(iters):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        runner(*inputs)
+        if cuda:
+            torch.cuda.synchronize()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    samples.sort()
+    return {"median_ms": round(statistics.median(samples), 4), "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 4)}
+
+
+def bench_generator(spec: GeneratorSpec, engine_dir: Path, *, batches: Sequence[int] = (1, 2, 4), backends: Sequence[str] | None = None, iters: int = 50) -> dict[str, Any]:
+    """ms per face for every backend that runs here, at each batch size, against the device's peak."""
+    import torch
+
+    from realtime.inference.backend import DEFAULT_ORDER, make_backends
+
+    gflops = model_gflops_per_face(spec)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    peak = measured_peak_tflops(device)
+    rows: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    for backend in make_backends(backends or DEFAULT_ORDER):
+        reason = backend.unavailable_reason()
+        if reason:
+            skipped[backend.name] = reason
+            continue
+        for batch in batches:
+            try:
+                runner = backend.load(spec, batch, engine_dir)
+                timing = time_runner(runner, spec.example_inputs(batch), iters=iters if runner.device.type == "cuda" else max(3, iters // 10), warmup=10 if runner.device.type == "cuda" else 1)
+            except Exception as exc:  # noqa: BLE001 - reported, the next backend is tried
+                skipped[f"{backend.name} b{batch}"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                continue
+            per_face = timing["median_ms"] / batch
+            rows.append({
+                "backend": backend.name, "batch": batch, **timing, "ms_per_face": round(per_face, 4),
+                "tflops": round(gflops * batch / timing["median_ms"], 3), "detail": runner.detail,
+                "dtype": str(runner.dtype).replace("torch.", ""), "device": str(runner.device),
+            })
+    return {
+        "benchmark": "generator", "architecture": spec.architecture, "crop_size": spec.crop_size,
+        "gflops_per_face": round(gflops, 3), "device": device_info(), "peak_tflops": round(peak, 2),
+        "peak_kind": "FP16 matmul 8192³" if device == "cuda" else "FP32 matmul 1024³", "rows": rows, "skipped": skipped,
+    }
+
+
+def format_generator_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"generator benchmark: {result['architecture']} at {result['crop_size']} px, {result['gflops_per_face']} GFLOP per face; "
+        f"measured peak {result['peak_tflops']} TFLOP/s ({result['peak_kind']})",
+        f"{'backend':<11} {'batch':>5} {'ms/call':>9} {'p95':>8} {'ms/face':>9} {'TFLOP/s':>9} {'of peak':>8}",
+    ]
+    for row in result["rows"]:
+        share = 100 * row["tflops"] / result["peak_tflops"] if result["peak_tflops"] else 0
+        lines.append(f"{row['backend']:<11} {row['batch']:>5} {row['median_ms']:>9.3f} {row['p95_ms']:>8.3f} {row['ms_per_face']:>9.3f} {row['tflops']:>9.2f} {share:>7.1f}%")
+    for name, reason in result["skipped"].items():
+        lines.append(f"skipped {name}: {reason}")
     return "\n".join(lines)

@@ -89,7 +89,11 @@ def make_parser() -> argparse.ArgumentParser:
     add_config_arguments(run, RUN_SECTIONS)
 
     bench = commands.add_parser("bench", help="measure throughput and latency, write a JSON report")
-    bench.add_argument("what", nargs="?", choices=["pipeline", "engine"], default="pipeline", help="pipeline (default): a real input; engine: the queue/thread engine alone")
+    bench.add_argument("what", nargs="?", choices=["pipeline", "engine", "generator"], default="pipeline", help="pipeline (default): a real input; engine: the queue/thread engine alone; generator: ms per face per backend")
+    bench.add_argument("--checkpoint", type=Path, help="generator: the checkpoint to time (default: a new AEI-Net with random weights, for timing only)")
+    bench.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4], help="generator: batch sizes (default: 1 2 4)")
+    bench.add_argument("--backends", nargs="+", help="generator: backends to time (default: all that run here)")
+    bench.add_argument("--engines-dir", type=Path, default=Path("engines"), help="generator: where built engines are (default: engines)")
     bench.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
     bench.add_argument("--json", type=Path, help="write the report here (a PNG plot is written beside it)")
     bench.add_argument("--size", default="1920x1080", help="engine: frame size (default: 1920x1080)")
@@ -100,6 +104,12 @@ def make_parser() -> argparse.ArgumentParser:
     track.add_argument("--json", type=Path, required=True, help="where to write the per-frame track log")
     _common(track)
     add_config_arguments(track, TRACK_SECTIONS)
+
+    build = commands.add_parser("build-engines", help="compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)")
+    from realtime.inference.build import add_arguments as add_build_arguments
+
+    add_build_arguments(build)
+    build.add_argument("--debug", action="store_true", help="show tracebacks")
 
     doctor = commands.add_parser("doctor", help="check this machine: packages, GPU, cameras, virtual camera")
     doctor.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -145,6 +155,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError("--frames must be at least 1", "e.g. --frames 300")
     if args.json is not None and not args.json.parent.exists():
         raise ConfigError(f"report folder {args.json.parent} does not exist", f"create it (mkdir -p {args.json.parent})")
+    if args.what == "generator":
+        return _bench_generator(args)
     if args.what == "engine":
         from realtime.config import parse_size
 
@@ -187,6 +199,36 @@ def cmd_track(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if result and result.interrupted else EXIT_OK
 
 
+def _bench_generator(args: argparse.Namespace) -> int:
+    from realtime import bench
+    from realtime.inference.backend import GeneratorSpec
+    from realtime.inference.build import spec_from_checkpoint
+
+    _setup_logging(args.debug, quiet=True)
+    if args.checkpoint is not None:
+        spec = spec_from_checkpoint(args.checkpoint)
+    else:
+        import torch
+
+        from realtime.models.aei_net import AEINet
+
+        torch.manual_seed(0)
+        spec = GeneratorSpec("aei_net", AEINet().eval(), 256, 128, "random-weights")
+        print("no --checkpoint: timing a new AEI-Net (256 px, default width) with random weights")
+    result = bench.bench_generator(spec, args.engines_dir, batches=args.batches, backends=args.backends)
+    print(bench.format_generator_table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_build_engines(args: argparse.Namespace) -> int:
+    from realtime.inference.build import run_from_args
+
+    _setup_logging(args.debug, quiet=False)
+    return run_from_args(args)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from realtime.doctor import run_checks
 
@@ -196,7 +238,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "doctor": cmd_doctor}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,190 @@
+"""Inference backends: one class per engine kind, all behind the same small interface.
+
+A ``GeneratorSpec`` says what to run (the module, its inputs); a ``Backend`` turns it into a
+``Runner`` for one static batch size on one device, or says why it cannot. Backends, in the
+order the live path prefers them: ``tensorrt`` (torch-tensorrt engine), ``aot`` (AOTInductor
+package), ``compiled`` (torch.compile with CUDA graphs), ``eager-cuda`` (FP16), ``cpu`` (FP32).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from realtime.errors import ModelError
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A generator ready for a backend: the FP32 CPU module and how to build its inputs.
+
+    AEI-Net takes (crops, identity); a per-target swapper takes (crops,). Outputs are a tuple:
+    (rgb,) or (rgb, mask), RGB in [-1, 1]."""
+
+    architecture: str
+    module: nn.Module
+    crop_size: int
+    id_dim: int | None
+    checkpoint_sha256: str
+
+    def example_inputs(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        generator = torch.Generator().manual_seed(seed)
+        crops = torch.rand(batch, 3, self.crop_size, self.crop_size, generator=generator) * 2 - 1
+        inputs = [crops]
+        if self.id_dim is not None:
+            inputs.append(torch.nn.functional.normalize(torch.randn(batch, self.id_dim, generator=generator), dim=1))
+        return tuple(t.to(device=device, dtype=dtype) for t in inputs)
+
+
+class Runner:
+    """A callable bound to one backend, device, precision and batch size."""
+
+    def __init__(self, backend: str, fn: Callable[..., object], *, device: torch.device, dtype: torch.dtype, batch: int, detail: str = "") -> None:
+        self.backend = backend
+        self.fn = fn
+        self.device = device
+        self.dtype = dtype
+        self.batch = batch
+        self.detail = detail
+
+    @torch.inference_mode()
+    def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.fn(*[t.to(device=self.device, dtype=self.dtype) for t in inputs])
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)  # type: ignore[arg-type]
+
+    def describe(self) -> dict[str, object]:
+        return {"backend": self.backend, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""), "batch": self.batch, "detail": self.detail}
+
+
+class Backend(ABC):
+    name: str = "backend"
+
+    @abstractmethod
+    def unavailable_reason(self) -> str | None:
+        """None when this backend can run here; otherwise one line saying why not."""
+
+    @abstractmethod
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        """A runner for ``batch`` faces; raises ModelError when it cannot be made."""
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+class CpuBackend(Backend):
+    name = "cpu"
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        module = spec.module.float().eval()
+        return Runner(self.name, module, device=torch.device("cpu"), dtype=torch.float32, batch=batch, detail="eager FP32")
+
+
+class EagerCudaBackend(Backend):
+    name = "eager-cuda"
+
+    def unavailable_reason(self) -> str | None:
+        return None if cuda_available() else "no CUDA GPU"
+
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        import copy
+
+        module = copy.deepcopy(spec.module).half().cuda().eval()
+        return Runner(self.name, module, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail="eager FP16")
+
+
+class CompiledBackend(Backend):
+    """torch.compile, FP16, ``reduce-overhead``: static shapes replayed as one CUDA graph.
+
+    Compiled kernels are cached by Inductor; ``build_engines`` also stores the cache artifacts in
+    ``engines/`` so a fresh process starts warm."""
+
+    name = "compiled"
+
+    def unavailable_reason(self) -> str | None:
+        if not cuda_available():
+            return "no CUDA GPU (torch.compile's CUDA-graph mode needs one)"
+        if importlib.util.find_spec("triton") is None:
+            return "triton is not installed"
+        return None
+
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        import copy
+
+        from realtime.inference.manifest import load_compile_cache
+
+        cache_note = load_compile_cache(engine_dir, spec, batch)
+        module = copy.deepcopy(spec.module).half().cuda().eval()
+        compiled = torch.compile(module, mode="reduce-overhead", fullgraph=True, dynamic=False)
+
+        def run(*inputs: torch.Tensor) -> object:
+            # CUDA-graph outputs are overwritten by the next replay: hand out copies.
+            out = compiled(*inputs)
+            return tuple(t.clone() for t in out) if isinstance(out, tuple) else out.clone()
+
+        return Runner(self.name, run, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail=f"torch.compile reduce-overhead FP16; {cache_note}")
+
+
+class AotPackageBackend(Backend):
+    """An AOTInductor package built by ``build_engines`` (FP16 on CUDA, FP32 on CPU)."""
+
+    name = "aot"
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        from realtime.inference.manifest import find_engine
+
+        device = "cuda" if cuda_available() else "cpu"
+        entry = find_engine(engine_dir, spec, kind="aot", batch=batch, device=device)
+        package = torch._inductor.aoti_load_package(str(engine_dir / entry.file))
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        return Runner(self.name, package, device=torch.device(device), dtype=dtype, batch=batch, detail=f"AOTInductor package {entry.file}")
+
+
+class TensorRTBackend(Backend):
+    """A TensorRT engine built by ``build_engines`` through torch-tensorrt's dynamo front end.
+
+    Written from torch-tensorrt's documentation; it could not be run in this project's workplace
+    (no TensorRT libraries there), see docs/ENGINES.md."""
+
+    name = "tensorrt"
+
+    def unavailable_reason(self) -> str | None:
+        if importlib.util.find_spec("torch_tensorrt") is None:
+            return "torch-tensorrt is not installed (pip install '.[tensorrt]')"
+        if not cuda_available():
+            return "no CUDA GPU"
+        return None
+
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        import torch_tensorrt  # noqa: F401 - registers the TensorRT runtime ops torch.export.load needs
+
+        from realtime.inference.manifest import find_engine
+
+        entry = find_engine(engine_dir, spec, kind="tensorrt", batch=batch, device="cuda")
+        module = torch.export.load(str(engine_dir / entry.file)).module()
+        return Runner(self.name, module, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail=f"TensorRT engine {entry.file}")
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    backend.name: backend for backend in (TensorRTBackend, AotPackageBackend, CompiledBackend, EagerCudaBackend, CpuBackend)
+}
+DEFAULT_ORDER: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "cpu")
+
+
+def make_backends(names: Sequence[str]) -> list[Backend]:
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise ModelError(f"unknown backend {unknown[0]!r}", f"use some of {', '.join(DEFAULT_ORDER)}")
+    return [BACKENDS[n]() for n in names]
