@@ -75,7 +75,15 @@ def face_stages(config: Config, plan: Plan) -> list[Stage]:
 
     mode = config.detect.detect_mode
     asynchronous = plan.policy == "latest_wins" if mode == "auto" else mode == "async"
-    return [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track)]
+    stages: list[Stage] = [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track)]
+    if config.swap.generator:
+        from realtime.stages.blend import BlendStage
+        from realtime.stages.swap import SwapStage
+
+        stages += [SwapStage(config.swap, config.track, config.detect), BlendStage()]
+    else:
+        log.info("no --generator: faces are tracked but frames pass through unswapped")
+    return stages
 
 
 SinkFactory = Callable[[SourceInfo], SinkStage]

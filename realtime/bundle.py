@@ -47,6 +47,8 @@ class Face:
     frame_from_crop: np.ndarray
     crop_size: int
     detection: Detection | None = None
+    swapped_crop: np.ndarray | None = None  # crop_size² × 3 uint8 RGB, written by the swap stage
+    swapped_mask: np.ndarray | None = None  # crop_size² float in [0, 1], when the generator has one
 
 
 @dataclass(eq=False)

@@ -25,7 +25,8 @@ from realtime.errors import ConfigError, RealtimeError
 log = logging.getLogger("realtime")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-RUN_SECTIONS = ("capture", "detect", "track", "output", "pipeline", "stats")
+RUN_SECTIONS = ("capture", "detect", "track", "swap", "output", "pipeline", "stats")
+SWAP_IMAGE_SECTIONS = ("detect", "track", "swap")
 TRACK_SECTIONS = ("capture", "detect", "track", "pipeline", "stats")
 
 
@@ -63,7 +64,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: Sequence[str
             elif origin is Literal:
                 kwargs["choices"] = list(args)
             elif origin is tuple:
-                kwargs["action"] = "append"
+                kwargs["action"] = "extend"  # --output a.mp4 vcam, or --output a.mp4 --output vcam
+                kwargs["nargs"] = "+"
                 kwargs["type"] = args[0]
             else:
                 kwargs["type"] = hint
@@ -92,8 +94,6 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", nargs="?", choices=["pipeline", "engine", "generator"], default="pipeline", help="pipeline (default): a real input; engine: the queue/thread engine alone; generator: ms per face per backend")
     bench.add_argument("--checkpoint", type=Path, help="generator: the checkpoint to time (default: a new AEI-Net with random weights, for timing only)")
     bench.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4], help="generator: batch sizes (default: 1 2 4)")
-    bench.add_argument("--backends", nargs="+", help="generator: backends to time (default: all that run here)")
-    bench.add_argument("--engines-dir", type=Path, default=Path("engines"), help="generator: where built engines are (default: engines)")
     bench.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
     bench.add_argument("--json", type=Path, help="write the report here (a PNG plot is written beside it)")
     bench.add_argument("--size", default="1920x1080", help="engine: frame size (default: 1920x1080)")
@@ -104,6 +104,12 @@ def make_parser() -> argparse.ArgumentParser:
     track.add_argument("--json", type=Path, required=True, help="where to write the per-frame track log")
     _common(track)
     add_config_arguments(track, TRACK_SECTIONS)
+
+    swap_image = commands.add_parser("swap-image", help="swap the face of --source onto every face in --target (still images)")
+    swap_image.add_argument("--target", type=Path, required=True, help="the image whose faces are replaced")
+    swap_image.add_argument("--output", type=Path, required=True, help="where to write the result (.png or .jpg)")
+    _common(swap_image)
+    add_config_arguments(swap_image, SWAP_IMAGE_SECTIONS)
 
     build = commands.add_parser("build-engines", help="compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)")
     from realtime.inference.build import add_arguments as add_build_arguments
@@ -119,8 +125,9 @@ def make_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace, sections: Sequence[str]) -> Config:
     names = {f.name for s in sections for f in dataclasses.fields(section_types()[s])}
     overrides = {k: v for k, v in vars(args).items() if k in names}
-    if "output" in overrides:
-        overrides["output"] = tuple(overrides["output"])
+    for name, value in overrides.items():
+        if isinstance(value, list):
+            overrides[name] = tuple(value)
     file_values = load_toml(args.config) if getattr(args, "config", None) else None
     return build_config(file_values, overrides)
 
@@ -215,10 +222,22 @@ def _bench_generator(args: argparse.Namespace) -> int:
         torch.manual_seed(0)
         spec = GeneratorSpec("aei_net", AEINet().eval(), 256, 128, "random-weights")
         print("no --checkpoint: timing a new AEI-Net (256 px, default width) with random weights")
-    result = bench.bench_generator(spec, args.engines_dir, batches=args.batches, backends=args.backends)
+    # --backends and --engines-dir are the swap options: the same names mean the same thing here.
+    backends = getattr(args, "backends", None)
+    result = bench.bench_generator(spec, Path(getattr(args, "engines_dir", "engines")), batches=args.batches, backends=backends)
     print(bench.format_generator_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_swap_image(args: argparse.Namespace) -> int:
+    from realtime.swap_image import swap_image
+
+    config = config_from_args(args, SWAP_IMAGE_SECTIONS)
+    _setup_logging(args.debug, quiet=False)
+    faces = swap_image(config, args.target, args.output)
+    print(f"done: swapped {faces} face(s); wrote {args.output}")
     return EXIT_OK
 
 
@@ -238,7 +257,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "doctor": cmd_doctor}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

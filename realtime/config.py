@@ -144,6 +144,22 @@ class TrackConfig:
 
 
 @dataclass(frozen=True)
+class SwapConfig:
+    generator: str | None = option(None, "generator checkpoint (.safetensors); without one, frames pass through unswapped", metavar="PATH")
+    source: str | None = option(None, "image of the face to wear (AEI-Net generators)", metavar="IMAGE")
+    identity_encoder: str | None = option(None, "identity encoder checkpoint used to embed --source", metavar="PATH")
+    target_identity: int = option(0, "per-target generators: which decoder (person) to render", metavar="N")
+    backends: tuple[str, ...] = option(
+        ("tensorrt", "aot", "compiled", "eager-cuda", "cpu"), "generator backends in order of preference", metavar="NAME"
+    )
+    engines_dir: str = option("engines", "where build-engines put compiled engines", metavar="DIR")
+
+    def __post_init__(self) -> None:
+        if self.target_identity < 0:
+            raise ConfigError("--target-identity cannot be negative", "use 0 for the first person")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     output: tuple[str, ...] = option(
         (),
@@ -211,6 +227,7 @@ class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
+    swap: SwapConfig = field(default_factory=SwapConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)

@@ -102,6 +102,21 @@ class EagerCudaBackend(Backend):
         return Runner(self.name, module, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail="eager FP16")
 
 
+class EagerCudaFp32Backend(Backend):
+    """Reference only (never chosen for the live path): what the compiled backends are measured against."""
+
+    name = "eager-cuda-fp32"
+
+    def unavailable_reason(self) -> str | None:
+        return None if cuda_available() else "no CUDA GPU"
+
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        import copy
+
+        module = copy.deepcopy(spec.module).float().cuda().eval()
+        return Runner(self.name, module, device=torch.device("cuda"), dtype=torch.float32, batch=batch, detail="eager FP32 (reference)")
+
+
 class CompiledBackend(Backend):
     """torch.compile, FP16, ``reduce-overhead``: static shapes replayed as one CUDA graph.
 
@@ -178,7 +193,7 @@ class TensorRTBackend(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {
-    backend.name: backend for backend in (TensorRTBackend, AotPackageBackend, CompiledBackend, EagerCudaBackend, CpuBackend)
+    backend.name: backend for backend in (TensorRTBackend, AotPackageBackend, CompiledBackend, EagerCudaBackend, EagerCudaFp32Backend, CpuBackend)
 }
 DEFAULT_ORDER: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "cpu")
 

@@ -1,0 +1,162 @@
+"""SwapStage: every face of a frame through the generator, in one batch.
+
+Reads ``frame`` and ``faces`` (their ``crop_from_frame``). Writes on each face with ``alpha > 0``
+its ``swapped_crop`` (crop_size² RGB) and, for per-target generators, ``swapped_mask``.
+AEI-Net needs the source identity: an embedding computed once, at setup, from ``--source`` with
+the identity encoder. Batches are padded to a power of two so a few static shapes (built once,
+replayed as CUDA graphs or engines) serve any number of faces.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from realtime.bundle import FrameBundle
+from realtime.config import DetectConfig, SwapConfig, TrackConfig
+from realtime.errors import ConfigError, ModelError, SourceError
+from realtime.inference.backend import GeneratorSpec, Runner
+from realtime.inference.build import spec_from_checkpoint
+from realtime.inference.select import select_runner
+from realtime.pipeline.stage import Stage
+from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop
+from realtime.vision.landmarks import five_points
+
+log = logging.getLogger("realtime")
+IDENTITY_CROP = 112
+
+
+def batch_bucket(faces: int) -> int:
+    """The static batch size that serves ``faces`` faces: the next power of two."""
+    return 1 << max(0, faces - 1).bit_length()
+
+
+def to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 3) uint8 RGB → (N, 3, S, S) float in [-1, 1]."""
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def to_images(tensor: torch.Tensor) -> np.ndarray:
+    """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB."""
+    return ((tensor.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as H×W×3 uint8 RGB; SourceError with a fix when it is not one."""
+    import cv2
+
+    if not path.is_file():
+        raise SourceError(f"image {path} does not exist", "check the path")
+    bgr = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SourceError(f"{path} is not a readable image", "use a JPEG or PNG file")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Path) -> torch.Tensor:
+    """The unit-norm identity embedding of the face with ``landmarks`` in ``image``."""
+    from realtime.models.checkpoint import load_checkpoint
+
+    encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
+    height, width = encoder.input_size  # type: ignore[attr-defined]
+    template = template_points(IDENTITY_CROP)
+    template[:, 0] -= (IDENTITY_CROP - width) / 2  # narrower inputs (112×96) keep the face centred
+    crop_from_image = crop_from_frame_matrix(five_points(landmarks), IDENTITY_CROP)
+    crop_from_image[0, 2] -= (IDENTITY_CROP - width) / 2
+    import cv2
+
+    crop = cv2.warpAffine(image, crop_from_image, (width, height), flags=cv2.INTER_LINEAR)
+    with torch.inference_mode():
+        return encoder(to_tensor(crop[None]))[0]
+
+
+def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path) -> np.ndarray:
+    """Landmarks of the largest face in a still image."""
+    from realtime.models.landmarker import FaceLandmarkerModel
+    from realtime.models.weights import resolve_face_landmarker
+    from realtime.stages.detect import landmarker_options
+
+    model = FaceLandmarkerModel(resolve_face_landmarker(Path(detect.landmarker_model) if detect.landmarker_model else None), landmarker_options(detect))
+    try:
+        detections = model.detect(image, 0.0)
+    finally:
+        model.close()
+    if not detections:
+        raise SourceError(f"no face found in the {what} image {path}", "use a clear photo where the face is at least 60 pixels wide")
+    return max(detections, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks
+
+
+class SwapStage(Stage):
+    name = "swap"
+
+    def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig) -> None:
+        if not config.generator:
+            raise ConfigError("the swap stage needs --generator", "pass a generator checkpoint")
+        self.config = config
+        self.track = track
+        self.detect = detect
+        self.spec: GeneratorSpec | None = None
+        self.identity: torch.Tensor | None = None
+        self.runners: dict[int, Runner] = {}
+        self.skipped: list[tuple[str, str]] = []
+        self.faces_swapped = 0
+
+    def setup(self) -> None:
+        spec = spec_from_checkpoint(Path(self.config.generator or ""), target_identity=self.config.target_identity)
+        if spec.crop_size != self.track.crop_size:
+            raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_size}", f"run with --crop-size {spec.crop_size}")
+        if spec.id_dim is not None:
+            self.identity = self._source_identity(spec.id_dim)
+        buckets = sorted({batch_bucket(n) for n in range(1, self.detect.max_faces + 1)})
+        for batch in buckets:
+            selection = select_runner(spec, batch, Path(self.config.engines_dir), self.config.backends)
+            self.runners[batch] = selection.runner
+            self.skipped = selection.skipped
+        self.spec = spec
+        log.info("swap: %s on %s", spec.architecture, self.runners[buckets[0]].detail)
+
+    def _source_identity(self, id_dim: int) -> torch.Tensor:
+        if not self.config.source or not self.config.identity_encoder:
+            raise ConfigError("an AEI-Net generator needs --source IMAGE and --identity-encoder PATH", "add both: the face to wear and the encoder that embeds it")
+        path = Path(self.config.source)
+        image = read_image(path)
+        landmarks = find_one_face(image, self.detect, "source", path)
+        identity = embed_source_face(image, landmarks, Path(self.config.identity_encoder))
+        if identity.numel() != id_dim:
+            raise ModelError(f"the identity encoder gives {identity.numel()}-D embeddings, the generator expects {id_dim}", "use the encoder the generator was trained with")
+        return identity
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        faces = [face for face in bundle.faces if face.alpha > 0]
+        if not faces:
+            return bundle
+        assert self.spec is not None, "setup() loads the generator"
+        size = self.spec.crop_size
+        batch = batch_bucket(len(faces))
+        crops = np.zeros((batch, size, size, 3), np.uint8)
+        for index, face in enumerate(faces):
+            crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
+        inputs = [to_tensor(crops)]
+        if self.identity is not None:
+            inputs.append(self.identity.expand(batch, -1))
+        outputs = self.runners[batch](*inputs)
+        images = to_images(outputs[0][: len(faces)])
+        masks = outputs[1][: len(faces), 0].float().clamp(0, 1).cpu().numpy() if len(outputs) > 1 else None
+        for index, face in enumerate(faces):
+            face.swapped_crop = images[index]
+            face.swapped_mask = None if masks is None else masks[index]
+        self.faces_swapped += len(faces)
+        return bundle
+
+    def describe(self) -> dict[str, object]:
+        runner = next(iter(self.runners.values()), None)
+        return {
+            "generator": self.spec.architecture if self.spec else None,
+            "backend": runner.describe() if runner else None,
+            "batches": sorted(self.runners),
+            "skipped_backends": dict(self.skipped),
+            "faces_swapped": self.faces_swapped,
+        }

@@ -1,0 +1,61 @@
+"""``realtime swap-image``: the live path's own stages, run once on two still images."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+
+from realtime.bundle import Detection, FrameBundle
+from realtime.config import Config
+from realtime.errors import ConfigError, SinkError, SourceError
+from realtime.models.landmarker import FaceLandmarkerModel
+from realtime.models.weights import resolve_face_landmarker
+from realtime.stages.blend import BlendStage
+from realtime.stages.detect import landmarker_options
+from realtime.stages.swap import SwapStage, read_image
+from realtime.vision.tracking import FaceTracker
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+def swap_image(config: Config, target_path: Path, output_path: Path) -> int:
+    """Write ``output_path``; returns how many faces were swapped."""
+    if output_path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"cannot write {output_path}: unknown image type", f"end the name with one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+    if not output_path.parent.is_dir():
+        raise SinkError(f"output folder {output_path.parent} does not exist", f"create it (mkdir -p {output_path.parent})")
+    if not config.swap.generator:
+        raise ConfigError("swap-image needs --generator", "pass a generator checkpoint (.safetensors)")
+    target = read_image(target_path)
+    model = FaceLandmarkerModel(resolve_face_landmarker(Path(config.detect.landmarker_model) if config.detect.landmarker_model else None), landmarker_options(config.detect))
+    try:
+        detections = model.detect(target, 0.0)
+    finally:
+        model.close()
+    if not detections:
+        raise SourceError(f"no face found in the target image {target_path}", "use a photo where the face is at least 60 pixels wide")
+    # A still image needs no smoothing and no birth hysteresis: one step of the same tracker
+    # turns detections into aligned faces exactly as the live path does.
+    tracker = FaceTracker(replace(config.track, birth_hits=1, fade_s=0.0, smoothing="off"))
+    bundle = FrameBundle(0, 0, target, 0.0)
+    bundle.faces = tracker.step([Detection(d.landmarks) for d in detections], 0.0, 0.0)
+    swap = SwapStage(config.swap, config.track, config.detect)
+    swap.setup()
+    try:
+        bundle = BlendStage().process(swap.process(bundle))
+    finally:
+        swap.teardown()
+    tmp = output_path.with_name(f".{output_path.stem}.tmp{output_path.suffix}")
+    ok, encoded = cv2.imencode(output_path.suffix, cv2.cvtColor(bundle.frame, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise SinkError(f"cannot encode {output_path}", "use .png or .jpg")
+    try:
+        tmp.write_bytes(encoded.tobytes())
+        os.replace(tmp, output_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(f"cannot write {output_path} ({exc.strerror or exc})", "choose a writable path") from None
+    return len(bundle.faces)
