@@ -77,10 +77,11 @@ def face_stages(config: Config, plan: Plan) -> list[Stage]:
     asynchronous = plan.policy == "latest_wins" if mode == "auto" else mode == "async"
     stages: list[Stage] = [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track)]
     if config.swap.generator:
-        from realtime.stages.blend import BlendStage
+        from realtime.stages.blend import BlendControls, BlendStage, resolve_blend_device
         from realtime.stages.swap import SwapStage
 
-        stages += [SwapStage(config.swap, config.track, config.detect), BlendStage()]
+        blend = BlendStage(BlendControls(config.blend), device=resolve_blend_device(config.blend.blend_device))
+        stages += [SwapStage(config.swap, config.track, config.detect), blend]
     else:
         log.info("no --generator: faces are tracked but frames pass through unswapped")
     return stages
@@ -143,9 +144,17 @@ def run(
     )
     show_status = config.stats.stats or (not config.stats.quiet and source.info.total_frames is not None)
     status = _StatusPrinter(pipeline.stats) if show_status else None
+    watchers = _controls_watchers(config, pipeline)
+
+    def tick() -> None:
+        if status:
+            status.tick()
+        for watcher in watchers:
+            watcher.poll()
+
     result: RunResult | None = None
     try:
-        result = pipeline.run(on_tick=status.tick if status else None)
+        result = pipeline.run(on_tick=tick if (status or watchers) else None)
     finally:
         # Written even when the run failed: the report of a failing run is the most useful one.
         if status:
@@ -159,6 +168,15 @@ def run(
         if config.stats.report:
             write_report(report, Path(config.stats.report))
     return result, report
+
+
+def _controls_watchers(config: Config, pipeline: Pipeline) -> list[Any]:
+    """Live blend controls from --controls-file, polled once a second by the main thread."""
+    if not config.blend.controls_file:
+        return []
+    from realtime.stages.blend import BlendStage, ControlsFileWatcher
+
+    return [ControlsFileWatcher(Path(config.blend.controls_file), s.controls) for s in pipeline.stages if isinstance(s, BlendStage)]
 
 
 def _output_paths(pipeline: Pipeline) -> list[str]:

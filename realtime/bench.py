@@ -177,3 +177,49 @@ def format_generator_table(result: dict[str, Any]) -> str:
     for name, reason in result["skipped"].items():
         lines.append(f"skipped {name}: {reason}")
     return "\n".join(lines)
+
+
+def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str] | None = None, iters: int = 200) -> dict[str, Any]:
+    """Blend cost per frame (one 256-px face, its mask, colour matching, paste-back and, on CUDA,
+    the frame's upload and download), for each device and colour mode."""
+    import statistics
+
+    import numpy as np
+    import torch
+
+    from realtime.bundle import Detection, FrameBundle
+    from realtime.config import BlendConfig, TrackConfig
+    from realtime.stages.blend import BlendControls, BlendStage
+    from realtime.testing import make_face_landmarks
+    from realtime.vision.align import warp_crop
+    from realtime.vision.tracking import FaceTracker
+
+    devices = list(devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]))
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
+    faces = tracker.step([Detection(make_face_landmarks((width / 2, height / 2), height / 6))], 0.0, 0.0)
+    crop = warp_crop(frame, faces[0].crop_from_frame, 256)
+    rows = []
+    for device in devices:
+        for colour in ("off", "smoothed"):
+            stage = BlendStage(BlendControls(BlendConfig(colour=colour)), device=device)
+            stage.setup()
+            samples = []
+            for i in range(iters + 10):
+                bundle = FrameBundle(i, 0, frame, i / 60)
+                bundle.faces = faces
+                faces[0].swapped_crop = crop
+                t0 = time.perf_counter()
+                stage.process(bundle)  # returns a host frame: the GPU path has synchronised
+                if i >= 10:
+                    samples.append((time.perf_counter() - t0) * 1e3)
+            samples.sort()
+            rows.append({"device": device, "colour": colour, "median_ms": round(statistics.median(samples), 4), "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 4)})
+    return {"benchmark": "blend", "frame_size": f"{width}x{height}", "faces": 1, "crop": 256, "device": device_info(), "rows": rows}
+
+
+def format_blend_table(result: dict[str, Any]) -> str:
+    lines = [f"blend benchmark, {result['frame_size']}, one 256-px face (mask, colour match, paste-back; CUDA includes the frame upload and download)"]
+    lines += [f"{r['device']:<5} colour {r['colour']:<9} median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms" for r in result["rows"]]
+    return "\n".join(lines)

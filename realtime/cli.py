@@ -25,8 +25,8 @@ from realtime.errors import ConfigError, RealtimeError
 log = logging.getLogger("realtime")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-RUN_SECTIONS = ("capture", "detect", "track", "swap", "output", "pipeline", "stats")
-SWAP_IMAGE_SECTIONS = ("detect", "track", "swap")
+RUN_SECTIONS = ("capture", "detect", "track", "swap", "blend", "output", "pipeline", "stats")
+SWAP_IMAGE_SECTIONS = ("detect", "track", "swap", "blend")
 TRACK_SECTIONS = ("capture", "detect", "track", "pipeline", "stats")
 
 
@@ -91,7 +91,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_config_arguments(run, RUN_SECTIONS)
 
     bench = commands.add_parser("bench", help="measure throughput and latency, write a JSON report")
-    bench.add_argument("what", nargs="?", choices=["pipeline", "engine", "generator"], default="pipeline", help="pipeline (default): a real input; engine: the queue/thread engine alone; generator: ms per face per backend")
+    bench.add_argument("what", nargs="?", choices=["pipeline", "engine", "generator", "blend"], default="pipeline", help="pipeline (default): a real input; engine: the queue/thread engine alone; generator: ms per face per backend; blend: paste-back cost per frame")
     bench.add_argument("--checkpoint", type=Path, help="generator: the checkpoint to time (default: a new AEI-Net with random weights, for timing only)")
     bench.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4], help="generator: batch sizes (default: 1 2 4)")
     bench.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
@@ -164,6 +164,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"report folder {args.json.parent} does not exist", f"create it (mkdir -p {args.json.parent})")
     if args.what == "generator":
         return _bench_generator(args)
+    if args.what == "blend":
+        from realtime.config import parse_size
+
+        width, height = parse_size(args.size, what="--size")
+        result = bench.bench_blend(width=width, height=height, iters=min(args.frames, 1000))
+        print(bench.format_blend_table(result))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return EXIT_OK
     if args.what == "engine":
         from realtime.config import parse_size
 

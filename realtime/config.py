@@ -24,6 +24,8 @@ ErrorPolicy = Literal["passthrough", "stop"]
 DetectMode = Literal["auto", "sync", "async"]
 TemplateName = Literal["arcface", "ffhq"]
 Smoothing = Literal["kalman", "off"]
+ColourMode = Literal["off", "per_frame", "smoothed"]
+BlendDevice = Literal["auto", "cpu", "cuda"]
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 
 
@@ -160,6 +162,31 @@ class SwapConfig:
 
 
 @dataclass(frozen=True)
+class BlendConfig:
+    erode: float = option(0.05, "shrink the face mask by this fraction of the eye distance", metavar="F")
+    blur: float = option(0.12, "feather the mask edge over this fraction of the eye distance", metavar="F")
+    colour: ColourMode = option(
+        "smoothed", "match the swapped face's colour to the target: 'off', 'per_frame', or 'smoothed' over time (no pumping)"
+    )
+    colour_smoothing_s: float = option(0.5, "time constant of the smoothed colour statistics", metavar="S")
+    keep_mouth: bool = option(False, "keep the original mouth (teeth, tongue, exact lip sync)")
+    keep_eyes: bool = option(False, "keep the original eyes (gaze)")
+    opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
+    blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch FP16), 'cpu' (OpenCV), or 'auto'")
+    controls_file: str | None = option(
+        None, "a TOML file of blend options (erode, blur, colour, keep_mouth, keep_eyes, opacity) re-read when it changes, for live tweaks", metavar="PATH"
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.erode <= 1.0 or not 0.0 <= self.blur <= 1.0:
+            raise ConfigError("--erode and --blur must be between 0 and 1", "e.g. --erode 0.05 --blur 0.12")
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ConfigError(f"--opacity {self.opacity} is out of range", "use 0 to 1")
+        if self.colour_smoothing_s < 0:
+            raise ConfigError("--colour-smoothing-s cannot be negative", "use e.g. 0.5")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     output: tuple[str, ...] = option(
         (),
@@ -228,6 +255,7 @@ class Config:
     detect: DetectConfig = field(default_factory=DetectConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     swap: SwapConfig = field(default_factory=SwapConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)

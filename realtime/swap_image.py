@@ -13,7 +13,7 @@ from realtime.config import Config
 from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.models.landmarker import FaceLandmarkerModel
 from realtime.models.weights import resolve_face_landmarker
-from realtime.stages.blend import BlendStage
+from realtime.stages.blend import BlendControls, BlendStage
 from realtime.stages.detect import landmarker_options
 from realtime.stages.swap import SwapStage, read_image
 from realtime.vision.tracking import FaceTracker
@@ -45,7 +45,9 @@ def swap_image(config: Config, target_path: Path, output_path: Path) -> int:
     swap = SwapStage(config.swap, config.track, config.detect)
     swap.setup()
     try:
-        bundle = BlendStage().process(swap.process(bundle))
+        # a still image has no history to smooth the colour over: match it on this frame alone
+        blend_config = config.blend if config.blend.colour != "smoothed" else replace(config.blend, colour="per_frame")
+        bundle = BlendStage(BlendControls(blend_config)).process(swap.process(bundle))
     finally:
         swap.teardown()
     tmp = output_path.with_name(f".{output_path.stem}.tmp{output_path.suffix}")

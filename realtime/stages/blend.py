@@ -1,44 +1,210 @@
 """BlendStage: generated crops back into the frame, over each face's box only.
 
 Reads ``frame`` and, per face, ``swapped_crop``, ``swapped_mask``, ``landmarks``,
-``frame_from_crop``, ``alpha``. Writes ``frame`` (a new array; the captured frame is kept intact
-for anything that still reads it). The mask is the feathered face-mesh oval, built in crop space,
-times the generator's own mask when it has one, times the track's fade.
+``crop_from_frame``/``frame_from_crop``, ``alpha`` and ``track_id``. Writes ``frame`` (a new
+array; the captured frame is never modified in place).
+
+The mask is built in crop space from the smoothed landmarks (so it is as steady as the track):
+the feathered face-mesh oval, with optional holes for the original mouth and eyes, times the
+generator's own mask when it has one, times the track's fade and the opacity. Colour is matched
+in LAB inside the mask, per frame or with statistics smoothed per track so it does not pump.
+Settings come from a ``BlendControls`` object read once per frame, so they can change live.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import logging
+import threading
+from pathlib import Path
+from typing import Any
 
-from realtime.bundle import FrameBundle
+import numpy as np
+
+from realtime.bundle import Face, FrameBundle
+from realtime.config import BlendConfig, load_toml
+from realtime.errors import ConfigError
 from realtime.pipeline.stage import Stage
-from realtime.vision.align import apply_affine
+from realtime.vision.align import apply_affine, warp_crop
+from realtime.vision.colour import ColourSmoother, ColourStats, from_lab, masked_stats, to_lab, transfer
 from realtime.vision.composite import paste_crop
-from realtime.vision.masks import face_oval_mask
+from realtime.vision.masks import face_mask
+
+log = logging.getLogger("realtime")
+STATS_STEP = 4
+LIVE_FIELDS = ("erode", "blur", "colour", "colour_smoothing_s", "keep_mouth", "keep_eyes", "opacity")
 
 
-@dataclass(frozen=True)
-class BlendOptions:
-    erode: float = 0.05  # of the inter-ocular distance
-    blur: float = 0.12
-    opacity: float = 1.0
+class BlendControls:
+    """Blend settings that other threads may change while frames flow (thread-safe)."""
+
+    def __init__(self, config: BlendConfig) -> None:
+        self._lock = threading.Lock()
+        self._config = config
+
+    def snapshot(self) -> BlendConfig:
+        with self._lock:
+            return self._config
+
+    def update(self, **changes: Any) -> BlendConfig:
+        unknown = set(changes) - set(LIVE_FIELDS)
+        if unknown:
+            raise ConfigError(f"blend option(s) {', '.join(sorted(unknown))} cannot change live", f"live options: {', '.join(LIVE_FIELDS)}")
+        with self._lock:
+            self._config = dataclasses.replace(self._config, **changes)  # validates, or raises ConfigError
+            return self._config
+
+
+class ControlsFileWatcher:
+    """Re-reads a TOML file of blend options whenever it changes (called about once a second)."""
+
+    def __init__(self, path: Path, controls: BlendControls) -> None:
+        self.path = path
+        self.controls = controls
+        self._mtime: float | None = None
+
+    def poll(self) -> bool:
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return False
+        if mtime == self._mtime:
+            return False
+        self._mtime = mtime
+        try:
+            values = load_toml(self.path).get("blend", {})
+            self.controls.update(**{k: v for k, v in values.items() if k in LIVE_FIELDS})
+        except ConfigError as exc:
+            log.warning("ignoring %s: %s", self.path, exc)
+            return False
+        log.info("blend settings from %s: %s", self.path, {k: getattr(self.controls.snapshot(), k) for k in LIVE_FIELDS})
+        return True
+
+
+def resolve_blend_device(choice: str) -> str:
+    if choice == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
 
 
 class BlendStage(Stage):
     name = "blend"
 
-    def __init__(self, options: BlendOptions = BlendOptions()) -> None:
-        self.options = options
+    def __init__(self, controls: BlendControls | None = None, *, device: str = "cpu") -> None:
+        self.controls = controls or BlendControls(BlendConfig())
+        self.device = device
+        self.target_colour = ColourSmoother(0.0)
+        self._gpu: _GpuCompositor | None = None
+
+    def setup(self) -> None:
+        if self.device == "cuda":
+            self._gpu = _GpuCompositor()
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
-        frame = bundle.frame
-        for face in bundle.faces:
-            if face.swapped_crop is None or face.alpha <= 0:
-                continue
-            landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-            mask = face_oval_mask(landmarks_in_crop, face.crop_size, erode=self.options.erode, blur=self.options.blur)
-            if face.swapped_mask is not None:
-                mask = mask * face.swapped_mask
-            frame = paste_crop(frame, face.swapped_crop, mask, face.frame_from_crop, opacity=self.options.opacity * face.alpha)
+        settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
+        faces = [f for f in bundle.faces if f.swapped_crop is not None and f.alpha > 0]
+        self.target_colour.forget({f.track_id for f in bundle.faces})
+        if not faces:
+            return bundle
+        masks = [self._mask(face, settings) for face in faces]
+        if self._gpu is not None:
+            bundle.frame = self._gpu.composite(bundle, faces, masks, settings, self._smooth)
+            return bundle
+        frame = bundle.frame.copy()  # one copy per frame; faces are pasted into it in place
+        for face, mask in zip(faces, masks, strict=True):
+            crop = face.swapped_crop
+            if settings.colour != "off":
+                crop = self._match_colour(bundle, face, crop, mask, settings)
+            paste_crop(frame, crop, mask, face.frame_from_crop, opacity=settings.opacity * face.alpha, out=frame)
         bundle.frame = frame
         return bundle
+
+    def _mask(self, face: Face, settings: BlendConfig) -> np.ndarray:
+        """Feathered oval (with optional mouth/eye holes) times the generator's mask, crop space."""
+        landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
+        mask = face_mask(landmarks_in_crop, face.crop_size, erode=settings.erode, blur=settings.blur, keep_mouth=settings.keep_mouth, keep_eyes=settings.keep_eyes)
+        if face.swapped_mask is not None:
+            mask = mask * face.swapped_mask
+        return mask
+
+    def _smooth(self, face: Face, t_s: float, target: ColourStats, source: ColourStats, settings: BlendConfig) -> tuple[ColourStats, ColourStats]:
+        """'smoothed' mode: the target's statistics follow the lighting slowly, per track, so a
+        mouth opening or sensor noise does not pump the colour. The generated crop's statistics
+        stay per frame: they must cancel the generator's own frame-to-frame colour wobble."""
+        if settings.colour != "smoothed":
+            return target, source
+        self.target_colour.time_constant_s = settings.colour_smoothing_s
+        return self.target_colour.update(face.track_id, t_s, target), source
+
+    def _match_colour(self, bundle: FrameBundle, face: Face, crop: np.ndarray, mask: np.ndarray, settings: BlendConfig) -> np.ndarray:
+        # Mean and std are global: a 4× subsampled crop gives them to well under a grey level at
+        # a sixteenth of the cost. Only the transfer itself needs every pixel.
+        step = STATS_STEP
+        small = face.crop_size // step
+        small_from_frame = face.crop_from_frame / step
+        original = warp_crop(bundle.frame, small_from_frame, small)
+        small_mask = mask[step // 2 :: step, step // 2 :: step]
+        generated_lab = to_lab(crop)
+        target = masked_stats(to_lab(original), small_mask)
+        source = masked_stats(generated_lab[step // 2 :: step, step // 2 :: step], small_mask)
+        if target is None or source is None:
+            return crop
+        target, source = self._smooth(face, bundle.media_time_s, target, source, settings)
+        return from_lab(transfer(generated_lab, source, target).astype(np.float32))
+
+    def describe(self) -> dict[str, object]:
+        settings = self.controls.snapshot()
+        return {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
+
+
+class _GpuCompositor:
+    """One upload and one download of the frame per call, through reused pinned buffers."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.torch = torch
+        self.host: Any = None
+        self.device_frame: Any = None
+
+    def composite(self, bundle: FrameBundle, faces: list[Face], masks: list[np.ndarray], settings: BlendConfig, smooth: Any) -> np.ndarray:
+        from realtime.vision.composite_torch import paste_crop_torch
+
+        torch = self.torch
+        frame = bundle.frame
+        if self.host is None or tuple(self.host.shape) != frame.shape:
+            self.host = torch.empty(frame.shape, dtype=torch.uint8).pin_memory()
+            self.device_frame = torch.empty(frame.shape, dtype=torch.uint8, device="cuda")
+        self.host.numpy()[...] = frame
+        self.device_frame.copy_(self.host, non_blocking=True)
+        crops = [torch.from_numpy(face.swapped_crop).to("cuda", non_blocking=True) for face in faces]
+        masks_t = [torch.from_numpy(mask).to("cuda", non_blocking=True) for mask in masks]
+        if settings.colour != "off":
+            crops = [self._match_colour(bundle, face, crop, mask, settings, smooth) for face, crop, mask in zip(faces, crops, masks_t, strict=True)]
+        for face, crop, mask in zip(faces, crops, masks_t, strict=True):
+            paste_crop_torch(self.device_frame, crop, mask, face.frame_from_crop, opacity=settings.opacity * face.alpha)
+        self.host.copy_(self.device_frame)
+        return self.host.numpy().copy()
+
+    def _match_colour(self, bundle: FrameBundle, face: Face, crop: Any, mask: Any, settings: BlendConfig, smooth: Any) -> Any:
+        """LAB mean/std transfer on the GPU; only the 6 statistics per crop come back to the CPU."""
+        from realtime.vision.align import warp_crop_torch
+        from realtime.vision.composite_torch import lab_to_rgb, masked_stats_torch, rgb_to_lab
+
+        torch = self.torch
+        frame = self.device_frame.permute(2, 0, 1)[None].float()
+        matrix = torch.as_tensor(face.crop_from_frame, dtype=torch.float32, device="cuda")[None]
+        original = warp_crop_torch(frame, matrix, face.crop_size)[0].permute(1, 2, 0) / 255.0
+        generated = rgb_to_lab(crop.float() / 255.0)
+        target_t = masked_stats_torch(rgb_to_lab(original), mask)
+        source_t = masked_stats_torch(generated, mask)
+        if target_t is None or source_t is None:
+            return crop
+        to_stats = lambda pair: ColourStats(pair[0].cpu().numpy(), pair[1].cpu().numpy())  # noqa: E731
+        target, source = smooth(face, bundle.media_time_s, to_stats(target_t), to_stats(source_t), settings)
+        gain = np.clip(target.std / source.std, 0.5, 2.0)
+        as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device="cuda")  # noqa: E731
+        lab = (generated - as_t(source.mean)) * as_t(gain) + as_t(target.mean)
+        return lab_to_rgb(lab) * 255.0

@@ -1,23 +1,62 @@
-"""Masks in crop space: float in [0, 1], H×W, built from landmarks and warped with the crop."""
+"""Masks in crop space: float32 in [0, 1], S×S, built from landmarks and warped with the crop.
+
+Sizes are fractions of the inter-ocular distance, so the feather looks the same on a face that
+fills the frame and on one across the room.
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from realtime.vision.landmarks import FACE_OVAL, inter_ocular_distance
+from realtime.vision.landmarks import FACE_OVAL, INNER_LIPS, inter_ocular_distance
+
+LEFT_EYE = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
+RIGHT_EYE = (362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373, 374, 380, 381, 382)
 
 
-def face_oval_mask(landmarks_in_crop: np.ndarray, crop_size: int, *, erode: float = 0.05, blur: float = 0.12) -> np.ndarray:
-    """The face-mesh oval, eroded and feathered by fractions of the inter-ocular distance, so the
-    feather scales with the face instead of being a fixed number of pixels."""
+def _polygon(mask: np.ndarray, points: np.ndarray, value: int) -> None:
+    cv2.fillPoly(mask, [np.round(points).astype(np.int32)], value)
+
+
+def _kernel(radius_px: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1, 2 * radius_px + 1))
+
+
+def face_mask(
+    landmarks_in_crop: np.ndarray,
+    crop_size: int,
+    *,
+    erode: float = 0.05,
+    blur: float = 0.12,
+    keep_mouth: bool = False,
+    keep_eyes: bool = False,
+) -> np.ndarray:
+    """The face-mesh oval, eroded and feathered, with optional holes where the original shows:
+    the inner mouth (teeth, tongue, lip sync) and the eyes (gaze)."""
     mask = np.zeros((crop_size, crop_size), np.uint8)
-    cv2.fillPoly(mask, [np.round(landmarks_in_crop[list(FACE_OVAL)]).astype(np.int32)], 255)
+    _polygon(mask, landmarks_in_crop[list(FACE_OVAL)], 255)
     iod = max(inter_ocular_distance(landmarks_in_crop), 1.0)
     erode_px = int(round(erode * iod))
     if erode_px > 0:
-        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode_px + 1, 2 * erode_px + 1)))
-    blur_px = int(round(blur * iod)) | 1
-    if blur_px > 1:
-        mask = cv2.GaussianBlur(mask, (blur_px * 2 + 1, blur_px * 2 + 1), blur_px / 2)
+        mask = cv2.erode(mask, _kernel(erode_px))
+    holes = np.zeros_like(mask)
+    if keep_mouth:
+        _polygon(holes, landmarks_in_crop[list(INNER_LIPS)], 255)
+    if keep_eyes:
+        _polygon(holes, landmarks_in_crop[list(LEFT_EYE)], 255)
+        _polygon(holes, landmarks_in_crop[list(RIGHT_EYE)], 255)
+    if keep_mouth or keep_eyes:
+        # a little margin so the seam falls on skin, not on the lip or lid line
+        holes = cv2.dilate(holes, _kernel(max(1, int(round(0.04 * iod)))))
+        mask = cv2.subtract(mask, holes)
+    blur_px = int(round(blur * iod))
+    if blur_px > 0:
+        sigma = blur_px / 2.0
+        mask = cv2.GaussianBlur(mask, (2 * blur_px + 1, 2 * blur_px + 1), sigma)
     return mask.astype(np.float32) / 255.0
+
+
+def face_oval_mask(landmarks_in_crop: np.ndarray, crop_size: int, *, erode: float = 0.05, blur: float = 0.12) -> np.ndarray:
+    """The feathered oval alone (no holes)."""
+    return face_mask(landmarks_in_crop, crop_size, erode=erode, blur=blur)

@@ -1,0 +1,72 @@
+"""Colour matching: the generated face takes the target's lighting.
+
+Reinhard-style transfer in CIELAB (perceptual: lightness and the two colour axes separate):
+inside the mask, each channel's mean and standard deviation are moved from the generated crop's
+to the target crop's. Statistics can be smoothed over time per track, so the colour follows slow
+lighting changes but does not pump with every frame's noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ColourStats:
+    mean: np.ndarray  # (3,) L, a, b
+    std: np.ndarray  # (3,)
+
+    def blend(self, newer: ColourStats, weight: float) -> ColourStats:
+        return ColourStats(self.mean + weight * (newer.mean - self.mean), self.std + weight * (newer.std - self.std))
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB → float32 LAB (L 0–100, a/b about −128–127)."""
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def from_lab(lab: np.ndarray) -> np.ndarray:
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def masked_stats(lab: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> ColourStats | None:
+    """Mean and std per LAB channel where ``mask`` > threshold; None if too few pixels."""
+    inside = mask > threshold
+    if inside.sum() < 16:
+        return None
+    pixels = lab[inside]
+    return ColourStats(pixels.mean(axis=0), pixels.std(axis=0) + 1e-3)
+
+
+def transfer(lab: np.ndarray, source: ColourStats, target: ColourStats, *, max_gain: float = 2.0) -> np.ndarray:
+    """Move ``lab`` from ``source`` statistics to ``target`` statistics (gains clamped, so a flat
+    generated patch cannot be blown up into noise)."""
+    gain = np.clip(target.std / source.std, 1.0 / max_gain, max_gain)
+    return (lab - source.mean) * gain + target.mean
+
+
+class ColourSmoother:
+    """Exponentially smoothed statistics per track id, with a time constant in seconds."""
+
+    def __init__(self, time_constant_s: float) -> None:
+        self.time_constant_s = time_constant_s
+        self.state: dict[int, tuple[float, ColourStats]] = {}
+
+    def update(self, track_id: int, t_s: float, stats: ColourStats) -> ColourStats:
+        previous = self.state.get(track_id)
+        if previous is None or self.time_constant_s <= 0:
+            smoothed = stats
+        else:
+            t_previous, old = previous
+            weight = 1.0 - math.exp(-max(t_s - t_previous, 0.0) / self.time_constant_s)
+            smoothed = old.blend(stats, weight)
+        self.state[track_id] = (t_s, smoothed)
+        return smoothed
+
+    def forget(self, live_ids: set[int]) -> None:
+        for track_id in [k for k in self.state if k not in live_ids]:
+            del self.state[track_id]

@@ -1,0 +1,198 @@
+"""Blend: masks, colour matching, paste-back with an identity generator, CPU/torch parity, controls."""
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from realtime.bundle import Detection, FrameBundle
+from realtime.config import BlendConfig, TrackConfig
+from realtime.errors import ConfigError
+from realtime.stages.blend import BlendControls, BlendStage, ControlsFileWatcher
+from realtime.testing import make_face_landmarks, make_ground_truth_frame
+from realtime.vision.align import apply_affine, warp_crop
+from realtime.vision.colour import ColourSmoother, from_lab, masked_stats, to_lab, transfer
+from realtime.vision.composite import paste_crop
+from realtime.vision.composite_torch import lab_to_rgb, paste_crop_torch, rgb_to_lab
+from realtime.vision.landmarks import INNER_LIPS
+from realtime.vision.masks import face_mask
+from realtime.vision.tracking import FaceTracker
+
+
+def _bundle(frame, t=0.0, tracker=None, landmarks=None):
+    tracker = tracker or FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
+    bundle = FrameBundle(0, 0, frame, t)
+    bundle.faces = tracker.step([Detection(landmarks if landmarks is not None else make_face_landmarks((330, 200), 70))], t, t)
+    return bundle
+
+
+def _identity_swap(bundle):
+    """What a generator that returns its input crop would write."""
+    for face in bundle.faces:
+        face.swapped_crop = warp_crop(bundle.frame, face.crop_from_frame, face.crop_size)
+    return bundle
+
+
+def test_mask_range_feather_and_holes():
+    landmarks = make_face_landmarks((128, 110), 70)
+    hard = face_mask(landmarks, 256, erode=0.0, blur=0.0)
+    soft = face_mask(landmarks, 256, erode=0.0, blur=0.2)
+    assert hard.dtype == np.float32 and 0 <= soft.min() and soft.max() <= 1
+    assert set(np.unique(hard)) <= {0.0, 1.0}
+    edge = lambda m: ((m > 0.02) & (m < 0.98)).sum()  # noqa: E731
+    assert edge(soft) > 5 * edge(hard)  # feathered
+    bigger = face_mask(make_face_landmarks((128, 110), 35) * [1, 1], 256, erode=0.0, blur=0.2)
+    assert edge(bigger) < edge(soft)  # the feather scales with the face
+    mouth = landmarks[list(INNER_LIPS)].mean(axis=0).round().astype(int)
+    assert hard[mouth[1], mouth[0]] == 1.0
+    with_mouth = face_mask(landmarks, 256, erode=0.0, blur=0.0, keep_mouth=True)
+    assert with_mouth[mouth[1], mouth[0]] == 0.0
+    eye = landmarks[33:34].round().astype(int)[0] + [10, 0]
+    assert face_mask(landmarks, 256, erode=0.0, blur=0.0, keep_eyes=True)[eye[1], eye[0]] == 0.0
+    eroded = face_mask(landmarks, 256, erode=0.2, blur=0.0)
+    assert eroded.sum() < 0.8 * hard.sum()
+
+
+def test_colour_transfer_moves_the_statistics():
+    rng = np.random.default_rng(0)
+    generated = rng.integers(60, 120, (64, 64, 3), dtype=np.uint8)
+    target = np.clip(rng.normal([180, 140, 120], 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    mask = np.ones((64, 64), np.float32)
+    moved = from_lab(transfer(to_lab(generated), masked_stats(to_lab(generated), mask), masked_stats(to_lab(target), mask)).astype(np.float32))
+    after, goal = masked_stats(to_lab(moved), mask), masked_stats(to_lab(target), mask)
+    assert np.allclose(after.mean, goal.mean, atol=1.5)
+    assert np.allclose(after.std, goal.std, rtol=0.25)
+
+
+def test_colour_smoother_follows_slowly():
+    smoother = ColourSmoother(0.5)
+    from realtime.vision.colour import ColourStats
+
+    first = smoother.update(1, 0.0, ColourStats(np.zeros(3), np.ones(3)))
+    later = smoother.update(1, 1 / 30, ColourStats(np.full(3, 30.0), np.ones(3)))
+    assert np.allclose(first.mean, 0) and 0 < later.mean[0] < 3  # one frame moves it ~6%
+    smoother.forget(set())
+    assert smoother.state == {}
+
+
+@pytest.mark.parametrize("colour", ["off", "per_frame", "smoothed"])
+def test_identity_generator_gives_back_the_input(colour):
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    bundle = _identity_swap(_bundle(frame))
+    out = BlendStage(BlendControls(BlendConfig(colour=colour))).process(bundle).frame
+    assert out is not frame and out.shape == frame.shape
+    diff = np.abs(out.astype(int) - frame.astype(int))
+    assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 30
+    face = bundle.faces[0]
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    untouched = np.ones(frame.shape[:2], bool)
+    untouched[max(0, y0 - 120) : y1 + 120, max(0, x0 - 120) : x1 + 120] = False
+    assert np.array_equal(out[untouched], frame[untouched])  # pixels outside the face box
+
+
+def test_faded_and_transparent_faces():
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    bundle = _identity_swap(_bundle(frame))
+    for face in bundle.faces:
+        face.swapped_crop = np.full_like(face.swapped_crop, 255)
+    out = BlendStage(BlendControls(BlendConfig(colour="off", opacity=0.0))).process(bundle).frame
+    assert np.array_equal(out, frame)
+
+
+def test_torch_lab_matches_opencv():
+    rgb = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    ours = rgb_to_lab(torch.from_numpy(rgb).float() / 255).numpy()
+    assert np.abs(ours - to_lab(rgb)).max() < 0.6
+    back = (lab_to_rgb(torch.from_numpy(ours)) * 255).round().numpy()
+    assert np.abs(back - rgb).max() <= 1
+
+
+def _paste_parity(device: str) -> float:
+    frame = make_ground_truth_frame(3, sensor_noise=0)
+    bundle = _bundle(frame)
+    face = bundle.faces[0]
+    crop = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    mask = face_mask(apply_affine(face.crop_from_frame, face.landmarks), 256)
+    cpu = paste_crop(frame, crop, mask, face.frame_from_crop, opacity=0.8)
+    frame_t = torch.from_numpy(frame.copy()).to(device)
+    paste_crop_torch(frame_t, torch.from_numpy(crop).to(device), torch.from_numpy(mask).to(device), face.frame_from_crop, opacity=0.8)
+    return float(np.abs(frame_t.cpu().numpy().astype(int) - cpu.astype(int)).max())
+
+
+def test_cpu_and_torch_paste_agree():
+    assert _paste_parity("cpu") <= 3  # OpenCV's fixed-point bilinear weights vs float
+
+
+@pytest.mark.gpu
+def test_cpu_and_gpu_blend_agree():
+    assert _paste_parity("cuda") <= 3
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    a = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device="cpu").process(_identity_swap(_bundle(frame))).frame
+    gpu = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device="cuda")
+    gpu.setup()
+    b = gpu.process(_identity_swap(_bundle(frame))).frame
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 4
+
+
+def test_controls_changed_mid_run_take_effect_on_the_next_frame():
+    controls = BlendControls(BlendConfig(colour="off"))
+    stage = BlendStage(controls)
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+
+    def white_swap(t):
+        bundle = _bundle(frame, t, tracker)
+        for face in bundle.faces:
+            face.swapped_crop = np.full((256, 256, 3), 255, np.uint8)
+        return bundle
+
+    assert not np.array_equal(stage.process(white_swap(0.0)).frame, frame)
+    controls.update(opacity=0.0)
+    assert np.array_equal(stage.process(white_swap(1 / 30)).frame, frame)
+    with pytest.raises(ConfigError):
+        controls.update(opacity=2.0)
+    with pytest.raises(ConfigError, match="cannot change live"):
+        controls.update(blend_device="cuda")
+    assert controls.snapshot().opacity == 0.0
+
+
+def test_controls_file_is_reread_when_it_changes(tmp_path: Path, caplog):
+    path = tmp_path / "live.toml"
+    controls = BlendControls(BlendConfig())
+    watcher = ControlsFileWatcher(path, controls)
+    assert watcher.poll() is False  # no file yet
+    path.write_text("[blend]\nopacity = 0.5\nkeep_mouth = true\n")
+    assert watcher.poll() is True and controls.snapshot().opacity == 0.5 and controls.snapshot().keep_mouth
+    assert watcher.poll() is False  # unchanged
+    time.sleep(0.01)
+    path.write_text("[blend]\nopacity = 7\n")
+    import os
+
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    with caplog.at_level(logging.WARNING, logger="realtime"):
+        assert watcher.poll() is False
+    assert controls.snapshot().opacity == 0.5 and any("ignoring" in r.message for r in caplog.records)
+
+
+def test_smoothed_colour_flickers_less_than_per_frame():
+    """A generator whose colour wobbles frame to frame: smoothed statistics steady the result."""
+    rng = np.random.default_rng(3)
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    results = {}
+    for mode in ("off", "per_frame", "smoothed"):
+        stage = BlendStage(BlendControls(BlendConfig(colour=mode, colour_smoothing_s=0.5)))
+        tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
+        outputs = []
+        for i in range(20):
+            bundle = _identity_swap(_bundle(frame, i / 30, tracker))
+            gain = rng.uniform(0.8, 1.2, 3)
+            for face in bundle.faces:
+                face.swapped_crop = np.clip(face.swapped_crop * gain, 0, 255).astype(np.uint8)
+            outputs.append(stage.process(bundle).frame.astype(np.float32))
+        face_box = (slice(150, 300), slice(260, 400))
+        results[mode] = np.mean([np.abs(b[face_box] - a[face_box]).mean() for a, b in zip(outputs[5:], outputs[6:])])
+    assert results["per_frame"] < results["off"]
+    assert results["smoothed"] < results["per_frame"]
