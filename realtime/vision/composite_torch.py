@@ -40,25 +40,33 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
 
 
 def masked_stats_torch(lab: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor] | None:
-    inside = mask > threshold
-    if int(inside.sum()) < 16:
-        return None
-    pixels = lab[inside]
-    return pixels.mean(dim=0), pixels.std(dim=0, unbiased=False) + 1e-3
+    """Mean and std per channel where ``mask`` > threshold, as weighted sums (no host sync)."""
+    weight = (mask > threshold).to(lab.dtype)[..., None]
+    count = weight.sum()
+    mean = (lab * weight).sum(dim=(0, 1)) / count.clamp_min(1)
+    variance = (((lab - mean) ** 2) * weight).sum(dim=(0, 1)) / count.clamp_min(1)
+    return mean, variance.sqrt() + 1e-3
+
+
+def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The frame pixels a warped ``size``² crop can touch, clipped to the frame; None if none."""
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    mapped = corners @ frame_from_crop[:, :2].T + frame_from_crop[:, 2]
+    x0, y0 = np.floor(mapped.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1 + 1, width), min(y1 + 1, height)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 def paste_crop_torch(frame: torch.Tensor, crop: torch.Tensor, mask: torch.Tensor, frame_from_crop: np.ndarray, *, opacity: float = 1.0) -> None:
     """Composite in place. frame: (H, W, 3) uint8; crop: (S, S, 3) uint8 or float 0–255;
     mask: (S, S) float in [0, 1]; all on the same device."""
     size = crop.shape[0]
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
-    mapped = corners @ frame_from_crop[:, :2].T + frame_from_crop[:, 2]
     height, width = frame.shape[:2]
-    x0, y0 = np.floor(mapped.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1 + 1, width), min(y1 + 1, height)
-    if x1 <= x0 or y1 <= y0:
+    box = box_of(frame_from_crop, size, width, height)
+    if box is None:
         return
+    x0, y0, x1, y1 = box
     crop_from_frame = np.linalg.inv(np.vstack([frame_from_crop, [0, 0, 1]]))[:2]
     device = frame.device
     dtype = torch.float16 if device.type == "cuda" else torch.float32
