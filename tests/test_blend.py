@@ -126,17 +126,26 @@ def test_cpu_and_torch_paste_agree():
     assert _paste_parity("cpu") <= 3  # OpenCV's fixed-point bilinear weights vs float
 
 
-@pytest.mark.gpu
-def test_cpu_and_gpu_blend_agree():
-    assert _paste_parity("cuda") <= 3
+def _stage_parity(device: str) -> None:
     frame = make_ground_truth_frame(0, sensor_noise=0)
     a = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device="cpu").process(_identity_swap(_bundle(frame))).frame
-    gpu = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device="cuda")
-    gpu.setup()
-    b = gpu.process(_identity_swap(_bundle(frame))).frame
+    torch_stage = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device=device)
+    torch_stage.setup()
+    b = torch_stage.process(_identity_swap(_bundle(frame))).frame
     diff = np.abs(a.astype(int) - b.astype(int))
     # colour statistics come from different LAB code (OpenCV vs torch): within a grey level or two
     assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 6, (diff.mean(), np.percentile(diff, 99.9), diff.max())
+
+
+def test_opencv_and_torch_blend_stages_agree():
+    """The GPU code path, run by torch on the CPU: same colour match and composite as OpenCV's."""
+    _stage_parity("torch-cpu")
+
+
+@pytest.mark.gpu
+def test_cpu_and_gpu_blend_agree():
+    assert _paste_parity("cuda") <= 3
+    _stage_parity("cuda")
 
 
 def test_controls_changed_mid_run_take_effect_on_the_next_frame():

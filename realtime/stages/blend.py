@@ -100,8 +100,8 @@ class BlendStage(Stage):
         self._gpu: _GpuCompositor | None = None
 
     def setup(self) -> None:
-        if self.device == "cuda":
-            self._gpu = _GpuCompositor()
+        if self.device != "cpu":
+            self._gpu = _GpuCompositor(self.device)
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
@@ -165,17 +165,20 @@ class _GpuCompositor:
     colour match and composite there in FP16, and back into the frame. At 1080p a face box is a
     tenth of the frame, so this is a tenth of the traffic of a full-frame upload and download."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "cuda") -> None:
         import torch
 
         self.torch = torch
+        self.device = device  # "cuda"; "torch-cpu" runs the same code on the CPU (tests, parity)
+        self.target = "cuda" if device == "cuda" else "cpu"
         self.pinned: Any = None
 
     def _staging(self, shape: tuple[int, int, int]) -> Any:
         torch = self.torch
         needed = int(np.prod(shape))
         if self.pinned is None or self.pinned.numel() < needed:
-            self.pinned = torch.empty(max(needed, 1 << 20), dtype=torch.uint8).pin_memory()
+            buffer = torch.empty(max(needed, 1 << 20), dtype=torch.uint8)
+            self.pinned = buffer.pin_memory() if self.target == "cuda" else buffer
         return self.pinned[:needed].view(shape)
 
     def composite(self, bundle: FrameBundle, faces: list[Face], masks: list[np.ndarray], settings: BlendConfig, smooth: Any) -> np.ndarray:
@@ -191,11 +194,11 @@ class _GpuCompositor:
             x0, y0, x1, y1 = box
             staging = self._staging((y1 - y0, x1 - x0, 3))
             staging.numpy()[...] = frame[y0:y1, x0:x1]
-            region = staging.to("cuda", non_blocking=True)
+            region = staging.to(self.target, non_blocking=True, copy=True)
             box_from_crop = face.frame_from_crop.copy()
             box_from_crop[:, 2] -= (x0, y0)
-            crop = torch.from_numpy(face.swapped_crop).to("cuda", non_blocking=True)
-            mask_t = torch.from_numpy(mask).to("cuda", non_blocking=True)
+            crop = torch.from_numpy(face.swapped_crop).to(self.target, non_blocking=True)
+            mask_t = torch.from_numpy(mask).to(self.target, non_blocking=True)
             if settings.colour != "off":
                 crop = self._match_colour(bundle, face, region, box_from_crop, crop, mask_t, settings, smooth)
             paste_crop_torch(region, crop, mask_t, box_from_crop, opacity=settings.opacity * face.alpha)
@@ -211,7 +214,7 @@ class _GpuCompositor:
         torch = self.torch
         step = STATS_STEP
         small = face.crop_size // step
-        matrix = torch.as_tensor(invert_affine(box_from_crop) / step, dtype=torch.float32, device="cuda")[None]
+        matrix = torch.as_tensor(invert_affine(box_from_crop) / step, dtype=torch.float32, device=self.target)[None]
         original = warp_crop_torch(region.permute(2, 0, 1)[None].float(), matrix, small)[0].permute(1, 2, 0) / 255.0
         generated = rgb_to_lab(crop.float() / 255.0)
         small_mask = mask[step // 2 :: step, step // 2 :: step]
@@ -220,6 +223,6 @@ class _GpuCompositor:
         both = torch.stack([*target_t, *source_t]).cpu().numpy()  # one sync for all four vectors
         target, source = smooth(face, bundle.media_time_s, ColourStats(both[0], both[1]), ColourStats(both[2], both[3]), settings)
         gain = np.clip(target.std / source.std, 0.5, 2.0)
-        as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device="cuda")  # noqa: E731
+        as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.target)  # noqa: E731
         lab = (generated - as_t(source.mean)) * as_t(gain) + as_t(target.mean)
         return lab_to_rgb(lab) * 255.0
