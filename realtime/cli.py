@@ -95,6 +95,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--checkpoint", type=Path, help="generator: the checkpoint to time (default: a new AEI-Net with random weights, for timing only)")
     bench.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4], help="generator: batch sizes (default: 1 2 4)")
     bench.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
+    bench.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"), help="print two reports side by side instead of running")
     bench.add_argument("--json", type=Path, help="write the report here (a PNG plot is written beside it)")
     bench.add_argument("--size", default="1920x1080", help="engine: frame size (default: 1920x1080)")
     _common(bench)
@@ -158,6 +159,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from realtime import app, bench
 
+    if args.compare:
+        from realtime.report import compare_reports
+
+        reports = []
+        for path in args.compare:
+            try:
+                reports.append(json.loads(path.read_text()))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ConfigError(f"cannot read report {path} ({exc})", "pass two JSON reports written by realtime run/bench") from None
+        table = compare_reports(reports[0], reports[1], (args.compare[0].stem, args.compare[1].stem))
+        print(table, end="")
+        if args.json:
+            args.json.with_suffix(".md").write_text(table)
+        return EXIT_OK
     if args.frames < 1:
         raise UsageError("--frames must be at least 1", "e.g. --frames 300")
     if args.json is not None and not args.json.parent.exists():

@@ -61,6 +61,8 @@ def write_report(report: dict[str, Any], path: Path) -> None:
         tmp.unlink(missing_ok=True)
         raise SinkError(f"cannot write report {path} ({exc.strerror or exc})", "choose a writable path") from None
     plot_report(report, path.with_suffix(".png"))
+    markdown = path.with_suffix(".md")
+    markdown.write_text(summary_markdown(report), encoding="utf-8")
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
@@ -70,7 +72,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_hist, ax_stage) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    ax_hist, ax_stage, ax_time = axes
     bins = report.get("latency_histogram_ms") or []
     if bins:
         # The stored bins are 1% wide; about 40 bars over the observed range read better.
@@ -107,6 +110,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         ax_stage.legend()
     ax_stage.set_xlabel("ms per frame")
     ax_stage.set_title("per stage (queue wait and work)")
+    plot_timeline(ax_time, report.get("timeline", [])[-30:])
     device = report.get("device", {})
     fig.suptitle(f"realtime {report.get('realtime_version', '')} · {report.get('input', {}).get('description', '')} · {device.get('gpu') or device.get('machine', '')}", fontsize=9)
     fig.tight_layout()
@@ -114,3 +118,85 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+STAGE_COLOURS = ["#3b75af", "#ef8636", "#519e3e", "#c53a32", "#8d69b8", "#84584e", "#d57fbe", "#7f7f7f"]
+
+
+def plot_timeline(ax: Any, frames: list[dict[str, Any]]) -> None:
+    """One row per frame: where its time went, stage by stage (light = waiting in a queue)."""
+    names: list[str] = []
+    for row, frame in enumerate(frames):
+        t = frame["t_capture_ms"] - frames[0]["t_capture_ms"]
+        for stage, wait, work in frame["stages"]:
+            if stage not in names:
+                names.append(stage)
+            colour = STAGE_COLOURS[names.index(stage) % len(STAGE_COLOURS)]
+            if stage != "landmarker":  # async: it runs beside the frame, not in its path
+                ax.barh(row, wait, left=t, color=colour, alpha=0.25)
+                t += wait
+                ax.barh(row, work, left=t, color=colour)
+                t += work
+        ax.barh(row, frame["sink_wait_ms"] + frame["sink_ms"], left=t, color="#444444")
+    handles = [matplotlib_patch(STAGE_COLOURS[i % len(STAGE_COLOURS)], n) for i, n in enumerate(names) if n != "landmarker"]
+    handles.append(matplotlib_patch("#444444", "output"))
+    if frames:
+        ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.invert_yaxis()
+    ax.set_xlabel("ms since the first of these frames was captured")
+    ax.set_ylabel("frame")
+    ax.set_title(f"timeline of the last {len(frames)} frames (light: queue wait)")
+
+
+def matplotlib_patch(colour: str, label: str) -> Any:
+    from matplotlib.patches import Patch
+
+    return Patch(color=colour, label=label)
+
+
+def summary_markdown(report: dict[str, Any]) -> str:
+    """A short human summary of one run."""
+    latency = report.get("latency_ms", {})
+    device = report.get("device", {})
+    lines = [
+        f"# realtime run report ({report.get('created', '')})",
+        "",
+        f"- input: {report.get('input', {}).get('description')} ({report.get('input', {}).get('width')}x{report.get('input', {}).get('height')})",
+        f"- device: {device.get('gpu') or device.get('machine')}, {device.get('cpu_count')} CPUs, {device.get('platform')}",
+        f"- plan: {report.get('plan')}",
+        f"- frames: {report['frames']['done']} done, {sum(report['frames']['dropped'].values())} dropped, {report['frames']['failed_frames']} failed",
+        f"- throughput: {report.get('throughput_fps')} fps; startup {report.get('startup_s')} s; first frame {report.get('first_frame_latency_ms')} ms",
+        f"- latency (capture → output) ms: p50 {latency.get('p50')}, p95 {latency.get('p95')}, p99 {latency.get('p99')}, max {latency.get('max')}",
+        "",
+        "| stage | work p50 ms | work p95 ms | wait p50 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, stage in report.get("stages", {}).items():
+        lines.append(f"| {name} | {stage['process_ms'].get('p50')} | {stage['process_ms'].get('p95')} | {stage['wait_ms'].get('p50')} |")
+    for name, info in (report.get("stages_info") or {}).items():
+        if info:
+            lines.append(f"\n- {name}: {info}")
+    return "\n".join(lines) + "\n"
+
+
+def compare_reports(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> str:
+    """Two run reports side by side, as a markdown table."""
+    def row(label: str, get: Any) -> str:
+        va, vb = get(a), get(b)
+        delta = ""
+        if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and va:
+            delta = f"{100 * (vb - va) / va:+.1f}%"
+        return f"| {label} | {va} | {vb} | {delta} |"
+
+    lines = [f"| | {names[0]} | {names[1]} | change |", "|---|---:|---:|---:|"]
+    lines.append(row("input", lambda r: r.get("input", {}).get("description")))
+    lines.append(row("device", lambda r: r.get("device", {}).get("gpu") or r.get("device", {}).get("machine")))
+    lines.append(row("frames done", lambda r: r["frames"]["done"]))
+    lines.append(row("dropped", lambda r: sum(r["frames"]["dropped"].values())))
+    lines.append(row("throughput fps", lambda r: r.get("throughput_fps")))
+    for q in ("p50", "p95", "p99"):
+        lines.append(row(f"latency {q} ms", lambda r, q=q: r.get("latency_ms", {}).get(q)))
+    stages = list(dict.fromkeys([*a.get("stages", {}), *b.get("stages", {})]))
+    for stage in stages:
+        lines.append(row(f"{stage} work p50 ms", lambda r, s=stage: r.get("stages", {}).get(s, {}).get("process_ms", {}).get("p50")))
+    return "\n".join(lines) + "\n"

@@ -156,3 +156,20 @@ def test_full_pipeline_with_faces_on_the_demo_clip(tmp_path: Path, capsys):
     assert data["stages_info"]["track"]["tracks_started"] == 1
     assert data["stages_info"]["track"]["frames_without_face"] <= 1  # only the birth frame
     assert data["stages_info"]["detect"]["mode"] == "sync"
+
+
+def test_report_files_and_compare_mode(tmp_path: Path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for path, frames in ((a, "20"), (b, "30")):
+        assert main(["bench", "--input", "demo", "--frames", frames, "--json", str(path), "--quiet", "--no-faces"]) == 0
+    data = json.loads(a.read_text())
+    assert len(data["timeline"]) == 20 and data["timeline"][0]["stages"][0][0] == "capture"
+    assert data["startup_s"] is not None and data["first_frame_latency_ms"] > 0
+    assert a.with_suffix(".png").stat().st_size > 1000
+    summary = a.with_suffix(".md").read_text()
+    assert "frames: 20 done" in summary and "| capture |" in summary
+    capsys.readouterr()
+    assert main(["bench", "--compare", str(a), str(b)]) == 0
+    table = capsys.readouterr().out
+    assert "| frames done | 20 | 30 | +50.0% |" in table
+    assert main(["bench", "--compare", str(a), str(tmp_path / "missing.json")]) == 2

@@ -181,6 +181,7 @@ class Pipeline:
 
     def start(self, ready_timeout_s: float = 120.0) -> None:
         """Start all threads, wait until each has opened its resources, then let frames flow."""
+        self.stats.t_setup_start_ns = time.perf_counter_ns()
         for worker in self.workers:
             worker.start()
         deadline = time.monotonic() + ready_timeout_s

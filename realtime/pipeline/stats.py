@@ -110,6 +110,10 @@ class StatsCollector:
         self.t_first_capture_ns: int | None = None
         self.t_last_done_ns: int | None = None
         self._window = _Window(deque(), deque())
+        # The last frames' stage timings, for the timeline plot (bounded: a booth runs for hours).
+        self.timeline: deque[dict[str, Any]] = deque(maxlen=240)
+        self.t_setup_start_ns: int | None = None
+        self.first_latency_ms: float | None = None
 
     def watch_queues(self, queues: list[FrameQueue[Any]]) -> None:
         self.queues = list(queues)
@@ -140,6 +144,16 @@ class StatsCollector:
             if bundle.failed_stages:
                 self.failed_frames += 1
             self.latency_ms.add(latency_ms)
+            if self.first_latency_ms is None:
+                self.first_latency_ms = latency_ms
+            self.timeline.append({
+                "frame": bundle.frame_id,
+                "t_capture_ms": (bundle.t_capture_ns - (self.t_first_capture_ns or bundle.t_capture_ns)) / 1e6,
+                "stages": [[stage, round(t.wait_ms, 4), round(t.process_ms, 4)] for stage, t in bundle.timings.items()],
+                "sink_wait_ms": round((t_start_ns - bundle.t_enqueued_ns) / 1e6, 4),
+                "sink_ms": round((t_end_ns - t_start_ns) / 1e6, 4),
+                "latency_ms": round(latency_ms, 4),
+            })
             self.t_last_done_ns = t_end_ns
             self._window.done_ns.append(t_end_ns)
             self._window.latency_ms.append(latency_ms)
@@ -218,6 +232,9 @@ class StatsCollector:
                     "dropped": {q.name: q.drops for q in self.queues},
                 },
                 "duration_s": round(duration_s, 4) if duration_s is not None else None,
+                "startup_s": round((self.t_start_ns - self.t_setup_start_ns) / 1e9, 3) if self.t_setup_start_ns else None,
+                "first_frame_latency_ms": round(self.first_latency_ms, 3) if self.first_latency_ms is not None else None,
+                "timeline": list(self.timeline)[-60:],
                 "throughput_fps": round(done / duration_s, 3) if duration_s else None,
                 "latency_ms": self.latency_ms.summary(),
                 "latency_histogram_ms": self.latency_ms.bins(),
