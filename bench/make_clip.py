@@ -23,6 +23,20 @@ def _fit(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(canvas, format="rgb24").reformat(format="yuv420p")
 
 
+def _tiled(frames: list[av.VideoFrame], n: int, width: int, height: int) -> list[av.VideoFrame]:
+    """Each cell shows the clip from a different starting point, so the faces move independently."""
+    arrays = [f.to_ndarray(format="rgb24") for f in frames]
+    cell_h, cell_w = arrays[0].shape[:2]
+    out = []
+    for i in range(len(arrays)):
+        canvas = np.full((height, width, 3), 24, np.uint8)
+        for cell in range(n * n):
+            y, x = divmod(cell, n)
+            canvas[y * cell_h : (y + 1) * cell_h, x * cell_w : (x + 1) * cell_w] = arrays[(i + cell * len(arrays) // (n * n)) % len(arrays)]
+        out.append(av.VideoFrame.from_ndarray(canvas, format="rgb24").reformat(format="yuv420p"))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("input")
@@ -30,12 +44,15 @@ def main() -> None:
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--fps", type=float, help="retime to this frame rate (motion speeds up or slows down)")
+    parser.add_argument("--tile", type=int, default=1, help="N: an N×N grid of the clip (N² faces), each cell offset in time")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     with av.open(args.input) as src:
         stream = src.streams.video[0]
         fps = Fraction(args.fps).limit_denominator(1001) if args.fps else stream.average_rate or Fraction(25)
-        frames = [_fit(f, width, height) for f in src.decode(stream)]
+        frames = [_fit(f, width // args.tile, height // args.tile) for f in src.decode(stream)]
+    if args.tile > 1:
+        frames = _tiled(frames, args.tile, width, height)
     total = int(args.seconds * fps)
     t0 = time.perf_counter()
     with av.open(args.output, "w") as out:

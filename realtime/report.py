@@ -32,6 +32,22 @@ def device_info() -> dict[str, Any]:
     return info
 
 
+def resource_usage(wall_s: float | None) -> dict[str, Any]:
+    """CPU time of this process (as cores busy on average) and peak GPU memory, for the report."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = usage.ru_utime + usage.ru_stime
+    info: dict[str, Any] = {"cpu_seconds": round(cpu_s, 2), "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    if wall_s:
+        info["cpu_cores_busy"] = round(cpu_s / wall_s, 2)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        info["gpu_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        info["gpu_peak_reserved_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
+    return info
+
+
 def run_metadata(config: Config, info: SourceInfo, plan: dict[str, Any]) -> dict[str, Any]:
     return {
         "realtime_version": __version__,
@@ -166,6 +182,7 @@ def summary_markdown(report: dict[str, Any]) -> str:
         f"- plan: {report.get('plan')}",
         f"- frames: {report['frames']['done']} done, {sum(report['frames']['dropped'].values())} dropped, {report['frames']['failed_frames']} failed",
         f"- throughput: {report.get('throughput_fps')} fps; startup {report.get('startup_s')} s; first frame {report.get('first_frame_latency_ms')} ms",
+        f"- resources: {report.get('resources')}",
         f"- latency (capture → output) ms: p50 {latency.get('p50')}, p95 {latency.get('p95')}, p99 {latency.get('p99')}, max {latency.get('max')}",
         "",
         "| stage | work p50 ms | work p95 ms | wait p50 ms |",

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole pipeline at 1080p on a GPU machine, in one command; reports go to OUTDIR/results.tgz.
+#   bench/gpu_pipeline.sh OUTDIR CLIP
+# Uses an AEI-Net (256 px) and identity encoder with random weights: timing does not depend on
+# the weights. Runs: one face unpaced (throughput) and paced at 60 fps (latency), cold start
+# (torch.compile inside setup) and warm (after build-engines saved the compile cache), four faces.
+set -euo pipefail
+out=${1:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
+clip=${2:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
+mkdir -p "$out"
+work=$(mktemp -d)
+py=${PYTHON:-python3}
+echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"
+$py - "$work" <<'PY'
+import sys, cv2, torch
+from pathlib import Path
+from realtime.io.demo import load_demo_face
+from realtime.models.aei_net import AEINet
+from realtime.models.identity import IdentityEncoder
+from realtime.models.checkpoint import save_checkpoint
+work = Path(sys.argv[1]); torch.manual_seed(0)
+hp = dict(crop_size=256, id_dim=128, attr_width=12, gen_width=12, max_mult=6)
+save_checkpoint(work / "aei.safetensors", AEINet(**hp), architecture="aei_net", hyperparameters=hp, training={"note": "random weights, timing only"})
+save_checkpoint(work / "id.safetensors", IdentityEncoder(), architecture="identity_encoder", hyperparameters={"embed_dim": 128})
+cv2.imwrite(str(work / "source.png"), cv2.cvtColor(load_demo_face(), cv2.COLOR_RGB2BGR))
+print("checkpoints and source written")
+PY
+$py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
+$py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
+swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async --quiet)
+run() { name=$1; shift; echo "-- $name"; $py -m realtime bench "$@" "${swap[@]}" --json "$work/$name.json" || echo "FAILED: $name"; }
+run one-unpaced-cold --input "$work/one.mp4" --frames 900
+$py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 4 --kinds compiled --engines-dir "$work/engines" | tail -2
+run one-unpaced-warm --input "$work/one.mp4" --frames 900
+run one-paced60 --input "$work/one.mp4" --frames 600 --pace native
+run four-unpaced --input "$work/four.mp4" --frames 600 --max-faces 4
+run four-paced60 --input "$work/four.mp4" --frames 600 --max-faces 4 --pace native
+
+rm -f "$work"/*.mp4 "$work"/*.safetensors
+tar -czf "$out/results.tgz" -C "$work" --exclude engines .
