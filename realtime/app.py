@@ -19,7 +19,7 @@ from realtime.pipeline.pipeline import FailurePolicy, Pipeline, RunResult
 from realtime.pipeline.queues import Policy
 from realtime.pipeline.stage import SinkStage, Stage
 from realtime.pipeline.stats import StatsCollector
-from realtime.report import resource_usage, run_metadata, write_report
+from realtime.report import process_cpu_seconds, resource_usage, run_metadata, write_report
 from realtime.stages.capture import CaptureStage
 
 log = logging.getLogger("realtime")
@@ -154,7 +154,7 @@ def run(
             watcher.poll()
 
     result: RunResult | None = None
-    t_run_start = time.perf_counter()
+    t_run_start, cpu_start = time.perf_counter(), process_cpu_seconds()
     try:
         result = pipeline.run(on_tick=tick if (status or watchers) else None)
     finally:
@@ -166,7 +166,7 @@ def run(
         meta["error"] = str(pipeline.fatal_error) if pipeline.fatal_error else None
         meta["stages_info"] = {stage.name: stage.describe() for stage in pipeline.stages}
         report = pipeline.stats.report(meta)
-        report["resources"] = resource_usage(time.perf_counter() - t_run_start)
+        report["resources"] = resource_usage(time.perf_counter() - t_run_start, cpu_start)
         report["outputs"] = _output_paths(pipeline)
         if config.stats.report:
             write_report(report, Path(config.stats.report))

@@ -32,12 +32,19 @@ def device_info() -> dict[str, Any]:
     return info
 
 
-def resource_usage(wall_s: float | None) -> dict[str, Any]:
-    """CPU time of this process (as cores busy on average) and peak GPU memory, for the report."""
+def process_cpu_seconds() -> float:
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_s = usage.ru_utime + usage.ru_stime
+    return usage.ru_utime + usage.ru_stime
+
+
+def resource_usage(wall_s: float | None, cpu_start_s: float = 0.0) -> dict[str, Any]:
+    """CPU time of this process during the run (and as cores busy on average), peak memory."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = usage.ru_utime + usage.ru_stime - cpu_start_s
     info: dict[str, Any] = {"cpu_seconds": round(cpu_s, 2), "max_rss_mb": round(usage.ru_maxrss / 1024, 1)}
     if wall_s:
         info["cpu_cores_busy"] = round(cpu_s / wall_s, 2)
