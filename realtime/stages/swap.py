@@ -141,7 +141,9 @@ class SwapStage(Stage):
             crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
         inputs = [to_tensor(crops)]
         if self.identity is not None:
-            inputs.append(self.identity.expand(batch, -1))
+            # contiguous: an expanded (stride-0) tensor has other strides than the compiled
+            # graph's warm-up input and would trigger a recompile (seconds) on the first frame
+            inputs.append(self.identity.expand(batch, -1).contiguous())
         outputs = self.runners[batch](*inputs)
         images = to_images(outputs[0][: len(faces)])
         masks = outputs[1][: len(faces), 0].float().clamp(0, 1).cpu().numpy() if len(outputs) > 1 else None
