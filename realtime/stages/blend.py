@@ -109,10 +109,10 @@ class BlendStage(Stage):
         self.target_colour.forget({f.track_id for f in bundle.faces})
         if not faces:
             return bundle
-        masks = [self._mask(face, settings) for face in faces]
         if self._gpu is not None:
-            bundle.frame = self._gpu.composite(bundle, faces, masks, settings, self._smooth)
+            bundle.frame = self._gpu.composite(bundle, faces, settings, self._smooth)
             return bundle
+        masks = [self._mask(face, settings) for face in faces]
         frame = bundle.frame
         for face, mask in zip(faces, masks, strict=True):
             crop = face.swapped_crop
@@ -169,9 +169,16 @@ class _GpuCompositor:
         import torch
 
         self.torch = torch
+        from realtime.vision.composite_torch import Compiled, colour_apply, colour_statistics, mask_from_polygons
+
         self.device = device  # "cuda"; "torch-cpu" runs the same code on the CPU (tests, parity)
         self.target = "cuda" if device == "cuda" else "cpu"
         self.pinned: Any = None
+        # Fixed-shape colour maths as single compiled graphs on CUDA: dozens of tiny launches
+        # otherwise (LAB in and out, statistics) dominate the blend's cost.
+        self.colour_statistics = Compiled(colour_statistics, enabled=self.target == "cuda")
+        self.colour_apply = Compiled(colour_apply, enabled=self.target == "cuda")
+        self.mask_core = Compiled(mask_from_polygons, enabled=self.target == "cuda")
 
     def _staging(self, shape: tuple[int, int, int]) -> Any:
         torch = self.torch
@@ -181,13 +188,13 @@ class _GpuCompositor:
             self.pinned = buffer.pin_memory() if self.target == "cuda" else buffer
         return self.pinned[:needed].view(shape)
 
-    def composite(self, bundle: FrameBundle, faces: list[Face], masks: list[np.ndarray], settings: BlendConfig, smooth: Any) -> np.ndarray:
-        from realtime.vision.composite_torch import box_of, paste_crop_torch
+    def composite(self, bundle: FrameBundle, faces: list[Face], settings: BlendConfig, smooth: Any) -> np.ndarray:
+        from realtime.vision.composite_torch import box_of, face_mask_torch, paste_crop_torch
 
         torch = self.torch
         frame = bundle.frame
         height, width = frame.shape[:2]
-        for face, mask in zip(faces, masks, strict=True):
+        for face in faces:
             box = box_of(face.frame_from_crop, face.crop_size, width, height)
             if box is None:
                 continue
@@ -198,7 +205,14 @@ class _GpuCompositor:
             box_from_crop = face.frame_from_crop.copy()
             box_from_crop[:, 2] -= (x0, y0)
             crop = torch.from_numpy(face.swapped_crop).to(self.target, non_blocking=True)
-            mask_t = torch.from_numpy(mask).to(self.target, non_blocking=True)
+            # the mask is rasterised on the device: no CPU polygon fill and blur per face
+            mask_t = face_mask_torch(
+                apply_affine(face.crop_from_frame, face.landmarks), face.crop_size, self.target,
+                erode=settings.erode, blur=settings.blur, keep_mouth=settings.keep_mouth, keep_eyes=settings.keep_eyes,
+                core=self.mask_core,
+            )
+            if face.swapped_mask is not None:
+                mask_t = mask_t * torch.from_numpy(face.swapped_mask).to(self.target, non_blocking=True)
             if settings.colour != "off":
                 crop = self._match_colour(bundle, face, region, box_from_crop, crop, mask_t, settings, smooth)
             paste_crop_torch(region, crop, mask_t, box_from_crop, opacity=settings.opacity * face.alpha)
@@ -209,20 +223,16 @@ class _GpuCompositor:
     def _match_colour(self, bundle: FrameBundle, face: Face, region: Any, box_from_crop: np.ndarray, crop: Any, mask: Any, settings: BlendConfig, smooth: Any) -> Any:
         """LAB mean/std transfer on the GPU; only the 6 statistics per crop come to the CPU."""
         from realtime.vision.align import invert_affine, warp_crop_torch
-        from realtime.vision.composite_torch import lab_to_rgb, masked_stats_torch, rgb_to_lab
 
         torch = self.torch
         step = STATS_STEP
         small = face.crop_size // step
         matrix = torch.as_tensor(invert_affine(box_from_crop) / step, dtype=torch.float32, device=self.target)[None]
         original = warp_crop_torch(region.permute(2, 0, 1)[None].float(), matrix, small)[0].permute(1, 2, 0) / 255.0
-        generated = rgb_to_lab(crop.float() / 255.0)
-        small_mask = mask[step // 2 :: step, step // 2 :: step]
-        target_t = masked_stats_torch(rgb_to_lab(original), small_mask)
-        source_t = masked_stats_torch(generated[step // 2 :: step, step // 2 :: step], small_mask)
-        both = torch.stack([*target_t, *source_t]).cpu().numpy()  # one sync for all four vectors
-        target, source = smooth(face, bundle.media_time_s, ColourStats(both[0], both[1]), ColourStats(both[2], both[3]), settings)
+        generated = crop.float()
+        small_mask = mask[step // 2 :: step, step // 2 :: step].contiguous()
+        stats = self.colour_statistics(generated, original.contiguous(), small_mask, step).cpu().numpy()  # one sync
+        target, source = smooth(face, bundle.media_time_s, ColourStats(stats[0], stats[1]), ColourStats(stats[2], stats[3]), settings)
         gain = np.clip(target.std / source.std, 0.5, 2.0)
-        as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.target)  # noqa: E731
-        lab = (generated - as_t(source.mean)) * as_t(gain) + as_t(target.mean)
-        return lab_to_rgb(lab) * 255.0
+        params = torch.as_tensor(np.stack([source.mean, gain, target.mean]), dtype=torch.float32, device=self.target)
+        return self.colour_apply(generated, params)

@@ -6,6 +6,8 @@ agree within a grey level or two. Only the face's box of the frame is read and w
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -86,3 +88,102 @@ def paste_crop_torch(frame: torch.Tensor, crop: torch.Tensor, mask: torch.Tensor
     region = frame[y0:y1, x0:x1].to(dtype)
     blended = region + alpha * (colour.permute(1, 2, 0) - region)
     frame[y0:y1, x0:x1] = blended.round().clamp(0, 255).to(torch.uint8)
+
+
+def _inside_polygon(px: torch.Tensor, py: torch.Tensor, polygon: torch.Tensor) -> torch.Tensor:
+    """Even-odd rule for every pixel centre at once. px, py: (S, S); polygon: (K, 2)."""
+    x1, y1 = polygon[:, 0], polygon[:, 1]
+    x2, y2 = polygon.roll(-1, 0)[:, 0], polygon.roll(-1, 0)[:, 1]
+    py_ = py[..., None]
+    crosses = (y1 > py_) != (y2 > py_)
+    x_at = (x2 - x1) * (py_ - y1) / torch.where(y2 == y1, torch.full_like(y2, 1e-9), y2 - y1) + x1
+    return ((crosses & (px[..., None] < x_at)).sum(-1) % 2).bool()
+
+
+def _shrink(polygon: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """Move every vertex ``pixels`` towards the centroid: an erosion for the convex face oval."""
+    centre = polygon.mean(dim=0)
+    offset = polygon - centre
+    length = offset.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    return centre + offset * ((length - pixels).clamp_min(0) / length)
+
+
+MAX_BLUR_RADIUS = 32  # static kernel size, so the mask is one fixed-shape graph
+
+
+def mask_from_polygons(points: torch.Tensor, erode_px: torch.Tensor, margin_px: torch.Tensor, sigma: torch.Tensor, crop_size: int, holes: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """Fixed-shape core of ``face_mask_torch`` (compilable): sizes arrive as tensors, so a face
+    moving nearer or further does not change the graph."""
+    from realtime.vision.landmarks import FACE_OVAL
+
+    coords = torch.arange(crop_size, dtype=torch.float32, device=points.device)
+    py, px = torch.meshgrid(coords, coords, indexing="ij")
+    mask = _inside_polygon(px, py, _shrink(points[list(FACE_OVAL)], erode_px))
+    for hole in holes:
+        mask = mask & ~_inside_polygon(px, py, _shrink(points[list(hole)], -margin_px))
+    x = torch.arange(-MAX_BLUR_RADIUS, MAX_BLUR_RADIUS + 1, device=points.device, dtype=torch.float32)
+    kernel = torch.exp(-(x**2) / (2 * sigma.clamp_min(1e-3) ** 2))
+    kernel = kernel / kernel.sum()
+    image = mask.float()[None, None]
+    r = MAX_BLUR_RADIUS
+    image = F.conv2d(F.pad(image, (r, r, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    image = F.conv2d(F.pad(image, (0, 0, r, r), mode="reflect"), kernel.view(1, 1, -1, 1))
+    return image[0, 0]
+
+
+def face_mask_torch(
+    landmarks_in_crop: np.ndarray, crop_size: int, device: torch.device | str, *, erode: float, blur: float, keep_mouth: bool, keep_eyes: bool, core: Any = None
+) -> torch.Tensor:
+    """The GPU twin of ``masks.face_mask``: the oval (shrunk instead of morphologically eroded),
+    optional mouth/eye holes, a Gaussian feather; all relative to the eye distance."""
+    from realtime.vision.landmarks import INNER_LIPS, inter_ocular_distance
+    from realtime.vision.masks import LEFT_EYE, RIGHT_EYE
+
+    iod = max(inter_ocular_distance(landmarks_in_crop), 1.0)
+    radius = min(int(round(blur * iod)), MAX_BLUR_RADIUS)
+    holes = ((INNER_LIPS,) if keep_mouth else ()) + ((LEFT_EYE, RIGHT_EYE) if keep_eyes else ())
+    scalars = torch.tensor([erode * iod, max(1.0, round(0.04 * iod)), radius / 2.0 if radius > 0 else 1e-3], dtype=torch.float32)
+    points = torch.as_tensor(landmarks_in_crop, dtype=torch.float32)
+    packed = torch.cat([points.reshape(-1), scalars]).to(device, non_blocking=True)  # one upload
+    points_d, scalars_d = packed[:-3].view(-1, 2), packed[-3:]
+    fn = core or mask_from_polygons
+    return fn(points_d, scalars_d[0], scalars_d[1], scalars_d[2], crop_size, holes)
+
+
+def colour_statistics(generated: torch.Tensor, original_small: torch.Tensor, small_mask: torch.Tensor, step: int) -> torch.Tensor:
+    """(4, 3): target mean, target std, generated mean, generated std in LAB, inside the mask.
+    generated: (S, S, 3) 0–255; original_small: (S/step, S/step, 3) 0–1; small_mask: (S/step)²."""
+    lab_generated = rgb_to_lab(generated[step // 2 :: step, step // 2 :: step] / 255.0)
+    target_mean, target_std = masked_stats_torch(rgb_to_lab(original_small), small_mask)
+    source_mean, source_std = masked_stats_torch(lab_generated, small_mask)
+    return torch.stack([target_mean, target_std, source_mean, source_std])
+
+
+def colour_apply(generated: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Move the generated crop's LAB statistics: params rows are source mean, gain, target mean."""
+    lab = (rgb_to_lab(generated / 255.0) - params[0]) * params[1] + params[2]
+    return lab_to_rgb(lab) * 255.0
+
+
+class Compiled:
+    """A function compiled by torch.compile on first use (fixed shapes: one graph), falling back
+    to plain eager torch, with one log line, if compilation is not possible here."""
+
+    def __init__(self, fn: Any, enabled: bool) -> None:
+        self.fn = fn
+        self.compiled: Any = None
+        self.enabled = enabled
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.enabled:
+            return self.fn(*args)
+        if self.compiled is None:
+            self.compiled = torch.compile(self.fn, dynamic=False, fullgraph=True)
+        try:
+            return self.compiled(*args)
+        except Exception as exc:  # noqa: BLE001 - an optimisation: never worth a broken frame
+            import logging
+
+            logging.getLogger("realtime").warning("blend: torch.compile failed (%s); using eager torch", type(exc).__name__)
+            self.enabled = False
+            return self.fn(*args)
