@@ -166,8 +166,11 @@ def colour_apply(generated: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 
 
 class Compiled:
-    """A function compiled by torch.compile on first use (fixed shapes: one graph), falling back
-    to plain eager torch, with one log line, if compilation is not possible here."""
+    """A function compiled by torch.compile on first use and replayed as a CUDA graph (fixed
+    shapes: one graph), falling back to plain eager torch, with one log line, if compilation is
+    not possible here. Profiling showed the blend's GPU work is ~0.2 ms a frame and its CPU-side
+    launching ~2 ms: graph replay is what removes the launching. An output is only valid until
+    the next call, so callers use it before calling again (the blend does, face by face)."""
 
     def __init__(self, fn: Any, enabled: bool) -> None:
         self.fn = fn
@@ -178,7 +181,7 @@ class Compiled:
         if not self.enabled:
             return self.fn(*args)
         if self.compiled is None:
-            self.compiled = torch.compile(self.fn, dynamic=False, fullgraph=True)
+            self.compiled = torch.compile(self.fn, dynamic=False, fullgraph=True, mode="reduce-overhead")
         try:
             return self.compiled(*args)
         except Exception as exc:  # noqa: BLE001 - an optimisation: never worth a broken frame
