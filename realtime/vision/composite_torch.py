@@ -169,8 +169,9 @@ class Compiled:
     """A function compiled by torch.compile on first use and replayed as a CUDA graph (fixed
     shapes: one graph), falling back to plain eager torch, with one log line, if compilation is
     not possible here. Profiling showed the blend's GPU work is ~0.2 ms a frame and its CPU-side
-    launching ~2 ms: graph replay is what removes the launching. An output is only valid until
-    the next call, so callers use it before calling again (the blend does, face by face)."""
+    launching ~2 ms: graph replay is what removes the launching. Graphs of one process share a
+    memory pool, so a replay may overwrite another graph's output: outputs are cloned (they are
+    small: a mask, a crop, a few statistics)."""
 
     def __init__(self, fn: Any, enabled: bool) -> None:
         self.fn = fn
@@ -183,7 +184,8 @@ class Compiled:
         if self.compiled is None:
             self.compiled = torch.compile(self.fn, dynamic=False, fullgraph=True, mode="reduce-overhead")
         try:
-            return self.compiled(*args)
+            torch.compiler.cudagraph_mark_step_begin()
+            return self.compiled(*args).clone()
         except Exception as exc:  # noqa: BLE001 - an optimisation: never worth a broken frame
             import logging
 
