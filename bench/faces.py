@@ -91,29 +91,9 @@ def measure_two_faces(videos: Path, workdir: Path) -> dict[str, object]:
 
 
 def measure_ground_truth(frames: int = 180) -> dict[str, object]:
-    from realtime.bundle import FrameBundle
-    from realtime.config import DetectConfig, TrackConfig
-    from realtime.stages.detect import DetectStage
-    from realtime.stages.track import TrackStage
-    from realtime.testing import ground_truth_path, make_ground_truth_frame
-    from realtime.vision.align import apply_affine, invert_affine
+    from realtime.testing import track_ground_truth_clip
 
-    detect = DetectStage(DetectConfig(), asynchronous=False)
-    track = TrackStage(TrackConfig(birth_hits=1))
-    detect.setup()
-    raw, smoothed, truth, reference = [], [], [], None
-    try:
-        for i in range(frames):
-            bundle = track.process(detect.process(FrameBundle(i, 0, make_ground_truth_frame(i, sensor_noise=8.0), i / 30)))
-            landmarks = bundle.detections[0].landmarks
-            if reference is None:
-                reference = apply_affine(invert_affine(ground_truth_path(0)), landmarks)
-            raw.append(landmarks)
-            smoothed.append(bundle.faces[0].landmarks)
-            truth.append(apply_affine(ground_truth_path(i), reference))
-    finally:
-        detect.teardown()
-    raw_a, smoothed_a, truth_a = np.array(raw), np.array(smoothed), np.array(truth)
+    raw_a, smoothed_a, truth_a = track_ground_truth_clip(frames, sensor_noise=8.0)
 
     def jitter(track: np.ndarray, segments: list[tuple[int, int]]) -> float:
         step = np.linalg.norm(np.diff(track - truth_a, axis=0), axis=-1).mean(axis=1)

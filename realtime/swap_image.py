@@ -11,11 +11,8 @@ import cv2
 from realtime.bundle import Detection, FrameBundle
 from realtime.config import Config
 from realtime.errors import ConfigError, SinkError, SourceError
-from realtime.models.landmarker import FaceLandmarkerModel
-from realtime.models.weights import resolve_face_landmarker
 from realtime.stages.blend import BlendControls, BlendStage
-from realtime.stages.detect import landmarker_options
-from realtime.stages.swap import SwapStage, read_image
+from realtime.stages.swap import SwapStage, detect_faces_in_image, read_image
 from realtime.vision.tracking import FaceTracker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -30,11 +27,7 @@ def swap_image(config: Config, target_path: Path, output_path: Path) -> int:
     if not config.swap.generator:
         raise ConfigError("swap-image needs --generator", "pass a generator checkpoint (.safetensors)")
     target = read_image(target_path)
-    model = FaceLandmarkerModel(resolve_face_landmarker(Path(config.detect.landmarker_model) if config.detect.landmarker_model else None), landmarker_options(config.detect))
-    try:
-        detections = model.detect(target, 0.0)
-    finally:
-        model.close()
+    detections = detect_faces_in_image(target, config.detect)
     if not detections:
         raise SourceError(f"no face found in the target image {target_path}", "use a photo where the face is at least 60 pixels wide")
     # A still image needs no smoothing and no birth hysteresis: one step of the same tracker

@@ -180,3 +180,35 @@ def make_face_landmarks(centre: tuple[float, float] = (320.0, 240.0), iod: float
     points[1] = [cx, cy + 0.3 * iod]
     points[61], points[291] = [cx - 0.38 * iod, cy + 0.75 * iod], [cx + 0.38 * iod, cy + 0.75 * iod]
     return points
+
+
+def track_ground_truth_clip(frames: int = 180, *, sensor_noise: float = 8.0, model_path: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detect and track the ground-truth clip; returns (raw, smoothed, truth), each (T, 478, 2).
+
+    Truth is the first frame's landmarks mapped back to the photo, then through the known path,
+    so it carries the detector's own bias on that photo but none of its frame-to-frame noise."""
+    from realtime.bundle import FrameBundle
+    from realtime.config import DetectConfig, TrackConfig
+    from realtime.stages.detect import DetectStage
+    from realtime.stages.track import TrackStage
+    from realtime.vision.align import apply_affine, invert_affine
+
+    detect = DetectStage(DetectConfig(), asynchronous=False, model_path=model_path)
+    track = TrackStage(TrackConfig(birth_hits=1))
+    detect.setup()
+    raw, smoothed, truth = [], [], []
+    reference = None
+    try:
+        for i in range(frames):
+            bundle = track.process(detect.process(FrameBundle(i, 0, make_ground_truth_frame(i, sensor_noise=sensor_noise), i / 30)))
+            if not bundle.detections:
+                raise AssertionError(f"no face detected on ground-truth frame {i}")
+            landmarks = bundle.detections[0].landmarks
+            if reference is None:
+                reference = apply_affine(invert_affine(ground_truth_path(0)), landmarks)
+            raw.append(landmarks)
+            smoothed.append(bundle.faces[0].landmarks)
+            truth.append(apply_affine(ground_truth_path(i), reference))
+    finally:
+        detect.teardown()
+    return np.array(raw), np.array(smoothed), np.array(truth)

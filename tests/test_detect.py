@@ -17,9 +17,8 @@ from realtime.io.track_log import load_track_log
 from realtime.models.landmarker import downscale_for_detection
 from realtime.stages.detect import DetectStage
 from realtime.stages.track import TrackStage
-from realtime.testing import ground_truth_path, make_ground_truth_frame
+from realtime.testing import make_ground_truth_frame, track_ground_truth_clip
 from realtime.vision import metrics
-from realtime.vision.align import apply_affine, invert_affine
 
 
 @pytest.fixture(scope="module")
@@ -64,27 +63,9 @@ def test_wrong_model_fails_even_when_forced(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def ground_truth_run(model_path):
-    """Detect and track the ground-truth clip (6 s: still, sliding, still, turning, still)."""
-    detect = DetectStage(DetectConfig(), asynchronous=False, model_path=model_path)
-    track = TrackStage(TrackConfig(birth_hits=1))
-    detect.setup()
-    raw, smoothed, truth = [], [], []
-    reference = None
-    try:
-        for i in range(180):
-            # sensor noise of a webcam in ordinary indoor light
-            bundle = track.process(detect.process(_bundle(i, make_ground_truth_frame(i, sensor_noise=8.0))))
-            assert bundle.detections is not None and len(bundle.detections) == 1
-            landmarks = bundle.detections[0].landmarks
-            if reference is None:
-                # The photo's landmarks, from the first frame mapped back through the known path.
-                reference = apply_affine(invert_affine(ground_truth_path(0)), landmarks)
-            raw.append(landmarks)
-            smoothed.append(bundle.faces[0].landmarks)
-            truth.append(apply_affine(ground_truth_path(i), reference))
-    finally:
-        detect.teardown()
-    return np.array(raw), np.array(smoothed), np.array(truth)
+    """Detect and track the ground-truth clip (6 s: still, sliding, still, turning, still), with
+    the sensor noise of a webcam in ordinary indoor light."""
+    return track_ground_truth_clip(180, sensor_noise=8.0, model_path=model_path)
 
 
 def test_ground_truth_tracking_error_and_jitter(ground_truth_run):

@@ -1,7 +1,6 @@
 """Backends, their selection order, the engine manifest, and an AOTInductor build on the CPU."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch

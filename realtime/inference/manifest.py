@@ -5,7 +5,6 @@ refused with the command that rebuilds it, never loaded by accident."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -16,6 +15,7 @@ import torch
 
 from realtime import __version__
 from realtime.errors import ModelError
+from realtime.models.weights import sha256_file
 
 if TYPE_CHECKING:
     from realtime.inference.backend import GeneratorSpec
@@ -89,17 +89,9 @@ def write_manifest(engine_dir: Path, entries: list[EngineEntry]) -> None:
     os.replace(tmp, path)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def record_engine(engine_dir: Path, key: EngineKey, file: str, build_s: float) -> EngineEntry:
     """Add (or replace) the entry for ``key``."""
-    entry = EngineEntry(key, file, sha256_of(engine_dir / file), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), round(build_s, 2))
+    entry = EngineEntry(key, file, sha256_file(engine_dir / file), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), round(build_s, 2))
     same = lambda e: (e.key.checkpoint_sha256, e.key.kind, e.key.batch, e.key.precision, e.key.device) == (key.checkpoint_sha256, key.kind, key.batch, key.precision, key.device)  # noqa: E731
     write_manifest(engine_dir, [e for e in read_manifest(engine_dir) if not same(e)] + [entry])
     return entry
@@ -120,7 +112,7 @@ def find_engine(engine_dir: Path, spec: GeneratorSpec, *, kind: str, batch: int,
             path = engine_dir / entry.file
             if not path.exists():
                 raise ModelError(f"engine {path} is listed but missing", f"rebuild it: {rebuild_command(spec, batch)}")
-            if sha256_of(path) != entry.file_sha256:
+            if sha256_file(path) != entry.file_sha256:
                 raise ModelError(f"engine {path} does not match its manifest entry (changed or foreign)", f"rebuild it: {rebuild_command(spec, batch)}")
             return entry
     stale = candidates[0].key

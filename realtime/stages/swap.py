@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realtime.bundle import FrameBundle
+from realtime.bundle import Detection, FrameBundle
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError, SourceError
 from realtime.inference.backend import GeneratorSpec, Runner
@@ -73,17 +73,22 @@ def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Pa
         return encoder(to_tensor(crop[None]))[0]
 
 
-def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path) -> np.ndarray:
-    """Landmarks of the largest face in a still image."""
+def detect_faces_in_image(image: np.ndarray, detect: DetectConfig) -> list[Detection]:
+    """Every face the landmarker finds in a still image (a short-lived graph of its own)."""
     from realtime.models.landmarker import FaceLandmarkerModel
     from realtime.models.weights import resolve_face_landmarker
     from realtime.stages.detect import landmarker_options
 
     model = FaceLandmarkerModel(resolve_face_landmarker(Path(detect.landmarker_model) if detect.landmarker_model else None), landmarker_options(detect))
     try:
-        detections = model.detect(image, 0.0)
+        return model.detect(image, 0.0)
     finally:
         model.close()
+
+
+def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path) -> np.ndarray:
+    """Landmarks of the largest face in a still image."""
+    detections = detect_faces_in_image(image, detect)
     if not detections:
         raise SourceError(f"no face found in the {what} image {path}", "use a clear photo where the face is at least 60 pixels wide")
     return max(detections, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks
