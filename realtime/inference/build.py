@@ -22,7 +22,8 @@ import torch
 from realtime.errors import ModelError
 from realtime.inference.backend import GeneratorSpec, cuda_available
 from realtime.inference.manifest import EngineKey, compile_cache_path, record_engine
-from realtime.models.checkpoint import file_sha256, load_checkpoint
+from realtime.models.checkpoint import load_checkpoint
+from realtime.models.weights import sha256_file
 from realtime.models.target_autoencoder import TargetSwapper
 
 log = logging.getLogger("realtime")
@@ -32,7 +33,7 @@ KINDS = ("tensorrt", "aot", "compiled")
 def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSpec:
     """The generator a checkpoint holds, as a backend-ready spec."""
     model, info = load_checkpoint(path)
-    sha = file_sha256(path)
+    sha = sha256_file(path)
     if info.architecture == "aei_net":
         return GeneratorSpec("aei_net", model, int(info.hyperparameters.get("crop_size", 256)), int(info.hyperparameters.get("id_dim", 128)), sha)
     if info.architecture == "target_autoencoder":
