@@ -134,3 +134,25 @@ def test_swap_image_end_to_end(checkpoints, tmp_path, capsys):
     assert "no face found in the source image" in capsys.readouterr().err
     assert main([*args[:7], "--generator", str(tmp_path / "missing.safetensors"), *args[9:]]) != 0
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_with_a_generator_end_to_end(checkpoints, tmp_path):
+    """The main command with every stage: demo clip → detect → track → swap → blend → file."""
+    import json
+
+    from conftest import has_face_model
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    out, report = tmp_path / "swapped.mp4", tmp_path / "report.json"
+    code = main([
+        "run", "--input", "demo", "--demo-frames", "20", "--output", str(out), "--report", str(report), "--quiet",
+        "--generator", str(checkpoints["aei"]), "--identity-encoder", str(checkpoints["enc"]), "--source", str(checkpoints["source"]),
+        "--crop-size", "128", "--backends", "cpu", "--blend-device", "cpu",
+    ])
+    assert code == 0 and out.exists()
+    data = json.loads(report.read_text())
+    assert [s for s in data["stages"]] == ["capture", "detect", "track", "swap", "blend"]
+    assert data["stages_info"]["swap"]["backend"]["backend"] == "cpu"
+    assert data["stages_info"]["swap"]["faces_swapped"] >= 18
+    assert data["frames"]["failed_frames"] == 0
