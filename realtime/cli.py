@@ -112,6 +112,18 @@ def make_parser() -> argparse.ArgumentParser:
     _common(swap_image)
     add_config_arguments(swap_image, SWAP_IMAGE_SECTIONS)
 
+    prepare = commands.add_parser("prepare-faces", help="images and videos → aligned face crops in tar shards (training data)")
+    prepare.add_argument("--input", type=Path, nargs="+", required=True, help="image folders (a subfolder per person, like LFW) and/or video files")
+    prepare.add_argument("--output", type=Path, required=True, help="a new folder for the shards and manifest.json")
+    prepare.add_argument("--crop-size", type=int, default=256, help="aligned crop size: 112, 128 or 256 (default 256)")
+    prepare.add_argument("--template", choices=["arcface", "ffhq"], default="arcface", help="alignment template (default arcface)")
+    prepare.add_argument("--min-face-px", type=float, default=30.0, help="skip faces whose eyes are closer than this (default 30)")
+    prepare.add_argument("--max-yaw", type=float, default=0.35, help="skip faces turned further than this (0 frontal, ~0.5 profile)")
+    prepare.add_argument("--video-stride", type=int, default=1, help="look at every Nth video frame (default 1)")
+    prepare.add_argument("--shard-mib", type=float, default=60.0, help="largest shard in MiB (default 60)")
+    prepare.add_argument("--landmarker-model", help="path of face_landmarker.task (default: resolved as for run)")
+    prepare.add_argument("--debug", action="store_true", help="show tracebacks")
+
     build = commands.add_parser("build-engines", help="compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)")
     from realtime.inference.build import add_arguments as add_build_arguments
 
@@ -265,6 +277,22 @@ def cmd_swap_image(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_prepare_faces(args: argparse.Namespace) -> int:
+    from realtime.config import DetectConfig
+    from realtime.train.prepare import PrepareOptions, prepare_faces
+
+    _setup_logging(args.debug, quiet=False)
+    if args.video_stride < 1 or args.shard_mib <= 1:
+        raise UsageError("--video-stride must be ≥ 1 and --shard-mib > 1", "e.g. --video-stride 2 --shard-mib 60")
+    options = PrepareOptions(crop_size=args.crop_size, template=args.template, min_face_px=args.min_face_px, max_yaw=args.max_yaw, video_stride=args.video_stride, shard_mib=args.shard_mib)
+    stats = prepare_faces(args.input, args.output, options, DetectConfig(max_faces=1, landmarker_model=args.landmarker_model))
+    print(
+        f"done: {stats.kept} faces from {stats.files} files in {len(stats.shards)} shard(s); skipped {stats.no_face} without a face, "
+        f"{stats.too_small} too small, {stats.turned} turned, {stats.duplicates} near-duplicates, {stats.minors} under 18, {stats.unreadable} unreadable"
+    )
+    return EXIT_OK
+
+
 def cmd_build_engines(args: argparse.Namespace) -> int:
     from realtime.inference.build import run_from_args
 
@@ -281,7 +309,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

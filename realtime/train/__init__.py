@@ -1,0 +1,1 @@
+"""Training: data preparation, datasets, losses, loops. Never imported by the live path."""
