@@ -222,11 +222,13 @@ class Pipeline:
         """
         self.start()
         interrupted = threading.Event()
+        t_requested: list[float] = []
 
         def on_signal(signum: int, _frame: object) -> None:
             if interrupted.is_set():
                 raise KeyboardInterrupt  # a second Ctrl-C: the user really wants out
             interrupted.set()
+            t_requested.append(time.monotonic())
             log.info("stopping (%s)", signal.Signals(signum).name)
             self.stop()
 
@@ -252,6 +254,8 @@ class Pipeline:
         stuck = self.join(timeout_s=1.0 if interrupted.is_set() else 5.0)
         if stuck:
             log.warning("threads still running after stop: %s", ", ".join(stuck))
+        elif t_requested:
+            log.info("all threads stopped %.2f s after the request; outputs finalized", time.monotonic() - t_requested[0])
         if self._fatal is not None:
             raise self._fatal
         return RunResult(self.stats.frames_done, interrupted.is_set(), stuck)
