@@ -132,3 +132,16 @@ def test_track_command_on_a_real_clip(shared, model_path, tmp_path, monkeypatch)
     assert metrics.detection_rate(log.detection_counts) == 1.0
     assert list(log.smoothed) == [1]  # one face, one id, the whole clip
     assert np.isfinite(log.smoothed[1]).all()
+
+
+@pytest.mark.shared
+def test_track_log_carries_blendshapes_and_head_pose_when_asked(shared, model_path, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("REALTIME_FACE_LANDMARKER", str(model_path))
+    out = tmp_path / "track.json"
+    clip = shared / "data" / "videos" / "liveportrait_d0.mp4"
+    assert main(["track", "--input", str(clip), "--json", str(out), "--quiet", "--birth-hits", "1", "--max-frames", "5", "--blendshapes", "--head-pose"]) == 0
+    track = json.loads(out.read_text())["frames"][2]["tracks"][0]
+    assert len(track["blendshapes"]) == 52 and "jawOpen" in track["blendshapes"]
+    assert np.array(track["head_pose"]).shape == (4, 4)

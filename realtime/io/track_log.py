@@ -21,6 +21,17 @@ def _points(array: np.ndarray | None) -> list[list[float]] | None:
     return None if array is None else np.round(array, 2).tolist()
 
 
+def _extras(face: Any) -> dict[str, Any]:
+    """Blendshapes and head pose, when the detector was asked for them (--blendshapes, --head-pose)."""
+    detection = face.detection
+    extras: dict[str, Any] = {}
+    if detection is not None and detection.blendshapes:
+        extras["blendshapes"] = {k: round(v, 4) for k, v in detection.blendshapes.items()}
+    if detection is not None and detection.head_pose is not None:
+        extras["head_pose"] = np.round(detection.head_pose, 5).tolist()
+    return extras
+
+
 class TrackLogSink(SinkStage):
     """Writes one JSON document; a frame per line inside it, so a long clip streams to disk."""
 
@@ -57,6 +68,7 @@ class TrackLogSink(SinkStage):
                     "alpha": round(face.alpha, 3),
                     "landmarks": _points(face.landmarks),
                     "raw": _points(face.raw_landmarks),
+                    **_extras(face),
                 }
                 for face in bundle.faces
             ],
