@@ -83,8 +83,6 @@ def face_stages(config: Config, plan: Plan) -> list[Stage]:
 
         blend = BlendStage(BlendControls(config.blend), device=resolve_blend_device(config.blend.blend_device))
         stages += [SwapStage(config.swap, config.track, config.detect), blend]
-    else:
-        log.info("no --generator: faces are tracked but frames pass through unswapped")
     return stages
 
 

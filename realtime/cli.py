@@ -164,6 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = f"{report['frames']['done']} frames"
         if latency.get("count"):
             summary += f", {report['throughput_fps']} fps, latency p50 {latency['p50']:.1f} ms p95 {latency['p95']:.1f} ms"
+        if config.detect.faces and not config.swap.generator:
+            summary += " (faces tracked, not swapped: no --generator)"
         print(f"done: {summary}; wrote {', '.join(report['outputs'])}" + (f" and {config.stats.report}" if config.stats.report else ""))
     return EXIT_INTERRUPTED if result and result.interrupted else EXIT_OK
 

@@ -91,6 +91,8 @@ class CpuBackend(Backend):
 
 class EagerCudaBackend(Backend):
     name = "eager-cuda"
+    dtype = torch.float16
+    detail = "eager FP16"
 
     def unavailable_reason(self) -> str | None:
         return None if cuda_available() else "no CUDA GPU"
@@ -98,23 +100,16 @@ class EagerCudaBackend(Backend):
     def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
         import copy
 
-        module = copy.deepcopy(spec.module).half().cuda().eval()
-        return Runner(self.name, module, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail="eager FP16")
+        module = copy.deepcopy(spec.module).to(device="cuda", dtype=self.dtype).eval()
+        return Runner(self.name, module, device=torch.device("cuda"), dtype=self.dtype, batch=batch, detail=self.detail)
 
 
-class EagerCudaFp32Backend(Backend):
+class EagerCudaFp32Backend(EagerCudaBackend):
     """Reference only (never chosen for the live path): what the compiled backends are measured against."""
 
     name = "eager-cuda-fp32"
-
-    def unavailable_reason(self) -> str | None:
-        return None if cuda_available() else "no CUDA GPU"
-
-    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
-        import copy
-
-        module = copy.deepcopy(spec.module).float().cuda().eval()
-        return Runner(self.name, module, device=torch.device("cuda"), dtype=torch.float32, batch=batch, detail="eager FP32 (reference)")
+    dtype = torch.float32
+    detail = "eager FP32 (reference)"
 
 
 class CompiledBackend(Backend):

@@ -109,7 +109,7 @@ class LandmarkSmoother:
         self.kf.P = np.diag([1.0, 10.0] * 4) * 1e-2
         self.q = np.full(4, config.q_floor)
         self.noise_ratio = np.ones(4)  # measured detector noise, as a fraction of the configured sigmas
-        self.history: list[np.ndarray] = []
+        self.recent: list[np.ndarray] = [params]  # the last two pose measurements
         self.mean_innovation = np.zeros(4)
         self.t_s = t_s
         residual = self._residual(landmarks, params)
@@ -143,12 +143,11 @@ class LandmarkSmoother:
         noise of variance σ² gives 6σ²): falls at once, rises slowly, so a steady detector gets
         light smoothing (no wander) and a noisy one heavy smoothing."""
         c = self.config
-        self.history = [*self.history[-1:], measured]
-        if len(self.history) < 2 or not hasattr(self, "_previous"):
-            self._previous = self.history[0]
-            return
-        second = measured - 2 * self.history[0] + self._previous
-        self._previous = self.history[0]
+        previous = self.recent
+        self.recent = [*previous[-1:], measured]
+        if len(previous) < 2:
+            return  # a second difference needs two earlier measurements
+        second = measured - 2 * previous[-1] + previous[-2]
         second[3] = (second[3] + math.pi) % (2 * math.pi) - math.pi
         sigma = np.array([c.measurement_sigma * face_px] * 2 + [c.scale_sigma, c.angle_sigma])
         observed = np.sqrt(second**2 / 6.0) / sigma

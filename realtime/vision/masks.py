@@ -55,8 +55,3 @@ def face_mask(
         sigma = blur_px / 2.0
         mask = cv2.GaussianBlur(mask, (2 * blur_px + 1, 2 * blur_px + 1), sigma)
     return mask.astype(np.float32) / 255.0
-
-
-def face_oval_mask(landmarks_in_crop: np.ndarray, crop_size: int, *, erode: float = 0.05, blur: float = 0.12) -> np.ndarray:
-    """The feathered oval alone (no holes)."""
-    return face_mask(landmarks_in_crop, crop_size, erode=erode, blur=blur)
