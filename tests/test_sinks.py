@@ -169,8 +169,11 @@ def test_virtual_camera_sends_rgb_frames_at_the_source_size():
     assert sent[0].shape == (48, 64, 3) and sent[0].dtype == np.uint8
 
 
-def test_null_sink_discards():
-    _run(SyntheticSource(5), [NullSink()])
+def test_null_sink_discards_but_counts():
+    sink = NullSink()
+    pipeline = Pipeline(CaptureStage(SyntheticSource(5), paced=False), [], [sink], policy="block")
+    assert pipeline.run().frames_done == 5
+    assert pipeline.stats.report()["sinks"]["null"]["written"] == 5
 
 
 def test_output_on_a_read_only_filesystem_fails_at_setup():
