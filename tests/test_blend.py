@@ -188,13 +188,16 @@ def test_controls_file_is_reread_when_it_changes(tmp_path: Path, caplog):
     assert controls.snapshot().opacity == 0.5 and any("ignoring" in r.message for r in caplog.records)
 
 
-def test_smoothed_colour_flickers_less_than_per_frame():
-    """A generator whose colour wobbles frame to frame: smoothed statistics steady the result."""
+@pytest.mark.parametrize("device", ["cpu", "torch-cpu"])
+def test_smoothed_colour_flickers_less_than_per_frame(device):
+    """A generator whose colour wobbles frame to frame: smoothed statistics steady the result
+    (OpenCV path, and the torch path whose smoother state lives on the device)."""
     rng = np.random.default_rng(3)
     frame = make_ground_truth_frame(0, sensor_noise=0)
     results = {}
     for mode in ("off", "per_frame", "smoothed"):
-        stage = BlendStage(BlendControls(BlendConfig(colour=mode, colour_smoothing_s=0.5)))
+        stage = BlendStage(BlendControls(BlendConfig(colour=mode, colour_smoothing_s=0.5)), device=device)
+        stage.setup()
         tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
         outputs = []
         for i in range(20):
@@ -219,3 +222,38 @@ def test_device_mask_matches_the_opencv_mask(keep):
     ours = face_mask_torch(landmarks, 256, "cpu", **options).numpy()
     assert ours.shape == (256, 256) and 0 <= ours.min() and ours.max() <= 1.0 + 1e-6
     assert np.abs(cpu - ours).mean() < 0.02  # polygon shrink vs morphological erosion: edges differ by a pixel
+
+
+def test_generator_mask_is_applied_the_same_on_both_paths():
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    outputs = []
+    for device in ("cpu", "torch-cpu"):
+        stage = BlendStage(BlendControls(BlendConfig(colour="off")), device=device)
+        stage.setup()
+        bundle = _bundle(frame)
+        for face in bundle.faces:
+            face.swapped_crop = np.full((256, 256, 3), 255, np.uint8)
+            face.swapped_mask = np.zeros((256, 256), np.float32)
+            face.swapped_mask[:, :128] = 1.0  # the generator keeps only the left half of its crop
+        outputs.append(stage.process(bundle).frame.astype(int))
+    cpu, ours = outputs
+    changed = np.abs(cpu - frame).sum(axis=2) > 0
+    xs = np.nonzero(changed)[1]
+    assert changed.any() and xs.max() < 330 + 5  # only the left half of the face (centre x 330)
+    diff = np.abs(cpu - ours)
+    # white over the face: the two masks' edges (erosion vs polygon shrink) differ by about a pixel
+    assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 16, (diff.mean(), np.percentile(diff, 99.9))
+
+
+def test_region_bucket_holds_the_box_and_stays_in_the_frame():
+    from realtime.vision.region_blend import bucket_box
+
+    for box, size in [((10, 20, 150, 170), (640, 480)), ((600, 400, 640, 480), (640, 480)), ((0, 0, 700, 300), (640, 480))]:
+        x0, y0, x1, y1 = bucket_box(box, *size)
+        assert 0 <= x0 and 0 <= y0 and x1 <= size[0] and y1 <= size[1]
+        assert x0 <= max(box[0], 0) and y0 <= box[1] and x1 >= min(box[2], size[0]) and y1 >= box[3]
+        assert (x1 - x0) % 64 == 0 or x1 - x0 == size[0]
+        assert (y1 - y0) % 64 == 0 or y1 - y0 == size[1]
+    # a face that moves a few pixels keeps its region shape (the same CUDA graph)
+    a, b = bucket_box((100, 100, 250, 260), 1920, 1080), bucket_box((103, 98, 255, 262), 1920, 1080)
+    assert (a[2] - a[0], a[3] - a[1]) == (b[2] - b[0], b[3] - b[1])

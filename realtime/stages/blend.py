@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from realtime.vision.align import apply_affine, warp_crop
 from realtime.vision.colour import ColourSmoother, ColourStats, from_lab, masked_stats, to_lab, transfer
 from realtime.vision.composite import paste_crop
 from realtime.vision.masks import face_mask
+
+if TYPE_CHECKING:
+    from realtime.stages.blend_gpu import GpuBlender
 
 log = logging.getLogger("realtime")
 STATS_STEP = 4
@@ -97,20 +100,25 @@ class BlendStage(Stage):
         self.controls = controls or BlendControls(BlendConfig())
         self.device = device
         self.target_colour = ColourSmoother(0.0)
-        self._gpu: _GpuCompositor | None = None
+        self._gpu: GpuBlender | None = None
 
     def setup(self) -> None:
         if self.device != "cpu":
-            self._gpu = _GpuCompositor(self.device)
+            from realtime.stages.blend_gpu import GpuBlender
+
+            self._gpu = GpuBlender(self.device)
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
         faces = [f for f in bundle.faces if f.swapped_crop is not None and f.alpha > 0]
-        self.target_colour.forget({f.track_id for f in bundle.faces})
+        live = {f.track_id for f in bundle.faces}
+        self.target_colour.forget(live)
+        if self._gpu is not None:
+            self._gpu.forget(live)
         if not faces:
             return bundle
         if self._gpu is not None:
-            bundle.frame = self._gpu.composite(bundle, faces, settings, self._smooth)
+            bundle.frame = self._gpu.composite(bundle.frame, faces, bundle.media_time_s, settings)
             return bundle
         masks = [self._mask(face, settings) for face in faces]
         frame = bundle.frame
@@ -158,81 +166,3 @@ class BlendStage(Stage):
     def describe(self) -> dict[str, object]:
         settings = self.controls.snapshot()
         return {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
-
-
-class _GpuCompositor:
-    """Moves only each face's box across the bus: up into a reused pinned buffer and the GPU,
-    colour match and composite there in FP16, and back into the frame. At 1080p a face box is a
-    tenth of the frame, so this is a tenth of the traffic of a full-frame upload and download."""
-
-    def __init__(self, device: str = "cuda") -> None:
-        import torch
-
-        self.torch = torch
-        from realtime.vision.composite_torch import Compiled, colour_apply, colour_statistics, mask_from_polygons
-
-        self.device = device  # "cuda"; "torch-cpu" runs the same code on the CPU (tests, parity)
-        self.target = "cuda" if device == "cuda" else "cpu"
-        self.pinned: Any = None
-        # Fixed-shape colour maths as single compiled graphs on CUDA: dozens of tiny launches
-        # otherwise (LAB in and out, statistics) dominate the blend's cost.
-        self.colour_statistics = Compiled(colour_statistics, enabled=self.target == "cuda")
-        self.colour_apply = Compiled(colour_apply, enabled=self.target == "cuda")
-        self.mask_core = Compiled(mask_from_polygons, enabled=self.target == "cuda")
-
-    def _staging(self, shape: tuple[int, int, int]) -> Any:
-        torch = self.torch
-        needed = int(np.prod(shape))
-        if self.pinned is None or self.pinned.numel() < needed:
-            buffer = torch.empty(max(needed, 1 << 20), dtype=torch.uint8)
-            self.pinned = buffer.pin_memory() if self.target == "cuda" else buffer
-        return self.pinned[:needed].view(shape)
-
-    def composite(self, bundle: FrameBundle, faces: list[Face], settings: BlendConfig, smooth: Any) -> np.ndarray:
-        from realtime.vision.composite_torch import box_of, face_mask_torch, paste_crop_torch
-
-        torch = self.torch
-        frame = bundle.frame
-        height, width = frame.shape[:2]
-        for face in faces:
-            box = box_of(face.frame_from_crop, face.crop_size, width, height)
-            if box is None:
-                continue
-            x0, y0, x1, y1 = box
-            staging = self._staging((y1 - y0, x1 - x0, 3))
-            staging.numpy()[...] = frame[y0:y1, x0:x1]
-            region = staging.to(self.target, non_blocking=True, copy=True)
-            box_from_crop = face.frame_from_crop.copy()
-            box_from_crop[:, 2] -= (x0, y0)
-            crop = torch.from_numpy(face.swapped_crop).to(self.target, non_blocking=True)
-            # the mask is rasterised on the device: no CPU polygon fill and blur per face
-            mask_t = face_mask_torch(
-                apply_affine(face.crop_from_frame, face.landmarks), face.crop_size, self.target,
-                erode=settings.erode, blur=settings.blur, keep_mouth=settings.keep_mouth, keep_eyes=settings.keep_eyes,
-                core=self.mask_core,
-            )
-            if face.swapped_mask is not None:
-                mask_t = mask_t * torch.from_numpy(face.swapped_mask).to(self.target, non_blocking=True)
-            if settings.colour != "off":
-                crop = self._match_colour(bundle, face, region, box_from_crop, crop, mask_t, settings, smooth)
-            paste_crop_torch(region, crop, mask_t, box_from_crop, opacity=settings.opacity * face.alpha)
-            staging.copy_(region)  # synchronous: the frame is written back before it moves on
-            frame[y0:y1, x0:x1] = staging.numpy()
-        return frame
-
-    def _match_colour(self, bundle: FrameBundle, face: Face, region: Any, box_from_crop: np.ndarray, crop: Any, mask: Any, settings: BlendConfig, smooth: Any) -> Any:
-        """LAB mean/std transfer on the GPU; only the 6 statistics per crop come to the CPU."""
-        from realtime.vision.align import invert_affine, warp_crop_torch
-
-        torch = self.torch
-        step = STATS_STEP
-        small = face.crop_size // step
-        matrix = torch.as_tensor(invert_affine(box_from_crop) / step, dtype=torch.float32, device=self.target)[None]
-        original = warp_crop_torch(region.permute(2, 0, 1)[None].float(), matrix, small)[0].permute(1, 2, 0) / 255.0
-        generated = crop.float()
-        small_mask = mask[step // 2 :: step, step // 2 :: step].contiguous()
-        stats = self.colour_statistics(generated, original.contiguous(), small_mask, step).cpu().numpy()  # one sync
-        target, source = smooth(face, bundle.media_time_s, ColourStats(stats[0], stats[1]), ColourStats(stats[2], stats[3]), settings)
-        gain = np.clip(target.std / source.std, 0.5, 2.0)
-        params = torch.as_tensor(np.stack([source.mean, gain, target.mean]), dtype=torch.float32, device=self.target)
-        return self.colour_apply(generated, params)

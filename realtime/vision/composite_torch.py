@@ -13,8 +13,26 @@ import torch
 import torch.nn.functional as F
 
 # sRGB (D65) → XYZ, and the D65 white point, as OpenCV uses them.
-_RGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
-_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+_RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
+_WHITE = np.array([0.950456, 1.0, 1.088754])
+_ON_DEVICE: dict[tuple[str, str], torch.Tensor] = {}
+
+
+def on_device(name: str, device: torch.device, make: Any) -> torch.Tensor:
+    """A constant tensor, made once per device: a CUDA graph may not copy from the host while it is
+    being captured, so everything constant must already sit on the device."""
+    key = (name, str(device))
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = torch.as_tensor(make()).to(device)
+    return _ON_DEVICE[key]
+
+
+def _rgb_to_xyz(device: torch.device) -> torch.Tensor:
+    return on_device("rgb_to_xyz_over_white", device, lambda: (_RGB_TO_XYZ.T / _WHITE).astype(np.float32))
+
+
+def _xyz_to_rgb(device: torch.device) -> torch.Tensor:
+    return on_device("white_times_xyz_to_rgb", device, lambda: (_WHITE[:, None] * np.linalg.inv(_RGB_TO_XYZ).T).astype(np.float32))
 
 
 def _linear(c: torch.Tensor) -> torch.Tensor:
@@ -28,7 +46,7 @@ def _gamma(c: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """(..., 3) float RGB in [0, 1] → LAB (L 0–100)."""
-    xyz = _linear(rgb.float()) @ _RGB_TO_XYZ.to(rgb.device).T / _WHITE.to(rgb.device)
+    xyz = _linear(rgb.float()) @ _rgb_to_xyz(rgb.device)
     f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16 / 116)
     return torch.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], dim=-1)
 
@@ -37,8 +55,8 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fy = (lab[..., 0] + 16) / 116
     fx, fz = fy + lab[..., 1] / 500, fy - lab[..., 2] / 200
     f = torch.stack([fx, fy, fz], dim=-1)
-    xyz = torch.where(f > 0.206893, f**3, (f - 16 / 116) / 7.787) * _WHITE.to(lab.device)
-    return _gamma(xyz @ torch.linalg.inv(_RGB_TO_XYZ).to(lab.device).T)
+    xyz = torch.where(f > 0.206893, f**3, (f - 16 / 116) / 7.787)
+    return _gamma(xyz @ _xyz_to_rgb(lab.device))
 
 
 def masked_stats_torch(lab: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -60,34 +78,50 @@ def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> t
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
+def sample_affine(image: torch.Tensor, source_from_output: torch.Tensor, height: int, width: int, padding: str) -> torch.Tensor:
+    """Bilinear resampling of (C, H, W) float ``image`` onto a ``height``×``width`` grid whose
+    pixel (x, y) reads the source at ``source_from_output`` · (x, y, 1); the sampling points of
+    OpenCV's warpAffine (pixel centres at integers). The matrix is a device tensor, so this has
+    fixed shapes and no host transfer: it can run inside a CUDA graph."""
+    device = image.device
+    xs = torch.arange(width, device=device, dtype=torch.float32)
+    ys = torch.arange(height, device=device, dtype=torch.float32)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    m = source_from_output.float()
+    sx = m[0, 0] * gx + m[0, 1] * gy + m[0, 2]
+    sy = m[1, 0] * gx + m[1, 1] * gy + m[1, 2]
+    _, source_h, source_w = image.shape
+    # grid_sample with align_corners=False puts pixel centres at (2i+1)/size - 1.
+    grid = torch.stack([(2 * sx + 1) / source_w - 1, (2 * sy + 1) / source_h - 1], dim=-1)[None]
+    return F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode=padding, align_corners=False)[0]
+
+
+def paste_region(region: torch.Tensor, crop: torch.Tensor, mask: torch.Tensor, crop_from_region: torch.Tensor, opacity: torch.Tensor | float) -> torch.Tensor:
+    """``region`` (H, W, 3) uint8 with the crop composited over it, as a new tensor.
+    crop: (S, S, 3) 0–255; mask: (S, S) in [0, 1]; crop_from_region: (2, 3) device tensor.
+    Float32 throughout: FP16 sampling coordinates are off by up to 1/16 px on a 256-px crop,
+    which shows as grey-level errors on sharp detail, and a face box is too small for FP16 to pay."""
+    height, width = region.shape[:2]
+    colour = sample_affine(crop.permute(2, 0, 1).float(), crop_from_region, height, width, "border")
+    alpha = sample_affine(mask[None].float(), crop_from_region, height, width, "zeros")[0]
+    alpha = (alpha.clamp(0, 1) * opacity)[..., None]
+    base = region.float()
+    # where alpha is 0 this rounds ``base`` back to itself: pixels outside the face stay exact
+    return (base + alpha * (colour.permute(1, 2, 0) - base)).round().clamp(0, 255).to(torch.uint8)
+
+
 def paste_crop_torch(frame: torch.Tensor, crop: torch.Tensor, mask: torch.Tensor, frame_from_crop: np.ndarray, *, opacity: float = 1.0) -> None:
-    """Composite in place. frame: (H, W, 3) uint8; crop: (S, S, 3) uint8 or float 0–255;
-    mask: (S, S) float in [0, 1]; all on the same device."""
-    size = crop.shape[0]
+    """Composite in place, over the crop's box only. frame: (H, W, 3) uint8; crop: (S, S, 3)
+    uint8 or float 0–255; mask: (S, S) float in [0, 1]; all on the same device."""
     height, width = frame.shape[:2]
-    box = box_of(frame_from_crop, size, width, height)
+    box = box_of(frame_from_crop, crop.shape[0], width, height)
     if box is None:
         return
     x0, y0, x1, y1 = box
     crop_from_frame = np.linalg.inv(np.vstack([frame_from_crop, [0, 0, 1]]))[:2]
-    device = frame.device
-    # float32 throughout: FP16 sampling coordinates are off by up to 1/16 px on a 256-px crop,
-    # which shows as grey-level errors on sharp detail, and a face box is too small for FP16 to pay
-    dtype = torch.float32
-    xs = torch.arange(x0, x1, device=device, dtype=torch.float32)
-    ys = torch.arange(y0, y1, device=device, dtype=torch.float32)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    m = torch.as_tensor(crop_from_frame, dtype=torch.float32, device=device)
-    cx = m[0, 0] * gx + m[0, 1] * gy + m[0, 2]
-    cy = m[1, 0] * gx + m[1, 1] * gy + m[1, 2]
-    grid = torch.stack([(2 * cx + 1) / size - 1, (2 * cy + 1) / size - 1], dim=-1)[None].to(dtype)
-    layers = torch.cat([crop.permute(2, 0, 1).to(dtype), mask[None].to(dtype)], dim=0)[None]
-    colour = F.grid_sample(layers[:, :3], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
-    alpha = F.grid_sample(layers[:, 3:], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0]
-    alpha = (alpha.clamp(0, 1) * opacity)[..., None]
-    region = frame[y0:y1, x0:x1].to(dtype)
-    blended = region + alpha * (colour.permute(1, 2, 0) - region)
-    frame[y0:y1, x0:x1] = blended.round().clamp(0, 255).to(torch.uint8)
+    crop_from_region = crop_from_frame @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
+    matrix = torch.as_tensor(crop_from_region, dtype=torch.float32, device=frame.device)
+    frame[y0:y1, x0:x1] = paste_region(frame[y0:y1, x0:x1], crop, mask, matrix, opacity)
 
 
 def _inside_polygon(px: torch.Tensor, py: torch.Tensor, polygon: torch.Tensor) -> torch.Tensor:
@@ -116,11 +150,14 @@ def mask_from_polygons(points: torch.Tensor, erode_px: torch.Tensor, margin_px: 
     moving nearer or further does not change the graph."""
     from realtime.vision.landmarks import FACE_OVAL
 
+    def subset(indices: tuple[int, ...]) -> torch.Tensor:
+        return points.index_select(0, on_device(f"points{hash(indices)}", points.device, lambda: np.array(indices, np.int64)))
+
     coords = torch.arange(crop_size, dtype=torch.float32, device=points.device)
     py, px = torch.meshgrid(coords, coords, indexing="ij")
-    mask = _inside_polygon(px, py, _shrink(points[list(FACE_OVAL)], erode_px))
+    mask = _inside_polygon(px, py, _shrink(subset(tuple(FACE_OVAL)), erode_px))
     for hole in holes:
-        mask = mask & ~_inside_polygon(px, py, _shrink(points[list(hole)], -margin_px))
+        mask = mask & ~_inside_polygon(px, py, _shrink(subset(tuple(hole)), -margin_px))
     x = torch.arange(-MAX_BLUR_RADIUS, MAX_BLUR_RADIUS + 1, device=points.device, dtype=torch.float32)
     kernel = torch.exp(-(x**2) / (2 * sigma.clamp_min(1e-3) ** 2))
     kernel = kernel / kernel.sum()
@@ -131,23 +168,31 @@ def mask_from_polygons(points: torch.Tensor, erode_px: torch.Tensor, margin_px: 
     return image[0, 0]
 
 
-def face_mask_torch(
-    landmarks_in_crop: np.ndarray, crop_size: int, device: torch.device | str, *, erode: float, blur: float, keep_mouth: bool, keep_eyes: bool, core: Any = None
-) -> torch.Tensor:
-    """The GPU twin of ``masks.face_mask``: the oval (shrunk instead of morphologically eroded),
-    optional mouth/eye holes, a Gaussian feather; all relative to the eye distance."""
-    from realtime.vision.landmarks import INNER_LIPS, inter_ocular_distance
+def mask_holes(keep_mouth: bool, keep_eyes: bool) -> tuple[tuple[int, ...], ...]:
+    from realtime.vision.landmarks import INNER_LIPS
     from realtime.vision.masks import LEFT_EYE, RIGHT_EYE
+
+    return ((tuple(INNER_LIPS),) if keep_mouth else ()) + ((LEFT_EYE, RIGHT_EYE) if keep_eyes else ())
+
+
+def mask_sizes(landmarks_in_crop: np.ndarray, erode: float, blur: float) -> tuple[float, float, float]:
+    """Erosion, hole margin and blur sigma in crop pixels, relative to the eye distance (the
+    same rules as ``masks.face_mask``)."""
+    from realtime.vision.landmarks import inter_ocular_distance
 
     iod = max(inter_ocular_distance(landmarks_in_crop), 1.0)
     radius = min(int(round(blur * iod)), MAX_BLUR_RADIUS)
-    holes = ((INNER_LIPS,) if keep_mouth else ()) + ((LEFT_EYE, RIGHT_EYE) if keep_eyes else ())
-    scalars = torch.tensor([erode * iod, max(1.0, round(0.04 * iod)), radius / 2.0 if radius > 0 else 1e-3], dtype=torch.float32)
+    return erode * iod, max(1.0, round(0.04 * iod)), radius / 2.0 if radius > 0 else 1e-3
+
+
+def face_mask_torch(landmarks_in_crop: np.ndarray, crop_size: int, device: torch.device | str, *, erode: float, blur: float, keep_mouth: bool, keep_eyes: bool) -> torch.Tensor:
+    """The GPU twin of ``masks.face_mask``: the oval (shrunk instead of morphologically eroded),
+    optional mouth/eye holes, a Gaussian feather; all relative to the eye distance."""
+    scalars = torch.tensor(mask_sizes(landmarks_in_crop, erode, blur), dtype=torch.float32)
     points = torch.as_tensor(landmarks_in_crop, dtype=torch.float32)
-    packed = torch.cat([points.reshape(-1), scalars]).to(device, non_blocking=True)  # one upload
+    packed = torch.cat([points.reshape(-1), scalars]).to(device)
     points_d, scalars_d = packed[:-3].view(-1, 2), packed[-3:]
-    fn = core or mask_from_polygons
-    return fn(points_d, scalars_d[0], scalars_d[1], scalars_d[2], crop_size, holes)
+    return mask_from_polygons(points_d, scalars_d[0], scalars_d[1], scalars_d[2], crop_size, mask_holes(keep_mouth, keep_eyes))
 
 
 def colour_statistics(generated: torch.Tensor, original_small: torch.Tensor, small_mask: torch.Tensor, step: int) -> torch.Tensor:
@@ -163,32 +208,3 @@ def colour_apply(generated: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """Move the generated crop's LAB statistics: params rows are source mean, gain, target mean."""
     lab = (rgb_to_lab(generated / 255.0) - params[0]) * params[1] + params[2]
     return lab_to_rgb(lab) * 255.0
-
-
-class Compiled:
-    """A function compiled by torch.compile on first use and replayed as a CUDA graph (fixed
-    shapes: one graph), falling back to plain eager torch, with one log line, if compilation is
-    not possible here. Profiling showed the blend's GPU work is ~0.2 ms a frame and its CPU-side
-    launching ~2 ms: graph replay is what removes the launching. Graphs of one process share a
-    memory pool, so a replay may overwrite another graph's output: outputs are cloned (they are
-    small: a mask, a crop, a few statistics)."""
-
-    def __init__(self, fn: Any, enabled: bool) -> None:
-        self.fn = fn
-        self.compiled: Any = None
-        self.enabled = enabled
-
-    def __call__(self, *args: Any) -> Any:
-        if not self.enabled:
-            return self.fn(*args)
-        if self.compiled is None:
-            self.compiled = torch.compile(self.fn, dynamic=False, fullgraph=True, mode="reduce-overhead")
-        try:
-            torch.compiler.cudagraph_mark_step_begin()
-            return self.compiled(*args).clone()
-        except Exception as exc:  # noqa: BLE001 - an optimisation: never worth a broken frame
-            import logging
-
-            logging.getLogger("realtime").warning("blend: torch.compile failed (%s); using eager torch", type(exc).__name__)
-            self.enabled = False
-            return self.fn(*args)
