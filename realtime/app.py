@@ -81,7 +81,7 @@ def face_stages(config: Config, plan: Plan) -> list[Stage]:
         from realtime.stages.blend import BlendControls, BlendStage, resolve_blend_device
         from realtime.stages.swap import SwapStage
 
-        blend = BlendStage(BlendControls(config.blend), device=resolve_blend_device(config.blend.blend_device))
+        blend = BlendStage(BlendControls(config.blend), device=resolve_blend_device(config.blend.blend_device), crop_size=config.track.crop_size)
         stages += [SwapStage(config.swap, config.track, config.detect), blend]
     return stages
 
@@ -117,6 +117,7 @@ def build_pipeline(
         sink_queue_size=config.output.sink_queue,
         failure_policy=FailurePolicy(config.pipeline.on_error, config.pipeline.max_consecutive_failures),
         stats=stats,
+        gil_switch_s=config.pipeline.gil_switch_ms / 1000.0,
     )
     return pipeline, plan
 

@@ -232,8 +232,16 @@ class PipelineConfig:
     max_consecutive_failures: int = option(
         30, "failed frames in a row that trigger --on-error", metavar="N"
     )
+    gil_switch_ms: float = option(
+        0.5,
+        "how often Python hands the interpreter lock between busy stage threads while the pipeline "
+        "runs (Python's default is 5 ms, which a stage back from the GPU or the decoder may wait)",
+        metavar="MS",
+    )
 
     def __post_init__(self) -> None:
+        if not 0.05 <= self.gil_switch_ms <= 100:
+            raise ConfigError(f"--gil-switch-ms {self.gil_switch_ms} is out of range", "use 0.05 to 100 (Python's default is 5)")
         if not 1 <= self.queue_size <= 1024:
             raise ConfigError(f"--queue-size {self.queue_size} is out of range", "use 1 to 1024")
         if self.max_consecutive_failures < 1:

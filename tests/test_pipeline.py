@@ -144,3 +144,34 @@ def test_failing_sink_stops_the_run_and_finalizes_the_others():
         pipeline.run()
     assert good.finalized is False and bad.finalized is False
     assert not _threads()
+
+
+class RuntimeProbeStage(Stage):
+    """Records the interpreter settings the stage threads run under."""
+
+    name = "probe"
+
+    def __init__(self) -> None:
+        self.switch_intervals: set[float] = set()
+        self.frozen: set[int] = set()
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        import gc
+        import sys
+
+        self.switch_intervals.add(sys.getswitchinterval())
+        self.frozen.add(gc.get_freeze_count())
+        return bundle
+
+
+def test_run_shortens_the_gil_switch_interval_and_freezes_setup_objects_then_restores_both():
+    import gc
+    import sys
+
+    before = sys.getswitchinterval()
+    probe = RuntimeProbeStage()
+    pipeline, _, _ = _pipeline(20, [probe], gil_switch_s=0.0005)
+    pipeline.run()
+    assert probe.switch_intervals == {0.0005}
+    assert min(probe.frozen) > 1000  # set-up's objects (modules, models) are out of the collector's way
+    assert sys.getswitchinterval() == before and gc.get_freeze_count() == 0

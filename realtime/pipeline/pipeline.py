@@ -8,8 +8,10 @@ file fails before the first frame and the first frame's latency is not a cold st
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -77,12 +79,14 @@ class Pipeline:
         sink_queue_size: int = 4,
         failure_policy: FailurePolicy = FailurePolicy(),
         stats: StatsCollector | None = None,
+        gil_switch_s: float | None = None,
     ) -> None:
         if not sinks:
             raise ValueError("a pipeline needs at least one sink")
         self.stop_event = threading.Event()
         self.stats = stats or StatsCollector(primary_sink=sinks[0].name)
         self.failure_policy = failure_policy
+        self.gil_switch_s = gil_switch_s
         self._fatal: BaseException | None = None
         self._fatal_stage: str | None = None
         self._lock = threading.Lock()
@@ -198,6 +202,11 @@ class Pipeline:
             if isinstance(error, RealtimeError):
                 raise error
             raise StageError(f"{name} could not start ({type(error).__name__}: {error})", "run with --debug for details") from error
+        # Everything set-up made (models, libraries: millions of objects) moves out of the
+        # collector's reach: a full collection then walks only what frames create, so it no
+        # longer stalls every thread for tens of milliseconds in the middle of a run.
+        gc.collect()
+        gc.freeze()
         self.stats.t_start_ns = time.perf_counter_ns()
         for worker in self.workers:
             worker.go.set()
@@ -220,6 +229,19 @@ class Pipeline:
 
         Raises the fatal error, if any, after every sink has been finalized.
         """
+        # A stage thread returning from the GPU, the decoder or a queue wait must take the
+        # interpreter lock back from whichever thread holds it, which Python makes wait up to its
+        # switch interval (5 ms): per hop and per frame that was most of the pipeline's latency.
+        previous_switch = sys.getswitchinterval()
+        if self.gil_switch_s is not None:
+            sys.setswitchinterval(self.gil_switch_s)
+        try:
+            return self._run(on_tick, tick_s)
+        finally:
+            sys.setswitchinterval(previous_switch)
+            gc.unfreeze()
+
+    def _run(self, on_tick: Callable[[], None] | None, tick_s: float) -> RunResult:
         self.start()
         interrupted = threading.Event()
         t_requested: list[float] = []

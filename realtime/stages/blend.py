@@ -96,9 +96,10 @@ def resolve_blend_device(choice: str) -> str:
 class BlendStage(Stage):
     name = "blend"
 
-    def __init__(self, controls: BlendControls | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256) -> None:
         self.controls = controls or BlendControls(BlendConfig())
         self.device = device
+        self.crop_size = crop_size
         self.target_colour = ColourSmoother(0.0)
         self._gpu: GpuBlender | None = None
 
@@ -107,6 +108,7 @@ class BlendStage(Stage):
             from realtime.stages.blend_gpu import GpuBlender
 
             self._gpu = GpuBlender(self.device)
+            self._gpu.warm_up(self.crop_size, self.controls.snapshot())
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole

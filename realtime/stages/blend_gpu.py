@@ -56,6 +56,19 @@ class GpuBlender:
         self.track_times: dict[int, float] = {}
         self.graphs_failed = False
 
+    def warm_up(self, crop_size: int, settings: BlendConfig) -> None:
+        """One blend of a blank face before frames flow: the first real face must not pay for
+        CUDA's lazy start-up (libraries, kernels; measured at ~0.5 s on the H200 machine)."""
+        frame = np.zeros((2 * crop_size, 2 * crop_size, 3), np.uint8)
+        angles = np.linspace(0.0, 2 * np.pi, 478, endpoint=False)  # any 478 points: a circle
+        points = crop_size * (1.0 + 0.3 * np.stack([np.cos(angles), np.sin(angles)], axis=1))
+        crop_from_frame = np.array([[1.0, 0, -crop_size / 2], [0, 1.0, -crop_size / 2]])
+        face = Face(-1, points, None, (0.0, 0.0, 1.0, 1.0), 1.0, crop_from_frame, invert_affine(crop_from_frame), crop_size)
+        face.swapped_crop = np.zeros((crop_size, crop_size, 3), np.uint8)
+        self.composite(frame, [face], 0.0, settings)
+        self.forget(set())
+        self.slots.clear()  # a real face has another region shape: keep no buffers for this one
+
     def forget(self, live_ids: set[int]) -> None:
         for track_id in [k for k in self.states if k not in live_ids]:
             del self.states[track_id], self.track_times[track_id]
@@ -133,7 +146,9 @@ class GpuBlender:
                 blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape)
             self.stream.synchronize()
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self.stream):
+            # thread-local: the swap stage keeps launching work from its own thread meanwhile,
+            # which the default (global) mode would turn into errors on both sides
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 slot.out_region, slot.out_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape)
             slot.graph = graph
         except Exception as exc:  # noqa: BLE001 - an optimisation: never worth a broken frame
