@@ -124,6 +124,26 @@ def make_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--landmarker-model", help="path of face_landmarker.task (default: resolved as for run)")
     prepare.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    distill = commands.add_parser("train-identity", help="train the identity encoder by distillation from the teacher (resumable; torchrun for several GPUs)")
+    distill.add_argument("--faces", type=Path, nargs="+", required=True, help="datasets from prepare-faces at --crop-size 112")
+    distill.add_argument("--teacher", type=Path, required=True, help="the MobileFaceNet teacher checkpoint")
+    distill.add_argument("--output", type=Path, required=True, help="folder for state.pt (resume), identity.safetensors, losses.png")
+    distill.add_argument("--steps", type=int, default=3000, help="optimiser steps in all (default 3000)")
+    distill.add_argument("--batch", type=int, default=256, help="faces per step, across all GPUs (default 256)")
+    distill.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    distill.add_argument("--time-limit-s", type=float, help="save and stop after this long (chunked GPU sessions); rerun to resume")
+    distill.add_argument("--device", default="auto", help="cuda, cpu or auto")
+    distill.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    verify = commands.add_parser("eval-identity", help="face verification on identity-labelled pairs: ROC, AUC, accuracy (student and teacher)")
+    verify.add_argument("--faces", type=Path, nargs="+", required=True, help="datasets from prepare-faces at --crop-size 112, with identities (LFW)")
+    verify.add_argument("--encoder", type=Path, action="append", default=[], help="an identity encoder checkpoint (repeatable)")
+    verify.add_argument("--teacher", type=Path, help="also evaluate the teacher checkpoint")
+    verify.add_argument("--pairs", type=int, default=3000, help="same-identity pairs, and as many different-identity pairs (default 3000)")
+    verify.add_argument("--json", type=Path, required=True, help="results; a ROC plot is written next to it (.png)")
+    verify.add_argument("--device", default="auto", help="cuda, cpu or auto")
+    verify.add_argument("--debug", action="store_true", help="show tracebacks")
+
     build = commands.add_parser("build-engines", help="compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)")
     from realtime.inference.build import add_arguments as add_build_arguments
 
@@ -311,7 +331,85 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
+def _device(choice: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
+
+
+def cmd_train_identity(args: argparse.Namespace) -> int:
+    from realtime.train.data import face_records, load_crops
+    from realtime.train.distill import Distiller, DistillOptions
+
+    _setup_logging(args.debug, quiet=False)
+    records = face_records(args.faces)
+    crops = load_crops(records)
+    if crops.shape[1:3] != (112, 112):
+        raise UsageError(f"the datasets hold {crops.shape[1]} px crops; the identity encoder needs 112", "prepare them with --crop-size 112")
+    args.output.mkdir(parents=True, exist_ok=True)
+    options = DistillOptions(steps=args.steps, batch=args.batch, lr=args.lr, time_limit_s=args.time_limit_s)
+    distiller = Distiller(crops, args.teacher, args.output, options, _device(args.device))
+    if distiller.resume():
+        log.info("resumed at step %d from %s", distiller.step, distiller.state_path())
+    log.info("distilling on %d faces, %s, world size %d", len(crops), distiller.device, distiller.world)
+    step = distiller.run()
+    print(f"step {step}/{args.steps}; wrote {args.output / 'identity.safetensors'} and {args.output / 'losses.png'}")
+    return EXIT_OK
+
+
+def cmd_eval_identity(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from realtime.models.checkpoint import load_checkpoint
+    from realtime.train.data import face_records, load_crops
+    from realtime.train.distill import embed
+    from realtime.train.teacher import load_teacher
+    from realtime.train.verify import make_pairs, verify
+
+    _setup_logging(args.debug, quiet=False)
+    records = face_records(args.faces)
+    pairs, labels = make_pairs(records, args.pairs)
+    used = np.unique(pairs)
+    crops = np.zeros((len(records), 112, 112, 3), np.uint8)
+    crops[used] = load_crops([records[i] for i in used])
+    device = _device(args.device)
+    models = [(str(path), load_checkpoint(path, expect="identity_encoder")[0], False) for path in args.encoder]
+    if args.teacher:
+        models.append(("teacher", load_teacher(args.teacher), True))
+    results = {}
+    curves = {}
+    for name, model, is_teacher in models:
+        embeddings = np.zeros((len(records), 128), np.float32)
+        embeddings[used] = embed(model, crops[used], device, teacher=is_teacher)
+        result = verify(embeddings, pairs, labels)
+        results[name] = result.summary()
+        curves[name] = result
+        print(f"{name}: AUC {result.auc:.4f}, accuracy {result.best_accuracy:.4f} at cosine {result.best_threshold:.3f} ({result.pairs} pairs)")
+    args.json.write_text(json.dumps({"faces": [str(f) for f in args.faces], "pairs": int(len(labels)), "results": results}, indent=2) + "\n")
+    _plot_roc(curves, args.json.with_suffix(".png"))
+    return EXIT_OK
+
+
+def _plot_roc(curves: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, result in curves.items():
+        ax.plot(result.fpr, result.tpr, label=f"{Path(name).name} (AUC {result.auc:.3f}, acc {result.best_accuracy:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("face verification, identity-labelled pairs")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

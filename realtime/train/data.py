@@ -1,0 +1,96 @@
+"""Reading datasets written by ``prepare-faces``: the manifest plus JPEG crops in tar shards."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from realtime.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    dataset: Path
+    shard: str
+    file: str
+    identity: str | None
+    age: int | None
+
+
+def read_manifest(dataset: Path) -> dict[str, Any]:
+    path = dataset / "manifest.json"
+    if not path.is_file():
+        raise ConfigError(f"{dataset} is not a prepared face dataset (no manifest.json)", "make one with: realtime prepare-faces --input … --output DATASET")
+    return json.loads(path.read_text())
+
+
+def face_records(datasets: list[Path], keep: Callable[[FaceRecord], bool] | None = None) -> list[FaceRecord]:
+    records = []
+    for dataset in datasets:
+        for face in read_manifest(dataset)["faces"]:
+            record = FaceRecord(dataset, face["shard"], face["file"], face.get("identity"), face.get("age"))
+            if keep is None or keep(record):
+                records.append(record)
+    return records
+
+
+def load_crops(records: list[FaceRecord]) -> np.ndarray:
+    """(N, S, S, 3) uint8 RGB, in the order of ``records`` (each shard is read once)."""
+    wanted: dict[tuple[Path, str], dict[str, int]] = {}
+    for index, record in enumerate(records):
+        wanted.setdefault((record.dataset, record.shard), {})[record.file] = index
+    crops: list[np.ndarray | None] = [None] * len(records)
+    for (dataset, shard), files in wanted.items():
+        with tarfile.open(dataset / shard) as tar:
+            for member in tar:
+                index = files.get(member.name)
+                if index is None:
+                    continue
+                handle = tar.extractfile(member)
+                assert handle is not None
+                image = cv2.imdecode(np.frombuffer(handle.read(), np.uint8), cv2.IMREAD_COLOR)
+                crops[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    missing = [records[i].file for i, c in enumerate(crops) if c is None]
+    if missing:
+        raise ConfigError(f"{len(missing)} crops listed in the manifest are missing from the shards (first: {missing[0]})", "prepare the dataset again")
+    return np.stack(crops)  # type: ignore[arg-type]
+
+
+def identity_counts(records: list[FaceRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.identity is not None:
+            counts[record.identity] = counts.get(record.identity, 0) + 1
+    return counts
+
+
+def write_subset(source: Path, output: Path, keep: Callable[[FaceRecord], bool]) -> int:
+    """A new dataset with the faces of ``source`` that ``keep`` accepts (one shard; for sets small
+    enough to travel to a GPU machine). Returns the number of faces written."""
+    manifest = read_manifest(source)
+    chosen = {(f["shard"], f["file"]): f for f in manifest["faces"] if keep(FaceRecord(source, f["shard"], f["file"], f.get("identity"), f.get("age")))}
+    output.mkdir(parents=True, exist_ok=False)
+    kept = []
+    with tarfile.open(output / "shard-00000.tar", "w") as out:
+        for shard in sorted({shard for shard, _ in chosen}):
+            with tarfile.open(source / shard) as tar:
+                for member in tar:
+                    face = chosen.get((shard, member.name))
+                    handle = tar.extractfile(member) if face is not None else None
+                    if face is None or handle is None:
+                        continue
+                    payload = handle.read()
+                    info = tarfile.TarInfo(member.name)
+                    info.size = len(payload)
+                    out.addfile(info, io.BytesIO(payload))
+                    kept.append({**face, "shard": "shard-00000.tar"})
+    (output / "manifest.json").write_text(json.dumps({**manifest, "faces": kept, "subset_of": str(source)}, indent=1))
+    return len(kept)

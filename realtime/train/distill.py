@@ -1,0 +1,224 @@
+"""``realtime train-identity``: our IdentityEncoder learns the teacher's embeddings (distillation).
+
+Loss: 1 − cos(student(x), teacher(x)) on the same augmented face (flip, small scale/shift,
+brightness and contrast), the teacher seeing its 112×96 view of the 112² crop. Runs the same on a
+CPU (smoke), one GPU or several (torchrun: DDP, each rank its share of every batch); mixed
+precision on CUDA; resumable (``state.pt`` holds model, optimiser, scaler, step and the random
+generator, so a resumed run continues exactly); stops cleanly at ``--time-limit-s`` for chunked
+GPU sessions. Writes ``identity.safetensors`` (FP16 copy for shipping), ``losses.jsonl`` and
+``losses.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from realtime.models.checkpoint import save_checkpoint
+from realtime.models.identity import IdentityEncoder
+from realtime.train.teacher import load_teacher, teacher_view
+
+log = logging.getLogger("realtime")
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    steps: int = 3000
+    batch: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    seed: int = 0
+    log_every: int = 50
+    save_every: int = 500
+    time_limit_s: float | None = None
+
+
+def normalise(faces_uint8: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) uint8 → (B, 3, H, W) float, (x − 127.5) / 128 as the teacher was trained."""
+    return (faces_uint8.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+
+
+def augment(faces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip, ±5% scale, ±3 px shift, ±20% brightness/contrast; (B, 3, H, W) normalised."""
+    batch, _, height, width = faces.shape
+    device = faces.device
+    rand = lambda *shape: torch.rand(*shape, generator=generator, device="cpu").to(device)  # noqa: E731 - one CPU generator: reproducible on any device
+    flip = rand(batch) < 0.5
+    faces = torch.where(flip[:, None, None, None], faces.flip(-1), faces)
+    scale = 1 + (rand(batch) - 0.5) * 0.1
+    shift = (rand(batch, 2) - 0.5) * 6 / torch.tensor([width / 2, height / 2], device=device)
+    theta = torch.zeros(batch, 2, 3, device=device)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(faces.shape), align_corners=False)
+    faces = F.grid_sample(faces, grid, padding_mode="border", align_corners=False)
+    contrast = 1 + (rand(batch, 1, 1, 1) - 0.5) * 0.4
+    brightness = (rand(batch, 1, 1, 1) - 0.5) * 0.4
+    return faces * contrast + brightness
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean 1 − cosine between unit-norm embeddings (0 when they agree)."""
+    return (1 - (F.normalize(student.float(), dim=1) * F.normalize(teacher.float(), dim=1)).sum(dim=1)).mean()
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size): set up the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (torch.distributed.get_rank(), world) if torch.distributed.is_initialized() else (0, 1)
+
+
+class Distiller:
+    def __init__(self, crops: np.ndarray, teacher_path: Path, output: Path, options: DistillOptions, device: str) -> None:
+        self.rank, self.world = _distributed()
+        if self.world > 1 and device == "cuda":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+        self.device = torch.device(device)
+        self.options = options
+        self.output = output
+        torch.manual_seed(options.seed)
+        self.faces = torch.from_numpy(crops).to(self.device)
+        self.teacher = load_teacher(teacher_path).to(self.device)
+        self.student = IdentityEncoder().to(self.device)
+        model: torch.nn.Module = self.student
+        if torch.distributed.is_initialized():
+            model = torch.nn.parallel.DistributedDataParallel(self.student, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.model = model
+        self.optimiser = torch.optim.AdamW(self.student.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+        self.cuda = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda)
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up over 100 steps, then cosine decay to 2% of the peak."""
+        peak, total = self.options.lr, self.options.steps
+        if step < 100:
+            return peak * (step + 1) / 100
+        return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - 100) / max(1, total - 100)))))
+
+    def train_step(self) -> float:
+        """One optimiser step on a fresh batch (this rank's share); returns the loss."""
+        per_rank = self.options.batch // self.world
+        index = torch.randint(len(self.faces), (self.options.batch,), generator=self.generator)[self.rank * per_rank : (self.rank + 1) * per_rank]
+        faces = augment(normalise(self.faces[index.to(self.device)]), self.generator)
+        for group in self.optimiser.param_groups:
+            group["lr"] = self.learning_rate(self.step)
+        self.student.train()
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.cuda):
+            with torch.no_grad():
+                target = self.teacher(teacher_view(faces))
+            loss = distillation_loss(self.model(faces), target)
+        self.optimiser.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimiser)
+        self.scaler.update()
+        self.step += 1
+        return float(loss.detach())
+
+    def state_path(self) -> Path:
+        return self.output / "state.pt"
+
+    def save_state(self) -> None:
+        if self.rank != 0:
+            return
+        state = {
+            "student": self.student.state_dict(), "optimiser": self.optimiser.state_dict(), "scaler": self.scaler.state_dict(),
+            "step": self.step, "generator": self.generator.get_state(), "history": self.history, "options": asdict(self.options),
+        }
+        partial = self.state_path().with_suffix(".partial")
+        torch.save(state, partial)
+        partial.replace(self.state_path())  # a run killed mid-save keeps the previous state
+
+    def resume(self) -> bool:
+        if not self.state_path().is_file():
+            return False
+        state = torch.load(self.state_path(), map_location=self.device, weights_only=False)  # our own file
+        self.student.load_state_dict(state["student"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        self.step, self.history = state["step"], state["history"]
+        return True
+
+    def run(self) -> int:
+        """Train until ``steps`` (or the time limit); returns the step reached."""
+        options = self.options
+        t0 = time.monotonic()
+        start_step = self.step
+        running: list[float] = []
+        while self.step < options.steps:
+            running.append(self.train_step())
+            if self.step % options.log_every == 0 or self.step == options.steps:
+                elapsed = time.monotonic() - t0
+                rate = (self.step - start_step) / max(elapsed, 1e-9)
+                self.history.append({"step": self.step, "loss": float(np.mean(running)), "lr": self.learning_rate(self.step - 1), "seconds": round(elapsed, 1)})
+                running = []
+                if self.rank == 0:
+                    eta = (options.steps - self.step) / max(rate, 1e-9)
+                    log.info("[%d/%d] loss %.4f  %.1f steps/s  ETA %.0f s", self.step, options.steps, self.history[-1]["loss"], rate, eta)
+            if self.step % options.save_every == 0:
+                self.save_state()
+            if options.time_limit_s is not None and time.monotonic() - t0 > options.time_limit_s:
+                log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
+                break
+        self.save_state()
+        if self.rank == 0:
+            self.export()
+        return self.step
+
+    def export(self) -> None:
+        """The shipped student (FP16 safetensors with its training record) and the loss curve."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        student = IdentityEncoder()
+        student.load_state_dict(self.student.state_dict())
+        training = {"method": "distillation from MobileFaceNet (CASIA-WebFace) teacher, 1 - cos", "steps": self.step, "batch": self.options.batch, "faces": len(self.faces)}
+        save_checkpoint(self.output / "identity.safetensors", student.half().eval(), architecture="identity_encoder", hyperparameters={"embed_dim": 128}, training=training)
+        with (self.output / "losses.jsonl").open("w") as handle:
+            for row in self.history:
+                handle.write(json.dumps(row) + "\n")
+        plot_losses(self.history, self.output / "losses.png", "identity distillation: 1 − cos(student, teacher)")
+
+
+def plot_losses(history: list[dict[str, float]], path: Path, title: str) -> None:
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([h["step"] for h in history], [h["loss"] for h in history])
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, crops: np.ndarray, device: str, *, teacher: bool = False, batch: int = 512) -> np.ndarray:
+    """Unit-norm embeddings of (N, 112, 112, 3) uint8 crops (the teacher takes its 112×96 view)."""
+    model = model.to(device).eval()
+    out = []
+    for start in range(0, len(crops), batch):
+        faces = normalise(torch.from_numpy(crops[start : start + batch]).to(device))
+        out.append(model(teacher_view(faces) if teacher else faces).float().cpu())
+    return torch.cat(out).numpy()
