@@ -369,9 +369,9 @@ def cmd_eval_identity(args: argparse.Namespace) -> int:
     _setup_logging(args.debug, quiet=False)
     records = face_records(args.faces)
     pairs, labels = make_pairs(records, args.pairs)
-    used = np.unique(pairs)
-    crops = np.zeros((len(records), 112, 112, 3), np.uint8)
-    crops[used] = load_crops([records[i] for i in used])
+    used = np.unique(pairs)  # only the faces that appear in a pair are read and embedded
+    crops = load_crops([records[i] for i in used])
+    pairs = np.searchsorted(used, pairs)
     device = _device(args.device)
     models = [(str(path), load_checkpoint(path, expect="identity_encoder")[0], False) for path in args.encoder]
     if args.teacher:
@@ -379,9 +379,7 @@ def cmd_eval_identity(args: argparse.Namespace) -> int:
     results = {}
     curves = {}
     for name, model, is_teacher in models:
-        embeddings = np.zeros((len(records), 128), np.float32)
-        embeddings[used] = embed(model, crops[used], device, teacher=is_teacher)
-        result = verify(embeddings, pairs, labels)
+        result = verify(embed(model, crops, device, teacher=is_teacher), pairs, labels)
         results[name] = result.summary()
         curves[name] = result
         print(f"{name}: AUC {result.auc:.4f}, accuracy {result.best_accuracy:.4f} at cosine {result.best_threshold:.3f} ({result.pairs} pairs)")

@@ -88,6 +88,9 @@ def test_stop_lands_within_one_second_and_leaves_no_thread():
     assert stuck == ()
     assert time.monotonic() - t0 < 1.0
     assert not _threads()
+    import gc
+
+    assert gc.get_freeze_count() == 0  # what start() froze, join() released
     assert sink.finalized is True  # stopped by the user: outputs are finalized as complete
     assert len(sink.frame_ids) > 0
 

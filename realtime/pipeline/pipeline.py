@@ -222,6 +222,7 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         for worker in self.workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+        gc.unfreeze()  # start() froze the set-up objects; hand them back to the collector
         return tuple(w.stage_name for w in self.workers if w.is_alive())
 
     def run(self, on_tick: Callable[[], None] | None = None, tick_s: float = 1.0) -> RunResult:
@@ -239,7 +240,6 @@ class Pipeline:
             return self._run(on_tick, tick_s)
         finally:
             sys.setswitchinterval(previous_switch)
-            gc.unfreeze()
 
     def _run(self, on_tick: Callable[[], None] | None, tick_s: float) -> RunResult:
         self.start()

@@ -27,7 +27,7 @@ from realtime.config import BlendConfig, load_toml
 from realtime.errors import ConfigError
 from realtime.pipeline.stage import Stage
 from realtime.vision.align import apply_affine, warp_crop
-from realtime.vision.colour import ColourSmoother, ColourStats, from_lab, masked_stats, to_lab, transfer
+from realtime.vision.colour import STATS_STEP, ColourSmoother, ColourStats, from_lab, masked_stats, to_lab, transfer
 from realtime.vision.composite import paste_crop
 from realtime.vision.masks import face_mask
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from realtime.stages.blend_gpu import GpuBlender
 
 log = logging.getLogger("realtime")
-STATS_STEP = 4
 LIVE_FIELDS = ("erode", "blur", "colour", "colour_smoothing_s", "keep_mouth", "keep_eyes", "opacity")
 
 
@@ -150,8 +149,6 @@ class BlendStage(Stage):
         return self.target_colour.update(face.track_id, t_s, target), source
 
     def _match_colour(self, bundle: FrameBundle, face: Face, crop: np.ndarray, mask: np.ndarray, settings: BlendConfig) -> np.ndarray:
-        # Mean and std are global: a 4× subsampled crop gives them to well under a grey level at
-        # a sixteenth of the cost. Only the transfer itself needs every pixel.
         step = STATS_STEP
         small = face.crop_size // step
         small_from_frame = face.crop_from_frame / step

@@ -20,8 +20,16 @@ import torch
 from realtime.bundle import Face
 from realtime.config import BlendConfig
 from realtime.vision.align import apply_affine, invert_affine
+from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
-from realtime.vision.region_blend import STATS_STEP, RegionShape, blend_region, bucket_box, new_colour_state, pack_params, params_size
+from realtime.vision.region_blend import (
+    RegionShape,
+    blend_region,
+    bucket_box,
+    new_colour_state,
+    pack_params,
+    params_size,
+)
 
 log = logging.getLogger("realtime")
 MAX_GRAPHS = 12  # region shapes kept captured (each holds its buffers; a face rarely needs more than a few)
@@ -107,12 +115,8 @@ class GpuBlender:
         return float(1.0 - np.exp(-max(t_s - previous, 0.0) / settings.colour_smoothing_s))
 
     def _run(self, shape: RegionShape, slot: _Slot, state: torch.Tensor | None) -> tuple[np.ndarray, torch.Tensor]:
-        if not self.cuda:
-            slot.region.copy_(slot.host_region)
-            slot.crop.copy_(slot.host_crop)
-            slot.generator_mask.copy_(slot.host_mask)
-            slot.params.copy_(slot.host_params)
-            out, new_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, new_colour_state(self.device) if state is None else state, shape)
+        if not self.cuda:  # host and device are one memory: run on the host buffers directly
+            out, new_state = blend_region(slot.host_region, slot.host_crop, slot.host_mask, slot.host_params, new_colour_state(self.device) if state is None else state, shape)
             return out.numpy(), new_state
         with torch.cuda.stream(self.stream):
             slot.region.copy_(slot.host_region, non_blocking=True)

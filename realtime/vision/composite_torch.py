@@ -6,6 +6,7 @@ agree within a grey level or two. Only the face's box of the frame is read and w
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,10 @@ import torch.nn.functional as F
 # sRGB (D65) → XYZ, and the D65 white point, as OpenCV uses them.
 _RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
 _WHITE = np.array([0.950456, 1.0, 1.088754])
-_ON_DEVICE: dict[tuple[str, str], torch.Tensor] = {}
+_ON_DEVICE: dict[tuple[Hashable, str], torch.Tensor] = {}
 
 
-def on_device(name: str, device: torch.device, make: Any) -> torch.Tensor:
+def on_device(name: Hashable, device: torch.device, make: Any) -> torch.Tensor:
     """A constant tensor, made once per device: a CUDA graph may not copy from the host while it is
     being captured, so everything constant must already sit on the device."""
     key = (name, str(device))
@@ -151,7 +152,7 @@ def mask_from_polygons(points: torch.Tensor, erode_px: torch.Tensor, margin_px: 
     from realtime.vision.landmarks import FACE_OVAL
 
     def subset(indices: tuple[int, ...]) -> torch.Tensor:
-        return points.index_select(0, on_device(f"points{hash(indices)}", points.device, lambda: np.array(indices, np.int64)))
+        return points.index_select(0, on_device(indices, points.device, lambda: np.array(indices, np.int64)))
 
     coords = torch.arange(crop_size, dtype=torch.float32, device=points.device)
     py, px = torch.meshgrid(coords, coords, indexing="ij")

@@ -15,9 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from realtime.vision.composite_torch import colour_apply, colour_statistics, mask_from_polygons, paste_region, sample_affine
+from realtime.vision.colour import STATS_STEP
+from realtime.vision.composite_torch import (
+    colour_apply,
+    colour_statistics,
+    mask_from_polygons,
+    paste_region,
+    sample_affine,
+)
 
-STATS_STEP = 4  # colour statistics on a 4× subsampled crop: well under a grey level, 1/16 the cost
 MIN_STATS_PIXELS = 16
 SCALARS = 5  # erode px, hole margin px, blur sigma, opacity, colour smoothing weight
 MATRICES = 12  # crop_from_region and region_from_small, 2×3 each
