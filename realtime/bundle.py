@@ -8,6 +8,7 @@ so a preview or a report can look at any intermediate. Times are ``time.perf_cou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 
 

@@ -144,6 +144,20 @@ def make_parser() -> argparse.ArgumentParser:
     verify.add_argument("--device", default="auto", help="cuda, cpu or auto")
     verify.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    aei = commands.add_parser("train-aei", help="train the AEI-Net generator with FaceShifter's losses (resumable, time-limited chunks; torchrun for several GPUs)")
+    aei.add_argument("--faces", type=Path, nargs="+", required=True, help="datasets from prepare-faces at --crop-size 112 (no minors)")
+    aei.add_argument("--identity-encoder", type=Path, required=True, help="the identity encoder for the identity loss (e.g. models/identity-encoder-v1.safetensors)")
+    aei.add_argument("--output", type=Path, required=True, help="folder for state.pt (resume), aei-net.safetensors, losses.png, samples.png")
+    aei.add_argument("--crop-size", type=int, choices=(128, 256), default=128, help="generator crop size (default 128)")
+    aei.add_argument("--steps", type=int, default=20000, help="optimiser steps in all (default 20000)")
+    aei.add_argument("--batch", type=int, default=64, help="pairs per step, across all GPUs (default 64)")
+    aei.add_argument("--lr", type=float, default=4e-4, help="Adam learning rate of both networks (default 4e-4)")
+    aei.add_argument("--time-limit-s", type=float, help="save and stop after this long (chunked GPU sessions); rerun to resume")
+    aei.add_argument("--handoff", type=Path, help="also copy the state here in parts of < 16 MiB (to hand back from a GPU machine)")
+    aei.add_argument("--sample-every", type=int, default=500, help="write samples.png every N steps (default 500)")
+    aei.add_argument("--device", default="auto", help="cuda, cpu or auto")
+    aei.add_argument("--debug", action="store_true", help="show tracebacks")
+
     build = commands.add_parser("build-engines", help="compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)")
     from realtime.inference.build import add_arguments as add_build_arguments
 
@@ -357,6 +371,31 @@ def cmd_train_identity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train_aei(args: argparse.Namespace) -> int:
+    from realtime.train.aei import AEIOptions, AEITrainer
+    from realtime.train.data import face_records, load_crops
+
+    _setup_logging(args.debug, quiet=False)
+    crops = load_crops(face_records(args.faces))
+    if crops.shape[1:3] != (112, 112):
+        raise UsageError(f"the datasets hold {crops.shape[1]} px crops; AEI-Net training reads 112 px crops (the identity encoder's size)", "prepare them with --crop-size 112")
+    if args.batch < 2:
+        raise UsageError(f"--batch {args.batch} is too small", "use at least 2 (64 is the default)")
+    args.output.mkdir(parents=True, exist_ok=True)
+    options = AEIOptions(crop_size=args.crop_size, steps=args.steps, batch=args.batch, lr=args.lr, time_limit_s=args.time_limit_s, sample_every=args.sample_every)
+    trainer = AEITrainer(crops, args.identity_encoder, args.output, options, _device(args.device))
+    try:
+        resumed = trainer.resume()
+    except ValueError as exc:
+        raise UsageError(str(exc), "train into a new --output folder") from None
+    if resumed:
+        log.info("resumed at step %d from %s", trainer.step, trainer.state_path())
+    log.info("training AEI-Net %d px on %d faces, %s, world size %d", args.crop_size, len(crops), trainer.device, trainer.world)
+    step = trainer.run(args.handoff)
+    print(f"step {step}/{args.steps}; wrote {args.output / 'aei-net.safetensors'}, {args.output / 'losses.png'} and {args.output / 'samples.png'}")
+    return EXIT_OK
+
+
 def cmd_eval_identity(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -407,7 +446,7 @@ def _plot_roc(curves: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

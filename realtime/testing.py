@@ -212,3 +212,26 @@ def track_ground_truth_clip(frames: int = 180, *, sensor_noise: float = 8.0, mod
     finally:
         detect.teardown()
     return np.array(raw), np.array(smoothed), np.array(truth)
+
+
+def make_face_dataset(folder: Path, people: int = 4, each: int = 3, size: int = 112, *, seed: int = 0) -> Path:
+    """A dataset in prepare-faces' layout (manifest + one JPEG tar shard) of random crops, ``each``
+    per identity, for training and evaluation tests."""
+    import io
+    import json
+    import tarfile
+
+    import cv2
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    faces = []
+    with tarfile.open(folder / "shard-00000.tar", "w") as tar:
+        for i in range(people * each):
+            _, data = cv2.imencode(".jpg", rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            info = tarfile.TarInfo(f"{i:08d}.jpg")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data.tobytes()))
+            faces.append({"file": info.name, "shard": "shard-00000.tar", "identity": f"person{i // each}", "age": None})
+    (folder / "manifest.json").write_text(json.dumps({"faces": faces}))
+    return folder

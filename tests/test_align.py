@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from realtime.io.demo import make_demo_frame
 from realtime.vision.align import (
     apply_affine,
     crop_from_frame_matrix,
@@ -11,7 +12,6 @@ from realtime.vision.align import (
     warp_crop,
     warp_crop_torch,
 )
-from realtime.io.demo import make_demo_frame
 
 
 def test_templates_are_upright_and_symmetric():

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from realtime.cli import main
-from realtime.testing import make_ground_truth_frame
+from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.train.prepare import utkface_age, yaw_proxy
-from realtime.testing import make_face_landmarks
 
 
 def test_utkface_age_and_yaw():

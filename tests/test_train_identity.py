@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from realtime.errors import ModelError
+from realtime.testing import make_face_dataset
 from realtime.train.data import FaceRecord
 from realtime.train.distill import Distiller, DistillOptions, distillation_loss
 from realtime.train.teacher import TeacherMobileFaceNet, load_teacher, teacher_view
@@ -107,32 +108,10 @@ def test_verification_metrics_on_known_embeddings():
     assert np.trapezoid(tpr, fpr) == pytest.approx(0.25)
 
 
-def _dataset(folder: Path, people: int = 4, each: int = 3, size: int = 112) -> Path:
-    """A prepare-faces-shaped dataset of random crops with identities."""
-    import io
-    import json
-    import tarfile
-
-    import cv2
-
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    faces = []
-    with tarfile.open(folder / "shard-00000.tar", "w") as tar:
-        for i in range(people * each):
-            ok, data = cv2.imencode(".jpg", rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
-            info = tarfile.TarInfo(f"{i:08d}.jpg")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data.tobytes()))
-            faces.append({"file": info.name, "shard": "shard-00000.tar", "identity": f"person{i // each}", "age": None})
-    (folder / "manifest.json").write_text(json.dumps({"faces": faces}))
-    return folder
-
-
 def test_train_and_eval_identity_commands_run_end_to_end(teacher_file, tmp_path):
     from realtime.cli import main
 
-    faces = _dataset(tmp_path / "faces")
+    faces = make_face_dataset(tmp_path / "faces")
     out = tmp_path / "run"
     assert main(["train-identity", "--faces", str(faces), "--teacher", str(teacher_file), "--output", str(out), "--steps", "2", "--batch", "4", "--device", "cpu"]) == 0
     assert (out / "identity.safetensors").is_file() and (out / "state.pt").is_file()
@@ -148,6 +127,6 @@ def test_train_and_eval_identity_commands_run_end_to_end(teacher_file, tmp_path)
 def test_train_identity_refuses_crops_of_another_size(teacher_file, tmp_path, capsys):
     from realtime.cli import main
 
-    faces = _dataset(tmp_path / "faces", size=128)
+    faces = make_face_dataset(tmp_path / "faces", size=128)
     assert main(["train-identity", "--faces", str(faces), "--teacher", str(teacher_file), "--output", str(tmp_path / "run"), "--device", "cpu"]) != 0
     assert "--crop-size 112" in capsys.readouterr().err

@@ -23,8 +23,8 @@ from realtime.errors import ModelError
 from realtime.inference.backend import GeneratorSpec, cuda_available
 from realtime.inference.manifest import EngineKey, compile_cache_path, record_engine
 from realtime.models.checkpoint import load_checkpoint
-from realtime.models.weights import sha256_file
 from realtime.models.target_autoencoder import TargetSwapper
+from realtime.models.weights import sha256_file
 
 log = logging.getLogger("realtime")
 KINDS = ("tensorrt", "aot", "compiled")

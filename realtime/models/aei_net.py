@@ -125,7 +125,11 @@ class AEINet(nn.Module):
         return self.encoder(target)
 
     def forward(self, target: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
-        attributes = self.encoder(target)
+        return self.decode(self.encoder(target), identity)
+
+    def decode(self, attributes: list[torch.Tensor], identity: torch.Tensor) -> torch.Tensor:
+        """The swapped face from the target's attribute maps and the source identity (training
+        reuses the target's attributes for the attribute loss instead of encoding twice)."""
         h = self.start(identity[:, :, None, None])
         for index, block in enumerate(self.blocks):
             h = block(h, attributes[index], identity)

@@ -94,3 +94,27 @@ def write_subset(source: Path, output: Path, keep: Callable[[FaceRecord], bool])
                     kept.append({**face, "shard": "shard-00000.tar"})
     (output / "manifest.json").write_text(json.dumps({**manifest, "faces": kept, "subset_of": str(source)}, indent=1))
     return len(kept)
+
+
+def merge_datasets(sources: list[Path], output: Path, *, jpeg_quality: int | None = None) -> int:
+    """One single-shard dataset holding every face of ``sources`` (re-encoded at ``jpeg_quality``
+    when given, to make a training set small enough to travel to a GPU machine). File names are
+    renumbered; manifest entries keep their fields and say where they came from."""
+    output.mkdir(parents=True, exist_ok=False)
+    records = face_records(sources)
+    crops = load_crops(records)
+    manifests = {source: {(f["shard"], f["file"]): f for f in read_manifest(source)["faces"]} for source in sources}
+    faces = []
+    with tarfile.open(output / "shard-00000.tar", "w") as out:
+        for index, (record, crop) in enumerate(zip(records, crops, strict=True)):
+            params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if jpeg_quality is not None else [cv2.IMWRITE_JPEG_QUALITY, 95]
+            ok, payload = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), params)
+            if not ok:
+                raise ConfigError(f"cannot encode face {record.file} of {record.dataset}", "check the dataset")
+            info = tarfile.TarInfo(f"{index:08d}.jpg")
+            info.size = len(payload)
+            out.addfile(info, io.BytesIO(payload.tobytes()))
+            entry = manifests[record.dataset][(record.shard, record.file)]
+            faces.append({**entry, "file": info.name, "shard": "shard-00000.tar", "merged_from": f"{record.dataset}/{record.shard}/{record.file}"})
+    (output / "manifest.json").write_text(json.dumps({"faces": faces, "merged_from": [str(s) for s in sources]}, indent=1))
+    return len(faces)

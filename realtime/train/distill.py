@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.identity import IdentityEncoder
+from realtime.train.common import TimeBudget, distributed, plot_losses, rank_device, save_atomic
 from realtime.train.teacher import load_teacher, teacher_view
 
 log = logging.getLogger("realtime")
@@ -71,21 +70,10 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
     return (1 - (F.normalize(student.float(), dim=1) * F.normalize(teacher.float(), dim=1)).sum(dim=1)).mean()
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size): set up the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (torch.distributed.get_rank(), world) if torch.distributed.is_initialized() else (0, 1)
-
-
 class Distiller:
     def __init__(self, crops: np.ndarray, teacher_path: Path, output: Path, options: DistillOptions, device: str) -> None:
-        self.rank, self.world = _distributed()
-        if self.world > 1 and device == "cuda":
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-            torch.cuda.set_device(device)
-        self.device = torch.device(device)
+        self.rank, self.world = distributed()
+        self.device = rank_device(device)
         self.options = options
         self.output = output
         torch.manual_seed(options.seed)
@@ -139,14 +127,12 @@ class Distiller:
             "student": self.student.state_dict(), "optimiser": self.optimiser.state_dict(), "scaler": self.scaler.state_dict(),
             "step": self.step, "generator": self.generator.get_state(), "history": self.history, "options": asdict(self.options),
         }
-        partial = self.state_path().with_suffix(".partial")
-        torch.save(state, partial)
-        partial.replace(self.state_path())  # a run killed mid-save keeps the previous state
+        save_atomic(state, self.state_path())
 
     def resume(self) -> bool:
         if not self.state_path().is_file():
             return False
-        state = torch.load(self.state_path(), map_location=self.device, weights_only=False)  # our own file
+        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # the generator state stays on the CPU  # our own file
         self.student.load_state_dict(state["student"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.scaler.load_state_dict(state["scaler"])
@@ -157,13 +143,13 @@ class Distiller:
     def run(self) -> int:
         """Train until ``steps`` (or the time limit); returns the step reached."""
         options = self.options
-        t0 = time.monotonic()
+        budget = TimeBudget(options.time_limit_s)
         start_step = self.step
         running: list[float] = []
         while self.step < options.steps:
             running.append(self.train_step())
             if self.step % options.log_every == 0 or self.step == options.steps:
-                elapsed = time.monotonic() - t0
+                elapsed = budget.elapsed_s()
                 rate = (self.step - start_step) / max(elapsed, 1e-9)
                 self.history.append({"step": self.step, "loss": float(np.mean(running)), "lr": self.learning_rate(self.step - 1), "seconds": round(elapsed, 1)})
                 running = []
@@ -172,7 +158,7 @@ class Distiller:
                     log.info("[%d/%d] loss %.4f  %.1f steps/s  ETA %.0f s", self.step, options.steps, self.history[-1]["loss"], rate, eta)
             if self.step % options.save_every == 0:
                 self.save_state()
-            if options.time_limit_s is not None and time.monotonic() - t0 > options.time_limit_s:
+            if self.step % options.log_every == 0 and budget.spent(self.device):
                 log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
                 break
         self.save_state()
@@ -191,26 +177,6 @@ class Distiller:
             for row in self.history:
                 handle.write(json.dumps(row) + "\n")
         plot_losses(self.history, self.output / "losses.png", "identity distillation: 1 − cos(student, teacher)")
-
-
-def plot_losses(history: list[dict[str, float]], path: Path, title: str) -> None:
-    if not history:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([h["step"] for h in history], [h["loss"] for h in history])
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 @torch.no_grad()

@@ -1,0 +1,311 @@
+"""``realtime train-aei``: AEI-Net trained with FaceShifter's objective.
+
+Each step draws sources and targets from the face crops (with probability ``same_prob`` the source
+is the target image, so the reconstruction loss applies), embeds the source with our frozen
+identity encoder, swaps, and updates the generator on
+
+    L_G = L_adv + λ_att·L_att + λ_id·L_id + λ_rec·L_rec   (hinge; 10, 5, 10 as in the paper)
+
+then the multi-scale PatchGAN on the hinge loss. Mixed precision (bf16 autocast) on CUDA; Adam
+with β1 = 0 as the paper. The same code runs on a CPU (smoke), one GPU or several through torchrun
+(DDP: each rank takes its share of every batch). ``state.pt`` resumes exactly; with β1 = 0 Adam's
+first moment is overwritten by the next gradient, so it is not stored (the state stays small
+enough to travel). ``--time-limit-s`` ends a chunk cleanly; the state can be handed back in
+parts of < 16 MiB. Writes ``aei-net.safetensors`` (FP16), ``losses.jsonl``/``losses.png`` and
+``samples.png`` (source / target / swap).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from realtime.models.aei_net import AEINet
+from realtime.models.checkpoint import load_checkpoint, save_checkpoint
+from realtime.train.common import TimeBudget, distributed, join_parts, plot_losses, rank_device, save_atomic, split_file
+from realtime.train.discriminator import MultiScaleDiscriminator
+from realtime.train.distill import augment
+from realtime.train.swap_losses import (
+    attribute_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    identity_loss,
+    reconstruction_loss,
+)
+
+log = logging.getLogger("realtime")
+IDENTITY_SIZE = 112
+LOSS_KEYS = ("g", "adv", "att", "id", "rec", "d")
+
+
+@dataclass(frozen=True)
+class AEIOptions:
+    crop_size: int = 128
+    attr_width: int = 12
+    gen_width: int = 12
+    max_mult: int = 6
+    steps: int = 20000
+    batch: int = 64  # over all ranks
+    lr: float = 4e-4
+    same_prob: float = 0.2
+    lambda_att: float = 10.0
+    lambda_id: float = 5.0
+    lambda_rec: float = 10.0
+    d_scales: int = 2
+    d_width: int = 32
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 500
+    save_every: int = 1000
+    time_limit_s: float | None = None
+
+    def generator_hyperparameters(self, id_dim: int) -> dict[str, int]:
+        return {"crop_size": self.crop_size, "id_dim": id_dim, "attr_width": self.attr_width, "gen_width": self.gen_width, "max_mult": self.max_mult}
+
+
+class SwapWithAttributes(nn.Module):
+    """The generator's training forward: the swap plus the attribute maps of target and swap, in
+    one module so DDP sees every use of the attribute encoder."""
+
+    def __init__(self, generator: AEINet) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, target: torch.Tensor, identity: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        target_attributes = self.generator.attributes(target)
+        swapped = self.generator.decode(target_attributes, identity)
+        return swapped, target_attributes, self.generator.attributes(swapped)
+
+
+def to_unit_range(faces_uint8: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) uint8 → (B, 3, H, W) float in [-1, 1], as the live swap stage feeds the models."""
+    return faces_uint8.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    if images.shape[-1] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def compact_adam_state(state: dict[str, Any]) -> dict[str, Any]:
+    """An Adam state_dict without the first moments when β1 = 0 (the next step overwrites them)."""
+    if any(group["betas"][0] != 0 for group in state["param_groups"]):
+        return state
+    return {**state, "state": {key: {k: v for k, v in value.items() if k != "exp_avg"} for key, value in state["state"].items()}}
+
+
+def expand_adam_state(state: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "state": {key: value if "exp_avg" in value else {**value, "exp_avg": torch.zeros_like(value["exp_avg_sq"])} for key, value in state["state"].items()}}
+
+
+def freeze(module: nn.Module, frozen: bool) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(not frozen)
+
+
+class AEITrainer:
+    def __init__(self, crops: np.ndarray, encoder_path: Path, output: Path, options: AEIOptions, device: str) -> None:
+        if crops.shape[1:] != (IDENTITY_SIZE, IDENTITY_SIZE, 3):
+            raise ValueError(f"crops must be (N, 112, 112, 3), not {crops.shape}")
+        self.rank, self.world = distributed()
+        self.device = rank_device(device)
+        self.cuda = self.device.type == "cuda"
+        self.options = options
+        self.output = output
+        torch.manual_seed(options.seed)
+        self.faces = torch.from_numpy(crops).to(self.device)
+        encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
+        self.encoder = encoder.to(self.device).eval()
+        freeze(self.encoder, True)
+        self.generator = AEINet(**options.generator_hyperparameters(encoder.embed_dim)).to(self.device)  # type: ignore[arg-type]
+        self.discriminator = MultiScaleDiscriminator(scales=options.d_scales, width=options.d_width).to(self.device)
+        swap: nn.Module = SwapWithAttributes(self.generator)
+        critic: nn.Module = self.discriminator
+        if torch.distributed.is_initialized():
+            ids = [self.device.index] if self.cuda else None
+            swap = nn.parallel.DistributedDataParallel(swap, device_ids=ids)
+            critic = nn.parallel.DistributedDataParallel(critic, device_ids=ids)
+        self.swap, self.critic = swap, critic
+        betas = (0.0, 0.999)
+        self.optimiser_g = torch.optim.Adam(self.generator.parameters(), lr=options.lr, betas=betas)
+        self.optimiser_d = torch.optim.Adam(self.discriminator.parameters(), lr=options.lr, betas=betas)
+        self.random = torch.Generator().manual_seed(options.seed)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        # fixed pairs for the sample grid: the same faces every time, so grids compare across steps
+        picks = torch.randperm(len(self.faces), generator=torch.Generator().manual_seed(12345))[:16]
+        self.sample_sources, self.sample_targets = picks[:8], picks[8:16] if len(picks) >= 16 else picks[:8].roll(1)
+
+    def draw_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This rank's (sources at 112 px, targets at crop size, same) for the next step."""
+        batch, per_rank = self.options.batch, self.options.batch // self.world
+        ours = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+        sources = torch.randint(len(self.faces), (batch,), generator=self.random)[ours]
+        targets = torch.randint(len(self.faces), (batch,), generator=self.random)[ours]
+        same = (torch.rand(batch, generator=self.random) < self.options.same_prob)[ours]
+        source_images = augment(to_unit_range(self.faces[sources.to(self.device)]), self.random)
+        target_images = augment(to_unit_range(self.faces[targets.to(self.device)]), self.random)
+        same = same.to(self.device)
+        source_images = torch.where(same[:, None, None, None], target_images, source_images)
+        return source_images, resize(target_images, self.options.crop_size), same
+
+    def train_step(self) -> dict[str, float]:
+        options = self.options
+        sources, targets, same = self.draw_batch()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda)
+        self.generator.train()
+        freeze(self.discriminator, True)  # the generator's step must not touch D (nor DDP's D hooks)
+        with autocast:
+            with torch.no_grad():
+                source_identity = self.encoder(sources)
+            swapped, target_attributes, swapped_attributes = self.swap(targets, source_identity)
+            swapped_identity = self.encoder(resize(swapped, IDENTITY_SIZE))
+            adversarial = hinge_generator_loss(self.discriminator(swapped))
+            attributes = attribute_loss(swapped_attributes, [a.detach() for a in target_attributes])
+            identity = identity_loss(swapped_identity, source_identity)
+            reconstruction = reconstruction_loss(swapped, targets, same)
+            total = adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
+        self.optimiser_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimiser_g.step()
+
+        freeze(self.discriminator, False)
+        with autocast:
+            scores = self.critic(torch.cat([targets, swapped.detach()]))
+            half = len(targets)
+            critic_loss = hinge_discriminator_loss([s[:half] for s in scores], [s[half:] for s in scores])
+        self.optimiser_d.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.optimiser_d.step()
+        self.step += 1
+        values = torch.stack([total, adversarial, attributes, identity, reconstruction, critic_loss]).detach().float().cpu()
+        return dict(zip(LOSS_KEYS, values.tolist(), strict=True))
+
+    def state_path(self) -> Path:
+        return self.output / "state.pt"
+
+    def save_state(self) -> None:
+        if self.rank != 0:
+            return
+        state = {
+            "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+            "optimiser_g": compact_adam_state(self.optimiser_g.state_dict()), "optimiser_d": compact_adam_state(self.optimiser_d.state_dict()),
+            "step": self.step, "random": self.random.get_state(), "history": self.history, "options": asdict(self.options),
+        }
+        save_atomic(state, self.state_path())
+
+    def resume(self) -> bool:
+        """Continue from ``state.pt`` (or its handed-back parts); False when there is none."""
+        if self.rank == 0:
+            join_parts(self.state_path())
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()  # the others read what rank 0 joined
+        if not self.state_path().is_file():
+            return False
+        # on the CPU first: the random generator's state must stay a CPU tensor
+        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # our own file
+        saved = {k: v for k, v in state["options"].items() if k in ("crop_size", "attr_width", "gen_width", "max_mult", "d_scales", "d_width")}
+        wanted = {k: getattr(self.options, k) for k in saved}
+        if saved != wanted:
+            raise ValueError(f"{self.state_path()} was trained with {saved}, not {wanted}: use a new --output folder or the same options")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimiser_g.load_state_dict(expand_adam_state(state["optimiser_g"]))
+        self.optimiser_d.load_state_dict(expand_adam_state(state["optimiser_d"]))
+        self.random.set_state(state["random"])
+        self.step, self.history = state["step"], state["history"]
+        return True
+
+    def run(self, handoff: Path | None = None) -> int:
+        """Train until ``steps`` or the time limit; returns the step reached. ``handoff``: a folder
+        to copy the state into, in parts a GPU machine can hand back."""
+        options = self.options
+        budget = TimeBudget(options.time_limit_s)
+        start_step = self.step
+        running: list[dict[str, float]] = []
+        while self.step < options.steps:
+            running.append(self.train_step())
+            if self.step % options.log_every == 0 or self.step == options.steps:
+                self._log(running, budget, start_step)
+                running = []
+            if self.rank == 0 and self.step % options.sample_every == 0:
+                self.write_samples()
+            if self.step % options.save_every == 0:
+                self.save_state()
+            if self.step % options.log_every == 0 and budget.spent(self.device):
+                log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
+                break
+        self.save_state()
+        if self.rank == 0:
+            self.export()
+            if handoff is not None:
+                split_file(self.state_path(), handoff)
+        return self.step
+
+    def _log(self, running: list[dict[str, float]], budget: TimeBudget, start_step: int) -> None:
+        elapsed = budget.elapsed_s()
+        row: dict[str, float] = {"step": self.step, **{k: float(np.mean([r[k] for r in running])) for k in LOSS_KEYS}, "seconds": round(elapsed, 1)}
+        self.history.append(row)
+        if self.rank == 0:
+            rate = (self.step - start_step) / max(elapsed, 1e-9)
+            eta = (self.options.steps - self.step) / max(rate, 1e-9)
+            log.info("[%d/%d] G %.3f (adv %.3f att %.4f id %.3f rec %.4f) D %.3f  %.1f steps/s  ETA %.0f s", self.step, self.options.steps, row["g"], row["adv"], row["att"], row["id"], row["rec"], row["d"], rate, eta)
+
+    @torch.no_grad()
+    def swap_faces(self, sources: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Swapped crops (B, 3, S, S) for face indices, the generator in inference mode."""
+        self.generator.eval()
+        try:
+            identity = self.encoder(to_unit_range(self.faces[sources.to(self.device)]))
+            return self.generator(resize(to_unit_range(self.faces[targets.to(self.device)]), self.options.crop_size), identity)
+        finally:
+            self.generator.train()
+
+    def write_samples(self) -> None:
+        swapped = self.swap_faces(self.sample_sources, self.sample_targets)
+        size = self.options.crop_size
+        rows = [resize(to_unit_range(self.faces[i.to(self.device)]), size) for i in (self.sample_sources, self.sample_targets)] + [swapped]
+        self.output.mkdir(parents=True, exist_ok=True)
+        write_grid(rows, self.output / "samples.png", labels=("source", "target", f"swap, step {self.step}"))
+
+    def export(self) -> None:
+        """The shipped generator (FP16 safetensors with its training record) and the curves."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        generator = AEINet(**self.options.generator_hyperparameters(self.encoder.embed_dim))  # type: ignore[arg-type]
+        generator.load_state_dict(self.generator.state_dict())
+        training = {
+            "method": "FaceShifter objective: hinge adversarial (multi-scale PatchGAN) + 10 attribute + 5 identity + 10 reconstruction",
+            "steps": self.step, "batch": self.options.batch, "faces": len(self.faces), "world_size": self.world,
+        }
+        hyperparameters = self.options.generator_hyperparameters(self.encoder.embed_dim)
+        save_checkpoint(self.output / "aei-net.safetensors", generator.half().eval(), architecture="aei_net", hyperparameters=hyperparameters, training=training, template="arcface")
+        with (self.output / "losses.jsonl").open("w") as handle:
+            for row in self.history:
+                handle.write(json.dumps(row) + "\n")
+        plot_losses(self.history, self.output / "losses.png", "AEI-Net training (FaceShifter losses)", LOSS_KEYS)
+        self.write_samples()
+
+
+def write_grid(rows: list[torch.Tensor], path: Path, *, labels: tuple[str, ...] = ()) -> None:
+    """A PNG with one row of crops per tensor in ``rows`` ((B, 3, S, S) in [-1, 1]), labelled."""
+    import cv2
+
+    strips = []
+    for index, row in enumerate(rows):
+        images = ((row.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        strip = np.concatenate(list(images), axis=1)
+        label = np.full((18, strip.shape[1], 3), 255, np.uint8)
+        if index < len(labels):
+            cv2.putText(label, labels[index], (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        strips += [label, strip]
+    grid = np.concatenate(strips, axis=0)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))

@@ -1,0 +1,46 @@
+"""FaceShifter's losses (Li et al. 2020, eq. 4–8), each a scalar mean over the batch.
+
+``scores`` are a multi-scale discriminator's outputs: a list of (B, 1, h, w) maps. Embeddings are
+(B, D) and need not be normalised. Attribute maps are lists of (B, C_k, H_k, W_k), coarse to fine.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def hinge_discriminator_loss(real_scores: list[torch.Tensor], fake_scores: list[torch.Tensor]) -> torch.Tensor:
+    """Σ_scales mean(relu(1 − D(real))) + mean(relu(1 + D(fake))): 0 once every real patch scores
+    ≥ 1 and every fake one ≤ −1."""
+    total = real_scores[0].new_zeros((), dtype=torch.float32)
+    for real, fake in zip(real_scores, fake_scores, strict=True):
+        total = total + F.relu(1 - real.float()).mean() + F.relu(1 + fake.float()).mean()
+    return total
+
+
+def hinge_generator_loss(fake_scores: list[torch.Tensor]) -> torch.Tensor:
+    """Σ_scales −mean(D(fake)): the generator pushes its patches' scores up."""
+    return sum((-fake.float().mean() for fake in fake_scores), fake_scores[0].new_zeros((), dtype=torch.float32))
+
+
+def identity_loss(swapped_identity: torch.Tensor, source_identity: torch.Tensor) -> torch.Tensor:
+    """1 − cos(z_id(Ŷ), z_id(X_s)), averaged over the batch."""
+    return (1 - F.cosine_similarity(swapped_identity.float(), source_identity.float(), dim=1)).mean()
+
+
+def attribute_loss(swapped_attributes: list[torch.Tensor], target_attributes: list[torch.Tensor]) -> torch.Tensor:
+    """½ Σ_k ‖z_att^k(Ŷ) − z_att^k(X_t)‖², each level's squared error averaged over its elements
+    (so a 2×2 level and a 128² level weigh alike, as in the paper's reference code)."""
+    total = swapped_attributes[0].new_zeros((), dtype=torch.float32)
+    for swapped, target in zip(swapped_attributes, target_attributes, strict=True):
+        total = total + (swapped.float() - target.float()).pow(2).mean()
+    return 0.5 * total
+
+
+def reconstruction_loss(swapped: torch.Tensor, target: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """½‖Ŷ − X_t‖² (mean over pixels) over the samples whose source is the target image itself
+    (``same``, a (B,) bool), averaged over those samples; 0 when there are none."""
+    per_sample = 0.5 * (swapped.float() - target.float()).pow(2).flatten(1).mean(dim=1)
+    weight = same.float()
+    return (per_sample * weight).sum() / weight.sum().clamp(min=1.0)

@@ -1,0 +1,175 @@
+"""AEI-Net training: FaceShifter's losses on known inputs, the discriminator's scales, a CPU run that
+learns, exact resume (also from handed-back parts), the DDP path at world size 1, and the CLI."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from realtime.models.aei_net import AEINet
+from realtime.models.checkpoint import load_checkpoint, save_checkpoint
+from realtime.models.identity import IdentityEncoder
+from realtime.testing import make_face_dataset
+from realtime.train.aei import AEIOptions, AEITrainer, compact_adam_state, expand_adam_state
+from realtime.train.common import TimeBudget, join_parts, split_file
+from realtime.train.discriminator import MultiScaleDiscriminator
+from realtime.train.swap_losses import (
+    attribute_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    identity_loss,
+    reconstruction_loss,
+)
+
+TINY = {"attr_width": 4, "gen_width": 4, "max_mult": 2, "d_width": 8, "log_every": 2, "sample_every": 1000, "save_every": 1000}
+
+
+@pytest.fixture()
+def encoder_file(tmp_path: Path) -> Path:
+    torch.manual_seed(2)
+    path = tmp_path / "encoder.safetensors"
+    save_checkpoint(path, IdentityEncoder(width=0.25).eval(), architecture="identity_encoder", hyperparameters={"embed_dim": 128, "width": 0.25})
+    return path
+
+
+def _faces(n: int = 12) -> np.ndarray:
+    """Smooth random 'faces': a blurred noise image each, so reconstruction has something to learn."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    return np.stack([cv2.GaussianBlur(rng.integers(0, 256, (112, 112, 3), dtype=np.uint8), (0, 0), 6) for _ in range(n)])
+
+
+def test_hinge_losses_on_known_scores():
+    real, fake = [torch.full((2, 1, 3, 3), 2.0)], [torch.full((2, 1, 3, 3), -2.0)]
+    assert hinge_discriminator_loss(real, fake).item() == 0.0  # both beyond the margin
+    assert hinge_discriminator_loss([torch.zeros(2, 1, 3, 3)] * 2, [torch.zeros(2, 1, 3, 3)] * 2).item() == pytest.approx(4.0)  # 2 scales × (1 + 1)
+    assert hinge_generator_loss([torch.full((1, 1, 2, 2), 0.5), torch.full((1, 1, 1, 1), -1.5)]).item() == pytest.approx(1.0)
+
+
+def test_identity_attribute_and_reconstruction_losses_on_known_inputs():
+    a = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+    assert identity_loss(a, a).item() == pytest.approx(0.0, abs=1e-6)
+    assert identity_loss(a, torch.tensor([[0.0, 1.0], [0.0, -1.0]])).item() == pytest.approx(1.5)
+    levels = [torch.zeros(1, 2, 2, 2), torch.zeros(1, 1, 4, 4)]
+    assert attribute_loss(levels, levels).item() == 0.0
+    assert attribute_loss([torch.ones(1, 2, 2, 2), torch.full((1, 1, 4, 4), 2.0)], levels).item() == pytest.approx(0.5 * (1 + 4))
+    swapped, target = torch.zeros(3, 3, 4, 4), torch.ones(3, 3, 4, 4)
+    assert reconstruction_loss(swapped, target, torch.tensor([True, False, False])).item() == pytest.approx(0.5)
+    assert reconstruction_loss(swapped, target, torch.tensor([False, False, False])).item() == 0.0
+
+
+def test_discriminator_scores_every_scale():
+    scores = MultiScaleDiscriminator(scales=3, width=8)(torch.zeros(2, 3, 128, 128))
+    assert [s.shape[-1] for s in scores] == [14, 6, 2] and all(s.shape[:2] == (2, 1) for s in scores)
+
+
+def test_decode_of_the_attributes_is_the_forward_pass():
+    torch.manual_seed(0)
+    model = AEINet(crop_size=128, attr_width=4, gen_width=4, max_mult=2).eval()
+    target, identity = torch.rand(2, 3, 128, 128) * 2 - 1, torch.nn.functional.normalize(torch.randn(2, 128), dim=1)
+    assert torch.equal(model(target, identity), model.decode(model.attributes(target), identity))
+
+
+def test_adam_state_without_first_moments_restores_exactly():
+    parameter = torch.nn.Parameter(torch.randn(5))
+    optimiser = torch.optim.Adam([parameter], betas=(0.0, 0.999))
+    parameter.grad = torch.randn(5)
+    optimiser.step()
+    compact = compact_adam_state(optimiser.state_dict())
+    assert "exp_avg" not in compact["state"][0] and "exp_avg_sq" in compact["state"][0]
+    assert "exp_avg" in expand_adam_state(compact)["state"][0]
+    kept = torch.optim.Adam([torch.nn.Parameter(torch.randn(5))], betas=(0.9, 0.999)).state_dict()
+    assert compact_adam_state(kept) is kept  # only β1 = 0 makes the first moment disposable
+
+
+def test_training_on_cpu_learns_to_reconstruct(encoder_file, tmp_path):
+    options = AEIOptions(steps=40, batch=4, same_prob=1.0, lr=2e-3, **TINY)
+    trainer = AEITrainer(_faces(), encoder_file, tmp_path, options, "cpu")
+    losses = [trainer.train_step() for _ in range(40)]
+    assert all(np.isfinite(list(row.values())).all() for row in losses)
+    assert np.mean([r["rec"] for r in losses[-8:]]) < np.mean([r["rec"] for r in losses[:8]])
+
+
+def test_resume_continues_exactly_also_from_handed_back_parts(encoder_file, tmp_path):
+    options = AEIOptions(steps=4, batch=4, **TINY)
+    straight = AEITrainer(_faces(8), encoder_file, tmp_path / "a", options, "cpu")
+    straight.run()
+    first = AEITrainer(_faces(8), encoder_file, tmp_path / "b", AEIOptions(steps=2, batch=4, **TINY), "cpu")
+    first.run(handoff=tmp_path / "parts")
+    parts = sorted((tmp_path / "parts").iterdir())
+    assert parts and all(p.name.startswith("state.pt.part") for p in parts)
+    fresh = tmp_path / "c"  # a new machine: only the parts came along
+    fresh.mkdir()
+    for part in parts:
+        (fresh / part.name).write_bytes(part.read_bytes())
+    second = AEITrainer(_faces(8), encoder_file, fresh, options, "cpu")
+    assert second.resume() and second.step == 2
+    second.run()
+    for model in ("generator", "discriminator"):
+        ours, theirs = getattr(straight, model).state_dict(), getattr(second, model).state_dict()
+        for key, value in ours.items():
+            assert torch.equal(value, theirs[key]), (model, key)
+    for name in ("aei-net.safetensors", "losses.png", "losses.jsonl", "samples.png"):
+        assert (fresh / name).is_file(), name
+    generator, info = load_checkpoint(fresh / "aei-net.safetensors", expect="aei_net")
+    assert info.crop_size == 128 and info.training["steps"] == 4 and info.template == "arcface"
+
+
+def test_resume_refuses_a_state_of_another_architecture(encoder_file, tmp_path):
+    AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=1, batch=2, **TINY), "cpu").run()
+    other = AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=2, batch=2, **{**TINY, "gen_width": 8}), "cpu")
+    with pytest.raises(ValueError, match="new --output folder"):
+        other.resume()
+
+
+def test_split_and_join_round_trip(tmp_path):
+    payload = os.urandom(2500)
+    (tmp_path / "big.bin").write_bytes(payload)
+    parts = split_file(tmp_path / "big.bin", tmp_path / "out", part_bytes=1000)
+    assert [p.stat().st_size for p in parts] == [1000, 1000, 500]
+    assert join_parts(tmp_path / "out" / "big.bin") and (tmp_path / "out" / "big.bin").read_bytes() == payload
+    assert not join_parts(tmp_path / "nothing.bin")
+
+
+def test_ddp_path_runs_with_world_size_one(encoder_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(os.environ, "MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setitem(os.environ, "MASTER_PORT", "29518")
+    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        trainer = AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=2, batch=2, **TINY), "cpu")
+        assert isinstance(trainer.swap, torch.nn.parallel.DistributedDataParallel)
+        assert isinstance(trainer.critic, torch.nn.parallel.DistributedDataParallel)
+        assert np.isfinite(list(trainer.train_step().values())).all()
+        device = torch.device("cpu")
+        assert TimeBudget(0.0).spent(device) and not TimeBudget(None).spent(device)  # agreed through the group
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_train_aei_command_runs_and_refuses_other_crop_sizes(encoder_file, tmp_path, capsys):
+    from realtime.cli import main
+
+    faces = make_face_dataset(tmp_path / "faces")
+    out = tmp_path / "run"
+    code = main(["train-aei", "--faces", str(faces), "--identity-encoder", str(encoder_file), "--output", str(out), "--steps", "2", "--batch", "2", "--device", "cpu", "--handoff", str(tmp_path / "parts")])
+    assert code == 0 and (out / "aei-net.safetensors").is_file() and (out / "samples.png").is_file()
+    assert any((tmp_path / "parts").glob("state.pt.part*"))
+    wrong = make_face_dataset(tmp_path / "faces128", size=128)
+    assert main(["train-aei", "--faces", str(wrong), "--identity-encoder", str(encoder_file), "--output", str(tmp_path / "run2"), "--device", "cpu"]) != 0
+    assert "--crop-size 112" in capsys.readouterr().err
+
+
+def test_merge_datasets_renumbers_reencodes_and_keeps_labels(tmp_path):
+    from realtime.train.data import face_records, load_crops, merge_datasets
+
+    a = make_face_dataset(tmp_path / "a", people=2, each=2)
+    b = make_face_dataset(tmp_path / "b", people=1, each=3, seed=1)
+    assert merge_datasets([a, b], tmp_path / "ab", jpeg_quality=80) == 7
+    records = face_records([tmp_path / "ab"])
+    assert [r.identity for r in records] == ["person0"] * 2 + ["person1"] * 2 + ["person0"] * 3
+    assert len({r.file for r in records}) == 7 and load_crops(records).shape == (7, 112, 112, 3)
+    with pytest.raises(FileExistsError):
+        merge_datasets([a], tmp_path / "ab")
