@@ -20,7 +20,8 @@ install: $(BIN)/.installed
 
 demo: install
 	mkdir -p out
-	$(BIN)/realtime run --input demo --output out/demo.mp4 --report out/demo-report.json
+	$(BIN)/realtime run --input demo --output out/demo.mp4 --report out/demo-report.json \
+		--generator models/aei-net-v1.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo
 
 test: install
 	$(BIN)/python -m pytest -q

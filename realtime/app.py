@@ -81,7 +81,7 @@ def face_stages(config: Config, plan: Plan) -> list[Stage]:
         from realtime.stages.blend import BlendControls, BlendStage, resolve_blend_device
         from realtime.stages.swap import SwapStage
 
-        blend = BlendStage(BlendControls(config.blend), device=resolve_blend_device(config.blend.blend_device), crop_size=config.track.crop_size)
+        blend = BlendStage(BlendControls(config.blend), device=resolve_blend_device(config.blend.blend_device), crop_size=config.track.crop_px)
         stages += [SwapStage(config.swap, config.track, config.detect), blend]
     return stages
 

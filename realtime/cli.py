@@ -158,6 +158,15 @@ def make_parser() -> argparse.ArgumentParser:
     aei.add_argument("--device", default="auto", help="cuda, cpu or auto")
     aei.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    judge = commands.add_parser("eval-swap", help="measure a generator on held-out people: identity (ours and dlib's judge), retrieval, landmarks kept")
+    judge.add_argument("--faces", type=Path, required=True, help="a prepare-faces dataset with identities and original image paths (LFW people not trained on)")
+    judge.add_argument("--generator", type=Path, required=True, help="the AEI-Net checkpoint to measure")
+    judge.add_argument("--identity-encoder", type=Path, required=True, help="the encoder that embeds each source (and measures 'ours')")
+    judge.add_argument("--identities", type=int, default=100, help="people in the trial and the retrieval gallery (default 100)")
+    judge.add_argument("--no-judge", action="store_true", help="skip dlib's independent judge (needs pip install -e '.[judge]')")
+    judge.add_argument("--json", type=Path, required=True, help="results; example swaps are written next to it (.png)")
+    judge.add_argument("--debug", action="store_true", help="show tracebacks")
+
     build = commands.add_parser("build-engines", help="compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)")
     from realtime.inference.build import add_arguments as add_build_arguments
 
@@ -363,11 +372,14 @@ def cmd_train_identity(args: argparse.Namespace) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     options = DistillOptions(steps=args.steps, batch=args.batch, lr=args.lr, time_limit_s=args.time_limit_s)
     distiller = Distiller(crops, args.teacher, args.output, options, _device(args.device))
-    if distiller.resume():
-        log.info("resumed at step %d from %s", distiller.step, distiller.state_path())
-    log.info("distilling on %d faces, %s, world size %d", len(crops), distiller.device, distiller.world)
+    resumed = distiller.resume()
+    if distiller.rank == 0:  # under torchrun, one voice
+        if resumed:
+            log.info("resumed at step %d from %s", distiller.step, distiller.state_path())
+        log.info("distilling on %d faces, %s, world size %d", len(crops), distiller.device, distiller.world)
     step = distiller.run()
-    print(f"step {step}/{args.steps}; wrote {args.output / 'identity.safetensors'} and {args.output / 'losses.png'}")
+    if distiller.rank == 0:
+        print(f"step {step}/{args.steps}; wrote {args.output / 'identity.safetensors'} and {args.output / 'losses.png'}")
     return EXIT_OK
 
 
@@ -388,11 +400,86 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
         resumed = trainer.resume()
     except ValueError as exc:
         raise UsageError(str(exc), "train into a new --output folder") from None
-    if resumed:
-        log.info("resumed at step %d from %s", trainer.step, trainer.state_path())
-    log.info("training AEI-Net %d px on %d faces, %s, world size %d", args.crop_size, len(crops), trainer.device, trainer.world)
+    if trainer.rank == 0:  # under torchrun, one voice
+        if resumed:
+            log.info("resumed at step %d from %s", trainer.step, trainer.state_path())
+        log.info("training AEI-Net %d px on %d faces, %s, world size %d", args.crop_size, len(crops), trainer.device, trainer.world)
     step = trainer.run(args.handoff)
-    print(f"step {step}/{args.steps}; wrote {args.output / 'aei-net.safetensors'}, {args.output / 'losses.png'} and {args.output / 'samples.png'}")
+    if trainer.rank == 0:
+        print(f"step {step}/{args.steps}; wrote {args.output / 'aei-net.safetensors'}, {args.output / 'losses.png'} and {args.output / 'samples.png'}")
+    return EXIT_OK
+
+
+def cmd_eval_swap(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from realtime.bundle import Detection
+    from realtime.config import DetectConfig
+    from realtime.models.checkpoint import load_checkpoint
+    from realtime.stages.swap import detect_faces_in_image, embed_face, read_image
+    from realtime.swap_image import StillSwapper
+    from realtime.train.evaluate_swap import (
+        DlibJudge,
+        make_trials,
+        measure,
+        original_paths,
+        summarise,
+        write_example_grid,
+    )
+
+    _setup_logging(args.debug, quiet=False)
+    try:
+        trials = make_trials(original_paths(args.faces), args.identities)
+    except ValueError as exc:
+        raise UsageError(f"{args.faces}: {exc}", "use a dataset of more people (LFW folders) or fewer --identities") from None
+    missing = [t.source for t in trials if not t.source.is_file()][:1]
+    if missing:
+        raise UsageError(f"original image {missing[0]} named in {args.faces}/manifest.json is not there", "run from the folder prepare-faces ran in")
+    try:
+        judge = None if args.no_judge else DlibJudge()
+    except ImportError as exc:
+        raise UsageError(str(exc), "or pass --no-judge") from None
+    encoder, _ = load_checkpoint(args.identity_encoder, expect="identity_encoder")
+    detect = DetectConfig(max_faces=1)
+
+    def landmarks_of(image: np.ndarray) -> np.ndarray | None:
+        found = detect_faces_in_image(image, detect)
+        return max(found, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks if found else None
+
+    def embed(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        return embed_face(image, landmarks, encoder).numpy()
+
+    first = trials[0].source
+    config = build_config(overrides={"generator": str(args.generator), "identity_encoder": str(args.identity_encoder), "source": str(first), "colour": "per_frame"})
+    swapper = StillSwapper(config)
+
+    def swap(source: np.ndarray, source_landmarks: np.ndarray, target: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
+        swapper.swap.use_identity(embed_face(source, source_landmarks, encoder))
+        return swapper.swap_faces(target, [Detection(target_landmarks)]).frame
+
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            rate = done / (time.monotonic() - t0)
+            log.info("[%d/%d] trials, ETA %.0f s", done, total, (total - done) / rate)
+
+    try:
+        measured, examples = measure(trials, swap, landmarks_of, embed, judge, read_image, progress)
+    finally:
+        swapper.close()
+    result = {"faces": str(args.faces), "generator": str(args.generator), "identity_encoder": str(args.identity_encoder), **summarise(measured), "failures": measured.failures[:20]}
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_example_grid(examples, args.json.with_suffix(".png"))
+    ours = result["ours"]
+    print(f"ours: swap→source {ours['swap_to_source']:.3f} (same person {ours['same_person_baseline']:.3f}, different {ours['different_person_baseline']:.3f}), swap→target {ours['swap_to_target']:.3f}, retrieval {ours['retrieval_source_rate']:.0%}")
+    if "judge_dlib" in result:
+        dl = result["judge_dlib"]
+        print(f"dlib: swap→source {dl['swap_to_source']:.3f} (same person {dl['same_person_baseline']:.3f}, different {dl['different_person_baseline']:.3f}), swap→target {dl['swap_to_target']:.3f}, retrieval {dl['retrieval_source_rate']:.0%}, closer to source {dl['closer_to_source_rate']:.0%}")
+    at = result["attributes"]
+    print(f"landmarks: swap vs target NME {at['swap_to_target_nme_mean']:.3f} (source vs target {at['source_to_target_nme_mean']:.3f}); wrote {args.json}")
     return EXIT_OK
 
 
@@ -446,7 +533,7 @@ def _plot_roc(curves: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "eval-swap": cmd_eval_swap, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

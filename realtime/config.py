@@ -26,6 +26,7 @@ TemplateName = Literal["arcface", "ffhq"]
 Smoothing = Literal["kalman", "off"]
 ColourMode = Literal["off", "per_frame", "smoothed"]
 BlendDevice = Literal["auto", "cpu", "cuda"]
+DEFAULT_CROP_SIZE = 256
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 
 
@@ -127,15 +128,20 @@ class DetectConfig:
 @dataclass(frozen=True)
 class TrackConfig:
     smoothing: Smoothing = option("kalman", "landmark smoothing: 'kalman' (adaptive) or 'off' (raw detections)")
-    crop_size: int = option(256, "aligned crop size for the generator (128 or 256)", metavar="PX")
+    crop_size: int | None = option(None, "aligned crop size, 128 or 256 (default: the generator's, else 256)", metavar="PX")
     template: TemplateName = option("arcface", "alignment template: 'arcface' (tight) or 'ffhq' (looser)")
     coast_s: float = option(0.15, "keep predicting a lost face this long before fading it out", metavar="S")
     fade_s: float = option(0.25, "fade a face in at birth and out when lost over this time", metavar="S")
     birth_hits: int = option(2, "detections in a row before a new face counts", metavar="N")
     match_iou: float = option(0.2, "least box overlap for a detection to continue a track", metavar="IOU")
 
+    @property
+    def crop_px(self) -> int:
+        """The crop size in use: the one given, else 256 (``Config`` fills in the generator's)."""
+        return self.crop_size if self.crop_size is not None else DEFAULT_CROP_SIZE
+
     def __post_init__(self) -> None:
-        if self.crop_size not in (128, 256):
+        if self.crop_size is not None and self.crop_size not in (128, 256):
             raise ConfigError(f"--crop-size {self.crop_size} is not supported", "use 128 or 256")
         if self.coast_s < 0 or self.fade_s < 0:
             raise ConfigError("--coast-s and --fade-s cannot be negative", "use e.g. 0.15 and 0.25")
@@ -148,7 +154,7 @@ class TrackConfig:
 @dataclass(frozen=True)
 class SwapConfig:
     generator: str | None = option(None, "generator checkpoint (.safetensors); without one, frames pass through unswapped", metavar="PATH")
-    source: str | None = option(None, "image of the face to wear (AEI-Net generators)", metavar="IMAGE")
+    source: str | None = option(None, "image of the face to wear (AEI-Net generators); 'demo' is a built-in public-domain portrait", metavar="IMAGE")
     identity_encoder: str | None = option(None, "identity encoder checkpoint used to embed --source", metavar="PATH")
     target_identity: int = option(0, "per-target generators: which decoder (person) to render", metavar="N")
     backends: tuple[str, ...] = option(
@@ -267,6 +273,14 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+
+    def __post_init__(self) -> None:
+        # Without --crop-size the crops are made at the generator's size: a checkpoint knows it.
+        if self.track.crop_size is None and self.swap.generator:
+            from realtime.models.checkpoint import read_checkpoint_info
+
+            size = read_checkpoint_info(Path(self.swap.generator)).crop_size or DEFAULT_CROP_SIZE
+            object.__setattr__(self, "track", dataclasses.replace(self.track, crop_size=size))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)

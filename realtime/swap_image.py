@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from realtime.bundle import Detection, FrameBundle
 from realtime.config import Config
@@ -16,6 +17,33 @@ from realtime.stages.swap import SwapStage, detect_faces_in_image, read_image
 from realtime.vision.tracking import FaceTracker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+class StillSwapper:
+    """The live path's detect → align → swap → blend, for still images, with the generator loaded
+    once (``swap-image`` uses it for one image, ``eval-swap`` for hundreds)."""
+
+    def __init__(self, config: Config) -> None:
+        if not config.swap.generator:
+            raise ConfigError("swapping needs --generator", "pass a generator checkpoint (.safetensors)")
+        self.config = config
+        self.swap = SwapStage(config.swap, config.track, config.detect)
+        self.swap.setup()
+        # a still image has no history to smooth the colour over: match it on this frame alone
+        blend = config.blend if config.blend.colour != "smoothed" else replace(config.blend, colour="per_frame")
+        self.blend = BlendStage(BlendControls(blend))
+
+    def swap_faces(self, image: np.ndarray, detections: list[Detection]) -> FrameBundle:
+        """A copy of ``image`` with every detected face swapped; the bundle keeps the aligned faces."""
+        # No smoothing and no birth hysteresis: one step of the same tracker turns detections
+        # into aligned faces exactly as the live path does.
+        tracker = FaceTracker(replace(self.config.track, birth_hits=1, fade_s=0.0, smoothing="off"))
+        bundle = FrameBundle(0, 0, image.copy(), 0.0)
+        bundle.faces = tracker.step([Detection(d.landmarks) for d in detections], 0.0, 0.0)
+        return self.blend.process(self.swap.process(bundle))
+
+    def close(self) -> None:
+        self.swap.teardown()
 
 
 def swap_image(config: Config, target_path: Path, output_path: Path) -> int:
@@ -30,19 +58,11 @@ def swap_image(config: Config, target_path: Path, output_path: Path) -> int:
     detections = detect_faces_in_image(target, config.detect)
     if not detections:
         raise SourceError(f"no face found in the target image {target_path}", "use a photo where the face is at least 60 pixels wide")
-    # A still image needs no smoothing and no birth hysteresis: one step of the same tracker
-    # turns detections into aligned faces exactly as the live path does.
-    tracker = FaceTracker(replace(config.track, birth_hits=1, fade_s=0.0, smoothing="off"))
-    bundle = FrameBundle(0, 0, target, 0.0)
-    bundle.faces = tracker.step([Detection(d.landmarks) for d in detections], 0.0, 0.0)
-    swap = SwapStage(config.swap, config.track, config.detect)
-    swap.setup()
+    swapper = StillSwapper(config)
     try:
-        # a still image has no history to smooth the colour over: match it on this frame alone
-        blend_config = config.blend if config.blend.colour != "smoothed" else replace(config.blend, colour="per_frame")
-        bundle = BlendStage(BlendControls(blend_config)).process(swap.process(bundle))
+        bundle = swapper.swap_faces(target, detections)
     finally:
-        swap.teardown()
+        swapper.close()
     tmp = output_path.with_name(f".{output_path.stem}.tmp{output_path.suffix}")
     ok, encoded = cv2.imencode(output_path.suffix, cv2.cvtColor(bundle.frame, cv2.COLOR_RGB2BGR))
     if not ok:

@@ -156,3 +156,32 @@ def test_run_with_a_generator_end_to_end(checkpoints, tmp_path):
     assert data["stages_info"]["swap"]["backend"]["backend"] == "cpu"
     assert data["stages_info"]["swap"]["faces_swapped"] >= 18
     assert data["frames"]["failed_frames"] == 0
+
+
+def test_crop_size_follows_the_generator_unless_given(checkpoints):
+    from realtime.config import Config, build_config
+
+    assert Config().track.crop_px == 256 and Config().track.crop_size is None
+    assert build_config(overrides={"generator": str(checkpoints["aei"])}).track.crop_size == 128
+    assert build_config(overrides={"generator": str(checkpoints["aei"]), "crop_size": 256}).track.crop_size == 256
+
+
+def test_use_identity_changes_the_face_worn_and_checks_its_shape(checkpoints):
+    from conftest import has_face_model
+
+    from realtime.errors import ModelError
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    stage = SwapStage(SwapConfig(generator=str(checkpoints["aei"]), identity_encoder=str(checkpoints["enc"]), source="demo", backends=("cpu",)), TrackConfig(crop_size=128), DetectConfig())
+    stage.setup()  # 'demo' is the built-in portrait
+    frame = make_ground_truth_frame(0)
+    first = FrameBundle(0, 0, frame.copy(), 0.0)
+    first.faces = _faces(frame)
+    before = stage.process(first).faces[0].swapped_crop.copy()
+    stage.use_identity(torch.nn.functional.normalize(torch.randn(16), dim=0))
+    second = FrameBundle(1, 0, frame.copy(), 0.0)
+    second.faces = _faces(frame)
+    assert not np.array_equal(stage.process(second).faces[0].swapped_crop, before)
+    with pytest.raises(ModelError, match="identity encoder"):
+        stage.use_identity(torch.zeros(8))

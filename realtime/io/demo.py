@@ -1,4 +1,5 @@
-"""The built-in input: a clip made from scikit-image's astronaut photo (public domain, NASA).
+"""The built-in input: a clip made from scikit-image's astronaut photo (public domain, NASA), and
+a built-in face to wear, so the demo swaps with no downloads.
 
 The face moves along a smooth, known path (pan, zoom, a little roll), so the demo runs anywhere
 without a webcam and tests know the exact ground-truth transform of every frame.
@@ -10,10 +11,12 @@ import math
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from realtime.errors import SourceError
 from realtime.io.sources import SourceInfo, VideoSource
 
 DEMO_SIZE = (640, 480)
@@ -29,6 +32,17 @@ def load_demo_face() -> np.ndarray:
     if bgr is None:
         raise RuntimeError(f"cannot decode {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def demo_source_path() -> Path:
+    """The built-in face to wear (``--source demo``): Grace Hopper's official US Navy portrait
+    (public domain), which matplotlib ships as sample data — a different person from the clip's."""
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    if not path.is_file():
+        raise SourceError(f"the demo source face {path} is missing from this matplotlib", "pass --source IMAGE, or reinstall matplotlib")
+    return path
 
 
 def demo_frame_from_image(index: int, *, fps: float = DEMO_FPS, size: tuple[int, int] = DEMO_SIZE) -> np.ndarray:

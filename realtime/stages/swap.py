@@ -61,6 +61,11 @@ def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Pa
     from realtime.models.checkpoint import load_checkpoint
 
     encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
+    return embed_face(image, landmarks, encoder)
+
+
+def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Module) -> torch.Tensor:
+    """The unit-norm embedding by a loaded identity ``encoder`` of the face with ``landmarks``."""
     height, width = encoder.input_size  # type: ignore[attr-defined]
     template = template_points(IDENTITY_CROP)
     template[:, 0] -= (IDENTITY_CROP - width) / 2  # narrower inputs (112×96) keep the face centred
@@ -111,8 +116,8 @@ class SwapStage(Stage):
 
     def setup(self) -> None:
         spec = spec_from_checkpoint(Path(self.config.generator or ""), target_identity=self.config.target_identity)
-        if spec.crop_size != self.track.crop_size:
-            raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_size}", f"run with --crop-size {spec.crop_size}")
+        if spec.crop_size != self.track.crop_px:
+            raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_px}", f"run with --crop-size {spec.crop_size}")
         if spec.id_dim is not None:
             self.identity = self._source_identity(spec.id_dim)
         buckets = sorted({batch_bucket(n) for n in range(1, self.detect.max_faces + 1)})
@@ -131,12 +136,22 @@ class SwapStage(Stage):
         if not self.config.source or not self.config.identity_encoder:
             raise ConfigError("an AEI-Net generator needs --source IMAGE and --identity-encoder PATH", "add both: the face to wear and the encoder that embeds it")
         path = Path(self.config.source)
+        if self.config.source == "demo":
+            from realtime.io.demo import demo_source_path
+
+            path = demo_source_path()
         image = read_image(path)
         landmarks = find_one_face(image, self.detect, "source", path)
         identity = embed_source_face(image, landmarks, Path(self.config.identity_encoder))
         if identity.numel() != id_dim:
             raise ModelError(f"the identity encoder gives {identity.numel()}-D embeddings, the generator expects {id_dim}", "use the encoder the generator was trained with")
         return identity
+
+    def use_identity(self, identity: torch.Tensor) -> None:
+        """Wear another face from the next frame on: a unit embedding from the same encoder."""
+        if self.identity is None or identity.shape != self.identity.shape:
+            raise ModelError("this generator takes no identity embedding of that shape", "pass an embedding from the generator's identity encoder")
+        self.identity = identity
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         faces = [face for face in bundle.faces if face.alpha > 0]

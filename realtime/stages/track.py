@@ -32,7 +32,7 @@ class TrackStage(Stage):
     def describe(self) -> dict[str, object]:
         return {
             "smoothing": self.config.smoothing,
-            "crop_size": self.config.crop_size,
+            "crop_size": self.config.crop_px,
             "template": self.config.template,
             "frames_without_face": self.frames_without_face,
             "tracks_started": self.tracker.tracks_started,

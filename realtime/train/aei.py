@@ -242,7 +242,8 @@ class AEITrainer:
             if self.step % options.save_every == 0:
                 self.save_state()
             if self.step % options.log_every == 0 and budget.spent(self.device):
-                log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
+                if self.rank == 0:
+                    log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
                 break
         self.save_state()
         if self.rank == 0:

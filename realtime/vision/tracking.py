@@ -125,7 +125,7 @@ class FaceTracker:
         if track.confirmed_at_s is None:
             return None
         landmarks = track.landmarks_at(t_now_s, self.config.coast_s)
-        crop_from_frame = crop_from_frame_matrix(five_points(landmarks), self.config.crop_size, self.config.template)
+        crop_from_frame = crop_from_frame_matrix(five_points(landmarks), self.config.crop_px, self.config.template)
         return Face(
             track_id=track.track_id,
             landmarks=landmarks,
@@ -134,6 +134,6 @@ class FaceTracker:
             alpha=self._alpha(track, t_now_s),
             crop_from_frame=crop_from_frame,
             frame_from_crop=invert_affine(crop_from_frame),
-            crop_size=self.config.crop_size,
+            crop_size=self.config.crop_px,
             detection=track.last_detection,
         )
