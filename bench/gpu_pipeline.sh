@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole pipeline at 1080p on a GPU machine, in one command; reports go to OUTDIR/results.tgz.
 #   bench/gpu_pipeline.sh OUTDIR CLIP
+#   GENERATOR=models/aei-net-v1.safetensors bench/gpu_pipeline.sh OUTDIR CLIP   # the shipped model
 # (one-unpaced-60s: the clip looped, 8000 frames, for the 'sustained for 60 s' target.)
-# Uses an AEI-Net (256 px) and identity encoder with random weights: timing does not depend on
-# the weights. Runs: one face unpaced (throughput) and paced at 60 fps (latency), cold start
-# (torch.compile inside setup) and warm (after build-engines saved the compile cache), four faces.
+# Without GENERATOR: an AEI-Net (256 px) and identity encoder with random weights (timing does not
+# depend on the weights). With it: that checkpoint, the shipped identity encoder and --source demo.
+# Runs: one face unpaced (throughput) and paced at 60 fps (latency), cold start (torch.compile
+# inside setup) and warm (after build-engines saved the compile cache), four faces.
 set -euo pipefail
 out=${1:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
 clip=${2:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
@@ -29,6 +31,10 @@ PY
 $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
 $py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async --quiet)
+if [[ -n ${GENERATOR:-} ]]; then
+  cp "$GENERATOR" "$work/aei.safetensors"
+  swap=(--generator "$work/aei.safetensors" --identity-encoder models/identity-encoder-v1.safetensors --source demo --engines-dir "$work/engines" --detect-mode async --quiet)
+fi
 # results are packed after every run, so a run cut short by a time limit still hands back the rest
 pack() { tar -czf "$out/results.tgz" -C "$work" --exclude engines --exclude '*.mp4' --exclude '*.safetensors' .; }
 run() { name=$1; shift; echo "-- $name"; $py -m realtime bench "$@" "${swap[@]}" --json "$work/$name.json" || echo "FAILED: $name"; pack; }

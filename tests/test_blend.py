@@ -257,3 +257,22 @@ def test_region_bucket_holds_the_box_and_stays_in_the_frame():
     # a face that moves a few pixels keeps its region shape (the same CUDA graph)
     a, b = bucket_box((100, 100, 250, 260), 1920, 1080), bucket_box((103, 98, 255, 262), 1920, 1080)
     assert (a[2] - a[0], a[3] - a[1]) == (b[2] - b[0], b[3] - b[1])
+
+
+@pytest.mark.gpu
+def test_new_region_shapes_blend_op_by_op_until_their_graph_is_ready():
+    """A face entering a new box shape is not held up by the graph capture: that frame blends op
+    by op while the graph is built beside it, and the graph then gives the same pixels."""
+    from realtime.stages.blend_gpu import GpuBlender
+
+    settings = BlendConfig(colour="per_frame")
+    blender = GpuBlender("cuda")
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    bundle = _identity_swap(_bundle(frame))
+    first = blender.composite(frame.copy(), bundle.faces, 0.0, settings)
+    assert blender.eager_frames == 1
+    blender.wait_ready()
+    second = blender.composite(frame.copy(), bundle.faces, 0.0, settings)
+    assert blender.eager_frames == 1 and len(blender.slots) == 1
+    assert np.abs(first.astype(int) - second.astype(int)).max() <= 1
+    blender.close()

@@ -109,6 +109,15 @@ class BlendStage(Stage):
             self._gpu = GpuBlender(self.device)
             self._gpu.warm_up(self.crop_size, self.controls.snapshot())
 
+    def wait_ready(self) -> None:
+        """Block until the GPU blender's pending graph captures are done (benchmarks, tests)."""
+        if self._gpu is not None:
+            self._gpu.wait_ready()
+
+    def teardown(self) -> None:
+        if self._gpu is not None:
+            self._gpu.close()
+
     def process(self, bundle: FrameBundle) -> FrameBundle:
         settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
         faces = [f for f in bundle.faces if f.swapped_crop is not None and f.alpha > 0]
@@ -164,4 +173,7 @@ class BlendStage(Stage):
 
     def describe(self) -> dict[str, object]:
         settings = self.controls.snapshot()
-        return {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
+        info: dict[str, object] = {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
+        if self._gpu is not None:
+            info["faces_blended_op_by_op"] = self._gpu.eager_frames  # while a new box shape was captured beside
+        return info
