@@ -158,6 +158,21 @@ def make_parser() -> argparse.ArgumentParser:
     aei.add_argument("--device", default="auto", help="cuda, cpu or auto")
     aei.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    target = commands.add_parser("train-target", help="train a per-target autoencoder that turns any face into one person (faceswap-GAN; resumable; torchrun for several GPUs)")
+    target.add_argument("--target", type=Path, required=True, help="the person to become: a video, a folder of photos, or a prepare-faces dataset")
+    target.add_argument("--faces", type=Path, nargs="+", required=True, help="datasets from prepare-faces of many other people (what the shared encoder learns from)")
+    target.add_argument("--output", type=Path, required=True, help="folder for state.pt (resume), target.safetensors, losses.png, samples.png")
+    target.add_argument("--crop-size", type=int, choices=(128, 256), default=128, help="model crop size (default 128)")
+    target.add_argument("--steps", type=int, default=20000, help="optimiser steps in all (default 20000)")
+    target.add_argument("--batch", type=int, default=32, help="faces per side per step, across all GPUs (default 32)")
+    target.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    target.add_argument("--mixup", action="store_true", help="train the discriminator on mixup of real and generated faces")
+    target.add_argument("--perceptual-encoder", type=Path, help="add a perceptual loss on this identity encoder's features (e.g. models/identity-encoder-v1.safetensors)")
+    target.add_argument("--time-limit-s", type=float, help="save and stop after this long (chunked GPU sessions); rerun to resume")
+    target.add_argument("--handoff", type=Path, help="also copy the state here in parts of < 16 MiB (to hand back from a GPU machine)")
+    target.add_argument("--device", default="auto", help="cuda, cpu or auto")
+    target.add_argument("--debug", action="store_true", help="show tracebacks")
+
     judge = commands.add_parser("eval-swap", help="measure a generator on held-out people: identity (ours and dlib's judge), retrieval, landmarks kept")
     judge.add_argument("--faces", type=Path, required=True, help="a prepare-faces dataset with identities and original image paths (LFW people not trained on)")
     judge.add_argument("--generator", type=Path, required=True, help="the AEI-Net checkpoint to measure")
@@ -410,6 +425,45 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train_target(args: argparse.Namespace) -> int:
+    from realtime.train.data import face_records, load_crops
+    from realtime.train.prepare import PrepareOptions, prepare_faces
+    from realtime.train.target import TargetOptions, TargetTrainer
+
+    _setup_logging(args.debug, quiet=False)
+    if args.batch < 2:
+        raise UsageError(f"--batch {args.batch} is too small", "use at least 2 (32 is the default)")
+    args.output.mkdir(parents=True, exist_ok=True)
+    target = args.target
+    if not (target / "manifest.json").is_file():  # a video or photos: align the target's faces once
+        prepared = args.output / "target-faces"
+        if not (prepared / "manifest.json").is_file():
+            import shutil
+
+            shutil.rmtree(prepared, ignore_errors=True)  # a run stopped half-way
+            log.info("preparing the target's faces from %s", target)
+            prepare_faces([target], prepared, PrepareOptions(crop_size=args.crop_size))
+        target = prepared
+    target_crops = load_crops(face_records([target]))
+    if len(target_crops) < 16:
+        raise UsageError(f"only {len(target_crops)} faces of the target were found in {args.target}", "give a longer video or more photos (hundreds of frames work best)")
+    other_crops = load_crops(face_records(args.faces))
+    options = TargetOptions(crop_size=args.crop_size, steps=args.steps, batch=args.batch, lr=args.lr, mixup=args.mixup, lambda_perceptual=0.1 if args.perceptual_encoder else 0.0, time_limit_s=args.time_limit_s)
+    trainer = TargetTrainer(target_crops, other_crops, args.output, options, _device(args.device), perceptual_encoder=args.perceptual_encoder)
+    try:
+        resumed = trainer.resume()
+    except ValueError as exc:
+        raise UsageError(str(exc), "train into a new --output folder") from None
+    if trainer.rank == 0:
+        if resumed:
+            log.info("resumed at step %d from %s", trainer.step, trainer.state_path())
+        log.info("training a per-target autoencoder (%d px) on %d target and %d other faces, %s, world size %d", args.crop_size, len(target_crops), len(other_crops), trainer.device, trainer.world)
+    step = trainer.run(args.handoff)
+    if trainer.rank == 0:
+        print(f"step {step}/{args.steps}; wrote {args.output / 'target.safetensors'} (swap with --generator it, --target-identity 0), losses.png and samples.png")
+    return EXIT_OK
+
+
 def cmd_eval_swap(args: argparse.Namespace) -> int:
     import time
 
@@ -533,7 +587,7 @@ def _plot_roc(curves: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "eval-swap": cmd_eval_swap, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "train-target": cmd_train_target, "eval-swap": cmd_eval_swap, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,295 @@
+"""``realtime train-target``: a ``TargetAutoencoder`` that turns any face into one person
+(faceswap-GAN's recipe).
+
+Decoder 0 learns the target person, decoder 1 everyone in ``--faces``; the encoder is shared, so at
+swap time any face's code, decoded by decoder 0, comes out as the target with the input's pose and
+expression (the live path's default ``--target-identity 0``). Each step, for both sides:
+
+    x̃ = random_warp(x);  rgb, α = decoder_k(encoder(x̃));  ŷ = α·rgb + (1 − α)·x̃
+    L_G = |ŷ − x|₁ + (1 − SSIM(ŷ, x))/2 + 0.5·|rgb − x|₁ + λ_m·mean(α) + λ_tv·TV(α)
+          [+ λ_p·perceptual] + λ_adv·LSGAN(D_k(ŷ))
+
+The warp makes copying the input wrong, so the decoder must draw the face; the mask terms keep α
+from covering what it cannot draw well, and smooth. D is one PatchGAN with an output channel per
+identity, trained with least squares (optionally on mixup of real and fake). Perceptual features
+come from our identity encoder (no ImageNet network is available offline). CPU, one GPU or DDP;
+exact resume; time-limited chunks; losses and a sample grid as PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from realtime.models.checkpoint import load_checkpoint, save_checkpoint
+from realtime.models.target_autoencoder import TargetAutoencoder
+from realtime.train.aei import resize, to_unit_range, write_grid
+from realtime.train.common import TimeBudget, distributed, join_parts, plot_losses, rank_device, save_atomic, split_file
+from realtime.train.discriminator import PatchGAN
+
+log = logging.getLogger("realtime")
+LOSS_KEYS = ("g", "l1", "ssim", "mask", "adv", "perceptual", "d")
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    crop_size: int = 128
+    width: int = 32
+    bottleneck: int = 512
+    steps: int = 20000
+    batch: int = 32  # per side, over all ranks
+    lr: float = 1e-4
+    lambda_mask: float = 1e-2
+    lambda_tv: float = 1e-1
+    lambda_adv: float = 0.1
+    lambda_perceptual: float = 0.0  # > 0 turns the perceptual term on (needs an identity encoder)
+    mixup: bool = False
+    warp_px: float = 0.05  # random warp amplitude, in crop widths
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 500
+    save_every: int = 1000
+    time_limit_s: float | None = None
+
+    def model_hyperparameters(self) -> dict[str, int]:
+        return {"crop_size": self.crop_size, "identities": 2, "width": self.width, "bottleneck": self.bottleneck}
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11) -> torch.Tensor:
+    """Mean structural similarity of (B, C, H, W) images in [-1, 1] (Gaussian window, σ = 1.5):
+    1 for identical images, lower as structure differs."""
+    a, b = (a.float() + 1) / 2, (b.float() + 1) / 2
+    coords = torch.arange(window, dtype=torch.float32, device=a.device) - window // 2
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    g = (g / g.sum())[:, None] * (g / g.sum())[None, :]
+    kernel = g.expand(a.shape[1], 1, window, window)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, kernel, groups=a.shape[1])
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    return (((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))).mean()
+
+
+def total_variation(mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring mask pixels: 0 for a flat mask."""
+    return (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., :, 1:] - mask[..., :, :-1]).abs().mean()
+
+
+def lsgan_loss(scores: torch.Tensor, real: float | torch.Tensor) -> torch.Tensor:
+    """Least-squares GAN: mean (D(x) − label)²; the label may be a per-sample tensor (mixup)."""
+    label = real if isinstance(real, torch.Tensor) else torch.full((scores.shape[0],), real, device=scores.device)
+    return ((scores.float() - label.view(-1, 1, 1, 1)) ** 2).mean()
+
+
+def random_warp(faces: torch.Tensor, amplitude: float, generator: torch.Generator) -> torch.Tensor:
+    """A smooth random deformation (a 5×5 grid of offsets, bicubically upsampled) plus a flip, per
+    face: the 'distorted input' of faceswap-GAN. faces: (B, 3, S, S) in [-1, 1]."""
+    batch, _, size, _ = faces.shape
+    offsets = (torch.rand(batch, 2, 5, 5, generator=generator) * 2 - 1) * amplitude * 2  # in [-1, 1] grid units
+    flow = F.interpolate(offsets, size=(size, size), mode="bicubic", align_corners=True).permute(0, 2, 3, 1).to(faces.device)
+    identity = F.affine_grid(torch.eye(2, 3, device=faces.device).expand(batch, 2, 3), [batch, 3, size, size], align_corners=False)
+    warped = F.grid_sample(faces, identity + flow, padding_mode="border", align_corners=False)
+    flip = (torch.rand(batch, generator=generator) < 0.5).to(faces.device)
+    return torch.where(flip[:, None, None, None], warped.flip(-1), warped)
+
+
+class TargetDiscriminator(nn.Module):
+    """A PatchGAN with one score map per identity: channel k judges 'a real face of person k'."""
+
+    def __init__(self, *, identities: int = 2, width: int = 32) -> None:
+        super().__init__()
+        self.net = PatchGAN(width=width)
+        last = self.net.net[-1]
+        assert isinstance(last, nn.Conv2d)
+        self.net.net[-1] = nn.Conv2d(last.in_channels, identities, 4, 1, 1)
+
+    def forward(self, images: torch.Tensor, identity: int) -> torch.Tensor:
+        return self.net(images)[:, identity : identity + 1]
+
+
+class TargetTrainer:
+    def __init__(self, target_crops: np.ndarray, other_crops: np.ndarray, output: Path, options: TargetOptions, device: str, *, perceptual_encoder: Path | None = None) -> None:
+        self.rank, self.world = distributed()
+        self.device = rank_device(device)
+        self.cuda = self.device.type == "cuda"
+        self.options = options
+        self.output = output
+        torch.manual_seed(options.seed)
+        self.sides = [torch.from_numpy(target_crops).to(self.device), torch.from_numpy(other_crops).to(self.device)]
+        self.model = TargetAutoencoder(**options.model_hyperparameters()).to(self.device)  # type: ignore[arg-type]
+        self.critic_module = TargetDiscriminator(width=options.width).to(self.device)
+        self.encoder: nn.Module | None = None
+        if options.lambda_perceptual > 0:
+            if perceptual_encoder is None:
+                raise ValueError("the perceptual loss needs an identity encoder checkpoint")
+            encoder, _ = load_checkpoint(perceptual_encoder, expect="identity_encoder")
+            self.encoder = encoder.to(self.device).eval().requires_grad_(False)
+        wrapped: nn.Module = self.model
+        critic: nn.Module = self.critic_module
+        if torch.distributed.is_initialized():
+            ids = [self.device.index] if self.cuda else None
+            wrapped = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)  # one decoder per call
+            critic = nn.parallel.DistributedDataParallel(self.critic_module, device_ids=ids)
+        self.wrapped, self.critic = wrapped, critic
+        self.optimiser_g = torch.optim.Adam(self.model.parameters(), lr=options.lr, betas=(0.5, 0.999))
+        self.optimiser_d = torch.optim.Adam(self.critic_module.parameters(), lr=options.lr, betas=(0.5, 0.999))
+        self.random = torch.Generator().manual_seed(options.seed)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    def _faces(self, side: int) -> torch.Tensor:
+        """This rank's share of a fresh batch of one side, at crop size, in [-1, 1]."""
+        batch, per_rank = self.options.batch, self.options.batch // self.world
+        pool = self.sides[side]
+        index = torch.randint(len(pool), (batch,), generator=self.random)[self.rank * per_rank : (self.rank + 1) * per_rank]
+        return resize(to_unit_range(pool[index.to(self.device)]), self.options.crop_size)
+
+    def _perceptual(self, produced: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        assert self.encoder is not None
+        features = self.encoder.blocks[:8]  # type: ignore[index]  # mid-level maps of the identity encoder
+        stem = self.encoder.stem  # type: ignore[attr-defined]
+        a, b = features(stem(resize(produced, 112))), features(stem(resize(wanted, 112)))
+        return (a.float() - b.float()).abs().mean()
+
+    def train_step(self) -> dict[str, float]:
+        options = self.options
+        totals = dict.fromkeys(LOSS_KEYS, 0.0)
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda)
+        for side in (0, 1):
+            faces = self._faces(side)
+            warped = random_warp(faces, options.warp_px, self.random)
+            self.critic_module.requires_grad_(False)
+            with autocast:
+                rgb, alpha = self.wrapped(warped, side)
+                composite = alpha * rgb + (1 - alpha) * warped
+                l1 = (composite.float() - faces).abs().mean() + 0.5 * (rgb.float() - faces).abs().mean()
+                structural = (1 - ssim(composite, faces)) / 2
+                mask = options.lambda_mask * alpha.float().mean() + options.lambda_tv * total_variation(alpha.float())
+                adversarial = lsgan_loss(self.critic_module(composite, side), 1.0)
+                perceptual = self._perceptual(composite, faces) if self.encoder is not None else composite.new_zeros((), dtype=torch.float32)
+                total = l1 + structural + mask + options.lambda_adv * adversarial + options.lambda_perceptual * perceptual
+            self.optimiser_g.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimiser_g.step()
+
+            self.critic_module.requires_grad_(True)
+            fake = composite.detach()
+            with autocast:
+                if options.mixup:
+                    # Beta(0.2, 0.2) mixing weights, drawn through our generator so resume stays exact
+                    seed = int(torch.randint(2**31 - 1, (1,), generator=self.random))
+                    weight = torch.from_numpy(np.random.default_rng(seed).beta(0.2, 0.2, len(faces))).float().to(self.device)
+                    mixed = weight.view(-1, 1, 1, 1) * faces + (1 - weight.view(-1, 1, 1, 1)) * fake
+                    critic_loss = lsgan_loss(self.critic(mixed, side), weight)
+                else:
+                    scores = self.critic(torch.cat([faces, fake]), side)
+                    critic_loss = lsgan_loss(scores[: len(faces)], 1.0) + lsgan_loss(scores[len(faces) :], 0.0)
+            self.optimiser_d.zero_grad(set_to_none=True)
+            critic_loss.backward()
+            self.optimiser_d.step()
+            values = torch.stack([total.float(), l1.float(), structural.float(), mask.float(), adversarial.float(), perceptual.float(), critic_loss.float()]).detach().cpu().tolist()
+            for key, value in zip(LOSS_KEYS, values, strict=True):
+                totals[key] += value / 2
+        self.step += 1
+        return totals
+
+    def state_path(self) -> Path:
+        return self.output / "state.pt"
+
+    def save_state(self) -> None:
+        if self.rank != 0:
+            return
+        save_atomic({
+            "model": self.model.state_dict(), "critic": self.critic_module.state_dict(), "optimiser_g": self.optimiser_g.state_dict(),
+            "optimiser_d": self.optimiser_d.state_dict(), "step": self.step, "random": self.random.get_state(), "history": self.history, "options": asdict(self.options),
+        }, self.state_path())
+
+    def resume(self) -> bool:
+        if self.rank == 0:
+            join_parts(self.state_path())
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        if not self.state_path().is_file():
+            return False
+        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # our own file
+        if state["options"]["crop_size"] != self.options.crop_size or state["options"]["width"] != self.options.width or state["options"]["bottleneck"] != self.options.bottleneck:
+            raise ValueError(f"{self.state_path()} holds another architecture: use a new --output folder or the same options")
+        self.model.load_state_dict(state["model"])
+        self.critic_module.load_state_dict(state["critic"])
+        self.optimiser_g.load_state_dict(state["optimiser_g"])
+        self.optimiser_d.load_state_dict(state["optimiser_d"])
+        self.random.set_state(state["random"])
+        self.step, self.history = state["step"], state["history"]
+        return True
+
+    def run(self, handoff: Path | None = None) -> int:
+        options = self.options
+        budget = TimeBudget(options.time_limit_s)
+        start_step = self.step
+        running: list[dict[str, float]] = []
+        while self.step < options.steps:
+            running.append(self.train_step())
+            if self.step % options.log_every == 0 or self.step == options.steps:
+                elapsed = budget.elapsed_s()
+                self.history.append({"step": self.step, **{k: float(np.mean([r[k] for r in running])) for k in LOSS_KEYS}, "seconds": round(elapsed, 1)})
+                running = []
+                if self.rank == 0:
+                    rate = (self.step - start_step) / max(elapsed, 1e-9)
+                    row = self.history[-1]
+                    log.info("[%d/%d] G %.4f (l1 %.4f ssim %.4f adv %.3f) D %.3f  %.1f steps/s  ETA %.0f s", self.step, options.steps, row["g"], row["l1"], row["ssim"], row["adv"], row["d"], rate, (options.steps - self.step) / max(rate, 1e-9))
+            if self.rank == 0 and self.step % options.sample_every == 0:
+                self.write_samples()
+            if self.step % options.save_every == 0:
+                self.save_state()
+            if self.step % options.log_every == 0 and budget.spent(self.device):
+                if self.rank == 0:
+                    log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
+                break
+        self.save_state()
+        if self.rank == 0:
+            self.export()
+            if handoff is not None:
+                split_file(self.state_path(), handoff)
+        return self.step
+
+    @torch.no_grad()
+    def write_samples(self) -> None:
+        """Rows: other people, them as the target (decoder 0, composited), the target's own faces
+        rebuilt."""
+        self.model.eval()
+        try:
+            others = resize(to_unit_range(self.sides[1][:8]), self.options.crop_size)
+            own = resize(to_unit_range(self.sides[0][:8]), self.options.crop_size)
+            rgb, alpha = self.model(others, 0)
+            rebuilt, own_alpha = self.model(own, 0)
+            rows = [others, alpha * rgb + (1 - alpha) * others, own, own_alpha * rebuilt + (1 - own_alpha) * own]
+        finally:
+            self.model.train()
+        self.output.mkdir(parents=True, exist_ok=True)
+        write_grid(rows, self.output / "samples.png", labels=("other people", f"as the target, step {self.step}", "the target", "the target rebuilt"))
+
+    def export(self) -> None:
+        model = TargetAutoencoder(**self.options.model_hyperparameters())  # type: ignore[arg-type]
+        model.load_state_dict(self.model.state_dict())
+        training: dict[str, Any] = {
+            "method": "faceswap-GAN: warped-input autoencoder, L1 + SSIM + mask regularisation + LSGAN" + (" + mixup" if self.options.mixup else "") + (" + perceptual" if self.encoder is not None else ""),
+            "steps": self.step, "batch_per_side": self.options.batch, "target_faces": len(self.sides[0]), "other_faces": len(self.sides[1]),
+            "decoders": {"0": "the target person", "1": "everyone else (training only)"},
+        }
+        save_checkpoint(self.output / "target.safetensors", model.half().eval(), architecture="target_autoencoder", hyperparameters=self.options.model_hyperparameters(), training=training, template="arcface")
+        with (self.output / "losses.jsonl").open("w") as handle:
+            for row in self.history:
+                handle.write(json.dumps(row) + "\n")
+        plot_losses(self.history, self.output / "losses.png", "per-target autoencoder (faceswap-GAN losses)", LOSS_KEYS)
+        self.write_samples()
