@@ -175,9 +175,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     judge = commands.add_parser("eval-swap", help="measure a generator on held-out people: identity (ours and dlib's judge), retrieval, landmarks kept")
     judge.add_argument("--faces", type=Path, required=True, help="a prepare-faces dataset with identities and original image paths (LFW people not trained on)")
-    judge.add_argument("--generator", type=Path, required=True, help="the AEI-Net checkpoint to measure")
+    judge.add_argument("--generator", type=Path, required=True, help="the generator to measure: AEI-Net, or a per-target model (with --person)")
     judge.add_argument("--identity-encoder", type=Path, required=True, help="the encoder that embeds each source (and measures 'ours')")
     judge.add_argument("--identities", type=int, default=100, help="people in the trial and the retrieval gallery (default 100)")
+    judge.add_argument("--person", type=Path, help="per-target models: a clip of the person the model turns faces into")
     judge.add_argument("--no-judge", action="store_true", help="skip dlib's independent judge (needs pip install -e '.[judge]')")
     judge.add_argument("--json", type=Path, required=True, help="results; example swaps are written next to it (.png)")
     judge.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -505,6 +506,17 @@ def cmd_eval_swap(args: argparse.Namespace) -> int:
     def embed(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return embed_face(image, landmarks, encoder).numpy()
 
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            rate = done / (time.monotonic() - t0)
+            log.info("[%d/%d] trials, ETA %.0f s", done, total, (total - done) / rate)
+
+    from realtime.models.checkpoint import read_checkpoint_info
+
+    if read_checkpoint_info(args.generator).architecture == "target_autoencoder":
+        return _eval_person_model(args, trials, landmarks_of, embed, judge, progress)
     first = trials[0].source
     config = build_config(overrides={"generator": str(args.generator), "identity_encoder": str(args.identity_encoder), "source": str(first), "colour": "per_frame"})
     swapper = StillSwapper(config)
@@ -512,13 +524,6 @@ def cmd_eval_swap(args: argparse.Namespace) -> int:
     def swap(source: np.ndarray, source_landmarks: np.ndarray, target: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
         swapper.swap.use_identity(embed_face(source, source_landmarks, encoder))
         return swapper.swap_faces(target, [Detection(target_landmarks)]).frame
-
-    t0 = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        if done % 10 == 0 or done == total:
-            rate = done / (time.monotonic() - t0)
-            log.info("[%d/%d] trials, ETA %.0f s", done, total, (total - done) / rate)
 
     try:
         measured, examples = measure(trials, swap, landmarks_of, embed, judge, read_image, progress)
@@ -534,6 +539,34 @@ def cmd_eval_swap(args: argparse.Namespace) -> int:
         print(f"dlib: swap→source {dl['swap_to_source']:.3f} (same person {dl['same_person_baseline']:.3f}, different {dl['different_person_baseline']:.3f}), swap→target {dl['swap_to_target']:.3f}, retrieval {dl['retrieval_source_rate']:.0%}, closer to source {dl['closer_to_source_rate']:.0%}")
     at = result["attributes"]
     print(f"landmarks: swap vs target NME {at['swap_to_target_nme_mean']:.3f} (source vs target {at['source_to_target_nme_mean']:.3f}); wrote {args.json}")
+    return EXIT_OK
+
+
+def _eval_person_model(args: argparse.Namespace, trials: list[Any], landmarks_of: Any, embed: Any, judge: Any, progress: Any) -> int:
+    """eval-swap for a per-target model: every input should come out as the one person."""
+    from realtime.bundle import Detection
+    from realtime.stages.swap import read_image
+    from realtime.swap_image import StillSwapper
+    from realtime.train.evaluate_swap import measure_person, person_frames, write_example_grid
+
+    if args.person is None:
+        raise UsageError(f"{args.generator} is a per-target model: its person's look must be given", "add --person VIDEO (a clip of the person it was trained on)")
+    swapper = StillSwapper(build_config(overrides={"generator": str(args.generator), "target_identity": 0, "colour": "per_frame"}))
+    try:
+        result, examples = measure_person(
+            trials, person_frames(args.person), lambda image, landmarks: swapper.swap_faces(image, [Detection(landmarks)]).frame,
+            landmarks_of, embed, judge, read_image, progress,
+        )
+    finally:
+        swapper.close()
+    result = {"faces": str(args.faces), "generator": str(args.generator), "person": str(args.person), **result}
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_example_grid(examples, args.json.with_suffix(".png"))
+    for name in ("ours", "judge_dlib"):
+        if name in result:
+            r = result[name]
+            print(f"{name}: swap→person {r['swap_to_person']:.3f} (same person {r['same_person_baseline']:.3f}, others {r['different_person_baseline']:.3f}), swap→input {r['swap_to_input']:.3f}, retrieval {r['retrieval_person_rate']:.0%}, closer to the person {r['closer_to_person_rate']:.0%}")
+    print(f"landmarks: swap vs input NME {result['attributes']['swap_to_input_nme_mean']}; wrote {args.json}")
     return EXIT_OK
 
 

@@ -100,13 +100,7 @@ def test_dlib_judge_tells_people_apart():
     assert same < judge.threshold < different
 
 
-def test_eval_swap_command_end_to_end(tmp_path, capsys):
-    from conftest import has_face_model
-
-    from realtime.cli import main
-
-    if not has_face_model():
-        pytest.skip("no face_landmarker.task available offline")
+def _people_dataset(tmp_path: Path) -> Path:
     faces = []
     for name, image in _portraits().items():  # three 'photos' each of two people, and a tinted third
         for index, variant in enumerate([image, image[:, ::-1], cv2.convertScaleAbs(image, alpha=0.9, beta=10)]):
@@ -117,6 +111,56 @@ def test_eval_swap_command_end_to_end(tmp_path, capsys):
     dataset = tmp_path / "people"
     dataset.mkdir()
     (dataset / "manifest.json").write_text(json.dumps({"faces": faces}))
+    return dataset
+
+
+def test_eval_swap_of_a_per_target_model_needs_and_uses_the_persons_clip(tmp_path, capsys):
+    from conftest import has_face_model
+
+    from realtime.cli import main
+    from realtime.models.target_autoencoder import TargetAutoencoder
+    from realtime.testing import make_ground_truth_frame
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    dataset = _people_dataset(tmp_path)
+    torch.manual_seed(0)
+    hp = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
+    save_checkpoint(tmp_path / "t.safetensors", TargetAutoencoder(**hp), architecture="target_autoencoder", hyperparameters=hp)
+    save_checkpoint(tmp_path / "e.safetensors", IdentityEncoder(embed_dim=16, width=0.25), architecture="identity_encoder", hyperparameters={"embed_dim": 16, "width": 0.25})
+    clip = tmp_path / "person.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    for i in range(30):
+        writer.write(cv2.cvtColor(make_ground_truth_frame(i * 4, sensor_noise=0), cv2.COLOR_RGB2BGR))
+    writer.release()
+    args = ["eval-swap", "--faces", str(dataset), "--generator", str(tmp_path / "t.safetensors"), "--identity-encoder", str(tmp_path / "e.safetensors"), "--identities", "4", "--no-judge", "--json", str(tmp_path / "p.json")]
+    assert main(args) != 0 and "--person VIDEO" in capsys.readouterr().err
+    assert main([*args, "--person", str(clip)]) == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["trials"] == 4 and result["person_frames"] >= 20 and result["failed"] == len(result["failures"])
+    assert {"swap_to_person", "same_person_baseline", "retrieval_person_rate"} <= set(result["ours"])
+
+
+def test_person_summary_on_known_embeddings():
+    from realtime.train.evaluate_swap import summarise_person
+
+    person = np.tile(np.eye(6)[0], (5, 1)) + np.random.default_rng(0).normal(0, 0.01, (5, 6))
+    person /= np.linalg.norm(person, axis=1, keepdims=True)
+    others = np.eye(6)[1:5]
+    perfect = summarise_person({"person": person, "swap": np.tile(np.eye(6)[0], (4, 1)), "input": others, "gallery": others}, "cosine")
+    assert perfect["retrieval_person_rate"] == 1.0 and perfect["closer_to_person_rate"] == 1.0 and perfect["same_person_baseline"] > 0.99
+    useless = summarise_person({"person": person, "swap": others, "input": others, "gallery": others}, "cosine")
+    assert useless["retrieval_person_rate"] == 0.0 and useless["swap_to_input"] == pytest.approx(1.0)
+
+
+def test_eval_swap_command_end_to_end(tmp_path, capsys):
+    from conftest import has_face_model
+
+    from realtime.cli import main
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    dataset = _people_dataset(tmp_path)
     torch.manual_seed(0)
     hp = {"crop_size": 128, "id_dim": 16, "attr_width": 4, "gen_width": 4, "max_mult": 2}
     save_checkpoint(tmp_path / "g.safetensors", AEINet(**hp), architecture="aei_net", hyperparameters=hp)

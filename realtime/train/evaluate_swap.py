@@ -246,3 +246,100 @@ def write_example_grid(examples: list[tuple[np.ndarray, ...]], path: Path, size:
     label = np.full((22, grid.shape[1], 3), 255, np.uint8)
     cv2.putText(label, "rows: source / target / swap (the live path's output)", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([label, grid], axis=0), cv2.COLOR_RGB2BGR))
+
+
+# --- per-target models: the swap must look like the one person the model was trained on -------
+
+
+def person_frames(video: Path, count: int = 30) -> list[np.ndarray]:
+    """About ``count`` frames spread over a video of the target person (their reference look)."""
+    from realtime.config import CaptureConfig
+    from realtime.io.sources import open_source
+
+    source = open_source(CaptureConfig(input=str(video)))
+    try:
+        total = source.info.total_frames or 300
+        stride = max(1, total // count)
+        return [frame for index, (frame, _) in enumerate(source.frames()) if index % stride == 0][:count]
+    finally:
+        source.close()
+
+
+def summarise_person(vectors: dict[str, np.ndarray], metric: str) -> dict[str, float]:
+    """vectors: "person" (reference frames), and per trial "swap", "input", "gallery" (one photo of
+    each of the trial people). The same measures as for AEI-Net, with the person as the source."""
+
+    def score(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.sum(a * b, axis=-1) if metric == "cosine" else np.linalg.norm(a - b, axis=-1)
+
+    def centre(rows: np.ndarray) -> np.ndarray:
+        mean = rows.mean(axis=0)
+        return mean / np.linalg.norm(mean) if metric == "cosine" else mean
+
+    person = vectors["person"][~np.isnan(vectors["person"]).any(axis=1)]
+    ok = ~np.isnan(vectors["swap"]).any(axis=1) & ~np.isnan(vectors["input"]).any(axis=1)
+    swap, given = vectors["swap"][ok], vectors["input"][ok]
+    reference = centre(person)
+    leave_one_out = [score(person[i], centre(np.delete(person, i, axis=0))) for i in range(len(person))]
+    gallery = filled({"gallery": vectors["gallery"]})["gallery"]
+    nearest = nearest_identity(swap, np.vstack([reference[None], gallery]), metric=metric)
+    to_person, to_input = score(swap, reference), score(swap, given)
+    closer = to_person > to_input if metric == "cosine" else to_person < to_input
+    return {
+        "metric": metric,
+        "swap_to_person": round(float(to_person.mean()), 4),
+        "swap_to_input": round(float(to_input.mean()), 4),
+        "same_person_baseline": round(float(np.mean(leave_one_out)), 4),
+        "different_person_baseline": round(float(score(given, reference).mean()), 4),
+        "closer_to_person_rate": round(float(closer.mean()), 4),
+        "retrieval_person_rate": round(float((nearest == 0).mean()), 4),
+    }
+
+
+def measure_person(trials: list[Trial], person_images: list[np.ndarray], swap: Callable[[np.ndarray, np.ndarray], np.ndarray], landmarks_of: Callable[[np.ndarray], np.ndarray | None], embed: Callable[[np.ndarray, np.ndarray], np.ndarray], judge: DlibJudge | None, read: Callable[[Path], np.ndarray], progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, Any], list[tuple[np.ndarray, ...]]]:
+    """Each trial's target photo is an input to turn into the person (``swap(image, landmarks)``);
+    each trial's gallery photo stands for one other person in retrieval."""
+    readers: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"ours": embed}
+    if judge is not None:
+        readers["judge_dlib"] = judge.describe
+    rows: dict[str, dict[str, list[np.ndarray | None]]] = {name: {"person": [], "swap": [], "input": [], "gallery": []} for name in readers}
+    nme: list[float] = []
+    failures: list[str] = []
+    examples: list[tuple[np.ndarray, ...]] = []
+
+    def add(key: str, image: np.ndarray | None, landmarks: np.ndarray | None) -> None:
+        for name, read_vector in readers.items():
+            rows[name][key].append(read_vector(image, landmarks) if image is not None and landmarks is not None else None)
+
+    for image in person_images:
+        landmarks = landmarks_of(image)
+        if landmarks is not None:
+            add("person", image, landmarks)
+    for index, trial in enumerate(trials):
+        given, gallery = read(trial.target), read(trial.gallery)
+        given_landmarks = landmarks_of(given)
+        swapped = swap(given, given_landmarks) if given_landmarks is not None else None
+        swapped_landmarks = landmarks_of(swapped) if swapped is not None else None
+        if swapped_landmarks is None:
+            failures.append(f"{trial.target.name}: no face in the {'input' if given_landmarks is None else 'swap'}")
+        add("swap", swapped, swapped_landmarks)
+        add("input", given, given_landmarks)
+        add("gallery", gallery, landmarks_of(gallery))
+        if swapped_landmarks is not None and given_landmarks is not None:
+            nme.append(landmark_error(swapped_landmarks, given_landmarks))
+            if len(examples) < 8:
+                examples.append((person_images[0], given, swapped))
+        if progress is not None:
+            progress(index + 1, len(trials))
+
+    def stack(values: list[np.ndarray | None]) -> np.ndarray:
+        dim = next(len(v) for v in values if v is not None)
+        return np.stack([v if v is not None else np.full(dim, np.nan) for v in values])
+
+    result: dict[str, Any] = {"trials": len(trials), "failed": len(failures), "person_frames": len(rows["ours"]["person"])}
+    for name, metric in (("ours", "cosine"), ("judge_dlib", "euclidean")):
+        if name in rows:
+            result[name] = summarise_person({k: stack(v) for k, v in rows[name].items()}, metric)
+    result["attributes"] = {"swap_to_input_nme_mean": round(float(np.mean(nme)), 4) if nme else None}
+    result["failures"] = failures[:20]
+    return result, examples

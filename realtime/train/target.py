@@ -53,6 +53,7 @@ class TargetOptions:
     lambda_perceptual: float = 0.0  # > 0 turns the perceptual term on (needs an identity encoder)
     mixup: bool = False
     warp_px: float = 0.05  # random warp amplitude, in crop widths
+    max_grad_norm: float = 1.0
     seed: int = 0
     log_every: int = 50
     sample_every: int = 500
@@ -93,15 +94,13 @@ def lsgan_loss(scores: torch.Tensor, real: float | torch.Tensor) -> torch.Tensor
 
 
 def random_warp(faces: torch.Tensor, amplitude: float, generator: torch.Generator) -> torch.Tensor:
-    """A smooth random deformation (a 5×5 grid of offsets, bicubically upsampled) plus a flip, per
-    face: the 'distorted input' of faceswap-GAN. faces: (B, 3, S, S) in [-1, 1]."""
+    """A smooth random deformation per face (a 5×5 grid of offsets, bicubically upsampled): the
+    'distorted input' of faceswap-GAN. faces: (B, 3, S, S) in [-1, 1]."""
     batch, _, size, _ = faces.shape
     offsets = (torch.rand(batch, 2, 5, 5, generator=generator) * 2 - 1) * amplitude * 2  # in [-1, 1] grid units
     flow = F.interpolate(offsets, size=(size, size), mode="bicubic", align_corners=True).permute(0, 2, 3, 1).to(faces.device)
     identity = F.affine_grid(torch.eye(2, 3, device=faces.device).expand(batch, 2, 3), [batch, 3, size, size], align_corners=False)
-    warped = F.grid_sample(faces, identity + flow, padding_mode="border", align_corners=False)
-    flip = (torch.rand(batch, generator=generator) < 0.5).to(faces.device)
-    return torch.where(flip[:, None, None, None], warped.flip(-1), warped)
+    return F.grid_sample(faces, identity + flow, padding_mode="border", align_corners=False)
 
 
 class TargetDiscriminator(nn.Module):
@@ -146,14 +145,20 @@ class TargetTrainer:
         self.optimiser_d = torch.optim.Adam(self.critic_module.parameters(), lr=options.lr, betas=(0.5, 0.999))
         self.random = torch.Generator().manual_seed(options.seed)
         self.step = 0
+        self.skipped_steps = 0
         self.history: list[dict[str, float]] = []
 
     def _faces(self, side: int) -> torch.Tensor:
         """This rank's share of a fresh batch of one side, at crop size, in [-1, 1]."""
         batch, per_rank = self.options.batch, self.options.batch // self.world
         pool = self.sides[side]
-        index = torch.randint(len(pool), (batch,), generator=self.random)[self.rank * per_rank : (self.rank + 1) * per_rank]
-        return resize(to_unit_range(pool[index.to(self.device)]), self.options.crop_size)
+        ours = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+        index = torch.randint(len(pool), (batch,), generator=self.random)[ours]
+        # mirrored faces are more faces; the flip is the picture's, so input and goal both get it
+        # (flipping only the warped input, as a first version did, asked the decoder to un-mirror)
+        flip = (torch.rand(batch, generator=self.random) < 0.5)[ours].to(self.device)
+        faces = resize(to_unit_range(pool[index.to(self.device)]), self.options.crop_size)
+        return torch.where(flip[:, None, None, None], faces.flip(-1), faces)
 
     def _perceptual(self, produced: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         assert self.encoder is not None
@@ -181,7 +186,10 @@ class TargetTrainer:
                 total = l1 + structural + mask + options.lambda_adv * adversarial + options.lambda_perceptual * perceptual
             self.optimiser_g.zero_grad(set_to_none=True)
             total.backward()
-            self.optimiser_g.step()
+            # Clipped: on the H200 an unclipped run (bf16, batch 64, mixup, perceptual) jumped at
+            # ~2.7k steps into a dead state (tanh saturated black, α = 1) it never left.
+            if self._finite(total, self.model, options.max_grad_norm):
+                self.optimiser_g.step()
 
             self.critic_module.requires_grad_(True)
             fake = composite.detach()
@@ -197,12 +205,22 @@ class TargetTrainer:
                     critic_loss = lsgan_loss(scores[: len(faces)], 1.0) + lsgan_loss(scores[len(faces) :], 0.0)
             self.optimiser_d.zero_grad(set_to_none=True)
             critic_loss.backward()
-            self.optimiser_d.step()
+            if self._finite(critic_loss, self.critic_module, options.max_grad_norm):
+                self.optimiser_d.step()
             values = torch.stack([total.float(), l1.float(), structural.float(), mask.float(), adversarial.float(), perceptual.float(), critic_loss.float()]).detach().cpu().tolist()
             for key, value in zip(LOSS_KEYS, values, strict=True):
                 totals[key] += value / 2
         self.step += 1
         return totals
+
+    def _finite(self, loss: torch.Tensor, module: nn.Module, max_norm: float) -> bool:
+        """Clip the gradients; False (skip the step, count it) when the loss or the gradients are
+        not finite. Under DDP every rank sees the same reduced gradients, so all skip together."""
+        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+        if bool(torch.isfinite(loss)) and bool(torch.isfinite(norm)):
+            return True
+        self.skipped_steps += 1
+        return False
 
     def state_path(self) -> Path:
         return self.output / "state.pt"
@@ -212,7 +230,7 @@ class TargetTrainer:
             return
         save_atomic({
             "model": self.model.state_dict(), "critic": self.critic_module.state_dict(), "optimiser_g": self.optimiser_g.state_dict(),
-            "optimiser_d": self.optimiser_d.state_dict(), "step": self.step, "random": self.random.get_state(), "history": self.history, "options": asdict(self.options),
+            "optimiser_d": self.optimiser_d.state_dict(), "step": self.step, "skipped_steps": self.skipped_steps, "random": self.random.get_state(), "history": self.history, "options": asdict(self.options),
         }, self.state_path())
 
     def resume(self) -> bool:
@@ -230,7 +248,7 @@ class TargetTrainer:
         self.optimiser_g.load_state_dict(state["optimiser_g"])
         self.optimiser_d.load_state_dict(state["optimiser_d"])
         self.random.set_state(state["random"])
-        self.step, self.history = state["step"], state["history"]
+        self.step, self.history, self.skipped_steps = state["step"], state["history"], state.get("skipped_steps", 0)
         return True
 
     def run(self, handoff: Path | None = None) -> int:
@@ -269,8 +287,10 @@ class TargetTrainer:
         rebuilt."""
         self.model.eval()
         try:
-            others = resize(to_unit_range(self.sides[1][:8]), self.options.crop_size)
-            own = resize(to_unit_range(self.sides[0][:8]), self.options.crop_size)
+            # spread over each side: a video's first frames are nearly one picture
+            picks = [torch.linspace(0, len(side) - 1, min(8, len(side))).long().to(self.device) for side in self.sides]
+            others = resize(to_unit_range(self.sides[1][picks[1]]), self.options.crop_size)
+            own = resize(to_unit_range(self.sides[0][picks[0]]), self.options.crop_size)
             rgb, alpha = self.model(others, 0)
             rebuilt, own_alpha = self.model(own, 0)
             rows = [others, alpha * rgb + (1 - alpha) * others, own, own_alpha * rebuilt + (1 - own_alpha) * own]
@@ -284,7 +304,7 @@ class TargetTrainer:
         model.load_state_dict(self.model.state_dict())
         training: dict[str, Any] = {
             "method": "faceswap-GAN: warped-input autoencoder, L1 + SSIM + mask regularisation + LSGAN" + (" + mixup" if self.options.mixup else "") + (" + perceptual" if self.encoder is not None else ""),
-            "steps": self.step, "batch_per_side": self.options.batch, "target_faces": len(self.sides[0]), "other_faces": len(self.sides[1]),
+            "steps": self.step, "skipped_steps": self.skipped_steps, "batch_per_side": self.options.batch, "target_faces": len(self.sides[0]), "other_faces": len(self.sides[1]),
             "decoders": {"0": "the target person", "1": "everyone else (training only)"},
         }
         save_checkpoint(self.output / "target.safetensors", model.half().eval(), architecture="target_autoencoder", hyperparameters=self.options.model_hyperparameters(), training=training, template="arcface")
