@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from torch import nn
 
 from realtime.models.aei_net import AEINet
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
-from realtime.train.common import TimeBudget, distributed, join_parts, plot_losses, rank_device, save_atomic, split_file
+from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import MultiScaleDiscriminator
 from realtime.train.distill import augment
 from realtime.train.swap_losses import (
@@ -112,7 +112,10 @@ def freeze(module: nn.Module, frozen: bool) -> None:
         parameter.requires_grad_(not frozen)
 
 
-class AEITrainer:
+class AEITrainer(ChunkedTrainer):
+    loss_keys = LOSS_KEYS
+    architecture_options = ("crop_size", "attr_width", "gen_width", "max_mult", "d_scales", "d_width")
+
     def __init__(self, crops: np.ndarray, encoder_path: Path, output: Path, options: AEIOptions, device: str) -> None:
         if crops.shape[1:] != (IDENTITY_SIZE, IDENTITY_SIZE, 3):
             raise ValueError(f"crops must be (N, 112, 112, 3), not {crops.shape}")
@@ -190,76 +193,17 @@ class AEITrainer:
         values = torch.stack([total, adversarial, attributes, identity, reconstruction, critic_loss]).detach().float().cpu()
         return dict(zip(LOSS_KEYS, values.tolist(), strict=True))
 
-    def state_path(self) -> Path:
-        return self.output / "state.pt"
-
-    def save_state(self) -> None:
-        if self.rank != 0:
-            return
-        state = {
+    def training_state(self) -> dict[str, Any]:
+        return {
             "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
             "optimiser_g": compact_adam_state(self.optimiser_g.state_dict()), "optimiser_d": compact_adam_state(self.optimiser_d.state_dict()),
-            "step": self.step, "random": self.random.get_state(), "history": self.history, "options": asdict(self.options),
         }
-        save_atomic(state, self.state_path())
 
-    def resume(self) -> bool:
-        """Continue from ``state.pt`` (or its handed-back parts); False when there is none."""
-        if self.rank == 0:
-            join_parts(self.state_path())
-        if torch.distributed.is_initialized():
-            torch.distributed.barrier()  # the others read what rank 0 joined
-        if not self.state_path().is_file():
-            return False
-        # on the CPU first: the random generator's state must stay a CPU tensor
-        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # our own file
-        saved = {k: v for k, v in state["options"].items() if k in ("crop_size", "attr_width", "gen_width", "max_mult", "d_scales", "d_width")}
-        wanted = {k: getattr(self.options, k) for k in saved}
-        if saved != wanted:
-            raise ValueError(f"{self.state_path()} was trained with {saved}, not {wanted}: use a new --output folder or the same options")
+    def load_training_state(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.optimiser_g.load_state_dict(expand_adam_state(state["optimiser_g"]))
         self.optimiser_d.load_state_dict(expand_adam_state(state["optimiser_d"]))
-        self.random.set_state(state["random"])
-        self.step, self.history = state["step"], state["history"]
-        return True
-
-    def run(self, handoff: Path | None = None) -> int:
-        """Train until ``steps`` or the time limit; returns the step reached. ``handoff``: a folder
-        to copy the state into, in parts a GPU machine can hand back."""
-        options = self.options
-        budget = TimeBudget(options.time_limit_s)
-        start_step = self.step
-        running: list[dict[str, float]] = []
-        while self.step < options.steps:
-            running.append(self.train_step())
-            if self.step % options.log_every == 0 or self.step == options.steps:
-                self._log(running, budget, start_step)
-                running = []
-            if self.rank == 0 and self.step % options.sample_every == 0:
-                self.write_samples()
-            if self.step % options.save_every == 0:
-                self.save_state()
-            if self.step % options.log_every == 0 and budget.spent(self.device):
-                if self.rank == 0:
-                    log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
-                break
-        self.save_state()
-        if self.rank == 0:
-            self.export()
-            if handoff is not None:
-                split_file(self.state_path(), handoff)
-        return self.step
-
-    def _log(self, running: list[dict[str, float]], budget: TimeBudget, start_step: int) -> None:
-        elapsed = budget.elapsed_s()
-        row: dict[str, float] = {"step": self.step, **{k: float(np.mean([r[k] for r in running])) for k in LOSS_KEYS}, "seconds": round(elapsed, 1)}
-        self.history.append(row)
-        if self.rank == 0:
-            rate = (self.step - start_step) / max(elapsed, 1e-9)
-            eta = (self.options.steps - self.step) / max(rate, 1e-9)
-            log.info("[%d/%d] G %.3f (adv %.3f att %.4f id %.3f rec %.4f) D %.3f  %.1f steps/s  ETA %.0f s", self.step, self.options.steps, row["g"], row["adv"], row["att"], row["id"], row["rec"], row["d"], rate, eta)
 
     @torch.no_grad()
     def swap_faces(self, sources: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -114,3 +114,104 @@ def plot_losses(history: Sequence[dict[str, float]], path: Path, title: str, key
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+class ChunkedTrainer:
+    """The loop the generator trainers share: steps until ``options.steps`` or the chunk's time
+    is up; averaged losses logged with speed and ETA; sample grids, state saves and, on the way
+    out, the export and the handed-back state parts. Subclasses set the attributes below in their
+    ``__init__`` and provide the five methods that raise here."""
+
+    loss_keys: tuple[str, ...] = ("loss",)
+    architecture_options: tuple[str, ...] = ()  # options a resumed state must have been trained with
+    rank: int
+    device: torch.device
+    output: Path
+    options: Any  # a dataclass with steps, log_every, sample_every, save_every, time_limit_s
+    random: torch.Generator
+    step: int
+    history: list[dict[str, float]]
+
+    def train_step(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def training_state(self) -> dict[str, Any]:
+        """Networks, optimisers and counters of this trainer, for ``state.pt``."""
+        raise NotImplementedError
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def write_samples(self) -> None:
+        raise NotImplementedError
+
+    def export(self) -> None:
+        raise NotImplementedError
+
+    def state_path(self) -> Path:
+        return self.output / "state.pt"
+
+    def save_state(self) -> None:
+        if self.rank != 0:
+            return
+        from dataclasses import asdict
+
+        common = {"step": self.step, "random": self.random.get_state(), "history": self.history, "options": asdict(self.options)}
+        save_atomic({**self.training_state(), **common}, self.state_path())
+
+    def resume(self) -> bool:
+        """Continue from ``state.pt`` (or its handed-back parts); False when there is none."""
+        if self.rank == 0:
+            join_parts(self.state_path())
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()  # the others read what rank 0 joined
+        if not self.state_path().is_file():
+            return False
+        # on the CPU first: the random generator's state must stay a CPU tensor
+        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # our own file
+        saved = {k: state["options"].get(k) for k in self.architecture_options}
+        wanted = {k: getattr(self.options, k) for k in self.architecture_options}
+        if saved != wanted:
+            raise ValueError(f"{self.state_path()} was trained with {saved}, not {wanted}: use a new --output folder or the same options")
+        self.load_training_state(state)
+        self.random.set_state(state["random"])
+        self.step, self.history = state["step"], state["history"]
+        return True
+
+    def run(self, handoff: Path | None = None) -> int:
+        """Train until ``steps`` or the time limit; returns the step reached. ``handoff``: a folder
+        to copy the state into, in parts a GPU machine can hand back."""
+        import logging
+
+        import numpy as np
+
+        log = logging.getLogger("realtime")
+        options = self.options
+        budget = TimeBudget(options.time_limit_s)
+        start_step = self.step
+        running: list[dict[str, float]] = []
+        while self.step < options.steps:
+            running.append(self.train_step())
+            if self.step % options.log_every == 0 or self.step == options.steps:
+                elapsed = budget.elapsed_s()
+                row = {"step": self.step, **{k: float(np.mean([r[k] for r in running])) for k in self.loss_keys}, "seconds": round(elapsed, 1)}
+                self.history.append(row)
+                running = []
+                if self.rank == 0:
+                    rate = (self.step - start_step) / max(elapsed, 1e-9)
+                    losses = " ".join(f"{k} {row[k]:.4g}" for k in self.loss_keys)
+                    log.info("[%d/%d] %s  %.1f steps/s  ETA %.0f s", self.step, options.steps, losses, rate, (options.steps - self.step) / max(rate, 1e-9))
+            if self.rank == 0 and self.step % options.sample_every == 0:
+                self.write_samples()
+            if self.step % options.save_every == 0:
+                self.save_state()
+            if self.step % options.log_every == 0 and budget.spent(self.device):
+                if self.rank == 0:
+                    log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
+                break
+        self.save_state()
+        if self.rank == 0:
+            self.export()
+            if handoff is not None:
+                split_file(self.state_path(), handoff)
+        return self.step

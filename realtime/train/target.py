@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from torch import nn
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.train.aei import resize, to_unit_range, write_grid
-from realtime.train.common import TimeBudget, distributed, join_parts, plot_losses, rank_device, save_atomic, split_file
+from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import PatchGAN
 
 log = logging.getLogger("realtime")
@@ -117,7 +117,10 @@ class TargetDiscriminator(nn.Module):
         return self.net(images)[:, identity : identity + 1]
 
 
-class TargetTrainer:
+class TargetTrainer(ChunkedTrainer):
+    loss_keys = LOSS_KEYS
+    architecture_options = ("crop_size", "width", "bottleneck")
+
     def __init__(self, target_crops: np.ndarray, other_crops: np.ndarray, output: Path, options: TargetOptions, device: str, *, perceptual_encoder: Path | None = None) -> None:
         self.rank, self.world = distributed()
         self.device = rank_device(device)
@@ -222,64 +225,18 @@ class TargetTrainer:
         self.skipped_steps += 1
         return False
 
-    def state_path(self) -> Path:
-        return self.output / "state.pt"
-
-    def save_state(self) -> None:
-        if self.rank != 0:
-            return
-        save_atomic({
+    def training_state(self) -> dict[str, Any]:
+        return {
             "model": self.model.state_dict(), "critic": self.critic_module.state_dict(), "optimiser_g": self.optimiser_g.state_dict(),
-            "optimiser_d": self.optimiser_d.state_dict(), "step": self.step, "skipped_steps": self.skipped_steps, "random": self.random.get_state(), "history": self.history, "options": asdict(self.options),
-        }, self.state_path())
+            "optimiser_d": self.optimiser_d.state_dict(), "skipped_steps": self.skipped_steps,
+        }
 
-    def resume(self) -> bool:
-        if self.rank == 0:
-            join_parts(self.state_path())
-        if torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        if not self.state_path().is_file():
-            return False
-        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # our own file
-        if state["options"]["crop_size"] != self.options.crop_size or state["options"]["width"] != self.options.width or state["options"]["bottleneck"] != self.options.bottleneck:
-            raise ValueError(f"{self.state_path()} holds another architecture: use a new --output folder or the same options")
+    def load_training_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.critic_module.load_state_dict(state["critic"])
         self.optimiser_g.load_state_dict(state["optimiser_g"])
         self.optimiser_d.load_state_dict(state["optimiser_d"])
-        self.random.set_state(state["random"])
-        self.step, self.history, self.skipped_steps = state["step"], state["history"], state.get("skipped_steps", 0)
-        return True
-
-    def run(self, handoff: Path | None = None) -> int:
-        options = self.options
-        budget = TimeBudget(options.time_limit_s)
-        start_step = self.step
-        running: list[dict[str, float]] = []
-        while self.step < options.steps:
-            running.append(self.train_step())
-            if self.step % options.log_every == 0 or self.step == options.steps:
-                elapsed = budget.elapsed_s()
-                self.history.append({"step": self.step, **{k: float(np.mean([r[k] for r in running])) for k in LOSS_KEYS}, "seconds": round(elapsed, 1)})
-                running = []
-                if self.rank == 0:
-                    rate = (self.step - start_step) / max(elapsed, 1e-9)
-                    row = self.history[-1]
-                    log.info("[%d/%d] G %.4f (l1 %.4f ssim %.4f adv %.3f) D %.3f  %.1f steps/s  ETA %.0f s", self.step, options.steps, row["g"], row["l1"], row["ssim"], row["adv"], row["d"], rate, (options.steps - self.step) / max(rate, 1e-9))
-            if self.rank == 0 and self.step % options.sample_every == 0:
-                self.write_samples()
-            if self.step % options.save_every == 0:
-                self.save_state()
-            if self.step % options.log_every == 0 and budget.spent(self.device):
-                if self.rank == 0:
-                    log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
-                break
-        self.save_state()
-        if self.rank == 0:
-            self.export()
-            if handoff is not None:
-                split_file(self.state_path(), handoff)
-        return self.step
+        self.skipped_steps = state.get("skipped_steps", 0)
 
     @torch.no_grad()
     def write_samples(self) -> None:
