@@ -428,26 +428,13 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
 
 def cmd_train_target(args: argparse.Namespace) -> int:
     from realtime.train.data import face_records, load_crops
-    from realtime.train.prepare import PrepareOptions, prepare_faces
-    from realtime.train.target import TargetOptions, TargetTrainer
+    from realtime.train.target import TargetOptions, TargetTrainer, load_target_faces
 
     _setup_logging(args.debug, quiet=False)
     if args.batch < 2:
         raise UsageError(f"--batch {args.batch} is too small", "use at least 2 (32 is the default)")
     args.output.mkdir(parents=True, exist_ok=True)
-    target = args.target
-    if not (target / "manifest.json").is_file():  # a video or photos: align the target's faces once
-        prepared = args.output / "target-faces"
-        if not (prepared / "manifest.json").is_file():
-            import shutil
-
-            shutil.rmtree(prepared, ignore_errors=True)  # a run stopped half-way
-            log.info("preparing the target's faces from %s", target)
-            prepare_faces([target], prepared, PrepareOptions(crop_size=args.crop_size))
-        target = prepared
-    target_crops = load_crops(face_records([target]))
-    if len(target_crops) < 16:
-        raise UsageError(f"only {len(target_crops)} faces of the target were found in {args.target}", "give a longer video or more photos (hundreds of frames work best)")
+    target_crops = load_target_faces(args.target, args.output, args.crop_size)
     other_crops = load_crops(face_records(args.faces))
     options = TargetOptions(crop_size=args.crop_size, steps=args.steps, batch=args.batch, lr=args.lr, mixup=args.mixup, lambda_perceptual=0.1 if args.perceptual_encoder else 0.0, time_limit_s=args.time_limit_s)
     trainer = TargetTrainer(target_crops, other_crops, args.output, options, _device(args.device), perceptual_encoder=args.perceptual_encoder)
@@ -466,107 +453,14 @@ def cmd_train_target(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_swap(args: argparse.Namespace) -> int:
-    import time
-
-    import numpy as np
-
-    from realtime.bundle import Detection
-    from realtime.config import DetectConfig
-    from realtime.models.checkpoint import load_checkpoint
-    from realtime.stages.swap import detect_faces_in_image, embed_face, read_image
-    from realtime.swap_image import StillSwapper
-    from realtime.train.evaluate_swap import (
-        DlibJudge,
-        make_trials,
-        measure,
-        original_paths,
-        summarise,
-        write_example_grid,
-    )
+    from realtime.train.evaluate_swap import write_example_grid
+    from realtime.train.swap_evaluation import describe_result, evaluate_generator
 
     _setup_logging(args.debug, quiet=False)
-    try:
-        trials = make_trials(original_paths(args.faces), args.identities)
-    except ValueError as exc:
-        raise UsageError(f"{args.faces}: {exc}", "use a dataset of more people (LFW folders) or fewer --identities") from None
-    missing = [t.source for t in trials if not t.source.is_file()][:1]
-    if missing:
-        raise UsageError(f"original image {missing[0]} named in {args.faces}/manifest.json is not there", "run from the folder prepare-faces ran in")
-    try:
-        judge = None if args.no_judge else DlibJudge()
-    except ImportError as exc:
-        raise UsageError(str(exc), "or pass --no-judge") from None
-    encoder, _ = load_checkpoint(args.identity_encoder, expect="identity_encoder")
-    detect = DetectConfig(max_faces=1)
-
-    def landmarks_of(image: np.ndarray) -> np.ndarray | None:
-        found = detect_faces_in_image(image, detect)
-        return max(found, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks if found else None
-
-    def embed(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        return embed_face(image, landmarks, encoder).numpy()
-
-    t0 = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        if done % 10 == 0 or done == total:
-            rate = done / (time.monotonic() - t0)
-            log.info("[%d/%d] trials, ETA %.0f s", done, total, (total - done) / rate)
-
-    from realtime.models.checkpoint import read_checkpoint_info
-
-    if read_checkpoint_info(args.generator).architecture == "target_autoencoder":
-        return _eval_person_model(args, trials, landmarks_of, embed, judge, progress)
-    first = trials[0].source
-    config = build_config(overrides={"generator": str(args.generator), "identity_encoder": str(args.identity_encoder), "source": str(first), "colour": "per_frame"})
-    swapper = StillSwapper(config)
-
-    def swap(source: np.ndarray, source_landmarks: np.ndarray, target: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
-        swapper.swap.use_identity(embed_face(source, source_landmarks, encoder))
-        return swapper.swap_faces(target, [Detection(target_landmarks)]).frame
-
-    try:
-        measured, examples = measure(trials, swap, landmarks_of, embed, judge, read_image, progress)
-    finally:
-        swapper.close()
-    result = {"faces": str(args.faces), "generator": str(args.generator), "identity_encoder": str(args.identity_encoder), **summarise(measured), "failures": measured.failures[:20]}
+    result, examples = evaluate_generator(args.faces, args.generator, args.identity_encoder, identities=args.identities, judge=not args.no_judge, person=args.person)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     write_example_grid(examples, args.json.with_suffix(".png"))
-    ours = result["ours"]
-    print(f"ours: swap→source {ours['swap_to_source']:.3f} (same person {ours['same_person_baseline']:.3f}, different {ours['different_person_baseline']:.3f}), swap→target {ours['swap_to_target']:.3f}, retrieval {ours['retrieval_source_rate']:.0%}")
-    if "judge_dlib" in result:
-        dl = result["judge_dlib"]
-        print(f"dlib: swap→source {dl['swap_to_source']:.3f} (same person {dl['same_person_baseline']:.3f}, different {dl['different_person_baseline']:.3f}), swap→target {dl['swap_to_target']:.3f}, retrieval {dl['retrieval_source_rate']:.0%}, closer to source {dl['closer_to_source_rate']:.0%}")
-    at = result["attributes"]
-    print(f"landmarks: swap vs target NME {at['swap_to_target_nme_mean']:.3f} (source vs target {at['source_to_target_nme_mean']:.3f}); wrote {args.json}")
-    return EXIT_OK
-
-
-def _eval_person_model(args: argparse.Namespace, trials: list[Any], landmarks_of: Any, embed: Any, judge: Any, progress: Any) -> int:
-    """eval-swap for a per-target model: every input should come out as the one person."""
-    from realtime.bundle import Detection
-    from realtime.stages.swap import read_image
-    from realtime.swap_image import StillSwapper
-    from realtime.train.evaluate_swap import measure_person, person_frames, write_example_grid
-
-    if args.person is None:
-        raise UsageError(f"{args.generator} is a per-target model: its person's look must be given", "add --person VIDEO (a clip of the person it was trained on)")
-    swapper = StillSwapper(build_config(overrides={"generator": str(args.generator), "target_identity": 0, "colour": "per_frame"}))
-    try:
-        result, examples = measure_person(
-            trials, person_frames(args.person), lambda image, landmarks: swapper.swap_faces(image, [Detection(landmarks)]).frame,
-            landmarks_of, embed, judge, read_image, progress,
-        )
-    finally:
-        swapper.close()
-    result = {"faces": str(args.faces), "generator": str(args.generator), "person": str(args.person), **result}
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    write_example_grid(examples, args.json.with_suffix(".png"))
-    for name in ("ours", "judge_dlib"):
-        if name in result:
-            r = result[name]
-            print(f"{name}: swap→person {r['swap_to_person']:.3f} (same person {r['same_person_baseline']:.3f}, others {r['different_person_baseline']:.3f}), swap→input {r['swap_to_input']:.3f}, retrieval {r['retrieval_person_rate']:.0%}, closer to the person {r['closer_to_person_rate']:.0%}")
-    print(f"landmarks: swap vs input NME {result['attributes']['swap_to_input_nme_mean']}; wrote {args.json}")
+    print("\n".join(describe_result(result)) + f"\nwrote {args.json} and {args.json.with_suffix('.png')}")
     return EXIT_OK
 
 

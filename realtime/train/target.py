@@ -103,6 +103,28 @@ def random_warp(faces: torch.Tensor, amplitude: float, generator: torch.Generato
     return F.grid_sample(faces, identity + flow, padding_mode="border", align_corners=False)
 
 
+def load_target_faces(target: Path, output: Path, crop_size: int, *, minimum: int = 16) -> np.ndarray:
+    """The target person's aligned crops: ``target`` is a prepare-faces dataset, or a video or a
+    folder of photos, which is prepared once into ``output``/target-faces."""
+    from realtime.errors import ConfigError
+    from realtime.train.data import face_records, load_crops
+    from realtime.train.prepare import PrepareOptions, prepare_faces
+
+    dataset = target
+    if not (target / "manifest.json").is_file():
+        dataset = output / "target-faces"
+        if not (dataset / "manifest.json").is_file():
+            import shutil
+
+            shutil.rmtree(dataset, ignore_errors=True)  # a run stopped half-way
+            log.info("preparing the target's faces from %s", target)
+            prepare_faces([target], dataset, PrepareOptions(crop_size=crop_size))
+    crops = load_crops(face_records([dataset]))
+    if len(crops) < minimum:
+        raise ConfigError(f"only {len(crops)} faces of the target were found in {target}", "give a longer video or more photos (hundreds of frames work best)")
+    return crops
+
+
 class TargetDiscriminator(nn.Module):
     """A PatchGAN with one score map per identity: channel k judges 'a real face of person k'."""
 
