@@ -459,7 +459,7 @@ def cmd_eval_swap(args: argparse.Namespace) -> int:
     _setup_logging(args.debug, quiet=False)
     result, examples = evaluate_generator(args.faces, args.generator, args.identity_encoder, identities=args.identities, judge=not args.no_judge, person=args.person)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
-    write_example_grid(examples, args.json.with_suffix(".png"))
+    write_example_grid(examples, args.json.with_suffix(".png"), rows="the person / input / swap" if "person" in result else "source / target / swap")
     print("\n".join(describe_result(result)) + f"\nwrote {args.json} and {args.json.with_suffix('.png')}")
     return EXIT_OK
 

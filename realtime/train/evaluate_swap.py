@@ -231,7 +231,7 @@ def filled(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def write_example_grid(examples: list[tuple[np.ndarray, ...]], path: Path, size: int = 160) -> None:
+def write_example_grid(examples: list[tuple[np.ndarray, ...]], path: Path, size: int = 160, *, rows: str = "source / target / swap") -> None:
     """Columns of (source, target, swap), each image resized to ``size`` px high."""
     import cv2
 
@@ -244,7 +244,7 @@ def write_example_grid(examples: list[tuple[np.ndarray, ...]], path: Path, size:
         columns.append(np.concatenate([np.pad(c, ((0, 0), (0, width - c.shape[1]), (0, 0)), constant_values=255) for c in cells], axis=0))
     grid = np.concatenate(columns, axis=1)
     label = np.full((22, grid.shape[1], 3), 255, np.uint8)
-    cv2.putText(label, "rows: source / target / swap (the live path's output)", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(label, f"rows: {rows} (the live path's output)", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([label, grid], axis=0), cv2.COLOR_RGB2BGR))
 
 
