@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import json
 import logging
 import sys
@@ -520,6 +521,10 @@ COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engin
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    # A crash inside native code (CUDA, mediapipe, FFmpeg) otherwise dies without a word: print
+    # every thread's Python stack first (a paced four-face GPU run ended so, once, untraced).
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=True)
     try:
         args, unknown = make_parser().parse_known_args(argv)
         if unknown:
