@@ -389,15 +389,7 @@ def cmd_train_identity(args: argparse.Namespace) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     options = DistillOptions(steps=args.steps, batch=args.batch, lr=args.lr, time_limit_s=args.time_limit_s)
     distiller = Distiller(crops, args.teacher, args.output, options, _device(args.device))
-    resumed = distiller.resume()
-    if distiller.rank == 0:  # under torchrun, one voice
-        if resumed:
-            log.info("resumed at step %d from %s", distiller.step, distiller.state_path())
-        log.info("distilling on %d faces, %s, world size %d", len(crops), distiller.device, distiller.world)
-    step = distiller.run()
-    if distiller.rank == 0:
-        print(f"step {step}/{args.steps}; wrote {args.output / 'identity.safetensors'} and {args.output / 'losses.png'}")
-    return EXIT_OK
+    return _run_trainer(distiller, args, f"distilling on {len(crops)} faces", f"{args.output / 'identity.safetensors'} and {args.output / 'losses.png'}")
 
 
 def cmd_train_aei(args: argparse.Namespace) -> int:
@@ -413,18 +405,8 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     options = AEIOptions(crop_size=args.crop_size, steps=args.steps, batch=args.batch, lr=args.lr, time_limit_s=args.time_limit_s, sample_every=args.sample_every)
     trainer = AEITrainer(crops, args.identity_encoder, args.output, options, _device(args.device))
-    try:
-        resumed = trainer.resume()
-    except ValueError as exc:
-        raise UsageError(str(exc), "train into a new --output folder") from None
-    if trainer.rank == 0:  # under torchrun, one voice
-        if resumed:
-            log.info("resumed at step %d from %s", trainer.step, trainer.state_path())
-        log.info("training AEI-Net %d px on %d faces, %s, world size %d", args.crop_size, len(crops), trainer.device, trainer.world)
-    step = trainer.run(args.handoff)
-    if trainer.rank == 0:
-        print(f"step {step}/{args.steps}; wrote {args.output / 'aei-net.safetensors'}, {args.output / 'losses.png'} and {args.output / 'samples.png'}")
-    return EXIT_OK
+    wrote = f"{args.output / 'aei-net.safetensors'}, {args.output / 'losses.png'} and {args.output / 'samples.png'}"
+    return _run_trainer(trainer, args, f"training AEI-Net {args.crop_size} px on {len(crops)} faces", wrote)
 
 
 def cmd_train_target(args: argparse.Namespace) -> int:
@@ -439,6 +421,13 @@ def cmd_train_target(args: argparse.Namespace) -> int:
     other_crops = load_crops(face_records(args.faces))
     options = TargetOptions(crop_size=args.crop_size, steps=args.steps, batch=args.batch, lr=args.lr, mixup=args.mixup, lambda_perceptual=0.1 if args.perceptual_encoder else 0.0, time_limit_s=args.time_limit_s)
     trainer = TargetTrainer(target_crops, other_crops, args.output, options, _device(args.device), perceptual_encoder=args.perceptual_encoder)
+    what = f"training a per-target autoencoder ({args.crop_size} px) on {len(target_crops)} target and {len(other_crops)} other faces"
+    return _run_trainer(trainer, args, what, f"{args.output / 'target.safetensors'} (swap with --generator it, --target-identity 0), losses.png and samples.png")
+
+
+def _run_trainer(trainer: Any, args: argparse.Namespace, what: str, wrote: str) -> int:
+    """Resume if there is state, train this chunk, say what was written (rank 0 only: under
+    torchrun every rank runs this)."""
     try:
         resumed = trainer.resume()
     except ValueError as exc:
@@ -446,10 +435,10 @@ def cmd_train_target(args: argparse.Namespace) -> int:
     if trainer.rank == 0:
         if resumed:
             log.info("resumed at step %d from %s", trainer.step, trainer.state_path())
-        log.info("training a per-target autoencoder (%d px) on %d target and %d other faces, %s, world size %d", args.crop_size, len(target_crops), len(other_crops), trainer.device, trainer.world)
-    step = trainer.run(args.handoff)
+        log.info("%s, %s, world size %d", what, trainer.device, trainer.world)
+    step = trainer.run(getattr(args, "handoff", None))
     if trainer.rank == 0:
-        print(f"step {step}/{args.steps}; wrote {args.output / 'target.safetensors'} (swap with --generator it, --target-identity 0), losses.png and samples.png")
+        print(f"step {step}/{args.steps}; wrote {wrote}")
     return EXIT_OK
 
 

@@ -201,7 +201,7 @@ class ChunkedTrainer:
                     rate = (self.step - start_step) / max(elapsed, 1e-9)
                     losses = " ".join(f"{k} {row[k]:.4g}" for k in self.loss_keys)
                     log.info("[%d/%d] %s  %.1f steps/s  ETA %.0f s", self.step, options.steps, losses, rate, (options.steps - self.step) / max(rate, 1e-9))
-            if self.rank == 0 and self.step % options.sample_every == 0:
+            if self.rank == 0 and options.sample_every and self.step % options.sample_every == 0:
                 self.write_samples()
             if self.step % options.save_every == 0:
                 self.save_state()

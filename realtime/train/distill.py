@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.identity import IdentityEncoder
-from realtime.train.common import TimeBudget, distributed, plot_losses, rank_device, save_atomic
+from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.teacher import load_teacher, teacher_view
 
 log = logging.getLogger("realtime")
@@ -38,6 +39,7 @@ class DistillOptions:
     seed: int = 0
     log_every: int = 50
     save_every: int = 500
+    sample_every: int = 0  # no sample grids for an encoder
     time_limit_s: float | None = None
 
 
@@ -70,7 +72,9 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
     return (1 - (F.normalize(student.float(), dim=1) * F.normalize(teacher.float(), dim=1)).sum(dim=1)).mean()
 
 
-class Distiller:
+class Distiller(ChunkedTrainer):
+    loss_keys = ("loss", "lr")
+
     def __init__(self, crops: np.ndarray, teacher_path: Path, output: Path, options: DistillOptions, device: str) -> None:
         self.rank, self.world = distributed()
         self.device = rank_device(device)
@@ -87,7 +91,7 @@ class Distiller:
         self.optimiser = torch.optim.AdamW(self.student.parameters(), lr=options.lr, weight_decay=options.weight_decay)
         self.cuda = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda)
-        self.generator = torch.Generator().manual_seed(options.seed)
+        self.random = torch.Generator().manual_seed(options.seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
 
@@ -98,13 +102,14 @@ class Distiller:
             return peak * (step + 1) / 100
         return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - 100) / max(1, total - 100)))))
 
-    def train_step(self) -> float:
-        """One optimiser step on a fresh batch (this rank's share); returns the loss."""
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step on a fresh batch (this rank's share); returns the loss and the rate."""
         per_rank = self.options.batch // self.world
-        index = torch.randint(len(self.faces), (self.options.batch,), generator=self.generator)[self.rank * per_rank : (self.rank + 1) * per_rank]
-        faces = augment(normalise(self.faces[index.to(self.device)]), self.generator)
+        index = torch.randint(len(self.faces), (self.options.batch,), generator=self.random)[self.rank * per_rank : (self.rank + 1) * per_rank]
+        faces = augment(normalise(self.faces[index.to(self.device)]), self.random)
+        rate = self.learning_rate(self.step)
         for group in self.optimiser.param_groups:
-            group["lr"] = self.learning_rate(self.step)
+            group["lr"] = rate
         self.student.train()
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.cuda):
             with torch.no_grad():
@@ -115,56 +120,18 @@ class Distiller:
         self.scaler.step(self.optimiser)
         self.scaler.update()
         self.step += 1
-        return float(loss.detach())
+        return {"loss": float(loss.detach()), "lr": rate}
 
-    def state_path(self) -> Path:
-        return self.output / "state.pt"
+    def training_state(self) -> dict[str, Any]:
+        return {"student": self.student.state_dict(), "optimiser": self.optimiser.state_dict(), "scaler": self.scaler.state_dict()}
 
-    def save_state(self) -> None:
-        if self.rank != 0:
-            return
-        state = {
-            "student": self.student.state_dict(), "optimiser": self.optimiser.state_dict(), "scaler": self.scaler.state_dict(),
-            "step": self.step, "generator": self.generator.get_state(), "history": self.history, "options": asdict(self.options),
-        }
-        save_atomic(state, self.state_path())
-
-    def resume(self) -> bool:
-        if not self.state_path().is_file():
-            return False
-        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # the generator state stays on the CPU  # our own file
+    def load_training_state(self, state: dict[str, Any]) -> None:
         self.student.load_state_dict(state["student"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.scaler.load_state_dict(state["scaler"])
-        self.generator.set_state(state["generator"])
-        self.step, self.history = state["step"], state["history"]
-        return True
 
-    def run(self) -> int:
-        """Train until ``steps`` (or the time limit); returns the step reached."""
-        options = self.options
-        budget = TimeBudget(options.time_limit_s)
-        start_step = self.step
-        running: list[float] = []
-        while self.step < options.steps:
-            running.append(self.train_step())
-            if self.step % options.log_every == 0 or self.step == options.steps:
-                elapsed = budget.elapsed_s()
-                rate = (self.step - start_step) / max(elapsed, 1e-9)
-                self.history.append({"step": self.step, "loss": float(np.mean(running)), "lr": self.learning_rate(self.step - 1), "seconds": round(elapsed, 1)})
-                running = []
-                if self.rank == 0:
-                    eta = (options.steps - self.step) / max(rate, 1e-9)
-                    log.info("[%d/%d] loss %.4f  %.1f steps/s  ETA %.0f s", self.step, options.steps, self.history[-1]["loss"], rate, eta)
-            if self.step % options.save_every == 0:
-                self.save_state()
-            if self.step % options.log_every == 0 and budget.spent(self.device):
-                log.info("time limit reached at step %d: state saved, resume with the same command", self.step)
-                break
-        self.save_state()
-        if self.rank == 0:
-            self.export()
-        return self.step
+    def write_samples(self) -> None:
+        """Nothing to show for an encoder: the ROC of eval-identity is its picture."""
 
     def export(self) -> None:
         """The shipped student (FP16 safetensors with its training record) and the loss curve."""
@@ -176,7 +143,7 @@ class Distiller:
         with (self.output / "losses.jsonl").open("w") as handle:
             for row in self.history:
                 handle.write(json.dumps(row) + "\n")
-        plot_losses(self.history, self.output / "losses.png", "identity distillation: 1 − cos(student, teacher)")
+        plot_losses(self.history, self.output / "losses.png", "identity distillation: 1 − cos(student, teacher)", ("loss",))
 
 
 @torch.no_grad()
