@@ -1,0 +1,89 @@
+"""FaceMesh in torch: each ONNX operation against a hand-written reference, the crop rule, bad
+files refused, and agreement with MediaPipe's FaceLandmarker on a real clip."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from realtime.errors import ModelError
+from realtime.models.facemesh import (
+    LEFT_EYE_OUTER,
+    MESH_SIZE,
+    RIGHT_EYE_OUTER,
+    OnnxGraphModule,
+    load_facemesh,
+    mesh_crop_from_frame,
+)
+from realtime.vision.align import apply_affine
+
+
+def test_graph_operations_match_their_torch_references():
+    rng = np.random.default_rng(0)
+    weights = {
+        "w": rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "b": rng.normal(size=4).astype(np.float32),
+        "slope": rng.uniform(0.1, 0.3, size=(4, 1, 1)).astype(np.float32), "shape": np.array([1, -1], np.int64),
+    }
+    nodes = [
+        ("Transpose", ["x"], ["nchw"], {"perm": [0, 3, 1, 2]}),
+        ("Conv", ["nchw", "w", "b"], ["conv"], {"strides": [2, 2], "pads": [0, 0, 1, 1], "group": 1}),
+        ("PRelu", ["conv", "slope"], ["act"], {}),
+        ("MaxPool", ["act"], ["pool"], {"kernel_shape": [2, 2], "strides": [2, 2]}),
+        ("Pad", ["pool"], ["wide"], {"pads": [0, 0, 0, 0, 0, 2, 0, 0]}),
+        ("Add", ["wide", "wide"], ["twice"], {}),
+        ("Reshape", ["twice", "shape"], ["out"], {}),
+    ]
+    graph = OnnxGraphModule(nodes, weights, "x", "out")
+    x = torch.from_numpy(rng.random((1, 16, 16, 3)).astype(np.float32))
+    reference = F.conv2d(F.pad(x.permute(0, 3, 1, 2), (0, 1, 0, 1)), torch.from_numpy(weights["w"]), torch.from_numpy(weights["b"]), stride=2)
+    reference = F.prelu(reference, torch.from_numpy(weights["slope"]).flatten())
+    reference = F.max_pool2d(reference, 2, 2)
+    reference = torch.cat([reference, torch.zeros(1, 2, 4, 4)], dim=1) * 2
+    assert torch.allclose(graph(x), reference.reshape(1, -1), atol=1e-5)
+
+
+def test_mesh_crop_levels_the_eyes_and_centres_the_face():
+    from realtime.testing import make_face_landmarks
+
+    landmarks = make_face_landmarks((300.0, 200.0), 60.0)
+    angle = np.deg2rad(20)
+    rotate = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    turned = (landmarks - [300, 200]) @ rotate.T + [300, 200]
+    crop_from_frame = mesh_crop_from_frame(turned)
+    in_crop = apply_affine(crop_from_frame, turned)
+    eyes = in_crop[[RIGHT_EYE_OUTER, LEFT_EYE_OUTER]]
+    assert abs(eyes[0, 1] - eyes[1, 1]) < 1e-6 and eyes[0, 0] < eyes[1, 0]  # level, not mirrored
+    box_centre = (turned.min(axis=0) + turned.max(axis=0)) / 2
+    assert np.allclose(apply_affine(crop_from_frame, box_centre[None])[0], [MESH_SIZE / 2, MESH_SIZE / 2])
+    assert 0 < in_crop.min() and in_crop.max() < MESH_SIZE  # the 1.5× margin keeps the face inside
+
+
+def test_bad_model_files_are_refused(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_facemesh(tmp_path / "missing.onnx")
+    pytest.importorskip("onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not an ONNX model|not the FaceMesh network"):
+        load_facemesh(junk)
+
+
+@pytest.mark.shared
+def test_facemesh_agrees_with_the_face_landmarker_on_a_real_clip(shared: Path):
+    pytest.importorskip("onnx")
+    from conftest import has_face_model
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("facemesh_check", Path(__file__).resolve().parents[1] / "bench" / "facemesh_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["facemesh_check"] = module
+    spec.loader.exec_module(module)
+    net = load_facemesh(shared / "models" / "facemesh_468_192.onnx")
+    result = module.check_clip(net, shared / "data" / "videos" / "dfl_Obama_speaking.mp4", 30)
+    assert result["frames"] >= 25 and result["nme_mean"] < 0.05  # measured 0.030 (BENCHMARKS §9c)
