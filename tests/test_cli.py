@@ -97,9 +97,29 @@ def test_doctor_reports_every_area(capsys):
     main(["doctor"])
     lines = capsys.readouterr().out.splitlines()
     names = {line[6:22].strip() for line in lines}
-    for name in ("python", "av", "torch", "cuda", "backend cpu", "engines", "face model", "cameras", "virtual camera"):
+    for name in ("python", "av", "torch", "cuda", "backend cpu", "engines", "face model", "shipped model", "cameras", "virtual camera"):
         assert name in names, (name, names)
     assert all(line[:5].strip() in ("ok", "warn", "fail") for line in lines)
+
+
+def test_doctor_verifies_the_shipped_models_and_flags_a_damaged_one(tmp_path: Path):
+    import shutil
+
+    from conftest import REPO
+
+    from realtime.doctor import SHIPPED, check_shipped_models
+
+    assert [c.status for c in check_shipped_models(REPO)] == ["ok", "ok"]
+    assert [c.status for c in check_shipped_models(tmp_path)] == ["warn", "warn"]  # elsewhere: not found
+    for relative in SHIPPED:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / relative, tmp_path / relative)
+    damaged = tmp_path / SHIPPED[0]
+    data = bytearray(damaged.read_bytes())
+    data[-100] ^= 0xFF  # one flipped bit in the weights
+    damaged.write_bytes(bytes(data))
+    checks = check_shipped_models(tmp_path)
+    assert checks[0].status == "fail" and "checksum" in checks[0].detail and checks[1].status == "ok"
 
 
 def test_bench_engine_prints_a_table(tmp_path: Path, capsys):
