@@ -121,16 +121,17 @@ class GpuBlender:
             region_from_frame = np.array([[1.0, 0, -x0], [0, 1.0, -y0]])
             crop_from_region = face.crop_from_frame @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
             region_from_small = region_from_frame @ np.vstack([invert_affine(face.crop_from_frame / STATS_STEP), [0, 0, 1]])
-            params = pack_params(
-                np.empty(params_size(shape.points), np.float32), landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
-                settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,
-            )
             state = self.states.get(face.track_id)
             slot = self._slot(shape, wait=wait)
+            # packed straight into the slot's pinned buffer; a temporary only while the slot is built
+            params = pack_params(
+                slot.host_params.numpy() if slot is not None else np.empty(params_size(shape.points), np.float32), landmarks_in_crop,
+                mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
+                settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,
+            )
             if slot is None:  # being built beside us: this frame goes op by op
                 frame[y0:y1, x0:x1], self.states[face.track_id] = self._run_eager(shape, frame[y0:y1, x0:x1], face, params, state)
                 continue
-            slot.host_params.numpy()[...] = params
             slot.host_region.numpy()[...] = frame[y0:y1, x0:x1]
             slot.host_crop.numpy()[...] = face.swapped_crop
             if face.swapped_mask is not None:
