@@ -81,9 +81,21 @@ def face_stages(config: Config, plan: Plan) -> list[Stage]:
         from realtime.stages.blend import BlendControls, BlendStage, resolve_blend_device
         from realtime.stages.swap import SwapStage
 
-        blend = BlendStage(BlendControls(config.blend), device=resolve_blend_device(config.blend.blend_device), crop_size=config.track.crop_px)
-        stages += [SwapStage(config.swap, config.track, config.detect), blend]
+        blend_device = resolve_blend_device(config.blend.blend_device)
+        frames = None
+        if config.pipeline.device_frames and blend_device == "cuda":
+            from realtime.pipeline.device_frames import DeviceFrames
+
+            frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
+        blend = BlendStage(BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px)
+        stages += [SwapStage(config.swap, config.track, config.detect, frames=frames), blend]
     return stages
+
+
+def device_frames_of(stages: Sequence[Stage]) -> Any:
+    """The frame uploader (``DeviceFrames``) a stage exposes as ``frames``, if any: the capture
+    stage feeds it. Looked up by attribute so a pipeline without faces never imports torch."""
+    return next((s.frames for s in stages if getattr(s, "frames", None) is not None), None)
 
 
 SinkFactory = Callable[[SourceInfo], SinkStage]
@@ -106,7 +118,7 @@ def build_pipeline(
     if config.capture.max_frames is not None:
         total = min(total, config.capture.max_frames) if total else config.capture.max_frames
     stats = StatsCollector(primary_sink=sinks[0].name, total_frames=total)
-    capture = CaptureStage(source, paced=plan.paced, max_frames=config.capture.max_frames)
+    capture = CaptureStage(source, paced=plan.paced, max_frames=config.capture.max_frames, uploader=device_frames_of(stages))
     pipeline = Pipeline(
         capture,
         stages,

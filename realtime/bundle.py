@@ -8,6 +8,7 @@ so a preview or a report can look at any intermediate. Times are ``time.perf_cou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,13 @@ class Face:
     detection: Detection | None = None
     swapped_crop: np.ndarray | None = None  # crop_size² × 3 uint8 RGB, written by the swap stage
     swapped_mask: np.ndarray | None = None  # crop_size² float in [0, 1], when the generator has one
+    # the same two on the GPU (torch tensors), when the frame is kept there (device_frames.py)
+    swapped_crop_device: Any = None
+    swapped_mask_device: Any = None
+
+    @property
+    def swapped(self) -> bool:
+        return self.swapped_crop is not None or self.swapped_crop_device is not None
 
 
 @dataclass(eq=False)
@@ -70,6 +78,13 @@ class FrameBundle:
     detections_media_time_s: float | None = None  # the frame time the detections were taken at
     faces: list[Face] = field(default_factory=list)
     failed_stages: list[str] = field(default_factory=list)
+    device_frame: Any = None  # a DeviceFrame: this frame's copy on the GPU, when stages keep it there
+    frame_ready: Any = None  # an event to wait for before reading ``frame`` (its download from the GPU)
+
+    def wait_for_frame(self) -> None:
+        """Block until ``frame`` holds its final pixels (sinks call this before writing)."""
+        if self.frame_ready is not None:
+            self.frame_ready.synchronize()
 
     @property
     def height(self) -> int:

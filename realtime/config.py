@@ -178,7 +178,10 @@ class BlendConfig:
     keep_mouth: bool = option(False, "keep the original mouth (teeth, tongue, exact lip sync)")
     keep_eyes: bool = option(False, "keep the original eyes (gaze)")
     opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
-    blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch FP16), 'cpu' (OpenCV), or 'auto'")
+    blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch, one CUDA graph per face), 'cpu' (OpenCV), or 'auto'")
+    blend_compile: bool = option(
+        True, "CUDA: fuse each face's mask and colour maths with torch.compile (seconds more at start, a faster blend)"
+    )
     controls_file: str | None = option(
         None, "a TOML file of blend options (erode, blur, colour, keep_mouth, keep_eyes, opacity) re-read when it changes, for live tweaks", metavar="PATH"
     )
@@ -237,6 +240,11 @@ class PipelineConfig:
     )
     max_consecutive_failures: int = option(
         30, "failed frames in a row that trigger --on-error", metavar="N"
+    )
+    device_frames: bool = option(
+        True,
+        "keep each frame on the GPU from capture to blend: one upload, one download per frame "
+        "(CUDA only, when the generator and the blend both run there)",
     )
     gil_switch_ms: float = option(
         0.5,

@@ -13,7 +13,7 @@ from realtime.config import BlendConfig, TrackConfig
 from realtime.errors import ConfigError
 from realtime.stages.blend import BlendControls, BlendStage, ControlsFileWatcher
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
-from realtime.vision.align import apply_affine, warp_crop
+from realtime.vision.align import apply_affine, invert_affine, warp_crop
 from realtime.vision.colour import ColourSmoother, from_lab, masked_stats, to_lab, transfer
 from realtime.vision.composite import paste_crop
 from realtime.vision.composite_torch import lab_to_rgb, paste_crop_torch, rgb_to_lab
@@ -276,3 +276,41 @@ def test_new_region_shapes_blend_op_by_op_until_their_graph_is_ready():
     assert blender.eager_frames == 1 and len(blender.slots) == 1
     assert np.abs(first.astype(int) - second.astype(int)).max() <= 1
     blender.close()
+
+
+def _fused_and_eager(device: str, colour: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from realtime.vision.composite_torch import mask_holes, mask_sizes
+    from realtime.vision.region_blend import (
+        RegionShape,
+        blend_region,
+        fused_crop_core,
+        new_colour_state,
+        pack_params,
+        params_size,
+    )
+
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    face = _identity_swap(_bundle(frame)).faces[0]
+    x0, y0, x1, y1 = 200, 60, 456, 316
+    landmarks = apply_affine(face.crop_from_frame, face.landmarks)
+    crop_from_region = face.crop_from_frame @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
+    region_from_small = np.array([[1.0, 0, -x0], [0, 1.0, -y0]]) @ np.vstack([invert_affine(face.crop_from_frame / 8), [0, 0, 1]])
+    params = pack_params(np.empty(params_size(478), np.float32), landmarks, mask_sizes(landmarks, 0.05, 0.12), 1.0, 1.0, crop_from_region, region_from_small)
+    shape = RegionShape(y1 - y0, x1 - x0, 256, 478, mask_holes(True, False), False, colour != "off")
+    inputs = [torch.from_numpy(a).to(device) for a in (frame[y0:y1, x0:x1].copy(), face.swapped_crop, np.zeros((256, 256), np.float32), params)]
+    eager, _ = blend_region(*inputs, new_colour_state(device), shape)
+    fused, _ = blend_region(*inputs, new_colour_state(device), shape, fused_crop_core(shape))
+    return fused.cpu(), eager.cpu()
+
+
+def test_the_fused_crop_space_maths_give_the_eager_pixels():
+    """torch.compile of the mask and colour maths (Inductor's CPU code here; Triton on CUDA)."""
+    fused, eager = _fused_and_eager("cpu", "smoothed")
+    assert (fused.int() - eager.int()).abs().max() <= 1
+
+
+@pytest.mark.gpu
+def test_the_fused_crop_space_maths_give_the_eager_pixels_on_cuda():
+    for colour in ("off", "smoothed"):
+        fused, eager = _fused_and_eager("cuda", colour)
+        assert (fused.int() - eager.int()).abs().max() <= 1

@@ -238,6 +238,7 @@ class SinkWorker(Worker):
             if isinstance(item, EndOfStream):
                 return
             t_start_ns = time.perf_counter_ns()
+            item.wait_for_frame()  # a frame kept on the GPU is still on its way back
             self.sink.write(item)
             self.supervisor.frame_written(self.sink.name, item, t_start_ns, time.perf_counter_ns())
 

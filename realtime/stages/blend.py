@@ -1,6 +1,8 @@
 """BlendStage: generated crops back into the frame, over each face's box only.
 
-Reads ``frame`` and, per face, ``swapped_crop``, ``swapped_mask``, ``landmarks``,
+Reads ``frame`` (or ``device_frame``, its GPU copy, when the swap stage left the crops on the
+GPU: then only the finished frame is downloaded, see ``pipeline/device_frames.py``) and, per face,
+``swapped_crop``, ``swapped_mask`` (or their ``_device`` twins), ``landmarks``,
 ``crop_from_frame``/``frame_from_crop``, ``alpha`` and ``track_id``. Writes ``frame`` in place,
 only inside each face's box: the capture stage decodes a fresh array for every frame and no
 earlier stage keeps it, so copying 6 MB per frame at 1080p would buy nothing.
@@ -84,6 +86,14 @@ class ControlsFileWatcher:
         return True
 
 
+def to_host(face: Face) -> None:
+    """Give ``face`` host copies of crops the swap stage left on the GPU."""
+    if face.swapped_crop is None and face.swapped_crop_device is not None:
+        face.swapped_crop = face.swapped_crop_device.cpu().numpy()
+        if face.swapped_mask_device is not None:
+            face.swapped_mask = face.swapped_mask_device.cpu().numpy()
+
+
 def resolve_blend_device(choice: str) -> str:
     if choice == "auto":
         import torch
@@ -106,7 +116,7 @@ class BlendStage(Stage):
         if self.device != "cpu":
             from realtime.stages.blend_gpu import GpuBlender
 
-            self._gpu = GpuBlender(self.device)
+            self._gpu = GpuBlender(self.device, fuse=self.controls.snapshot().blend_compile)
             self._gpu.warm_up(self.crop_size, self.controls.snapshot())
 
     def wait_ready(self) -> None:
@@ -120,13 +130,18 @@ class BlendStage(Stage):
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
-        faces = [f for f in bundle.faces if f.swapped_crop is not None and f.alpha > 0]
+        faces = [f for f in bundle.faces if f.swapped and f.alpha > 0]
         live = {f.track_id for f in bundle.faces}
         self.target_colour.forget(live)
         if self._gpu is not None:
             self._gpu.forget(live)
         if not faces:
             return bundle
+        if self._gpu is not None and bundle.device_frame is not None and all(f.swapped_crop_device is not None for f in faces):
+            bundle.frame, bundle.frame_ready = self._gpu.composite_device(bundle.device_frame, faces, bundle.media_time_s, settings)
+            return bundle
+        for face in faces:  # crops left on the GPU by the swap stage, for a host-frame blend
+            to_host(face)
         if self._gpu is not None:
             bundle.frame = self._gpu.composite(bundle.frame, faces, bundle.media_time_s, settings)
             return bundle

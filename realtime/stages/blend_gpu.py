@@ -6,6 +6,10 @@ is four small uploads, one replay, one download and one wait. Only the face's bo
 bus (a tenth of a 1080p frame). On "torch-cpu" the same function runs eagerly: tests check it
 against the OpenCV path. If capturing a graph fails, that shape runs eagerly, with one log line.
 
+When the frame itself is on the GPU (``composite_device``, see ``pipeline/device_frames.py``) the
+box is read from and written back into that copy with device-to-device copies, nothing waits on
+the host, and the whole frame goes back once, after the last face.
+
 A face that moves into a new region shape must not stall the frame: building a slot (pinned
 buffers, warm-up, capture: tens of ms) happens on a worker thread with its own stream, and until
 it is ready that shape's frames blend op by op (~2–3 ms). Paced at 60 fps on the H200, capturing
@@ -18,6 +22,7 @@ import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +31,17 @@ import torch
 
 from realtime.bundle import Face
 from realtime.config import BlendConfig
+from realtime.pipeline.device_frames import DeviceFrame, download
 from realtime.vision.align import apply_affine, invert_affine
 from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
 from realtime.vision.region_blend import (
+    CropCore,
     RegionShape,
     blend_region,
     bucket_box,
+    crop_space,
+    fused_crop_core,
     new_colour_state,
     pack_params,
     params_size,
@@ -59,12 +68,35 @@ class _Slot:
     out_region: torch.Tensor | None = None
     out_state: torch.Tensor | None = None
     graph: Any = None
+    released: Any = None  # CUDA event: the last upload from host_params is done
+
+
+@dataclass(frozen=True)
+class _FacePlan:
+    """Where one face goes this frame and the per-frame inputs of its ``blend_region``."""
+
+    box: tuple[int, int, int, int]
+    shape: RegionShape
+    landmarks_in_crop: np.ndarray
+    sizes: tuple[float, float, float]
+    opacity: float
+    colour_weight: float
+    crop_from_region: np.ndarray
+    region_from_small: np.ndarray
+
+    def pack(self, out: np.ndarray | None = None) -> np.ndarray:
+        buffer = np.empty(params_size(self.shape.points), np.float32) if out is None else out
+        return pack_params(buffer, self.landmarks_in_crop, self.sizes, self.opacity, self.colour_weight, self.crop_from_region, self.region_from_small)
 
 
 class GpuBlender:
-    def __init__(self, device: str = "cuda") -> None:
+    def __init__(self, device: str = "cuda", *, fuse: bool = True) -> None:
         self.device = torch.device("cuda" if device == "cuda" else "cpu")
         self.cuda = self.device.type == "cuda"
+        # CUDA: crop-space maths compiled per crop-space shape (region_blend.fused_crop_core),
+        # compiled on the builder thread; until then, and if compiling fails, the eager maths
+        self.fuse = fuse and self.cuda
+        self._fused_ready: set[RegionShape] = set()
         self.stream = torch.cuda.Stream(self.device) if self.cuda else None
         self.slots: OrderedDict[RegionShape, _Slot] = OrderedDict()
         self.states: dict[int, torch.Tensor] = {}
@@ -107,37 +139,89 @@ class GpuBlender:
         for track_id in [k for k in self.states if k not in live_ids]:
             del self.states[track_id], self.track_times[track_id]
 
+    def _plan(self, face: Face, width: int, height: int, t_s: float, settings: BlendConfig, has_mask: bool) -> _FacePlan | None:
+        box = box_of(face.frame_from_crop, face.crop_size, width, height)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = bucket_box(box, width, height)
+        landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
+        shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
+        region_from_frame = np.array([[1.0, 0, -x0], [0, 1.0, -y0]])
+        crop_from_region = face.crop_from_frame @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
+        region_from_small = region_from_frame @ np.vstack([invert_affine(face.crop_from_frame / STATS_STEP), [0, 0, 1]])
+        return _FacePlan(
+            (x0, y0, x1, y1), shape, landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
+            settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,
+        )
+
     def composite(self, frame: np.ndarray, faces: list[Face], t_s: float, settings: BlendConfig, *, wait: bool = False) -> np.ndarray:
         """Blend ``faces`` into ``frame`` (in place, returned). ``wait``: build a new shape's slot
         before blending instead of beside (set-up, tests)."""
         height, width = frame.shape[:2]
         for face in faces:
-            box = box_of(face.frame_from_crop, face.crop_size, width, height)
-            if box is None:
+            plan = self._plan(face, width, height, t_s, settings, face.swapped_mask is not None)
+            if plan is None:
                 continue
-            x0, y0, x1, y1 = bucket_box(box, width, height)
-            landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-            shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), face.swapped_mask is not None, settings.colour != "off")
-            region_from_frame = np.array([[1.0, 0, -x0], [0, 1.0, -y0]])
-            crop_from_region = face.crop_from_frame @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
-            region_from_small = region_from_frame @ np.vstack([invert_affine(face.crop_from_frame / STATS_STEP), [0, 0, 1]])
+            x0, y0, x1, y1 = plan.box
             state = self.states.get(face.track_id)
-            slot = self._slot(shape, wait=wait)
-            # packed straight into the slot's pinned buffer; a temporary only while the slot is built
-            params = pack_params(
-                slot.host_params.numpy() if slot is not None else np.empty(params_size(shape.points), np.float32), landmarks_in_crop,
-                mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
-                settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,
-            )
+            slot = self._slot(plan.shape, wait=wait)
             if slot is None:  # being built beside us: this frame goes op by op
-                frame[y0:y1, x0:x1], self.states[face.track_id] = self._run_eager(shape, frame[y0:y1, x0:x1], face, params, state)
+                frame[y0:y1, x0:x1], self.states[face.track_id] = self._run_eager(plan.shape, frame[y0:y1, x0:x1], face, plan.pack(), state)
                 continue
+            if slot.released is not None:
+                slot.released.synchronize()  # the last frame's params may still be on their way up
+            plan.pack(slot.host_params.numpy())  # straight into the slot's pinned buffer
             slot.host_region.numpy()[...] = frame[y0:y1, x0:x1]
             slot.host_crop.numpy()[...] = face.swapped_crop
             if face.swapped_mask is not None:
                 slot.host_mask.numpy()[...] = face.swapped_mask
-            frame[y0:y1, x0:x1], self.states[face.track_id] = self._run(shape, slot, state)
+            frame[y0:y1, x0:x1], self.states[face.track_id] = self._run(plan.shape, slot, state)
         return frame
+
+    def composite_device(self, frame: DeviceFrame, faces: list[Face], t_s: float, settings: BlendConfig) -> tuple[np.ndarray, Any]:
+        """Blend faces whose crops are on the device into the frame's device copy, then queue
+        its one download: (the host frame, the event to wait for before reading it)."""
+        tensor = frame.tensor
+        height, width = tensor.shape[:2]
+        frame.wait_on(self.stream)
+        with torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
+            for face in faces:
+                crop, mask = face.swapped_crop_device, face.swapped_mask_device
+                plan = self._plan(face, width, height, t_s, settings, mask is not None)
+                if plan is None:
+                    continue
+                for made_elsewhere in (crop, mask):  # by the swap stage's stream: keep it for ours
+                    if self.stream is not None and made_elsewhere is not None:
+                        made_elsewhere.record_stream(self.stream)
+                x0, y0, x1, y1 = plan.box
+                region = tensor[y0:y1, x0:x1]
+                state = self.states.get(face.track_id)
+                slot = self._slot(plan.shape)
+                if slot is None:  # being built beside us: this frame goes op by op
+                    self.eager_frames += 1
+                    params = torch.from_numpy(plan.pack()).to(self.device)
+                    out, new_state = blend_region(region, crop, self._generator_mask(mask, plan.shape), params, self._start(state), plan.shape, self._ready_core(plan.shape))
+                    region.copy_(out)
+                    self.states[face.track_id] = new_state
+                    continue
+                if slot.released is not None:
+                    slot.released.synchronize()  # the last frame's params may still be on their way up
+                plan.pack(slot.host_params.numpy())
+                slot.region.copy_(region)
+                slot.crop.copy_(crop)
+                if mask is not None:
+                    slot.generator_mask.copy_(mask)
+                out, new_state = self._replay(slot, plan.shape, state)
+                region.copy_(out)
+                self.states[face.track_id] = new_state.clone()  # the graph's buffer is overwritten next replay
+        frame.done_on(self.stream)
+        return download(frame, self.stream)
+
+    def _generator_mask(self, mask: torch.Tensor | None, shape: RegionShape) -> torch.Tensor:
+        return mask if mask is not None else torch.zeros((shape.crop_size, shape.crop_size), device=self.device)
+
+    def _start(self, state: torch.Tensor | None) -> torch.Tensor:
+        return new_colour_state(self.device) if state is None else state
 
     def _run_eager(self, shape: RegionShape, region: np.ndarray, face: Face, params: np.ndarray, state: torch.Tensor | None) -> tuple[np.ndarray, torch.Tensor]:
         """One face op by op from ordinary (unpinned) tensors: no slot, no graph."""
@@ -147,9 +231,8 @@ class GpuBlender:
             def up(array: np.ndarray) -> torch.Tensor:
                 return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
-            mask = up(face.swapped_mask.astype(np.float32)) if face.swapped_mask is not None else torch.zeros((shape.crop_size, shape.crop_size), device=self.device)
-            start = new_colour_state(self.device) if state is None else state
-            out, new_state = blend_region(up(region), up(face.swapped_crop), mask, up(params), start, shape)
+            mask = self._generator_mask(up(face.swapped_mask.astype(np.float32)) if face.swapped_mask is not None else None, shape)
+            out, new_state = blend_region(up(region), up(face.swapped_crop), mask, up(params), self._start(state), shape, self._ready_core(shape))
             result = out.cpu().numpy()
         return result, new_state
 
@@ -168,23 +251,31 @@ class GpuBlender:
         with torch.cuda.stream(self.stream):
             slot.region.copy_(slot.host_region, non_blocking=True)
             slot.crop.copy_(slot.host_crop, non_blocking=True)
-            slot.params.copy_(slot.host_params, non_blocking=True)
             if shape.generator_mask:
                 slot.generator_mask.copy_(slot.host_mask, non_blocking=True)
-            if state is None:
-                slot.state.zero_()
-            else:
-                slot.state.copy_(state)
-            if slot.graph is not None:
-                slot.graph.replay()
-                out, new_state = slot.out_region, slot.out_state
-            else:
-                out, new_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape)
-            assert out is not None and new_state is not None
+            out, new_state = self._replay(slot, shape, state)
             slot.host_out.copy_(out, non_blocking=True)
             kept_state = new_state.clone()  # the graph's output buffer is overwritten by the next replay
         self.stream.synchronize()
         return slot.host_out.numpy(), kept_state
+
+    def _replay(self, slot: _Slot, shape: RegionShape, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The slot's graph (or ``blend_region`` on its buffers) after its params and colour state
+        are in place; region, crop and mask must be in the slot already. On the current stream."""
+        slot.params.copy_(slot.host_params, non_blocking=True)
+        if self.cuda:  # host_params may be rewritten once this copy is done (not the whole blend)
+            slot.released = torch.cuda.current_stream(self.device).record_event()
+        if state is None:
+            slot.state.zero_()
+        else:
+            slot.state.copy_(state)
+        if slot.graph is not None:
+            slot.graph.replay()
+            out, new_state = slot.out_region, slot.out_state
+        else:
+            out, new_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, self._ready_core(shape))
+        assert out is not None and new_state is not None
+        return out, new_state
 
     def _capture(self, shape: RegionShape, slot: _Slot) -> None:
         """Capture ``blend_region`` for this shape on the capture stream; on failure, slots run
@@ -192,20 +283,47 @@ class GpuBlender:
         if self.graphs_failed:
             return
         assert self.capture_stream is not None
+        core = self._compile_core(shape, slot)
         try:
             with torch.cuda.stream(self.capture_stream):
                 for _ in range(2):  # warm-up outside the graph: kernels chosen, device constants made
-                    blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape)
+                    blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, core)
             self.capture_stream.synchronize()
             graph = torch.cuda.CUDAGraph()
             # thread-local: the frame path and the swap stage keep launching work from their own
             # threads meanwhile, which the default (global) mode would turn into errors
             with torch.cuda.graph(graph, stream=self.capture_stream, capture_error_mode="thread_local"):
-                slot.out_region, slot.out_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape)
+                slot.out_region, slot.out_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, core)
             slot.graph = graph
         except Exception as exc:  # noqa: BLE001 - an optimisation: never worth a broken frame
             log.warning("blend: CUDA graph capture failed (%s: %s); blending op by op", type(exc).__name__, exc)
             self.graphs_failed = True
+
+    def _ready_core(self, shape: RegionShape) -> CropCore | None:
+        """The fused crop-space maths if already compiled (never compile in the frame's path)."""
+        key = crop_space(shape)
+        return fused_crop_core(key) if key in self._fused_ready else None
+
+    def _compile_core(self, shape: RegionShape, slot: _Slot) -> CropCore | None:
+        """Compile (once per crop-space shape, on the builder thread) and check the fused maths
+        against the eager ones on this slot's buffers; None if off or if that fails."""
+        key = crop_space(shape)
+        if not self.fuse or key in self._fused_ready:
+            return self._ready_core(shape)
+        try:
+            with torch.cuda.stream(self.capture_stream):
+                fused = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, fused_crop_core(key))
+                eager = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape)
+                error = (fused[0].int() - eager[0].int()).abs().max().item()
+            if error > 2:
+                raise RuntimeError(f"fused blend differs from the eager one by {error} grey levels")
+        except Exception as exc:  # noqa: BLE001 - an optimisation: the eager maths still work
+            log.warning("blend: fusing the mask and colour maths failed (%s: %s); not fused", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            self.fuse = False
+            return None
+        with self._lock:
+            self._fused_ready.add(key)
+        return fused_crop_core(key)
 
     def _slot(self, shape: RegionShape, *, wait: bool = False) -> _Slot | None:
         """The ready slot of ``shape``; on CUDA, None while it is being built (unless ``wait``)."""

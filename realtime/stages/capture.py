@@ -2,13 +2,16 @@
 
 Writes: ``frame_id``, ``frame`` (H×W×3 uint8 RGB), ``t_capture_ns`` (stamped when the frame is
 available, i.e. after decoding and, for paced files, after waiting for its due time, the moment a
-camera would have delivered it), ``media_time_s`` and ``timings['capture']`` (decode time).
+camera would have delivered it), ``media_time_s``, ``timings['capture']`` (decode time, plus the
+upload's) and, when frames are kept on the GPU, ``device_frame`` (its upload, queued right after
+the stamp so the GPU copy travels while the landmarker works).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,12 +19,16 @@ from realtime.bundle import FrameBundle, StageTiming
 from realtime.io.sources import Pacer, VideoSource
 from realtime.pipeline.stage import SourceStage
 
+if TYPE_CHECKING:
+    from realtime.pipeline.device_frames import DeviceFrames
+
 
 class CaptureStage(SourceStage):
     name = "capture"
 
-    def __init__(self, source: VideoSource, *, paced: bool, max_frames: int | None = None) -> None:
+    def __init__(self, source: VideoSource, *, paced: bool, max_frames: int | None = None, uploader: DeviceFrames | None = None) -> None:
         self.source = source
+        self.uploader = uploader
         self.pacer = Pacer(time.perf_counter_ns, time.sleep) if paced else None
         self.max_frames = max_frames
         self._frames: Iterator[tuple[np.ndarray, float]] | None = None
@@ -48,7 +55,12 @@ class CaptureStage(SourceStage):
             frame=frame,
             media_time_s=media_time_s,
         )
-        bundle.timings[self.name] = StageTiming(0.0, (t_decoded_ns - t_start_ns) / 1e6)
+        upload_ns = 0
+        if self.uploader is not None:
+            t_upload_ns = time.perf_counter_ns()
+            bundle.device_frame = self.uploader.upload(frame)
+            upload_ns = time.perf_counter_ns() - t_upload_ns
+        bundle.timings[self.name] = StageTiming(0.0, (t_decoded_ns - t_start_ns + upload_ns) / 1e6)
         self._next_id += 1
         return bundle
 

@@ -1,7 +1,10 @@
 """SwapStage: every face of a frame through the generator, in one batch.
 
 Reads ``frame`` and ``faces`` (their ``crop_from_frame``). Writes on each face with ``alpha > 0``
-its ``swapped_crop`` (crop_size² RGB) and, for per-target generators, ``swapped_mask``.
+its ``swapped_crop`` (crop_size² RGB) and, for per-target generators, ``swapped_mask``. When the
+frame is on the GPU (``device_frame``) and the generator runs there, the crops are cut from that
+copy and the results stay on the GPU (``swapped_crop_device``, ``swapped_mask_device``): nothing
+crosses the bus and nothing waits for the GPU here.
 AEI-Net needs the source identity: an embedding computed once, at setup, from ``--source`` with
 the identity encoder. Batches are padded to a power of two so a few static shapes (built once,
 replayed as CUDA graphs or engines) serve any number of faces.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,7 +27,11 @@ from realtime.inference.build import spec_from_checkpoint
 from realtime.inference.select import select_runner
 from realtime.pipeline.stage import Stage
 from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop
+from realtime.vision.composite_torch import box_of, sample_affine
 from realtime.vision.landmarks import five_points
+
+if TYPE_CHECKING:
+    from realtime.pipeline.device_frames import DeviceFrame, DeviceFrames
 
 log = logging.getLogger("realtime")
 IDENTITY_CROP = 112
@@ -42,6 +50,37 @@ def to_tensor(crops: np.ndarray) -> torch.Tensor:
 def to_images(tensor: torch.Tensor) -> np.ndarray:
     """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB."""
     return ((tensor.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def device_crops(frame: torch.Tensor, crops_from_frame: list[np.ndarray], size: int, batch: int, dtype: torch.dtype) -> torch.Tensor:
+    """(batch, 3, size, size) generator input in [-1, 1] cut from ``frame`` ((H, W, 3) uint8 on
+    any device) with ``warp_crop``'s sampling points; rows past the faces stay zero. Only each
+    face's box is read, so a 1080p frame is never converted whole."""
+    height, width = frame.shape[:2]
+    out = torch.zeros((batch, 3, size, size), dtype=dtype, device=frame.device)
+    regions: list[tuple[int, tuple[int, int, int, int]]] = []
+    matrices = []
+    for index, crop_from_frame in enumerate(crops_from_frame):
+        frame_from_crop = np.linalg.inv(np.vstack([crop_from_frame, [0, 0, 1]]))[:2]
+        box = box_of(frame_from_crop, size, width, height)
+        if box is not None:
+            regions.append((index, box))
+            matrices.append(frame_from_crop - np.array([[0, 0, box[0]], [0, 0, box[1]]]))  # region_from_crop
+    if not regions:
+        return out
+    stacked = torch.from_numpy(np.stack(matrices).astype(np.float32))
+    if frame.device.type == "cuda":  # from pinned memory the copy is queued, not waited for
+        stacked = stacked.pin_memory()
+    on_device = stacked.to(frame.device, non_blocking=True)
+    for (index, (x0, y0, x1, y1)), matrix in zip(regions, on_device, strict=True):
+        region = frame[y0:y1, x0:x1].permute(2, 0, 1).float()
+        out[index] = (sample_affine(region, matrix, size, size, "zeros") / 127.5 - 1.0).to(dtype)
+    return out
+
+
+def device_images(tensor: torch.Tensor) -> torch.Tensor:
+    """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB, on the same device."""
+    return ((tensor.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -102,7 +141,7 @@ def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path
 class SwapStage(Stage):
     name = "swap"
 
-    def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig) -> None:
+    def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None) -> None:
         if not config.generator:
             raise ConfigError("the swap stage needs --generator", "pass a generator checkpoint")
         self.config = config
@@ -113,6 +152,9 @@ class SwapStage(Stage):
         self.runners: dict[int, Runner] = {}
         self.skipped: list[tuple[str, str]] = []
         self.faces_swapped = 0
+        self.frames = frames
+        self.faces_on_device = 0
+        self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
 
     def setup(self) -> None:
         spec = spec_from_checkpoint(Path(self.config.generator or ""), target_identity=self.config.target_identity)
@@ -126,6 +168,9 @@ class SwapStage(Stage):
             self.runners[batch] = selection.runner
             self.skipped = selection.skipped
         self.spec = spec
+        device = self.runners[buckets[0]].device
+        if self.frames is not None and device != self.frames.device:
+            self.frames.disable(f"the generator runs on {device}, not {self.frames.device}")
         # one call per batch size through the frame path before frames flow: without it the
         # first real face waited 4.3 s here on the H200 machine (first use of this input path)
         for batch in buckets:
@@ -152,6 +197,7 @@ class SwapStage(Stage):
         if self.identity is None or identity.shape != self.identity.shape:
             raise ModelError("this generator takes no identity embedding of that shape", "pass an embedding from the generator's identity encoder")
         self.identity = identity
+        self._identity_on_device = {}
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         faces = [face for face in bundle.faces if face.alpha > 0]
@@ -160,6 +206,9 @@ class SwapStage(Stage):
         assert self.spec is not None, "setup() loads the generator"
         size = self.spec.crop_size
         batch = batch_bucket(len(faces))
+        if bundle.device_frame is not None and self.runners[batch].device == bundle.device_frame.tensor.device:
+            self._swap_on_device(bundle.device_frame, faces, batch)
+            return bundle
         crops = np.zeros((batch, size, size, 3), np.uint8)
         for index, face in enumerate(faces):
             crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
@@ -169,6 +218,37 @@ class SwapStage(Stage):
             face.swapped_mask = None if masks is None else masks[index]
         self.faces_swapped += len(faces)
         return bundle
+
+    def _device_identity(self, batch: int) -> torch.Tensor:
+        """The source embedding repeated for ``batch`` faces on the generator's device, made once
+        (not uploaded every frame)."""
+        cached = self._identity_on_device.get(batch)
+        if cached is None:
+            assert self.identity is not None
+            runner = self.runners[batch]
+            cached = self._identity_on_device[batch] = self.identity.expand(batch, -1).contiguous().to(runner.device, runner.dtype)
+        return cached
+
+    def _swap_on_device(self, frame: DeviceFrame, faces: list, batch: int) -> None:  # type: ignore[type-arg]
+        """Crops from the frame's GPU copy through the generator; the results stay on the GPU."""
+        runner = self.runners[batch]
+        stream = torch.cuda.current_stream(runner.device) if runner.device.type == "cuda" else None
+        frame.wait_on(stream)
+        assert self.spec is not None
+        with torch.inference_mode():
+            crops = device_crops(frame.tensor, [face.crop_from_frame for face in faces], self.spec.crop_size, batch, runner.dtype)
+            inputs = [crops]
+            if self.identity is not None:
+                inputs.append(self._device_identity(batch))
+            outputs = runner(*inputs)
+            images = device_images(outputs[0][: len(faces)])
+            masks = outputs[1][: len(faces), 0].float().clamp(0, 1) if len(outputs) > 1 else None
+        for index, face in enumerate(faces):
+            face.swapped_crop_device = images[index]
+            face.swapped_mask_device = None if masks is None else masks[index]
+        frame.done_on(stream)
+        self.faces_swapped += len(faces)
+        self.faces_on_device += len(faces)
 
     def _generate(self, crops: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Generated RGB crops (and masks, if the generator makes them) for the first ``count``
@@ -192,4 +272,5 @@ class SwapStage(Stage):
             "batches": sorted(self.runners),
             "skipped_backends": dict(self.skipped),
             "faces_swapped": self.faces_swapped,
+            "faces_swapped_on_device": self.faces_on_device,
         }

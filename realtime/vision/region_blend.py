@@ -10,6 +10,8 @@ op by op cost ~2 ms of CPU time).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,31 +63,72 @@ def new_colour_state(device: torch.device | str) -> torch.Tensor:
     return torch.zeros((3, 3), dtype=torch.float32, device=device)
 
 
-def blend_region(region: torch.Tensor, crop: torch.Tensor, generator_mask: torch.Tensor, params: torch.Tensor, state: torch.Tensor, shape: RegionShape) -> tuple[torch.Tensor, torch.Tensor]:
+CropCore = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None", torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def blend_region(region: torch.Tensor, crop: torch.Tensor, generator_mask: torch.Tensor, params: torch.Tensor, state: torch.Tensor, shape: RegionShape, core: CropCore | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The face's box of the frame (H, W, 3 uint8) with the generated crop blended in, and the new
-    colour state. crop: (S, S, 3) uint8; generator_mask: (S, S) (ignored unless the shape says so)."""
+    colour state. crop: (S, S, 3) uint8; generator_mask: (S, S) (ignored unless the shape says so).
+    ``core``: ``crop_core`` for this shape, e.g. compiled by ``fused_crop_core``."""
     n = 2 * shape.points
-    points = params[:n].view(-1, 2)
-    erode, margin, sigma, opacity, weight = params[n : n + SCALARS].unbind()
     crop_from_region = params[n + SCALARS : n + SCALARS + 6].view(2, 3)
     region_from_small = params[n + SCALARS + 6 :].view(2, 3)
+    original_small = None
+    if shape.colour:  # the target's colour, sampled where the crop's statistics are taken
+        small = shape.crop_size // STATS_STEP
+        original_small = sample_affine(region.permute(2, 0, 1).float(), region_from_small, small, small, "zeros").permute(1, 2, 0).contiguous() / 255.0
+    if core is None:
+        generated, mask, state = crop_core(crop, generator_mask, params, original_small, state, shape)
+    else:
+        generated, mask, state = core(crop, generator_mask, params, original_small, state)
+    opacity = params[n + 3]
+    return paste_region(region, generated, mask, crop_from_region, opacity), state
+
+
+def crop_core(crop: torch.Tensor, generator_mask: torch.Tensor, params: torch.Tensor, original_small: torch.Tensor | None, state: torch.Tensor, shape: RegionShape) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Everything of the blend that happens in crop space, where shapes never depend on where the
+    face is: the mask, and the colour-matched crop (float 0–255). Returns (crop, mask, state)."""
+    n = 2 * shape.points
+    points = params[:n].view(-1, 2)
+    erode, margin, sigma, _, weight = params[n : n + SCALARS].unbind()
     mask = mask_from_polygons(points, erode, margin, sigma, shape.crop_size, shape.holes)
     if shape.generator_mask:
         mask = mask * generator_mask
     generated = crop.float()
-    if shape.colour:
-        generated, state = _match_colour(region, generated, mask, region_from_small, state, weight, shape.crop_size)
-    return paste_region(region, generated, mask, crop_from_region, opacity), state
+    if original_small is not None:
+        generated, state = _match_colour(original_small, generated, mask, state, weight)
+    return generated, mask, state
 
 
-def _match_colour(region: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor, region_from_small: torch.Tensor, state: torch.Tensor, weight: torch.Tensor, crop_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+_FUSED: dict[RegionShape, CropCore] = {}
+
+
+def crop_space(shape: RegionShape) -> RegionShape:
+    """What of ``shape`` the crop-space maths depend on (not the box's size)."""
+    return dataclasses.replace(shape, height=0, width=0)
+
+
+def fused_crop_core(shape: RegionShape) -> CropCore:
+    """``crop_core`` for this shape compiled by torch.compile (Inductor): the LAB maths, the
+    polygon test and the blur become a few fused kernels instead of ~100 small ones, which is
+    what the 256-px colour-matched blend spent its time on. One compile per crop-space shape
+    (not per box size), shared by every slot; call it once outside a CUDA graph before capture."""
+    key = crop_space(shape)
+    if key not in _FUSED:
+
+        def core(crop: torch.Tensor, generator_mask: torch.Tensor, params: torch.Tensor, original_small: torch.Tensor | None, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            return crop_core(crop, generator_mask, params, original_small, state, key)
+
+        _FUSED[key] = torch.compile(core, dynamic=False, fullgraph=True)
+    return _FUSED[key]
+
+
+def _match_colour(original: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor, state: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """LAB mean/std transfer inside the mask; the target's statistics are smoothed by ``weight``
     (1: per frame) unless the state has not started yet. Too few mask pixels: no change."""
     step = STATS_STEP
-    small = crop_size // step
-    original = sample_affine(region.permute(2, 0, 1).float(), region_from_small, small, small, "zeros").permute(1, 2, 0) / 255.0
     small_mask = mask[step // 2 :: step, step // 2 :: step].contiguous()
-    stats = colour_statistics(generated, original.contiguous(), small_mask, step)
+    stats = colour_statistics(generated, original, small_mask, step)
     started = state[2, 0] > 0
     w = torch.where(started, weight, torch.ones_like(weight))
     target = state[:2] + w * (stats[:2] - state[:2])
