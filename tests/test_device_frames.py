@@ -226,3 +226,11 @@ def test_the_capture_stage_uploads_each_frame_for_the_stages_that_share_the_uplo
     frames.disable("test")
     assert capture.read().device_frame is None
     capture.teardown()
+
+
+def test_cuda_and_cuda_0_are_the_same_device():
+    from realtime.pipeline.device_frames import same_device
+
+    assert same_device(torch.device("cpu"), torch.device("cpu"))
+    assert not same_device(torch.device("cpu"), torch.device("cuda:0"))
+    assert same_device(torch.device("cuda:1"), torch.device("cuda:1")) and not same_device(torch.device("cuda:0"), torch.device("cuda:1"))

@@ -28,6 +28,14 @@ import torch
 log = logging.getLogger("realtime")
 
 
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` are one device (torch.device's == says they differ)."""
+    def index(d: torch.device) -> int:
+        return d.index if d.index is not None else (torch.cuda.current_device() if d.type == "cuda" else 0)
+
+    return a.type == b.type and index(a) == index(b)
+
+
 @dataclass(eq=False)
 class DeviceFrame:
     """One frame on the device: (H, W, 3) uint8 RGB and the event after its latest GPU work."""

@@ -31,6 +31,7 @@ import torch
 
 from realtime.bundle import Face
 from realtime.config import BlendConfig
+from realtime.inference.backend import GRAPH_BUILD_LOCK
 from realtime.pipeline.device_frames import DeviceFrame, download
 from realtime.vision.align import apply_affine, invert_affine
 from realtime.vision.colour import STATS_STEP
@@ -361,7 +362,8 @@ class GpuBlender:
             host_params=host((params_size(shape.points),), torch.float32), host_out=host((h, w, 3), torch.uint8),
         )
         if self.cuda:
-            self._capture(shape, slot)
+            with GRAPH_BUILD_LOCK:
+                self._capture(shape, slot)
         with self._lock:
             if len(self.slots) >= MAX_GRAPHS:
                 self.slots.popitem(last=False)

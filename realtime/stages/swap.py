@@ -22,9 +22,10 @@ import torch
 from realtime.bundle import Detection, FrameBundle
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError, SourceError
-from realtime.inference.backend import GeneratorSpec, Runner
+from realtime.inference.backend import GRAPH_BUILD_LOCK, GeneratorSpec, Runner
 from realtime.inference.build import spec_from_checkpoint
 from realtime.inference.select import select_runner
+from realtime.pipeline.device_frames import same_device
 from realtime.pipeline.stage import Stage
 from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop
 from realtime.vision.composite_torch import box_of, sample_affine
@@ -157,6 +158,10 @@ class SwapStage(Stage):
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
 
     def setup(self) -> None:
+        with GRAPH_BUILD_LOCK:  # compiled backends capture CUDA graphs in their first calls below
+            self._setup()
+
+    def _setup(self) -> None:
         spec = spec_from_checkpoint(Path(self.config.generator or ""), target_identity=self.config.target_identity)
         if spec.crop_size != self.track.crop_px:
             raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_px}", f"run with --crop-size {spec.crop_size}")
@@ -169,7 +174,7 @@ class SwapStage(Stage):
             self.skipped = selection.skipped
         self.spec = spec
         device = self.runners[buckets[0]].device
-        if self.frames is not None and device != self.frames.device:
+        if self.frames is not None and not same_device(device, self.frames.device):
             self.frames.disable(f"the generator runs on {device}, not {self.frames.device}")
         # one call per batch size through the frame path before frames flow: without it the
         # first real face waited 4.3 s here on the H200 machine (first use of this input path)
@@ -206,7 +211,7 @@ class SwapStage(Stage):
         assert self.spec is not None, "setup() loads the generator"
         size = self.spec.crop_size
         batch = batch_bucket(len(faces))
-        if bundle.device_frame is not None and self.runners[batch].device == bundle.device_frame.tensor.device:
+        if bundle.device_frame is not None and same_device(self.runners[batch].device, bundle.device_frame.tensor.device):
             self._swap_on_device(bundle.device_frame, faces, batch)
             return bundle
         crops = np.zeros((batch, size, size, 3), np.uint8)
