@@ -42,3 +42,22 @@ def test_collector_reads_stage_timings_on_primary_sink_only():
     assert report["latency_ms"]["p50"] == pytest.approx(10.0, rel=0.01)
     assert report["sinks"]["b"]["latency_ms"]["p50"] == pytest.approx(6.0, rel=0.01)
     assert "frame 1/2" in stats.status_line()
+
+
+def test_report_keeps_the_slowest_frames_whole_and_which_frames_were_dropped():
+    from realtime.pipeline.queues import FrameQueue
+
+    stats = StatsCollector(primary_sink="a")
+    queue = FrameQueue[FrameBundle]("track->swap", 1, "latest_wins")
+    stats.queues = [queue]
+    for frame_id in range(30):
+        bundle = FrameBundle(frame_id, t_capture_ns=0, frame=np.zeros((2, 2, 3), np.uint8), media_time_s=0.0)
+        bundle.timings["swap"] = StageTiming(0.0, float(frame_id))
+        queue.put(bundle)  # capacity 1: every put after the first drops the frame before it
+        stats.frame_captured(bundle)
+        stats.frame_written("a", bundle, 0, (frame_id % 17 + 1) * 1_000_000)  # latency 1–17 ms
+    report = stats.report()
+    slowest = report["slowest_frames"]
+    assert [e["latency_ms"] for e in slowest] == [17.0, 16.0, 15.0, 14.0, 13.0, 13.0, 12.0, 12.0, 11.0, 11.0]
+    assert slowest[0]["frame"] == 16 and slowest[0]["stages"] == [["swap", 0.0, 16.0]]
+    assert report["dropped_frame_ids"] == {"track->swap": list(range(29))}

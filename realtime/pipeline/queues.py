@@ -35,6 +35,9 @@ class EndOfStream:
 END_OF_STREAM = EndOfStream()
 
 
+DROPPED_IDS_KEPT = 200
+
+
 class FrameQueue(Generic[T]):
     """A bounded, thread-safe FIFO with a drop policy and counters."""
 
@@ -51,6 +54,7 @@ class FrameQueue(Generic[T]):
         self._not_full = threading.Condition(self._lock)
         self.puts = 0
         self.drops = 0
+        self.dropped_ids: deque[int] = deque(maxlen=DROPPED_IDS_KEPT)  # the latest dropped frames' ids
         self.peak_depth = 0
 
     def put(self, item: T, stop: threading.Event | None = None, poll_s: float = 0.05) -> bool:
@@ -102,4 +106,7 @@ class FrameQueue(Generic[T]):
                 del self._items[index]
                 self._media_count -= 1
                 self.drops += 1
+                frame_id = getattr(item, "frame_id", None)
+                if frame_id is not None:
+                    self.dropped_ids.append(frame_id)
                 return

@@ -7,6 +7,7 @@ memory while p50/p95/p99 stay exact to within that 1%.
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 import time
@@ -89,6 +90,9 @@ class _Window:
     latency_ms: deque[float]
 
 
+SLOWEST_KEPT = 10
+
+
 class StatsCollector:
     """Thread-safe sink for every measurement of one run."""
 
@@ -112,6 +116,7 @@ class StatsCollector:
         self._window = _Window(deque(), deque())
         # The last frames' stage timings, for the timeline plot (bounded: a booth runs for hours).
         self.timeline: deque[dict[str, Any]] = deque(maxlen=240)
+        self.slowest: list[tuple[float, int, dict[str, Any]]] = []  # a min-heap of the slowest frames
         self.t_setup_start_ns: int | None = None
         self.first_latency_ms: float | None = None
 
@@ -146,14 +151,19 @@ class StatsCollector:
             self.latency_ms.add(latency_ms)
             if self.first_latency_ms is None:
                 self.first_latency_ms = latency_ms
-            self.timeline.append({
+            entry = {
                 "frame": bundle.frame_id,
                 "t_capture_ms": (bundle.t_capture_ns - (self.t_first_capture_ns or bundle.t_capture_ns)) / 1e6,
                 "stages": [[stage, round(t.wait_ms, 4), round(t.process_ms, 4)] for stage, t in bundle.timings.items()],
                 "sink_wait_ms": round((t_start_ns - bundle.t_enqueued_ns) / 1e6, 4),
                 "sink_ms": round((t_end_ns - t_start_ns) / 1e6, 4),
                 "latency_ms": round(latency_ms, 4),
-            })
+            }
+            self.timeline.append(entry)
+            # the slowest frames whole, to see which stage a p99 spike came from
+            heapq.heappush(self.slowest, (latency_ms, bundle.frame_id, entry))
+            if len(self.slowest) > SLOWEST_KEPT:
+                heapq.heappop(self.slowest)
             self.t_last_done_ns = t_end_ns
             self._window.done_ns.append(t_end_ns)
             self._window.latency_ms.append(latency_ms)
@@ -235,6 +245,8 @@ class StatsCollector:
                 "startup_s": round((self.t_start_ns - self.t_setup_start_ns) / 1e9, 3) if self.t_setup_start_ns else None,
                 "first_frame_latency_ms": round(self.first_latency_ms, 3) if self.first_latency_ms is not None else None,
                 "timeline": list(self.timeline)[-60:],
+                "slowest_frames": [entry for _, _, entry in sorted(self.slowest, key=lambda x: -x[0])],
+                "dropped_frame_ids": {q.name: list(q.dropped_ids) for q in self.queues if q.dropped_ids},
                 "throughput_fps": round(done / duration_s, 3) if duration_s else None,
                 "latency_ms": self.latency_ms.summary(),
                 "latency_histogram_ms": self.latency_ms.bins(),
