@@ -42,7 +42,7 @@ run one-unpaced-cold --input "$work/one.mp4" --frames 900
 $py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 4 --kinds compiled --engines-dir "$work/engines" | tail -2
 run one-unpaced-60s --input "$work/one.mp4" --loop --frames 8000
 run one-paced60 --input "$work/one.mp4" --loop --frames 3600 --pace native
-run one-unpaced-gil5ms --input "$work/one.mp4" --frames 900 --gil-switch-ms 5
+[[ -n ${GIL_RUN:-} ]] && run one-unpaced-gil5ms --input "$work/one.mp4" --frames 900 --gil-switch-ms 5  # Python's default switch interval, for comparison
 run four-unpaced --input "$work/four.mp4" --frames 600 --max-faces 4
 run four-paced60 --input "$work/four.mp4" --frames 600 --max-faces 4 --pace native
 pack

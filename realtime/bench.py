@@ -179,7 +179,7 @@ def format_generator_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str] | None = None, iters: int = 200, crop_size: int = 256) -> dict[str, Any]:
+def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str] | None = None, iters: int = 200, crop_size: int = 256, fuse: bool = False) -> dict[str, Any]:
     """Blend cost per frame (one face's ``crop_size``² swap, its mask, colour matching, paste-back and, on CUDA,
     the frame's upload and download), for each device and colour mode."""
     import statistics
@@ -208,7 +208,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
         uploader = DeviceFrames("cuda") if device == "cuda-frame" else None
         crop_on_device = torch.from_numpy(crop).cuda() if uploader is not None else None
         for colour in ("off", "smoothed"):
-            stage = BlendStage(BlendControls(BlendConfig(colour=colour)), device="cuda" if uploader else device, crop_size=crop_size)
+            stage = BlendStage(BlendControls(BlendConfig(colour=colour, blend_compile=fuse)), device="cuda" if uploader else device, crop_size=crop_size)
             stage.setup()
             samples = []
             for i in range(iters + 10):
@@ -226,10 +226,10 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
                     samples.append((time.perf_counter() - t0) * 1e3)
             samples.sort()
             rows.append({"device": device, "colour": colour, "median_ms": round(statistics.median(samples), 4), "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 4)})
-    return {"benchmark": "blend", "frame_size": f"{width}x{height}", "faces": 1, "crop": crop_size, "device": device_info(), "rows": rows}
+    return {"benchmark": "blend", "frame_size": f"{width}x{height}", "faces": 1, "crop": crop_size, "fused": fuse, "device": device_info(), "rows": rows}
 
 
 def format_blend_table(result: dict[str, Any]) -> str:
-    lines = [f"blend benchmark, {result['frame_size']}, one {result['crop']}-px face (mask, colour match, paste-back; cuda: the face's box up and down; cuda-frame: the whole frame up and down)"]
+    lines = [f"blend benchmark, {result['frame_size']}, one {result['crop']}-px face{' (fused)' if result.get('fused') else ''} (mask, colour match, paste-back; cuda: the face's box up and down; cuda-frame: the whole frame up and down)"]
     lines += [f"{r['device']:<10} colour {r['colour']:<9} median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms" for r in result["rows"]]
     return "\n".join(lines)

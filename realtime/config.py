@@ -180,7 +180,8 @@ class BlendConfig:
     opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
     blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch, one CUDA graph per face), 'cpu' (OpenCV), or 'auto'")
     blend_compile: bool = option(
-        True, "CUDA: fuse each face's mask and colour maths with torch.compile (seconds more at start, a faster blend)"
+        False, "CUDA: fuse each face's mask and colour maths with torch.compile (-0.35 ms per 256-px face; "
+        "adds tens of seconds to the start on a cold cache)"
     )
     controls_file: str | None = option(
         None, "a TOML file of blend options (erode, blur, colour, keep_mouth, keep_eyes, opacity) re-read when it changes, for live tweaks", metavar="PATH"

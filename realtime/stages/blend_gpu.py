@@ -91,7 +91,7 @@ class _FacePlan:
 
 
 class GpuBlender:
-    def __init__(self, device: str = "cuda", *, fuse: bool = True) -> None:
+    def __init__(self, device: str = "cuda", *, fuse: bool = False) -> None:
         self.device = torch.device("cuda" if device == "cuda" else "cpu")
         self.cuda = self.device.type == "cuda"
         # CUDA: crop-space maths compiled per crop-space shape (region_blend.fused_crop_core),
