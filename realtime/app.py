@@ -67,7 +67,7 @@ def plan_run(config: Config, info: SourceInfo, specs: Sequence[SinkSpec]) -> Pla
     return Plan(paced, policy, sink_policies)  # type: ignore[arg-type]
 
 
-def face_stages(config: Config, plan: Plan) -> list[Stage]:
+def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None = None) -> list[Stage]:
     """Detect and track, when faces are on; async detection for live input unless told otherwise."""
     if not config.detect.faces:
         return []
@@ -87,7 +87,7 @@ def face_stages(config: Config, plan: Plan) -> list[Stage]:
             from realtime.pipeline.device_frames import DeviceFrames
 
             frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
-        blend = BlendStage(BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px)
+        blend = BlendStage(BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size)
         stages += [SwapStage(config.swap, config.track, config.detect, frames=frames), blend]
     return stages
 
@@ -111,7 +111,7 @@ def build_pipeline(
     """Wire capture → stages → sinks; ``stages`` defaults to the face stages the config asks for."""
     plan = plan_run(config, source.info, specs)
     if stages is None:
-        stages = face_stages(config, plan)
+        stages = face_stages(config, plan, (source.info.width, source.info.height))
     sinks = [factory(source.info) for factory in extra_sinks] + make_sinks(specs, source.info, config.output)
     sink_policies = (plan.policy,) * len(extra_sinks) + plan.sink_policies
     total = source.info.total_frames

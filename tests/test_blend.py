@@ -254,6 +254,7 @@ def test_region_bucket_holds_the_box_and_stays_in_the_frame():
         assert x0 <= max(box[0], 0) and y0 <= box[1] and x1 >= min(box[2], size[0]) and y1 >= box[3]
         assert (x1 - x0) % 64 == 0 or x1 - x0 == size[0]
         assert (y1 - y0) % 64 == 0 or y1 - y0 == size[1]
+        assert x1 - x0 == y1 - y0 or size[1] in (y1 - y0,) or size[0] in (x1 - x0,)  # square unless clipped
     # a face that moves a few pixels keeps its region shape (the same CUDA graph)
     a, b = bucket_box((100, 100, 250, 260), 1920, 1080), bucket_box((103, 98, 255, 262), 1920, 1080)
     assert (a[2] - a[0], a[3] - a[1]) == (b[2] - b[0], b[3] - b[1])
@@ -314,3 +315,56 @@ def test_the_fused_crop_space_maths_give_the_eager_pixels_on_cuda():
     for colour in ("off", "smoothed"):
         fused, eager = _fused_and_eager("cuda", colour)
         assert (fused.int() - eager.int()).abs().max() <= 1
+
+
+def test_region_sizes_cover_every_box_of_the_usual_face_sizes():
+    from realtime.vision.region_blend import bucket_box, region_sizes
+
+    sizes = set(region_sizes(1920, 1080))
+    assert (128, 128) in sizes and (1024, 1024) in sizes and len(sizes) == 15
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        w, h = rng.integers(100, 1000, 2)
+        x0, y0 = rng.integers(0, 1920 - w), rng.integers(0, 1080 - h)
+        x0, y0, x1, y1 = bucket_box((x0, y0, x0 + w, y0 + h), 1920, 1080)
+        assert (y1 - y0, x1 - x0) in sizes
+    assert set(region_sizes(640, 480)) >= {(480, 512), (480, 640)}  # clipped to a small frame
+
+
+def test_shapes_built_ahead_serve_faces_of_every_usual_size():
+    """After ``prebuild`` a face that grows from small to large never needs a new region shape
+    (on CUDA: never a graph capture beside the live frames)."""
+    from realtime.stages.blend_gpu import GpuBlender
+
+    settings = BlendConfig(colour="smoothed")
+    blender = GpuBlender("torch-cpu")
+    assert blender.prebuild(256, settings, 1920, 1080) == 15
+    assert blender.prebuild(256, settings, 1920, 1080) == 0  # already there
+    shapes = set(blender.slots)
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    for iod in (40, 70, 110, 160):
+        bundle = _identity_swap(_bundle(frame, landmarks=make_face_landmarks((900, 540), iod)))
+        blender.composite(frame.copy(), bundle.faces, 0.0, settings)
+        assert set(blender.slots) == shapes, iod
+
+
+@pytest.mark.gpu
+def test_on_cuda_shapes_built_ahead_blend_every_size_as_graphs_sharing_one_pool():
+    """Built ahead at set-up: no face blends op by op; graphs of different sizes that share one
+    memory pool, replayed in turns, still give the CPU path's pixels."""
+    settings = BlendConfig(colour="smoothed")
+    stage = BlendStage(BlendControls(settings), device="cuda", crop_size=256, frame_size=(1920, 1080))
+    stage.setup()
+    reference = BlendStage(BlendControls(settings), device="torch-cpu", crop_size=256)
+    reference.setup()
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    frame = np.ascontiguousarray(np.pad(frame, ((0, 1080 - frame.shape[0]), (0, 1920 - frame.shape[1]), (0, 0)), mode="edge"))
+    for step, iod in enumerate((40, 110, 40, 160, 110)):
+        trackers = [FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0)) for _ in range(2)]
+        outputs = []
+        for blend, tracker in zip((stage, reference), trackers, strict=True):
+            bundle = _identity_swap(_bundle(frame, step / 30, tracker, make_face_landmarks((330, 240), iod)))
+            outputs.append(blend.process(bundle).frame.astype(int))
+        assert np.abs(outputs[0] - outputs[1]).max() <= 3, iod
+    assert stage.describe()["faces_blended_op_by_op"] == 0
+    stage.teardown()

@@ -105,10 +105,11 @@ def resolve_blend_device(choice: str) -> str:
 class BlendStage(Stage):
     name = "blend"
 
-    def __init__(self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256) -> None:
+    def __init__(self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256, frame_size: tuple[int, int] | None = None) -> None:
         self.controls = controls or BlendControls(BlendConfig())
         self.device = device
         self.crop_size = crop_size
+        self.frame_size = frame_size  # (width, height): lets the GPU blender build its shapes ahead
         self.target_colour = ColourSmoother(0.0)
         self._gpu: GpuBlender | None = None
 
@@ -118,6 +119,8 @@ class BlendStage(Stage):
 
             self._gpu = GpuBlender(self.device, fuse=self.controls.snapshot().blend_compile)
             self._gpu.warm_up(self.crop_size, self.controls.snapshot())
+            if self.frame_size is not None and self.device == "cuda":
+                self._gpu.prebuild(self.crop_size, self.controls.snapshot(), *self.frame_size)
 
     def wait_ready(self) -> None:
         """Block until the GPU blender's pending graph captures are done (benchmarks, tests)."""

@@ -46,10 +46,12 @@ from realtime.vision.region_blend import (
     new_colour_state,
     pack_params,
     params_size,
+    region_sizes,
 )
 
 log = logging.getLogger("realtime")
-MAX_GRAPHS = 12  # region shapes kept captured (each holds its buffers; a face rarely needs more than a few)
+POINTS = 478  # FaceLandmarker's landmarks: what the region shapes are built for
+MAX_GRAPHS = 40  # region shapes kept captured: the ~15 built ahead for one setting, and room for a live change
 
 
 @dataclass
@@ -108,13 +110,16 @@ class GpuBlender:
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="blend-capture") if self.cuda else None
         self._building: dict[RegionShape, Future[None]] = {}
         self._lock = threading.RLock()  # re-entered when torch-cpu builds a slot inside _slot
+        # one memory pool for every graph's intermediates: they all replay on one stream, one after
+        # another, and copy their outputs out before the next replay, so they can share it
+        self._pool = torch.cuda.graph_pool_handle() if self.cuda else None
         self.eager_frames = 0  # faces blended op by op while their shape was being built
 
     def warm_up(self, crop_size: int, settings: BlendConfig) -> None:
         """One blend of a blank face before frames flow: the first real face must not pay for
         CUDA's lazy start-up (libraries, kernels; measured at ~0.5 s on the H200 machine)."""
         frame = np.zeros((2 * crop_size, 2 * crop_size, 3), np.uint8)
-        angles = np.linspace(0.0, 2 * np.pi, 478, endpoint=False)  # any 478 points: a circle
+        angles = np.linspace(0.0, 2 * np.pi, POINTS, endpoint=False)  # any points: a circle
         points = crop_size * (1.0 + 0.3 * np.stack([np.cos(angles), np.sin(angles)], axis=1))
         crop_from_frame = np.array([[1.0, 0, -crop_size / 2], [0, 1.0, -crop_size / 2]])
         face = Face(-1, points, None, (0.0, 0.0, 1.0, 1.0), 1.0, crop_from_frame, invert_affine(crop_from_frame), crop_size)
@@ -124,6 +129,22 @@ class GpuBlender:
         with self._lock:
             self.slots.clear()  # a real face has another region shape: keep no buffers for this one
         self.eager_frames = 0
+
+    def prebuild(self, crop_size: int, settings: BlendConfig, width: int, height: int, *, generator_mask: bool = False) -> int:
+        """Build, before frames flow, the slots (and graphs) of every region shape a face of the usual
+        sizes can take in a ``width``×``height`` frame with these settings: capturing one later
+        holds Python's interpreter lock for tens of ms beside the live frames, which is when paced
+        runs dropped frames. Returns how many were built."""
+        holes = mask_holes(settings.keep_mouth, settings.keep_eyes)
+        built = 0
+        for h, w in region_sizes(width, height):
+            shape = RegionShape(h, w, crop_size, POINTS, holes, generator_mask, settings.colour != "off")
+            with self._lock:
+                known = shape in self.slots or shape in self._building
+            if not known:
+                self._slot(shape, wait=True)
+                built += 1
+        return built
 
     def wait_ready(self) -> None:
         """Wait for the shapes being built (benchmarks time the steady state, tests compare)."""
@@ -293,7 +314,7 @@ class GpuBlender:
             graph = torch.cuda.CUDAGraph()
             # thread-local: the frame path and the swap stage keep launching work from their own
             # threads meanwhile, which the default (global) mode would turn into errors
-            with torch.cuda.graph(graph, stream=self.capture_stream, capture_error_mode="thread_local"):
+            with torch.cuda.graph(graph, pool=self._pool, stream=self.capture_stream, capture_error_mode="thread_local"):
                 slot.out_region, slot.out_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, core)
             slot.graph = graph
         except Exception as exc:  # noqa: BLE001 - an optimisation: never worth a broken frame

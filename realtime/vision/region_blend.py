@@ -140,11 +140,20 @@ def _match_colour(original: torch.Tensor, generated: torch.Tensor, mask: torch.T
 
 
 def bucket_box(box: tuple[int, int, int, int], width: int, height: int, multiple: int = 64) -> tuple[int, int, int, int]:
-    """``box`` grown to a size that is a multiple of ``multiple`` (or the frame's own size) and
-    moved, if need be, to stay inside the frame: a face that moves or grows a little keeps the
-    same region shape, so the same CUDA graph."""
+    """``box`` grown to a square whose side is a multiple of ``multiple`` (clipped to the frame's
+    own size) and moved, if need be, to stay inside the frame: a face that moves or grows a little
+    keeps the same region shape, so the same CUDA graph. Square, so a face's shape depends on one
+    number (its size), not on two: fewer shapes, all of which ``region_sides`` can build ahead."""
     x0, y0, x1, y1 = box
-    w = min(-(-(x1 - x0) // multiple) * multiple, width)
-    h = min(-(-(y1 - y0) // multiple) * multiple, height)
+    side = -(-max(x1 - x0, y1 - y0) // multiple) * multiple
+    w, h = min(side, width), min(side, height)
     x0, y0 = min(x0, width - w), min(y0, height - h)
     return x0, y0, x0 + w, y0 + h
+
+
+def region_sizes(width: int, height: int, *, smallest: int = 128, largest: int = 1024, multiple: int = 64) -> list[tuple[int, int]]:
+    """The (height, width) region shapes ``bucket_box`` gives for faces whose box side lies between
+    ``smallest`` and ``largest`` pixels in a ``width``×``height`` frame: the shapes worth building
+    before frames flow (a webcam face is 150–600 px at 1080p)."""
+    sides = range(smallest, largest + 1, multiple)
+    return sorted({(min(side, height), min(side, width)) for side in sides})
