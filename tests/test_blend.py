@@ -350,11 +350,12 @@ def test_shapes_built_ahead_serve_faces_of_every_usual_size():
 
 @pytest.mark.gpu
 def test_on_cuda_shapes_built_ahead_blend_every_size_as_graphs_sharing_one_pool():
-    """Built ahead at set-up: no face blends op by op; graphs of different sizes that share one
+    """Built ahead from set-up on: no face blends op by op; graphs of different sizes that share one
     memory pool, replayed in turns, still give the CPU path's pixels."""
     settings = BlendConfig(colour="smoothed")
     stage = BlendStage(BlendControls(settings), device="cuda", crop_size=256, frame_size=(1920, 1080))
     stage.setup()
+    stage.wait_ready()  # built on the builder thread: a live pipeline does not wait for them
     reference = BlendStage(BlendControls(settings), device="torch-cpu", crop_size=256)
     reference.setup()
     frame = make_ground_truth_frame(0, sensor_noise=0)

@@ -97,9 +97,10 @@ class _FramesOnAnotherDevice:
 
     def __init__(self) -> None:
         self.why: str | None = None
+        self.enabled = True
 
     def disable(self, why: str) -> None:
-        self.why = why
+        self.why, self.enabled = why, False
 
 
 def test_a_generator_that_is_not_on_the_frames_device_switches_the_uploads_off(target_checkpoint):

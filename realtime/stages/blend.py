@@ -120,7 +120,9 @@ class BlendStage(Stage):
             self._gpu = GpuBlender(self.device, fuse=self.controls.snapshot().blend_compile)
             self._gpu.warm_up(self.crop_size, self.controls.snapshot())
             if self.frame_size is not None and self.device == "cuda":
-                self._gpu.prebuild(self.crop_size, self.controls.snapshot(), *self.frame_size)
+                # on the builder thread: built in one go before frames flow, they serialised with the
+                # generator's compile (one lock) and a four-face start took over 120 s on the H100
+                self._gpu.prebuild(self.crop_size, self.controls.snapshot(), *self.frame_size, wait=False)
 
     def wait_ready(self) -> None:
         """Block until the GPU blender's pending graph captures are done (benchmarks, tests)."""

@@ -130,11 +130,13 @@ class GpuBlender:
             self.slots.clear()  # a real face has another region shape: keep no buffers for this one
         self.eager_frames = 0
 
-    def prebuild(self, crop_size: int, settings: BlendConfig, width: int, height: int, *, generator_mask: bool = False) -> int:
-        """Build, before frames flow, the slots (and graphs) of every region shape a face of the usual
-        sizes can take in a ``width``×``height`` frame with these settings: capturing one later
-        holds Python's interpreter lock for tens of ms beside the live frames, which is when paced
-        runs dropped frames. Returns how many were built."""
+    def prebuild(self, crop_size: int, settings: BlendConfig, width: int, height: int, *, generator_mask: bool = False, wait: bool = True) -> int:
+        """Build the slots (and graphs) of every region shape a face of the usual sizes can take in
+        a ``width``×``height`` frame with these settings, instead of when a face first needs one:
+        capturing holds Python's interpreter lock for tens of ms beside the live frames, which is
+        when paced runs dropped frames. ``wait=False``: queue them on the builder thread (the
+        pipeline's start does not wait; the shapes are ready within its first seconds).
+        Returns how many were built or queued."""
         holes = mask_holes(settings.keep_mouth, settings.keep_eyes)
         built = 0
         for h, w in region_sizes(width, height):
@@ -142,7 +144,7 @@ class GpuBlender:
             with self._lock:
                 known = shape in self.slots or shape in self._building
             if not known:
-                self._slot(shape, wait=True)
+                self._slot(shape, wait=wait)
                 built += 1
         return built
 

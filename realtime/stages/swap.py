@@ -158,10 +158,6 @@ class SwapStage(Stage):
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
 
     def setup(self) -> None:
-        with GRAPH_BUILD_LOCK:  # compiled backends capture CUDA graphs in their first calls below
-            self._setup()
-
-    def _setup(self) -> None:
         spec = spec_from_checkpoint(Path(self.config.generator or ""), target_identity=self.config.target_identity)
         if spec.crop_size != self.track.crop_px:
             raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_px}", f"run with --crop-size {spec.crop_size}")
@@ -177,9 +173,13 @@ class SwapStage(Stage):
         if self.frames is not None and not same_device(device, self.frames.device):
             self.frames.disable(f"the generator runs on {device}, not {self.frames.device}")
         # one call per batch size through the frame path before frames flow: without it the
-        # first real face waited 4.3 s here on the H200 machine (first use of this input path)
-        for batch in buckets:
-            self._generate(np.zeros((batch, spec.crop_size, spec.crop_size, 3), np.uint8), batch)
+        # first real face waited 4.3 s here on the H200 machine (first use of this input path);
+        # with frames on the device, through that path too (its first frame took 121 ms on the H100)
+        with GRAPH_BUILD_LOCK:  # compiled backends capture CUDA graphs in these first calls
+            for batch in buckets:
+                self._generate(np.zeros((batch, spec.crop_size, spec.crop_size, 3), np.uint8), batch)
+                if self.frames is not None and self.frames.enabled:
+                    self._warm_device_path(batch)
         log.info("swap: %s on %s", spec.architecture, self.runners[buckets[0]].detail)
 
     def _source_identity(self, id_dim: int) -> torch.Tensor:
@@ -223,6 +223,18 @@ class SwapStage(Stage):
             face.swapped_mask = None if masks is None else masks[index]
         self.faces_swapped += len(faces)
         return bundle
+
+    def _warm_device_path(self, batch: int) -> None:
+        """Crops from a blank device frame through the generator, as ``_swap_on_device`` does."""
+        assert self.spec is not None
+        runner, size = self.runners[batch], self.spec.crop_size
+        frame = torch.zeros((2 * size, 2 * size, 3), dtype=torch.uint8, device=runner.device)
+        centred = np.array([[1.0, 0.0, -size / 2], [0.0, 1.0, -size / 2]])
+        with torch.inference_mode():
+            inputs = [device_crops(frame, [centred] * batch, size, batch, runner.dtype)]
+            if self.identity is not None:
+                inputs.append(self._device_identity(batch))
+            device_images(runner(*inputs)[0])
 
     def _device_identity(self, batch: int) -> torch.Tensor:
         """The source embedding repeated for ``batch`` faces on the generator's device, made once
