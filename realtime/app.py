@@ -130,6 +130,7 @@ def build_pipeline(
         failure_policy=FailurePolicy(config.pipeline.on_error, config.pipeline.max_consecutive_failures),
         stats=stats,
         gil_switch_s=config.pipeline.gil_switch_ms / 1000.0,
+        start_timeout_s=config.pipeline.start_timeout_s,
     )
     return pipeline, plan
 

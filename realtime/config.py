@@ -247,6 +247,12 @@ class PipelineConfig:
         "keep each frame on the GPU from capture to blend: one upload, one download per frame "
         "(CUDA only, when the generator and the blend both run there)",
     )
+    start_timeout_s: float = option(
+        300.0,
+        "how long the stages may take to start before the run gives up (a cold start compiles the "
+        "generator for each batch size: over 2 minutes with four faces on a slow machine)",
+        metavar="S",
+    )
     gil_switch_ms: float = option(
         0.5,
         "how often Python hands the interpreter lock between busy stage threads while the pipeline "
@@ -257,6 +263,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not 0.05 <= self.gil_switch_ms <= 100:
             raise ConfigError(f"--gil-switch-ms {self.gil_switch_ms} is out of range", "use 0.05 to 100 (Python's default is 5)")
+        if self.start_timeout_s <= 0:
+            raise ConfigError(f"--start-timeout-s {self.start_timeout_s} must be positive", "use e.g. 300")
         if not 1 <= self.queue_size <= 1024:
             raise ConfigError(f"--queue-size {self.queue_size} is out of range", "use 1 to 1024")
         if self.max_consecutive_failures < 1:

@@ -131,6 +131,20 @@ def test_setup_failure_raises_before_the_first_frame():
     assert not _threads()
 
 
+class SlowSetupStage(PassThroughStage):
+    def setup(self) -> None:
+        time.sleep(0.5)
+
+
+def test_a_stage_slower_to_start_than_the_start_timeout_stops_the_run_with_a_fix():
+    sink = CollectingSink()
+    pipeline, _, _ = _pipeline(10, [SlowSetupStage("slow")], sinks=[sink])
+    pipeline.start_timeout_s = 0.1
+    with pytest.raises(StageError, match="slow did not start within 0 s") as caught:
+        pipeline.start()
+    assert "--start-timeout-s" in caught.value.fix and sink.frame_ids == []
+
+
 def test_slow_sink_drops_while_fast_sink_gets_everything():
     fast, slow = CollectingSink("fast"), CollectingSink("slow", delay_s=0.01)
     pipeline, _, _ = _pipeline(200, sinks=[fast, slow], policy="latest_wins", paced=True, sink_policies=["block", "latest_wins"], sink_queue_size=2)

@@ -80,6 +80,7 @@ class Pipeline:
         failure_policy: FailurePolicy = FailurePolicy(),
         stats: StatsCollector | None = None,
         gil_switch_s: float | None = None,
+        start_timeout_s: float = 300.0,
     ) -> None:
         if not sinks:
             raise ValueError("a pipeline needs at least one sink")
@@ -87,6 +88,7 @@ class Pipeline:
         self.stats = stats or StatsCollector(primary_sink=sinks[0].name)
         self.failure_policy = failure_policy
         self.gil_switch_s = gil_switch_s
+        self.start_timeout_s = start_timeout_s
         self._fatal: BaseException | None = None
         self._fatal_stage: str | None = None
         self._lock = threading.Lock()
@@ -183,8 +185,9 @@ class Pipeline:
 
     # --- control (main thread) ------------------------------------------------------------------
 
-    def start(self, ready_timeout_s: float = 120.0) -> None:
+    def start(self, ready_timeout_s: float | None = None) -> None:
         """Start all threads, wait until each has opened its resources, then let frames flow."""
+        ready_timeout_s = self.start_timeout_s if ready_timeout_s is None else ready_timeout_s
         self.stats.t_setup_start_ns = time.perf_counter_ns()
         for worker in self.workers:
             worker.start()
@@ -193,7 +196,10 @@ class Pipeline:
             if not worker.ready.wait(max(0.0, deadline - time.monotonic())):
                 self.stop()
                 self.join()
-                raise StageError(f"{worker.stage_name} did not start within {ready_timeout_s:.0f} s", "run 'realtime doctor'")
+                raise StageError(
+                    f"{worker.stage_name} did not start within {ready_timeout_s:.0f} s",
+                    "a first start compiles the generator: run 'realtime build-engines' once, raise --start-timeout-s, or run 'realtime doctor'",
+                )
         errors = [(w.stage_name, w.setup_error) for w in self.workers if w.setup_error is not None]
         if errors:
             self.stop()
