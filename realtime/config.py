@@ -250,7 +250,7 @@ class PipelineConfig:
     start_timeout_s: float = option(
         300.0,
         "how long the stages may take to start before the run gives up (a cold start compiles the "
-        "generator for each batch size: over 2 minutes with four faces on a slow machine)",
+        "generator once per batch size, i.e. three times with --max-faces 4)",
         metavar="S",
     )
     gil_switch_ms: float = option(

@@ -66,8 +66,7 @@ def _parity(device: str) -> float:
     landmarks_5 = np.array([[290.0, 160.0], [352.0, 168.0], [322.0, 205.0], [300.0, 238.0], [348.0, 242.0]])
     crop_from_frame = crop_from_frame_matrix(landmarks_5, 256)
     cpu = warp_crop(frame, crop_from_frame, 256).astype(np.float32)
-    tensor = torch.from_numpy(frame).permute(2, 0, 1)[None].float().to(device)
-    gpu = warp_crop_torch(tensor, torch.from_numpy(crop_from_frame)[None].to(device), 256)
+    gpu = warp_crop_torch(torch.from_numpy(frame).to(device), [crop_from_frame], 256)
     gpu = gpu[0].permute(1, 2, 0).cpu().numpy()
     return float(np.abs(cpu - gpu)[4:-4, 4:-4].max())
 

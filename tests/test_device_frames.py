@@ -14,9 +14,9 @@ from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.pipeline.device_frames import DeviceFrame, DeviceFrames, download
 from realtime.stages.blend import BlendControls, BlendStage
 from realtime.stages.blend_gpu import GpuBlender
-from realtime.stages.swap import SwapStage, device_crops
+from realtime.stages.swap import SwapStage
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
-from realtime.vision.align import crop_from_frame_matrix, warp_crop
+from realtime.vision.align import crop_from_frame_matrix, warp_crop, warp_crop_torch
 from realtime.vision.tracking import FaceTracker
 
 TARGET = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
@@ -47,18 +47,18 @@ def test_crops_cut_from_the_device_frame_match_the_host_crops():
     five = np.array([[300.0, 170.0], [360.0, 172.0], [330.0, 210.0], [305.0, 240.0], [355.0, 241.0]])
     inside = crop_from_frame_matrix(five, 128)
     hanging_off = crop_from_frame_matrix(five - [290, 150], 128)  # the face runs off the top-left corner
-    crops = device_crops(torch.from_numpy(frame), [inside, hanging_off], 128, 4, torch.float32)
+    crops = warp_crop_torch(torch.from_numpy(frame), [inside, hanging_off], 128, 4)
     assert crops.shape == (4, 3, 128, 128) and crops[2:].abs().max() == 0  # padding rows stay zero
     for index, matrix in enumerate((inside, hanging_off)):
         expected = warp_crop(frame, matrix, 128).astype(np.float32)
-        got = ((crops[index].permute(1, 2, 0).numpy() + 1.0) * 127.5)
-        assert np.abs(got - expected).max() <= 1.0  # OpenCV rounds to 8 bits, the device crop does not
+        got = crops[index].permute(1, 2, 0).numpy()
+        assert np.abs(got - expected).max() <= 1.0  # OpenCV rounds to 8 bits, the torch crop does not
 
 
 def test_a_frame_entirely_outside_gives_a_blank_crop():
     frame = np.zeros((40, 40, 3), np.uint8)
     far_away = np.array([[1.0, 0, 500.0], [0, 1.0, 500.0]])
-    assert device_crops(torch.from_numpy(frame), [far_away], 16, 1, torch.float32).abs().max() == 0
+    assert warp_crop_torch(torch.from_numpy(frame), [far_away], 16).abs().max() == 0
 
 
 @pytest.fixture

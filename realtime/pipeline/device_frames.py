@@ -99,11 +99,11 @@ class DeviceFrames:
 
 
 def download(frame: DeviceFrame, stream: Any) -> tuple[np.ndarray, Any]:
-    """The frame back on the host (pinned) and the event that says the copy has landed; queued
-    on ``stream`` after the frame's latest work. On a CPU device: the frame itself, no event."""
+    """The frame back on the host (pinned) and the event that says the copy has landed, queued on
+    ``stream``: the caller has ordered that stream after the frame's work (``wait_on``) and done
+    its own there. On a CPU device: the frame itself, no event."""
     if stream is None:
         return frame.tensor.numpy(), None
-    frame.wait_on(stream)
     host = torch.empty(tuple(frame.tensor.shape), dtype=torch.uint8, pin_memory=True)
     with torch.cuda.stream(stream):
         host.copy_(frame.tensor, non_blocking=True)

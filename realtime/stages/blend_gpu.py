@@ -238,8 +238,7 @@ class GpuBlender:
                 out, new_state = self._replay(slot, plan.shape, state)
                 region.copy_(out)
                 self.states[face.track_id] = new_state.clone()  # the graph's buffer is overwritten next replay
-        frame.done_on(self.stream)
-        return download(frame, self.stream)
+        return download(frame, self.stream)  # on the stream that did the blend: ordered after it
 
     def _generator_mask(self, mask: torch.Tensor | None, shape: RegionShape) -> torch.Tensor:
         return mask if mask is not None else torch.zeros((shape.crop_size, shape.crop_size), device=self.device)
@@ -329,18 +328,15 @@ class GpuBlender:
         return fused_crop_core(key) if key in self._fused_ready else None
 
     def _compile_core(self, shape: RegionShape, slot: _Slot) -> CropCore | None:
-        """Compile (once per crop-space shape, on the builder thread) and check the fused maths
-        against the eager ones on this slot's buffers; None if off or if that fails."""
+        """Compile the fused maths (once per crop-space shape, on the builder thread, by a first
+        call on this slot's buffers); None if fusing is off or compiling fails. Tests check the
+        fused pixels against the eager ones."""
         key = crop_space(shape)
         if not self.fuse or key in self._fused_ready:
             return self._ready_core(shape)
         try:
             with torch.cuda.stream(self.capture_stream):
-                fused = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, fused_crop_core(key))
-                eager = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape)
-                error = (fused[0].int() - eager[0].int()).abs().max().item()
-            if error > 2:
-                raise RuntimeError(f"fused blend differs from the eager one by {error} grey levels")
+                blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, fused_crop_core(key))
         except Exception as exc:  # noqa: BLE001 - an optimisation: the eager maths still work
             log.warning("blend: fusing the mask and colour maths failed (%s: %s); not fused", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
             self.fuse = False

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from realtime.bundle import Detection, FrameBundle
+from realtime.bundle import Detection, Face, FrameBundle
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError, SourceError
 from realtime.inference.backend import GRAPH_BUILD_LOCK, GeneratorSpec, Runner
@@ -27,8 +27,7 @@ from realtime.inference.build import spec_from_checkpoint
 from realtime.inference.select import select_runner
 from realtime.pipeline.device_frames import same_device
 from realtime.pipeline.stage import Stage
-from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop
-from realtime.vision.composite_torch import box_of, sample_affine
+from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop, warp_crop_torch
 from realtime.vision.landmarks import five_points
 
 if TYPE_CHECKING:
@@ -49,34 +48,8 @@ def to_tensor(crops: np.ndarray) -> torch.Tensor:
 
 
 def to_images(tensor: torch.Tensor) -> np.ndarray:
-    """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB."""
-    return ((tensor.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def device_crops(frame: torch.Tensor, crops_from_frame: list[np.ndarray], size: int, batch: int, dtype: torch.dtype) -> torch.Tensor:
-    """(batch, 3, size, size) generator input in [-1, 1] cut from ``frame`` ((H, W, 3) uint8 on
-    any device) with ``warp_crop``'s sampling points; rows past the faces stay zero. Only each
-    face's box is read, so a 1080p frame is never converted whole."""
-    height, width = frame.shape[:2]
-    out = torch.zeros((batch, 3, size, size), dtype=dtype, device=frame.device)
-    regions: list[tuple[int, tuple[int, int, int, int]]] = []
-    matrices = []
-    for index, crop_from_frame in enumerate(crops_from_frame):
-        frame_from_crop = np.linalg.inv(np.vstack([crop_from_frame, [0, 0, 1]]))[:2]
-        box = box_of(frame_from_crop, size, width, height)
-        if box is not None:
-            regions.append((index, box))
-            matrices.append(frame_from_crop - np.array([[0, 0, box[0]], [0, 0, box[1]]]))  # region_from_crop
-    if not regions:
-        return out
-    stacked = torch.from_numpy(np.stack(matrices).astype(np.float32))
-    if frame.device.type == "cuda":  # from pinned memory the copy is queued, not waited for
-        stacked = stacked.pin_memory()
-    on_device = stacked.to(frame.device, non_blocking=True)
-    for (index, (x0, y0, x1, y1)), matrix in zip(regions, on_device, strict=True):
-        region = frame[y0:y1, x0:x1].permute(2, 0, 1).float()
-        out[index] = (sample_affine(region, matrix, size, size, "zeros") / 127.5 - 1.0).to(dtype)
-    return out
+    """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB on the host."""
+    return device_images(tensor).cpu().numpy()
 
 
 def device_images(tensor: torch.Tensor) -> torch.Tensor:
@@ -225,16 +198,24 @@ class SwapStage(Stage):
         return bundle
 
     def _warm_device_path(self, batch: int) -> None:
-        """Crops from a blank device frame through the generator, as ``_swap_on_device`` does."""
+        """A blank device frame through ``_generate_on_device``, as a live frame will go."""
         assert self.spec is not None
-        runner, size = self.runners[batch], self.spec.crop_size
-        frame = torch.zeros((2 * size, 2 * size, 3), dtype=torch.uint8, device=runner.device)
-        centred = np.array([[1.0, 0.0, -size / 2], [0.0, 1.0, -size / 2]])
+        size = self.spec.crop_size
+        frame = torch.zeros((2 * size, 2 * size, 3), dtype=torch.uint8, device=self.runners[batch].device)
+        self._generate_on_device(frame, [np.array([[1.0, 0.0, -size / 2], [0.0, 1.0, -size / 2]])] * batch, batch)
+
+    def _generate_on_device(self, frame: torch.Tensor, crops_from_frame: list[np.ndarray], batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Generated RGB crops (N, S, S, 3) uint8 and masks (N, S, S) or None, for the N matrices,
+        cut from ``frame`` on the generator's device and left there."""
+        assert self.spec is not None
+        runner, count = self.runners[batch], len(crops_from_frame)
         with torch.inference_mode():
-            inputs = [device_crops(frame, [centred] * batch, size, batch, runner.dtype)]
+            inputs = [warp_crop_torch(frame, crops_from_frame, self.spec.crop_size, batch) / 127.5 - 1.0]
             if self.identity is not None:
                 inputs.append(self._device_identity(batch))
-            device_images(runner(*inputs)[0])
+            outputs = runner(*inputs)
+            masks = outputs[1][:count, 0].float().clamp(0, 1) if len(outputs) > 1 else None
+            return device_images(outputs[0][:count]), masks
 
     def _device_identity(self, batch: int) -> torch.Tensor:
         """The source embedding repeated for ``batch`` faces on the generator's device, made once
@@ -246,20 +227,12 @@ class SwapStage(Stage):
             cached = self._identity_on_device[batch] = self.identity.expand(batch, -1).contiguous().to(runner.device, runner.dtype)
         return cached
 
-    def _swap_on_device(self, frame: DeviceFrame, faces: list, batch: int) -> None:  # type: ignore[type-arg]
+    def _swap_on_device(self, frame: DeviceFrame, faces: list[Face], batch: int) -> None:
         """Crops from the frame's GPU copy through the generator; the results stay on the GPU."""
-        runner = self.runners[batch]
-        stream = torch.cuda.current_stream(runner.device) if runner.device.type == "cuda" else None
+        device = self.runners[batch].device
+        stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
         frame.wait_on(stream)
-        assert self.spec is not None
-        with torch.inference_mode():
-            crops = device_crops(frame.tensor, [face.crop_from_frame for face in faces], self.spec.crop_size, batch, runner.dtype)
-            inputs = [crops]
-            if self.identity is not None:
-                inputs.append(self._device_identity(batch))
-            outputs = runner(*inputs)
-            images = device_images(outputs[0][: len(faces)])
-            masks = outputs[1][: len(faces), 0].float().clamp(0, 1) if len(outputs) > 1 else None
+        images, masks = self._generate_on_device(frame.tensor, [face.crop_from_frame for face in faces], batch)
         for index, face in enumerate(faces):
             face.swapped_crop_device = images[index]
             face.swapped_mask_device = None if masks is None else masks[index]

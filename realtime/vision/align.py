@@ -7,10 +7,14 @@ Both warps below sample the same points, so CPU and GPU crops agree to interpola
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 Template = Literal["arcface", "ffhq"]
 
@@ -73,25 +77,29 @@ def warp_crop(frame: np.ndarray, crop_from_frame: np.ndarray, crop_size: int) ->
     return cv2.warpAffine(frame, crop_from_frame, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def warp_crop_torch(frames: "torch.Tensor", crop_from_frame: "torch.Tensor", crop_size: int) -> "torch.Tensor":  # noqa: F821
-    """GPU (or CPU) crop with ``grid_sample``; the same sampling points as ``warp_crop``.
-
-    frames: (B, C, H, W) float; crop_from_frame: (B, 2, 3). Returns (B, C, crop_size, crop_size).
-    """
+def warp_crop_torch(frame: torch.Tensor, crops_from_frame: Sequence[np.ndarray], crop_size: int, batch: int | None = None) -> torch.Tensor:
+    """GPU (or CPU) crops with ``warp_crop``'s sampling points: (batch, 3, crop_size, crop_size)
+    float 0–255 from ``frame``, (H, W, 3) uint8 on any device, one per matrix; rows past the
+    matrices stay zero. Only each crop's box of the frame is read and converted, never the whole
+    frame, and the matrices go to the device in one copy (queued from pinned memory on CUDA)."""
     import torch
-    import torch.nn.functional as F
 
-    batch, _, height, width = frames.shape
-    dtype = torch.float32
-    full = torch.zeros((batch, 3, 3), dtype=dtype, device=frames.device)
-    full[:, :2] = crop_from_frame.to(dtype)
-    full[:, 2, 2] = 1.0
-    frame_from_crop = torch.linalg.inv(full)[:, :2]
-    coords = torch.arange(crop_size, dtype=dtype, device=frames.device)
-    v, u = torch.meshgrid(coords, coords, indexing="ij")
-    crop_points = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(1, -1, 3)  # (1, S*S, 3)
-    frame_points = crop_points @ frame_from_crop.transpose(1, 2)  # (B, S*S, 2) in pixels
-    # grid_sample with align_corners=False puts pixel centres at (2i+1)/size - 1.
-    scale = torch.tensor([2.0 / width, 2.0 / height], dtype=dtype, device=frames.device)
-    grid = ((frame_points + 0.5) * scale - 1.0).reshape(batch, crop_size, crop_size, 2)
-    return F.grid_sample(frames.to(dtype), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(frames.dtype)
+    from realtime.vision.composite_torch import box_of, sample_affine
+
+    height, width = frame.shape[:2]
+    out = torch.zeros((batch or len(crops_from_frame), 3, crop_size, crop_size), device=frame.device)
+    boxes: list[tuple[int, tuple[int, int, int, int]]] = []
+    matrices = []
+    for index, crop_from_frame in enumerate(crops_from_frame):
+        frame_from_crop = invert_affine(crop_from_frame)
+        box = box_of(frame_from_crop, crop_size, width, height)
+        if box is not None:
+            boxes.append((index, box))
+            matrices.append(frame_from_crop - np.array([[0, 0, box[0]], [0, 0, box[1]]]))  # box_from_crop
+    if not boxes:
+        return out
+    stacked = torch.from_numpy(np.stack(matrices).astype(np.float32))
+    on_device = (stacked.pin_memory() if frame.device.type == "cuda" else stacked).to(frame.device, non_blocking=True)
+    for (index, (x0, y0, x1, y1)), matrix in zip(boxes, on_device, strict=True):
+        out[index] = sample_affine(frame[y0:y1, x0:x1].permute(2, 0, 1).float(), matrix, crop_size, crop_size, "zeros")
+    return out

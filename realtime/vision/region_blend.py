@@ -28,6 +28,7 @@ from realtime.vision.composite_torch import (
 
 MIN_STATS_PIXELS = 16
 SCALARS = 5  # erode px, hole margin px, blur sigma, opacity, colour smoothing weight
+OPACITY = 3  # its place among the scalars
 MATRICES = 12  # crop_from_region and region_from_small, 2×3 each
 
 
@@ -81,7 +82,7 @@ def blend_region(region: torch.Tensor, crop: torch.Tensor, generator_mask: torch
         generated, mask, state = crop_core(crop, generator_mask, params, original_small, state, shape)
     else:
         generated, mask, state = core(crop, generator_mask, params, original_small, state)
-    opacity = params[n + 3]
+    opacity = params[n + OPACITY]
     return paste_region(region, generated, mask, crop_from_region, opacity), state
 
 
