@@ -5,7 +5,13 @@ import pytest
 
 from realtime.io.demo import demo_frame_from_image
 from realtime.vision.align import apply_affine
-from realtime.vision.kalman import LandmarkSmoother, pose_params, similarity_from_params
+from realtime.vision.kalman import (
+    LandmarkSmoother,
+    block_diagonal,
+    pose_params,
+    similarity_from_params,
+    white_noise_block,
+)
 
 FPS = 30.0
 
@@ -63,3 +69,13 @@ def test_prediction_continues_the_motion_between_detections():
         smoother.update(truth[i], i / FPS)
     predicted = smoother.predict(33 / FPS)
     assert np.abs(predicted - truth[33]).mean() == pytest.approx(0.0, abs=1.0)
+
+
+def test_fast_model_matrices_equal_the_library_ones():
+    from filterpy.common import Q_discrete_white_noise
+    from scipy.linalg import block_diag
+
+    blocks = np.random.default_rng(0).normal(size=(4, 2, 2))
+    assert np.array_equal(block_diagonal(blocks), block_diag(*blocks))
+    for dt in (1 / 60, 1 / 30, 0.2):
+        assert np.allclose(white_noise_block(dt), Q_discrete_white_noise(dim=2, dt=dt, var=1.0), rtol=1e-12, atol=0)
