@@ -39,7 +39,11 @@ fi
 pack() { tar -czf "$out/results.tgz" -C "$work" --exclude engines --exclude '*.mp4' --exclude '*.safetensors' .; }
 run() { name=$1; shift; echo "-- $name"; $py -m realtime bench "$@" "${swap[@]}" --json "$work/$name.json" || echo "FAILED: $name"; pack; }
 run one-unpaced-cold --input "$work/one.mp4" --frames 900
-$py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 4 --kinds compiled --engines-dir "$work/engines" | tail -2
+# batches 1 2 4: the four-face runs use all three (2 for the frames where one face is missed);
+# 'compiled' also saves the fused blend kernels, which the runs below then use (--blend-compile auto)
+$py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "^\[|in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
+crop=$($py -c "import sys; from pathlib import Path; from realtime.inference.build import spec_from_checkpoint; print(spec_from_checkpoint(Path(sys.argv[1])).crop_size)" "$work/aei.safetensors")
+$py -m realtime bench blend --crop-size "$crop" --engines-dir "$work/engines" --json "$work/blend-$crop-auto.json" | tail -5 || echo "FAILED: blend bench"
 run one-unpaced-60s --input "$work/one.mp4" --loop --frames 8000
 run one-paced60 --input "$work/one.mp4" --loop --frames 3600 --pace native
 [[ -n ${GIL_RUN:-} ]] && run one-unpaced-gil5ms --input "$work/one.mp4" --frames 900 --gil-switch-ms 5  # Python's default switch interval, for comparison

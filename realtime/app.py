@@ -87,7 +87,7 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
             from realtime.pipeline.device_frames import DeviceFrames
 
             frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
-        blend = BlendStage(BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size)
+        blend = BlendStage(BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size, engines_dir=config.swap.engines_dir)
         stages += [SwapStage(config.swap, config.track, config.detect, frames=frames), blend]
     return stages
 

@@ -26,6 +26,7 @@ TemplateName = Literal["arcface", "ffhq"]
 Smoothing = Literal["kalman", "off"]
 ColourMode = Literal["off", "per_frame", "smoothed"]
 BlendDevice = Literal["auto", "cpu", "cuda"]
+BlendFuse = Literal["auto", "on", "off"]
 DEFAULT_CROP_SIZE = 256
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 
@@ -179,9 +180,10 @@ class BlendConfig:
     keep_eyes: bool = option(False, "keep the original eyes (gaze)")
     opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
     blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch, one CUDA graph per face), 'cpu' (OpenCV), or 'auto'")
-    blend_compile: bool = option(
-        False, "CUDA: fuse each face's mask and colour maths with torch.compile (-0.35 ms per 256-px face; "
-        "adds tens of seconds to the start on a cold cache)"
+    blend_compile: BlendFuse = option(
+        "auto", "CUDA: fuse each face's mask and colour maths with torch.compile (-0.35 ms per 256-px face): 'auto' fuses "
+        "when build-engines has saved the fused kernels for this GPU in --engines-dir (a warm start), 'on' fuses anyway "
+        "(compiling adds tens of seconds to the start), 'off' never"
     )
     controls_file: str | None = option(
         None, "a TOML file of blend options (erode, blur, colour, keep_mouth, keep_eyes, opacity) re-read when it changes, for live tweaks", metavar="PATH"

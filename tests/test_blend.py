@@ -369,3 +369,42 @@ def test_on_cuda_shapes_built_ahead_blend_every_size_as_graphs_sharing_one_pool(
         assert np.abs(outputs[0] - outputs[1]).max() <= 3, iod
     assert stage.describe()["faces_blended_op_by_op"] == 0
     stage.teardown()
+
+
+def test_fusing_follows_its_mode_and_the_kernels_build_engines_saved(tmp_path, caplog):
+    from realtime.inference.blend_cache import blend_cache_path
+
+    stage = BlendStage(device="cuda", crop_size=256, engines_dir=str(tmp_path))
+    assert stage._fuse("off") is False
+    assert stage._fuse("auto") is False and stage.fused_kernels is None  # nothing saved: not worth a 40-s start
+    assert stage._fuse("on") is True and "compiled at start" in stage.fused_kernels
+    saved = blend_cache_path(tmp_path, 256)
+    saved.write_bytes(b"not inductor's artifacts")
+    assert stage._fuse("auto") is False  # a corrupt file is refused, with a line that says how to rebuild it
+    assert "unusable" in caplog.text and "build-engines" in caplog.text
+    assert BlendStage(device="cpu", engines_dir=str(tmp_path))._fuse("on") is False  # OpenCV path: nothing to fuse
+    assert blend_cache_path(tmp_path, 128) != saved and "256px" in saved.name
+
+
+@pytest.mark.gpu
+def test_kernels_saved_by_build_engines_make_auto_fuse_and_blend_like_the_cpu(tmp_path):
+    from realtime.inference.blend_cache import build_blend_cache
+
+    name = build_blend_cache(256, False, tmp_path)
+    assert (tmp_path / name).stat().st_size > 0 and not list(tmp_path.glob(".*partial"))
+    settings = BlendConfig(colour="smoothed")
+    stage = BlendStage(BlendControls(settings), device="cuda", crop_size=256, engines_dir=str(tmp_path))
+    stage.setup()
+    assert stage.describe()["fused"] is True and stage.describe()["fused_kernels"] == name
+    reference = BlendStage(BlendControls(settings), device="torch-cpu", crop_size=256)
+    reference.setup()
+    frame = make_ground_truth_frame(0, sensor_noise=0)
+    outputs = []
+    for blend in (stage, reference):
+        tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
+        bundle = _identity_swap(_bundle(frame, 0.0, tracker, make_face_landmarks((330, 240), 70)))
+        blend.process(bundle)
+        stage.wait_ready()
+        outputs.append(blend.process(_identity_swap(_bundle(frame, 1 / 30, tracker, make_face_landmarks((330, 240), 70)))).frame.astype(int))
+    assert np.abs(outputs[0] - outputs[1]).max() <= 3
+    stage.teardown()

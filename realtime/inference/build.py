@@ -21,6 +21,7 @@ import torch
 
 from realtime.errors import ModelError
 from realtime.inference.backend import GeneratorSpec, cuda_available
+from realtime.inference.blend_cache import build_blend_cache
 from realtime.inference.manifest import EngineKey, compile_cache_path, record_engine
 from realtime.models.checkpoint import load_checkpoint
 from realtime.models.target_autoencoder import TargetSwapper
@@ -130,6 +131,7 @@ def build_compile_cache(spec: GeneratorSpec, batch: int, engine_dir: Path) -> st
 
 
 BUILDERS = {"tensorrt": build_tensorrt, "aot": build_aot, "compiled": build_compile_cache}
+BLEND_JOB = "blend"  # with 'compiled': the blend's fused maths (blend_cache.py), not a generator engine
 
 
 def build_engines(checkpoint: Path, batches: Sequence[int], engine_dir: Path, kinds: Sequence[str] | None = None, *, target_identity: int = 0) -> list[str]:
@@ -143,21 +145,30 @@ def build_engines(checkpoint: Path, batches: Sequence[int], engine_dir: Path, ki
             raise ModelError(f"{kind} engines need a CUDA GPU", "build 'aot' on this machine, or run on a GPU machine")
     engine_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(kind, batch) for kind in kinds for batch in batches]
+    if "compiled" in kinds:
+        # the blend's fused maths, for the generator's crop size; first, because Inductor's saved
+        # artifacts are everything compiled so far in the process: this way its file holds only them
+        jobs.insert(0, (BLEND_JOB, 0))
     written: list[str] = []
     failures: list[str] = []
     t_start = time.perf_counter()
     device, _ = _device_and_dtype()
     for index, (kind, batch) in enumerate(jobs, 1):
-        print(f"[{index}/{len(jobs)}] building {kind} engine, batch {batch} ({spec.architecture}, {spec.crop_size} px) ...", flush=True)
+        what = f"the fused blend kernels ({spec.crop_size} px crops)" if kind == BLEND_JOB else f"{kind} engine, batch {batch} ({spec.architecture}, {spec.crop_size} px)"
+        print(f"[{index}/{len(jobs)}] building {what} ...", flush=True)
         t0 = time.perf_counter()
         try:
-            file = BUILDERS[kind](spec, batch, engine_dir)
+            if kind == BLEND_JOB:
+                file = build_blend_cache(spec.crop_size, spec.architecture != "aei_net", engine_dir)
+            else:
+                file = BUILDERS[kind](spec, batch, engine_dir)
         except ModelError as exc:
             failures.append(str(exc))
             print(f"    failed: {exc}", flush=True)
             continue
         seconds = time.perf_counter() - t0
-        record_engine(engine_dir, EngineKey.for_spec(spec, kind=kind, batch=batch, device="cuda" if kind != "aot" else device), file, seconds)
+        if kind != BLEND_JOB:  # the blend's file names its GPU, torch and code itself (blend_cache.py)
+            record_engine(engine_dir, EngineKey.for_spec(spec, kind=kind, batch=batch, device="cuda" if kind != "aot" else device), file, seconds)
         written.append(file)
         elapsed = time.perf_counter() - t_start
         eta = elapsed / index * (len(jobs) - index)

@@ -131,9 +131,11 @@ def load_compile_cache(engine_dir: Path, spec: GeneratorSpec, batch: int) -> str
     if not path.exists():
         return "no saved compile cache (first call compiles)"
     try:
-        torch.compiler.load_cache_artifacts(path.read_bytes())
+        loaded = torch.compiler.load_cache_artifacts(path.read_bytes())
     except Exception as exc:  # noqa: BLE001 - a cache is an optimisation: fall back to compiling
         return f"compile cache {path.name} unusable ({type(exc).__name__})"
+    if loaded is None:  # torch returns None (and logs why) for a corrupt file
+        return f"compile cache {path.name} unusable (corrupt)"
     return f"compile cache {path.name} loaded"
 
 

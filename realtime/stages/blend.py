@@ -102,14 +102,22 @@ def resolve_blend_device(choice: str) -> str:
     return choice
 
 
+PREBUILD_WAIT_S = 20.0  # how long set-up waits for the usual region shapes (~1 s with a warm cache)
+
+
 class BlendStage(Stage):
     name = "blend"
 
-    def __init__(self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256, frame_size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256,
+        frame_size: tuple[int, int] | None = None, engines_dir: str | None = None,
+    ) -> None:
         self.controls = controls or BlendControls(BlendConfig())
         self.device = device
         self.crop_size = crop_size
         self.frame_size = frame_size  # (width, height): lets the GPU blender build its shapes ahead
+        self.engines_dir = engines_dir  # where build-engines saved the fused kernels ('auto' fusing)
+        self.fused_kernels: str | None = None  # how fusing started: the saved file, or why not
         self.target_colour = ColourSmoother(0.0)
         self._gpu: GpuBlender | None = None
 
@@ -117,12 +125,25 @@ class BlendStage(Stage):
         if self.device != "cpu":
             from realtime.stages.blend_gpu import GpuBlender
 
-            self._gpu = GpuBlender(self.device, fuse=self.controls.snapshot().blend_compile)
+            self._gpu = GpuBlender(self.device, fuse=self._fuse(self.controls.snapshot().blend_compile))
             self._gpu.warm_up(self.crop_size, self.controls.snapshot())
             if self.frame_size is not None and self.device == "cuda":
-                # on the builder thread: built in one go before frames flow, they serialised with the
-                # generator's compile (one lock) and a four-face start took over 120 s on the H100
+                # on the builder thread, and waited for only so long: built in one go they serialised
+                # with a cold generator compile (one lock) and a four-face start took over 120 s on
+                # the H100; shapes not ready when frames flow are blended op by op until they are
                 self._gpu.prebuild(self.crop_size, self.controls.snapshot(), *self.frame_size, wait=False)
+                if not self._gpu.wait_ready(PREBUILD_WAIT_S):
+                    log.info("blend: starting before every face size is prepared (they finish in the background)")
+
+    def _fuse(self, mode: str) -> bool:
+        """Whether to fuse the crop-space maths (``BlendConfig.blend_compile``); loads the saved kernels."""
+        if mode == "off" or self.device != "cuda":
+            return False
+        from realtime.inference.blend_cache import load_blend_cache
+
+        saved = load_blend_cache(Path(self.engines_dir), self.crop_size) if self.engines_dir else None
+        self.fused_kernels = saved or ("compiled at start (none saved: realtime build-engines --kinds compiled)" if mode == "on" else None)
+        return saved is not None or mode == "on"
 
     def wait_ready(self) -> None:
         """Block until the GPU blender's pending graph captures are done (benchmarks, tests)."""
@@ -196,4 +217,6 @@ class BlendStage(Stage):
         info: dict[str, object] = {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
         if self._gpu is not None:
             info["faces_blended_op_by_op"] = self._gpu.eager_frames  # while a new box shape was captured beside
+            info["fused"] = self._gpu.fuse
+            info["fused_kernels"] = self.fused_kernels
         return info

@@ -21,9 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ from realtime.vision.region_blend import (
 
 log = logging.getLogger("realtime")
 POINTS = 478  # FaceLandmarker's landmarks: what the region shapes are built for
+PARAM_BUFFERS = 4  # per region shape: see _Slot.take_params
 MAX_GRAPHS = 40  # region shapes kept captured: the ~15 built ahead for one setting, and room for a live change
 
 
@@ -66,12 +67,26 @@ class _Slot:
     host_region: torch.Tensor
     host_crop: torch.Tensor
     host_mask: torch.Tensor
-    host_params: torch.Tensor
+    host_params: list[torch.Tensor]  # a ring: see take_params
     host_out: torch.Tensor
     out_region: torch.Tensor | None = None
     out_state: torch.Tensor | None = None
     graph: Any = None
-    released: Any = None  # CUDA event: the last upload from host_params is done
+    released: list[Any] = field(default_factory=lambda: [None] * PARAM_BUFFERS)  # per params buffer: CUDA event, its last upload is done
+    turn: int = 0  # the params buffer in use
+
+    def take_params(self) -> torch.Tensor:
+        """The next pinned params buffer, once its last upload is done. A ring of them, because
+        faces of one frame often share a shape: with one buffer, the second face waited on the
+        host for the first one's upload, which is queued behind that frame's generator."""
+        self.turn = (self.turn + 1) % len(self.host_params)
+        if self.released[self.turn] is not None:
+            self.released[self.turn].synchronize()
+        return self.host_params[self.turn]
+
+    @property
+    def params_in_use(self) -> torch.Tensor:
+        return self.host_params[self.turn]
 
 
 @dataclass(frozen=True)
@@ -148,12 +163,16 @@ class GpuBlender:
                 built += 1
         return built
 
-    def wait_ready(self) -> None:
-        """Wait for the shapes being built (benchmarks time the steady state, tests compare)."""
+    def wait_ready(self, timeout_s: float | None = None) -> bool:
+        """Wait for the shapes being built (set-up, benchmarks, tests), at most ``timeout_s``;
+        True when none is left."""
         with self._lock:
             pending = list(self._building.values())
+        _, not_done = wait(pending, timeout=timeout_s)
         for future in pending:
-            future.result()
+            if future.done():
+                future.result()  # a build that raised says so here
+        return not not_done
 
     def close(self) -> None:
         if self._builder is not None:
@@ -192,9 +211,7 @@ class GpuBlender:
             if slot is None:  # being built beside us: this frame goes op by op
                 frame[y0:y1, x0:x1], self.states[face.track_id] = self._run_eager(plan.shape, frame[y0:y1, x0:x1], face, plan.pack(), state)
                 continue
-            if slot.released is not None:
-                slot.released.synchronize()  # the last frame's params may still be on their way up
-            plan.pack(slot.host_params.numpy())  # straight into the slot's pinned buffer
+            plan.pack(slot.take_params().numpy())  # straight into a pinned buffer of the slot
             slot.host_region.numpy()[...] = frame[y0:y1, x0:x1]
             slot.host_crop.numpy()[...] = face.swapped_crop
             if face.swapped_mask is not None:
@@ -228,9 +245,7 @@ class GpuBlender:
                     region.copy_(out)
                     self.states[face.track_id] = new_state
                     continue
-                if slot.released is not None:
-                    slot.released.synchronize()  # the last frame's params may still be on their way up
-                plan.pack(slot.host_params.numpy())
+                plan.pack(slot.take_params().numpy())
                 slot.region.copy_(region)
                 slot.crop.copy_(crop)
                 if mask is not None:
@@ -269,7 +284,7 @@ class GpuBlender:
 
     def _run(self, shape: RegionShape, slot: _Slot, state: torch.Tensor | None) -> tuple[np.ndarray, torch.Tensor]:
         if not self.cuda:  # host and device are one memory: run on the host buffers directly
-            out, new_state = blend_region(slot.host_region, slot.host_crop, slot.host_mask, slot.host_params, new_colour_state(self.device) if state is None else state, shape)
+            out, new_state = blend_region(slot.host_region, slot.host_crop, slot.host_mask, slot.params_in_use, new_colour_state(self.device) if state is None else state, shape)
             return out.numpy(), new_state
         with torch.cuda.stream(self.stream):
             slot.region.copy_(slot.host_region, non_blocking=True)
@@ -285,9 +300,9 @@ class GpuBlender:
     def _replay(self, slot: _Slot, shape: RegionShape, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The slot's graph (or ``blend_region`` on its buffers) after its params and colour state
         are in place; region, crop and mask must be in the slot already. On the current stream."""
-        slot.params.copy_(slot.host_params, non_blocking=True)
-        if self.cuda:  # host_params may be rewritten once this copy is done (not the whole blend)
-            slot.released = torch.cuda.current_stream(self.device).record_event()
+        slot.params.copy_(slot.params_in_use, non_blocking=True)
+        if self.cuda:  # that buffer may be rewritten once this copy is done (not the whole blend)
+            slot.released[slot.turn] = torch.cuda.current_stream(self.device).record_event()
         if state is None:
             slot.state.zero_()
         else:
@@ -378,7 +393,7 @@ class GpuBlender:
             region=device((h, w, 3), torch.uint8), crop=device((s, s, 3), torch.uint8), generator_mask=device((s, s), torch.float32),
             params=device((params_size(shape.points),), torch.float32), state=new_colour_state(self.device),
             host_region=host((h, w, 3), torch.uint8), host_crop=host((s, s, 3), torch.uint8), host_mask=host((s, s), torch.float32),
-            host_params=host((params_size(shape.points),), torch.float32), host_out=host((h, w, 3), torch.uint8),
+            host_params=[host((params_size(shape.points),), torch.float32) for _ in range(PARAM_BUFFERS)], host_out=host((h, w, 3), torch.uint8),
         )
         if self.cuda:
             with GRAPH_BUILD_LOCK:

@@ -1,0 +1,97 @@
+"""The fused blend maths' compiled kernels, kept in ``engines/`` like the generator's.
+
+Fusing the blend's crop-space maths (``region_blend.fused_crop_core``) saves ~0.35 ms per 256-px
+face on the H100, but compiling them in the pipeline's start cost 40+ s. ``build-engines`` (kind
+``compiled``) compiles them once for the usual settings and saves Inductor's cache artifacts
+here; a pipeline that finds the file loads it and fuses at the cost of a warm compile.
+
+The file name carries what the kernels depend on: the crop size, the GPU architecture, torch's
+version and a fingerprint of the blend's source code — a file from other code is never loaded
+by accident (Inductor keys its own entries by graph as well, so a stale file could only miss).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from realtime.errors import ModelError
+from realtime.inference.manifest import device_tag
+from realtime.vision import composite_torch, region_blend
+from realtime.vision.colour import STATS_STEP
+from realtime.vision.composite_torch import mask_holes
+from realtime.vision.region_blend import RegionShape, crop_space, fused_crop_core, new_colour_state, params_size
+
+log = logging.getLogger("realtime")
+POINTS = 478  # FaceLandmarker's landmarks
+# (keep_mouth, keep_eyes) built ahead: the default, and the mouth kept (a streamer's usual live toggle)
+BUILT_HOLES = ((False, False), (True, False))
+
+
+def code_fingerprint() -> str:
+    """12 hex digits of the blend maths' source: the kernels are only valid for this code."""
+    digest = hashlib.sha256()
+    for module in (region_blend, composite_torch):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def blend_cache_path(engine_dir: Path, crop_size: int) -> Path:
+    tag = device_tag("cuda").replace(":", "-")
+    return engine_dir / f"blend-fused-{crop_size}px-{tag}-torch{torch.__version__}-{code_fingerprint()}.inductor-cache.bin"
+
+
+def fused_shapes(crop_size: int, generator_mask: bool) -> list[RegionShape]:
+    """The crop-space shapes compiled ahead: colour matching on, each of ``BUILT_HOLES``."""
+    return [crop_space(RegionShape(0, 0, crop_size, POINTS, mask_holes(mouth, eyes), generator_mask, True)) for mouth, eyes in BUILT_HOLES]
+
+
+def compile_fused(shape: RegionShape, device: torch.device | str = "cuda") -> None:
+    """Compile ``fused_crop_core`` for ``shape`` with one call on blank inputs of its sizes."""
+    s, small = shape.crop_size, shape.crop_size // STATS_STEP
+    params = torch.zeros(params_size(shape.points), device=device)
+    core = fused_crop_core(shape)
+    for _ in range(2):  # the second call checks the compiled code is reused, not rebuilt
+        core(
+            torch.zeros((s, s, 3), dtype=torch.uint8, device=device), torch.ones((s, s), device=device), params,
+            torch.zeros((small, small, 3), device=device), new_colour_state(device),
+        )
+    torch.cuda.synchronize()
+
+
+def build_blend_cache(crop_size: int, generator_mask: bool, engine_dir: Path) -> str:
+    """Compile the fused blend for the usual settings on this GPU and save the kernels; returns the file name."""
+    if not torch.cuda.is_available():
+        raise ModelError("the fused blend is compiled for a CUDA GPU", "run build-engines on the GPU machine")
+    for shape in fused_shapes(crop_size, generator_mask):
+        compile_fused(shape)
+    artifacts = torch.compiler.save_cache_artifacts()
+    if artifacts is None:
+        raise ModelError("torch.compile produced no cache artifacts for the blend", "the blend still fuses; it compiles at start")
+    path = blend_cache_path(engine_dir, crop_size)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(artifacts[0])
+    os.replace(partial, path)  # never a half-written cache under the real name
+    return path.name
+
+
+def load_blend_cache(engine_dir: Path, crop_size: int) -> str | None:
+    """Pre-load the saved kernels for this GPU, torch and code; None when there are none (or they
+    cannot be read: the blend then runs unfused unless fusing was asked for)."""
+    path = blend_cache_path(engine_dir, crop_size)
+    if not path.is_file():
+        return None
+    try:
+        loaded = torch.compiler.load_cache_artifacts(path.read_bytes())  # None: corrupt (torch logs why)
+    except Exception as exc:  # noqa: BLE001 - a cache is an optimisation
+        loaded, why = None, type(exc).__name__
+    else:
+        why = "corrupt"
+    if loaded is None:
+        log.warning("blend: saved fused kernels %s unusable (%s); rebuild them with realtime build-engines", path.name, why)
+        return None
+    return path.name
