@@ -11,23 +11,14 @@ set -euo pipefail
 out=${1:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
 clip=${2:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
 mkdir -p "$out"
+exec > >(tee -a "$out/log.txt") 2>&1  # a log that survives the call's own time limit
+# each run gets a time limit; at it, faulthandler prints every thread's stack (a hang is diagnosed, not lost)
+limit=${RUN_TIMEOUT:-420}
 work=$(mktemp -d)
 py=${PYTHON:-python3}
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"
-$py - "$work" <<'PY'
-import sys, cv2, torch
-from pathlib import Path
-from realtime.io.demo import load_demo_face
-from realtime.models.aei_net import AEINet
-from realtime.models.identity import IdentityEncoder
-from realtime.models.checkpoint import save_checkpoint
-work = Path(sys.argv[1]); torch.manual_seed(0)
-hp = dict(crop_size=256, id_dim=128, attr_width=12, gen_width=12, max_mult=6)
-save_checkpoint(work / "aei.safetensors", AEINet(**hp), architecture="aei_net", hyperparameters=hp, training={"note": "random weights, timing only"})
-save_checkpoint(work / "id.safetensors", IdentityEncoder(), architecture="identity_encoder", hyperparameters={"embed_dim": 128})
-cv2.imwrite(str(work / "source.png"), cv2.cvtColor(load_demo_face(), cv2.COLOR_RGB2BGR))
-print("checkpoints and source written")
-PY
+$py bench/random_aei.py "$work"
+echo "-- clips $(date -u +%T)"
 $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
 $py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async --quiet)
@@ -37,10 +28,11 @@ if [[ -n ${GENERATOR:-} ]]; then
 fi
 # results are packed after every run, so a run cut short by a time limit still hands back the rest
 pack() { tar -czf "$out/results.tgz" -C "$work" --exclude engines --exclude '*.mp4' --exclude '*.safetensors' .; }
-run() { name=$1; shift; echo "-- $name"; $py -m realtime bench "$@" "${swap[@]}" --json "$work/$name.json" || echo "FAILED: $name"; pack; }
+run() { name=$1; shift; echo "-- $name $(date -u +%T)"; timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench "$@" "${swap[@]}" --json "$work/$name.json" || echo "FAILED: $name"; pack; }
 run one-unpaced-cold --input "$work/one.mp4" --frames 900
 # batches 1 2 4: the four-face runs use all three (2 for the frames where one face is missed);
 # 'compiled' also saves the fused blend kernels, which the runs below then use (--blend-compile auto)
+echo "-- build-engines $(date -u +%T)"
 $py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "^\[|in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
 crop=$($py -c "import sys; from pathlib import Path; from realtime.inference.build import spec_from_checkpoint; print(spec_from_checkpoint(Path(sys.argv[1])).crop_size)" "$work/aei.safetensors")
 $py -m realtime bench blend --crop-size "$crop" --engines-dir "$work/engines" --json "$work/blend-$crop-auto.json" | tail -5 || echo "FAILED: blend bench"

@@ -22,9 +22,8 @@ import torch
 from realtime.errors import ModelError
 from realtime.inference.manifest import device_tag
 from realtime.vision import composite_torch, region_blend
-from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import mask_holes
-from realtime.vision.region_blend import RegionShape, crop_space, fused_crop_core, new_colour_state, params_size
+from realtime.vision.region_blend import RegionShape, compile_crop_core, crop_space
 
 log = logging.getLogger("realtime")
 POINTS = 478  # FaceLandmarker's landmarks
@@ -50,25 +49,13 @@ def fused_shapes(crop_size: int, generator_mask: bool) -> list[RegionShape]:
     return [crop_space(RegionShape(0, 0, crop_size, POINTS, mask_holes(mouth, eyes), generator_mask, True)) for mouth, eyes in BUILT_HOLES]
 
 
-def compile_fused(shape: RegionShape, device: torch.device | str = "cuda") -> None:
-    """Compile ``fused_crop_core`` for ``shape`` with one call on blank inputs of its sizes."""
-    s, small = shape.crop_size, shape.crop_size // STATS_STEP
-    params = torch.zeros(params_size(shape.points), device=device)
-    core = fused_crop_core(shape)
-    for _ in range(2):  # the second call checks the compiled code is reused, not rebuilt
-        core(
-            torch.zeros((s, s, 3), dtype=torch.uint8, device=device), torch.ones((s, s), device=device), params,
-            torch.zeros((small, small, 3), device=device), new_colour_state(device),
-        )
-    torch.cuda.synchronize()
-
-
 def build_blend_cache(crop_size: int, generator_mask: bool, engine_dir: Path) -> str:
     """Compile the fused blend for the usual settings on this GPU and save the kernels; returns the file name."""
     if not torch.cuda.is_available():
         raise ModelError("the fused blend is compiled for a CUDA GPU", "run build-engines on the GPU machine")
     for shape in fused_shapes(crop_size, generator_mask):
-        compile_fused(shape)
+        compile_crop_core(shape, "cuda")
+    torch.cuda.synchronize()
     artifacts = torch.compiler.save_cache_artifacts()
     if artifacts is None:
         raise ModelError("torch.compile produced no cache artifacts for the blend", "the blend still fuses; it compiles at start")

@@ -41,6 +41,7 @@ from realtime.vision.region_blend import (
     RegionShape,
     blend_region,
     bucket_box,
+    compile_crop_core,
     crop_space,
     fused_crop_core,
     new_colour_state,
@@ -351,14 +352,14 @@ class GpuBlender:
             return self._ready_core(shape)
         try:
             with torch.cuda.stream(self.capture_stream):
-                blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, fused_crop_core(key))
+                core = compile_crop_core(key, self.device)
         except Exception as exc:  # noqa: BLE001 - an optimisation: the eager maths still work
             log.warning("blend: fusing the mask and colour maths failed (%s: %s); not fused", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
             self.fuse = False
             return None
         with self._lock:
             self._fused_ready.add(key)
-        return fused_crop_core(key)
+        return core
 
     def _slot(self, shape: RegionShape, *, wait: bool = False) -> _Slot | None:
         """The ready slot of ``shape``; on CUDA, None while it is being built (unless ``wait``)."""

@@ -124,6 +124,25 @@ def fused_crop_core(shape: RegionShape) -> CropCore:
     return _FUSED[key]
 
 
+def compile_crop_core(shape: RegionShape, device: torch.device | str) -> CropCore:
+    """``fused_crop_core`` for ``shape``, compiled by calls on blank inputs of its sizes on ``device``.
+
+    The eager maths run once first: they put their constant tensors on the device (``on_device``),
+    so the traced graph finds them there. Traced before that, the graph created them itself, was
+    traced a second time on the next call (a guard on that cache), and Inductor could not cache the
+    first trace: a start with saved kernels still took the whole cold compile."""
+    s, small = shape.crop_size, shape.crop_size // STATS_STEP
+    inputs = (
+        torch.zeros((s, s, 3), dtype=torch.uint8, device=device), torch.ones((s, s), device=device),
+        torch.zeros(params_size(shape.points), device=device), torch.zeros((small, small, 3), device=device) if shape.colour else None,
+    )
+    crop_core(*inputs, new_colour_state(device), shape)
+    core = fused_crop_core(shape)
+    for _ in range(2):  # the second call must reuse the compiled code (a recompile would show here)
+        core(*inputs, new_colour_state(device))
+    return core
+
+
 def _match_colour(original: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor, state: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """LAB mean/std transfer inside the mask; the target's statistics are smoothed by ``weight``
     (1: per frame) unless the state has not started yet. Too few mask pixels: no change."""
