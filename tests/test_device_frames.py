@@ -190,11 +190,10 @@ def test_on_cuda_the_device_frame_path_matches_the_host_path_and_reuses_its_memo
         bundle.wait_for_frame()
         for face, (crop, mask) in zip(bundle.faces, crops, strict=True):
             face.swapped_crop, face.swapped_mask = crop, mask
-        expected = host_blender.composite(frame.copy(), bundle.faces, t, BlendConfig(colour="smoothed"), wait=True)
+        expected = host_blender.composite(frame.copy(), bundle.faces, t, BlendConfig(colour="smoothed"))
         return bundle.frame, expected, frame
 
     got, expected, frame = one_frame(0)
-    blend.wait_ready()
     for index in range(1, 5):
         got, expected, frame = one_frame(index)
         assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1

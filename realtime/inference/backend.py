@@ -9,7 +9,6 @@ package), ``compiled`` (torch.compile with CUDA graphs), ``eager-cuda`` (FP16), 
 from __future__ import annotations
 
 import importlib.util
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,11 +18,6 @@ import torch
 from torch import nn
 
 from realtime.errors import ModelError
-
-# Held while CUDA graphs are compiled and captured (the generator's at set-up, the blend's per box
-# shape): two captures at once from two threads invalidated each other on the H100 machine
-# ("operation not permitted when stream is capturing"), so they take turns.
-GRAPH_BUILD_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from realtime.pipeline.gpu_gate import GPU_GATE
+
 log = logging.getLogger("realtime")
 
 
@@ -88,10 +90,10 @@ class DeviceFrames:
             return DeviceFrame(torch.from_numpy(frame))
         staging = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)  # cached pinned block
         staging.numpy()[...] = frame
-        with torch.cuda.stream(self.stream):
+        with GPU_GATE.shared(), torch.cuda.stream(self.stream):
             tensor = staging.to(self.device, non_blocking=True)
-        result = DeviceFrame(tensor)
-        result.done_on(self.stream)
+            result = DeviceFrame(tensor)
+            result.done_on(self.stream)
         return result
 
     def describe(self) -> dict[str, object]:

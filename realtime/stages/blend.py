@@ -102,9 +102,6 @@ def resolve_blend_device(choice: str) -> str:
     return choice
 
 
-PREBUILD_WAIT_S = 20.0  # how long set-up waits for the usual region shapes (~1 s with a warm cache)
-
-
 class BlendStage(Stage):
     name = "blend"
 
@@ -128,12 +125,8 @@ class BlendStage(Stage):
             self._gpu = GpuBlender(self.device, fuse=self._fuse(self.controls.snapshot().blend_compile))
             self._gpu.warm_up(self.crop_size, self.controls.snapshot())
             if self.frame_size is not None and self.device == "cuda":
-                # on the builder thread, and waited for only so long: built in one go they serialised
-                # with a cold generator compile (one lock) and a four-face start took over 120 s on
-                # the H100; shapes not ready when frames flow are blended op by op until they are
-                self._gpu.prebuild(self.crop_size, self.controls.snapshot(), *self.frame_size, wait=False)
-                if not self._gpu.wait_ready(PREBUILD_WAIT_S):
-                    log.info("blend: starting before every face size is prepared (they finish in the background)")
+                self._gpu.prebuild(self.crop_size, self.controls.snapshot(), *self.frame_size)
+            self._gpu.live = True
 
     def _fuse(self, mode: str) -> bool:
         """Whether to fuse the crop-space maths (``BlendConfig.blend_compile``); loads the saved kernels."""
@@ -144,11 +137,6 @@ class BlendStage(Stage):
         saved = load_blend_cache(Path(self.engines_dir), self.crop_size) if self.engines_dir else None
         self.fused_kernels = saved or ("compiled at start (none saved: realtime build-engines --kinds compiled)" if mode == "on" else None)
         return saved is not None or mode == "on"
-
-    def wait_ready(self) -> None:
-        """Block until the GPU blender's pending graph captures are done (benchmarks, tests)."""
-        if self._gpu is not None:
-            self._gpu.wait_ready()
 
     def teardown(self) -> None:
         if self._gpu is not None:
@@ -216,7 +204,7 @@ class BlendStage(Stage):
         settings = self.controls.snapshot()
         info: dict[str, object] = {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
         if self._gpu is not None:
-            info["faces_blended_op_by_op"] = self._gpu.eager_frames  # while a new box shape was captured beside
+            info["shapes_built_live"] = self._gpu.shapes_built_live  # face sizes not built ahead: one slow frame each
             info["fused"] = self._gpu.fuse
             info["fused_kernels"] = self.fused_kernels
         return info

@@ -10,18 +10,16 @@ When the frame itself is on the GPU (``composite_device``, see ``pipeline/device
 box is read from and written back into that copy with device-to-device copies, nothing waits on
 the host, and the whole frame goes back once, after the last face.
 
-A face that moves into a new region shape must not stall the frame: building a slot (pinned
-buffers, warm-up, capture: tens of ms) happens on a worker thread with its own stream, and until
-it is ready that shape's frames blend op by op (~2–3 ms). Paced at 60 fps on the H200, capturing
-in the frame's path was what dropped frames (9 of 3,600, all at swap→blend).
+Shapes are built ahead, at set-up: every square a face of 128–1024 px can take (``prebuild``).
+A face of another size gets its shape built when it first appears, in that frame (tens of ms,
+once). Captures never run beside the other stages' GPU work (``pipeline/gpu_gate.py``): built on a
+worker thread beside live frames, as before, runs on the H100 hung and crashed.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +29,8 @@ import torch
 
 from realtime.bundle import Face
 from realtime.config import BlendConfig
-from realtime.inference.backend import GRAPH_BUILD_LOCK
 from realtime.pipeline.device_frames import DeviceFrame, download
+from realtime.pipeline.gpu_gate import GPU_GATE
 from realtime.vision.align import apply_affine, invert_affine
 from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
@@ -112,8 +110,8 @@ class GpuBlender:
     def __init__(self, device: str = "cuda", *, fuse: bool = False) -> None:
         self.device = torch.device("cuda" if device == "cuda" else "cpu")
         self.cuda = self.device.type == "cuda"
-        # CUDA: crop-space maths compiled per crop-space shape (region_blend.fused_crop_core),
-        # compiled on the builder thread; until then, and if compiling fails, the eager maths
+        # CUDA: crop-space maths compiled per crop-space shape (region_blend.fused_crop_core)
+        # when its first slot is built; if compiling fails, the eager maths
         self.fuse = fuse and self.cuda
         self._fused_ready: set[RegionShape] = set()
         self.stream = torch.cuda.Stream(self.device) if self.cuda else None
@@ -121,15 +119,12 @@ class GpuBlender:
         self.states: dict[int, torch.Tensor] = {}
         self.track_times: dict[int, float] = {}
         self.graphs_failed = False
-        # CUDA: new shapes are built beside the frame path (see the module's docstring)
         self.capture_stream = torch.cuda.Stream(self.device) if self.cuda else None
-        self._builder = ThreadPoolExecutor(1, thread_name_prefix="blend-capture") if self.cuda else None
-        self._building: dict[RegionShape, Future[None]] = {}
-        self._lock = threading.RLock()  # re-entered when torch-cpu builds a slot inside _slot
         # one memory pool for every graph's intermediates: they all replay on one stream, one after
         # another, and copy their outputs out before the next replay, so they can share it
         self._pool = torch.cuda.graph_pool_handle() if self.cuda else None
-        self.eager_frames = 0  # faces blended op by op while their shape was being built
+        self.live = False  # frames flow: a shape built now was not built ahead (counted, logged)
+        self.shapes_built_live = 0
 
     def warm_up(self, crop_size: int, settings: BlendConfig) -> None:
         """One blend of a blank face before frames flow: the first real face must not pay for
@@ -140,44 +135,26 @@ class GpuBlender:
         crop_from_frame = np.array([[1.0, 0, -crop_size / 2], [0, 1.0, -crop_size / 2]])
         face = Face(-1, points, None, (0.0, 0.0, 1.0, 1.0), 1.0, crop_from_frame, invert_affine(crop_from_frame), crop_size)
         face.swapped_crop = np.zeros((crop_size, crop_size, 3), np.uint8)
-        self.composite(frame, [face], 0.0, settings, wait=True)
+        self.composite(frame, [face], 0.0, settings)
         self.forget(set())
-        with self._lock:
-            self.slots.clear()  # a real face has another region shape: keep no buffers for this one
-        self.eager_frames = 0
+        self.slots.clear()  # a real face has another region shape: keep no buffers for this one
 
-    def prebuild(self, crop_size: int, settings: BlendConfig, width: int, height: int, *, generator_mask: bool = False, wait: bool = True) -> int:
+    def prebuild(self, crop_size: int, settings: BlendConfig, width: int, height: int, *, generator_mask: bool = False) -> int:
         """Build the slots (and graphs) of every region shape a face of the usual sizes can take in
-        a ``width``×``height`` frame with these settings, instead of when a face first needs one:
-        capturing holds Python's interpreter lock for tens of ms beside the live frames, which is
-        when paced runs dropped frames. ``wait=False``: queue them on the builder thread (the
-        pipeline's start does not wait; the shapes are ready within its first seconds).
-        Returns how many were built or queued."""
+        a ``width``×``height`` frame with these settings, before frames flow: a capture holds the
+        other stages' GPU work back for tens of ms, which is when paced runs dropped frames.
+        Returns how many were built."""
         holes = mask_holes(settings.keep_mouth, settings.keep_eyes)
         built = 0
         for h, w in region_sizes(width, height):
             shape = RegionShape(h, w, crop_size, POINTS, holes, generator_mask, settings.colour != "off")
-            with self._lock:
-                known = shape in self.slots or shape in self._building
-            if not known:
-                self._slot(shape, wait=wait)
+            if shape not in self.slots:
+                self._slot(shape)
                 built += 1
         return built
 
-    def wait_ready(self, timeout_s: float | None = None) -> bool:
-        """Wait for the shapes being built (set-up, benchmarks, tests), at most ``timeout_s``;
-        True when none is left."""
-        with self._lock:
-            pending = list(self._building.values())
-        _, not_done = wait(pending, timeout=timeout_s)
-        for future in pending:
-            if future.done():
-                future.result()  # a build that raised says so here
-        return not not_done
-
     def close(self) -> None:
-        if self._builder is not None:
-            self._builder.shutdown(wait=True)
+        self.slots.clear()  # their graphs and buffers go with them
 
     def forget(self, live_ids: set[int]) -> None:
         for track_id in [k for k in self.states if k not in live_ids]:
@@ -198,9 +175,8 @@ class GpuBlender:
             settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,
         )
 
-    def composite(self, frame: np.ndarray, faces: list[Face], t_s: float, settings: BlendConfig, *, wait: bool = False) -> np.ndarray:
-        """Blend ``faces`` into ``frame`` (in place, returned). ``wait``: build a new shape's slot
-        before blending instead of beside (set-up, tests)."""
+    def composite(self, frame: np.ndarray, faces: list[Face], t_s: float, settings: BlendConfig) -> np.ndarray:
+        """Blend ``faces`` into ``frame`` (in place, returned)."""
         height, width = frame.shape[:2]
         for face in faces:
             plan = self._plan(face, width, height, t_s, settings, face.swapped_mask is not None)
@@ -208,10 +184,7 @@ class GpuBlender:
                 continue
             x0, y0, x1, y1 = plan.box
             state = self.states.get(face.track_id)
-            slot = self._slot(plan.shape, wait=wait)
-            if slot is None:  # being built beside us: this frame goes op by op
-                frame[y0:y1, x0:x1], self.states[face.track_id] = self._run_eager(plan.shape, frame[y0:y1, x0:x1], face, plan.pack(), state)
-                continue
+            slot = self._slot(plan.shape)
             plan.pack(slot.take_params().numpy())  # straight into a pinned buffer of the slot
             slot.host_region.numpy()[...] = frame[y0:y1, x0:x1]
             slot.host_crop.numpy()[...] = face.swapped_crop
@@ -225,8 +198,8 @@ class GpuBlender:
         its one download: (the host frame, the event to wait for before reading it)."""
         tensor = frame.tensor
         height, width = tensor.shape[:2]
-        frame.wait_on(self.stream)
-        with torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
+        with GPU_GATE.shared(), torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
+            frame.wait_on(self.stream)
             for face in faces:
                 crop, mask = face.swapped_crop_device, face.swapped_mask_device
                 plan = self._plan(face, width, height, t_s, settings, mask is not None)
@@ -239,13 +212,6 @@ class GpuBlender:
                 region = tensor[y0:y1, x0:x1]
                 state = self.states.get(face.track_id)
                 slot = self._slot(plan.shape)
-                if slot is None:  # being built beside us: this frame goes op by op
-                    self.eager_frames += 1
-                    params = torch.from_numpy(plan.pack()).to(self.device)
-                    out, new_state = blend_region(region, crop, self._generator_mask(mask, plan.shape), params, self._start(state), plan.shape, self._ready_core(plan.shape))
-                    region.copy_(out)
-                    self.states[face.track_id] = new_state
-                    continue
                 plan.pack(slot.take_params().numpy())
                 slot.region.copy_(region)
                 slot.crop.copy_(crop)
@@ -254,26 +220,7 @@ class GpuBlender:
                 out, new_state = self._replay(slot, plan.shape, state)
                 region.copy_(out)
                 self.states[face.track_id] = new_state.clone()  # the graph's buffer is overwritten next replay
-        return download(frame, self.stream)  # on the stream that did the blend: ordered after it
-
-    def _generator_mask(self, mask: torch.Tensor | None, shape: RegionShape) -> torch.Tensor:
-        return mask if mask is not None else torch.zeros((shape.crop_size, shape.crop_size), device=self.device)
-
-    def _start(self, state: torch.Tensor | None) -> torch.Tensor:
-        return new_colour_state(self.device) if state is None else state
-
-    def _run_eager(self, shape: RegionShape, region: np.ndarray, face: Face, params: np.ndarray, state: torch.Tensor | None) -> tuple[np.ndarray, torch.Tensor]:
-        """One face op by op from ordinary (unpinned) tensors: no slot, no graph."""
-        assert self.stream is not None and face.swapped_crop is not None
-        self.eager_frames += 1
-        with torch.cuda.stream(self.stream):
-            def up(array: np.ndarray) -> torch.Tensor:
-                return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-
-            mask = self._generator_mask(up(face.swapped_mask.astype(np.float32)) if face.swapped_mask is not None else None, shape)
-            out, new_state = blend_region(up(region), up(face.swapped_crop), mask, up(params), self._start(state), shape, self._ready_core(shape))
-            result = out.cpu().numpy()
-        return result, new_state
+            return download(frame, self.stream)  # on the stream that did the blend: ordered after it
 
     def _colour_weight(self, track_id: int, t_s: float, settings: BlendConfig) -> float:
         """How far the smoothed target statistics move towards this frame's (1: all the way)."""
@@ -287,7 +234,7 @@ class GpuBlender:
         if not self.cuda:  # host and device are one memory: run on the host buffers directly
             out, new_state = blend_region(slot.host_region, slot.host_crop, slot.host_mask, slot.params_in_use, new_colour_state(self.device) if state is None else state, shape)
             return out.numpy(), new_state
-        with torch.cuda.stream(self.stream):
+        with GPU_GATE.shared(), torch.cuda.stream(self.stream):
             slot.region.copy_(slot.host_region, non_blocking=True)
             slot.crop.copy_(slot.host_crop, non_blocking=True)
             if shape.generator_mask:
@@ -322,15 +269,16 @@ class GpuBlender:
         if self.graphs_failed:
             return
         assert self.capture_stream is not None
-        core = self._compile_core(shape, slot)
+        # live (a setting changed mid-run): never compile here, seconds would freeze the video;
+        # a crop-space shape not fused yet is captured with the eager maths (~0.35 ms slower)
+        core = self._ready_core(shape) if self.live else self._compile_core(shape, slot)
         try:
             with torch.cuda.stream(self.capture_stream):
                 for _ in range(2):  # warm-up outside the graph: kernels chosen, device constants made
                     blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, core)
             self.capture_stream.synchronize()
             graph = torch.cuda.CUDAGraph()
-            # thread-local: the frame path and the swap stage keep launching work from their own
-            # threads meanwhile, which the default (global) mode would turn into errors
+            # thread-local: other threads' calls that only query CUDA (event waits) stay allowed
             with torch.cuda.graph(graph, pool=self._pool, stream=self.capture_stream, capture_error_mode="thread_local"):
                 slot.out_region, slot.out_state = blend_region(slot.region, slot.crop, slot.generator_mask, slot.params, slot.state, shape, core)
             slot.graph = graph
@@ -339,14 +287,14 @@ class GpuBlender:
             self.graphs_failed = True
 
     def _ready_core(self, shape: RegionShape) -> CropCore | None:
-        """The fused crop-space maths if already compiled (never compile in the frame's path)."""
+        """The fused crop-space maths if already compiled."""
         key = crop_space(shape)
         return fused_crop_core(key) if key in self._fused_ready else None
 
     def _compile_core(self, shape: RegionShape, slot: _Slot) -> CropCore | None:
-        """Compile the fused maths (once per crop-space shape, on the builder thread, by a first
-        call on this slot's buffers); None if fusing is off or compiling fails. Tests check the
-        fused pixels against the eager ones."""
+        """Compile the fused maths (once per crop-space shape, when its first slot is built at
+        set-up); None if fusing is off or compiling fails. Tests check the fused pixels against
+        the eager ones."""
         key = crop_space(shape)
         if not self.fuse or key in self._fused_ready:
             return self._ready_core(shape)
@@ -357,27 +305,19 @@ class GpuBlender:
             log.warning("blend: fusing the mask and colour maths failed (%s: %s); not fused", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
             self.fuse = False
             return None
-        with self._lock:
-            self._fused_ready.add(key)
+        self._fused_ready.add(key)
         return core
 
-    def _slot(self, shape: RegionShape, *, wait: bool = False) -> _Slot | None:
-        """The ready slot of ``shape``; on CUDA, None while it is being built (unless ``wait``)."""
-        with self._lock:
-            slot = self.slots.get(shape)
-            if slot is not None:
-                self.slots.move_to_end(shape)
-                return slot
-            if self._builder is None:  # torch-cpu: nothing to capture, build it now
-                return self._build(shape)
-            future = self._building.get(shape)
-            if future is None:
-                future = self._building[shape] = self._builder.submit(self._build, shape)
-        if wait:
-            future.result()
-            with self._lock:
-                return self.slots.get(shape)
-        return None
+    def _slot(self, shape: RegionShape) -> _Slot:
+        """The slot of ``shape``, built now if it is new."""
+        slot = self.slots.get(shape)
+        if slot is not None:
+            self.slots.move_to_end(shape)
+            return slot
+        if self.live:
+            self.shapes_built_live += 1
+            log.info("blend: a %d×%d px face region was not built ahead: building it now (one slow frame)", shape.width, shape.height)
+        return self._build(shape)
 
     def _build(self, shape: RegionShape) -> _Slot:
         """Buffers (pinned on the host) and, on CUDA, the captured graph of one region shape."""
@@ -397,12 +337,10 @@ class GpuBlender:
             host_params=[host((params_size(shape.points),), torch.float32) for _ in range(PARAM_BUFFERS)], host_out=host((h, w, 3), torch.uint8),
         )
         if self.cuda:
-            with GRAPH_BUILD_LOCK:
+            with GPU_GATE.exclusive():
                 self._capture(shape, slot)
-        with self._lock:
-            if len(self.slots) >= MAX_GRAPHS:
-                self.slots.popitem(last=False)
-            self.slots[shape] = slot
-            self._building.pop(shape, None)
+        if len(self.slots) >= MAX_GRAPHS:
+            self.slots.popitem(last=False)
+        self.slots[shape] = slot
         return slot
 

@@ -22,10 +22,11 @@ import torch
 from realtime.bundle import Detection, Face, FrameBundle
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError, SourceError
-from realtime.inference.backend import GRAPH_BUILD_LOCK, GeneratorSpec, Runner
+from realtime.inference.backend import GeneratorSpec, Runner
 from realtime.inference.build import spec_from_checkpoint
 from realtime.inference.select import select_runner
 from realtime.pipeline.device_frames import same_device
+from realtime.pipeline.gpu_gate import GPU_GATE
 from realtime.pipeline.stage import Stage
 from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop, warp_crop_torch
 from realtime.vision.landmarks import five_points
@@ -148,7 +149,7 @@ class SwapStage(Stage):
         # one call per batch size through the frame path before frames flow: without it the
         # first real face waited 4.3 s here on the H200 machine (first use of this input path);
         # with frames on the device, through that path too (its first frame took 121 ms on the H100)
-        with GRAPH_BUILD_LOCK:  # compiled backends capture CUDA graphs in these first calls
+        with GPU_GATE.exclusive():  # compiled backends capture CUDA graphs in these first calls
             for batch in buckets:
                 self._generate(np.zeros((batch, spec.crop_size, spec.crop_size, 3), np.uint8), batch)
                 if self.frames is not None and self.frames.enabled:
@@ -185,12 +186,14 @@ class SwapStage(Stage):
         size = self.spec.crop_size
         batch = batch_bucket(len(faces))
         if bundle.device_frame is not None and same_device(self.runners[batch].device, bundle.device_frame.tensor.device):
-            self._swap_on_device(bundle.device_frame, faces, batch)
+            with GPU_GATE.shared():
+                self._swap_on_device(bundle.device_frame, faces, batch)
             return bundle
         crops = np.zeros((batch, size, size, 3), np.uint8)
         for index, face in enumerate(faces):
             crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
-        images, masks = self._generate(crops, len(faces))
+        with GPU_GATE.shared():
+            images, masks = self._generate(crops, len(faces))
         for index, face in enumerate(faces):
             face.swapped_crop = images[index]
             face.swapped_mask = None if masks is None else masks[index]

@@ -1,0 +1,66 @@
+"""The gate that keeps graph captures apart from the stages' GPU work (threads, no GPU needed)."""
+
+import threading
+import time
+
+from realtime.pipeline.gpu_gate import GpuGate
+
+
+def _in_thread(target) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_frame_work_overlaps_but_a_capture_waits_for_it_and_holds_new_work_back():
+    gate, events = GpuGate(), []
+    inside, release = threading.Event(), threading.Event()
+
+    def frame_work(name):
+        with gate.shared():
+            events.append(f"{name} in")
+            inside.set()
+            release.wait(5)
+            events.append(f"{name} out")
+
+    first = _in_thread(lambda: frame_work("a"))
+    inside.wait(5)
+    with gate.shared():  # a second share does not wait for the first
+        events.append("b in")
+
+    def capture():
+        with gate.exclusive():
+            events.append("capture")
+            time.sleep(0.05)
+            events.append("capture done")
+
+    capturer = _in_thread(capture)
+    time.sleep(0.05)
+    assert "capture" not in events  # a's work is still under way
+    late = _in_thread(lambda: frame_work("c"))
+    time.sleep(0.05)
+    release.set()
+    for thread in (first, capturer, late):
+        thread.join(5)
+    assert events.index("a out") < events.index("capture") < events.index("capture done") < events.index("c in")
+
+
+def test_the_capturing_thread_may_hold_a_share_and_re_enter():
+    gate = GpuGate()
+    with gate.shared():
+        with gate.exclusive():
+            with gate.exclusive(), gate.shared():  # its own frame work inside its capture
+                assert gate.capturing
+    assert not gate.capturing
+
+
+def test_an_error_inside_a_capture_opens_the_gate_again():
+    gate = GpuGate()
+    try:
+        with gate.exclusive():
+            raise RuntimeError("capture failed")
+    except RuntimeError:
+        pass
+    done = threading.Event()
+    _in_thread(lambda: (gate.shared().__enter__(), done.set()))
+    assert done.wait(2)
