@@ -12,6 +12,7 @@ replayed as CUDA graphs or engines) serve any number of faces.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,6 +131,10 @@ class SwapStage(Stage):
         self.frames = frames
         self.faces_on_device = 0
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
+        # CUDA: the generator's own stream, made at set-up. Not the legacy default stream: that one
+        # is shared by every thread that sets none, and torch.compile's CUDA-graph trees route
+        # allocations on their stream into their graph pool while they warm up or record.
+        self.stream: torch.cuda.Stream | None = None
 
     def setup(self) -> None:
         spec = spec_from_checkpoint(Path(self.config.generator or ""), target_identity=self.config.target_identity)
@@ -144,12 +149,14 @@ class SwapStage(Stage):
             self.skipped = selection.skipped
         self.spec = spec
         device = self.runners[buckets[0]].device
+        if device.type == "cuda":
+            self.stream = torch.cuda.Stream(device)
         if self.frames is not None and not same_device(device, self.frames.device):
             self.frames.disable(f"the generator runs on {device}, not {self.frames.device}")
         # one call per batch size through the frame path before frames flow: without it the
         # first real face waited 4.3 s here on the H200 machine (first use of this input path);
         # with frames on the device, through that path too (its first frame took 121 ms on the H100)
-        with GPU_GATE.exclusive():  # compiled backends capture CUDA graphs in these first calls
+        with GPU_GATE.exclusive(), self._on_stream():  # compiled backends capture CUDA graphs in these first calls
             for batch in buckets:
                 self._generate(np.zeros((batch, spec.crop_size, spec.crop_size, 3), np.uint8), batch)
                 if self.frames is not None and self.frames.enabled:
@@ -186,19 +193,22 @@ class SwapStage(Stage):
         size = self.spec.crop_size
         batch = batch_bucket(len(faces))
         if bundle.device_frame is not None and same_device(self.runners[batch].device, bundle.device_frame.tensor.device):
-            with GPU_GATE.shared():
+            with GPU_GATE.shared(), self._on_stream():
                 self._swap_on_device(bundle.device_frame, faces, batch)
             return bundle
         crops = np.zeros((batch, size, size, 3), np.uint8)
         for index, face in enumerate(faces):
             crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
-        with GPU_GATE.shared():
+        with GPU_GATE.shared(), self._on_stream():
             images, masks = self._generate(crops, len(faces))
         for index, face in enumerate(faces):
             face.swapped_crop = images[index]
             face.swapped_mask = None if masks is None else masks[index]
         self.faces_swapped += len(faces)
         return bundle
+
+    def _on_stream(self) -> contextlib.AbstractContextManager[object]:
+        return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
 
     def _warm_device_path(self, batch: int) -> None:
         """A blank device frame through ``_generate_on_device``, as a live frame will go."""
