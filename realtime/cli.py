@@ -12,6 +12,8 @@ import dataclasses
 import faulthandler
 import json
 import logging
+import os
+import signal
 import sys
 import types
 import typing
@@ -507,13 +509,29 @@ def _plot_roc(curves: dict[str, Any], path: Path) -> None:
 COMMANDS = {"run": cmd_run, "bench": cmd_bench, "track": cmd_track, "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity, "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "train-target": cmd_train_target, "eval-swap": cmd_eval_swap, "swap-image": cmd_swap_image, "doctor": cmd_doctor}
 
 
+_STACKS_FILE: Any = None  # kept open for faulthandler
+
+
+def _enable_crash_stacks() -> None:
+    """A crash inside native code (CUDA, mediapipe, FFmpeg) otherwise dies without a word: print
+    every thread's Python stack first, and on SIGUSR1 without stopping (``kill -USR1 PID`` shows
+    where a stuck pipeline waits). Written to a copy of stderr taken now, because the landmarker's
+    start silences file descriptor 2 for a moment: a dump at that moment was lost on the H100."""
+    global _STACKS_FILE
+    if _STACKS_FILE is None:
+        try:
+            _STACKS_FILE = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+        except (OSError, ValueError, AttributeError):  # no real stderr (embedded; tests capture it)
+            return
+    faulthandler.enable(file=_STACKS_FILE, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=_STACKS_FILE, all_threads=True, chain=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    # A crash inside native code (CUDA, mediapipe, FFmpeg) otherwise dies without a word: print
-    # every thread's Python stack first (a paced four-face GPU run ended so, once, untraced).
-    if not faulthandler.is_enabled():
-        faulthandler.enable(all_threads=True)
+    _enable_crash_stacks()
     try:
         args, unknown = make_parser().parse_known_args(argv)
         if unknown:
