@@ -330,14 +330,17 @@ class GpuBlender:
         def device(size: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
             return torch.zeros(size, dtype=dtype, device=self.device)
 
-        slot = _Slot(
-            region=device((h, w, 3), torch.uint8), crop=device((s, s, 3), torch.uint8), generator_mask=device((s, s), torch.float32),
-            params=device((params_size(shape.points),), torch.float32), state=new_colour_state(self.device),
-            host_region=host((h, w, 3), torch.uint8), host_crop=host((s, s, 3), torch.uint8), host_mask=host((s, s), torch.float32),
-            host_params=[host((params_size(shape.points),), torch.float32) for _ in range(PARAM_BUFFERS)], host_out=host((h, w, 3), torch.uint8),
-        )
-        if self.cuda:
-            with GPU_GATE.exclusive():
+        # CUDA: the buffers too are made inside the gate and on the blend's stream, never beside the
+        # generator's warm-up (torch.compile's graph trees may take allocations made meanwhile)
+        with GPU_GATE.exclusive() if self.cuda else nullcontext(), torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
+            slot = _Slot(
+                region=device((h, w, 3), torch.uint8), crop=device((s, s, 3), torch.uint8), generator_mask=device((s, s), torch.float32),
+                params=device((params_size(shape.points),), torch.float32), state=new_colour_state(self.device),
+                host_region=host((h, w, 3), torch.uint8), host_crop=host((s, s, 3), torch.uint8), host_mask=host((s, s), torch.float32),
+                host_params=[host((params_size(shape.points),), torch.float32) for _ in range(PARAM_BUFFERS)], host_out=host((h, w, 3), torch.uint8),
+            )
+            if self.stream is not None:
+                self.stream.synchronize()  # the zeroed buffers exist before the capture stream reads them
                 self._capture(shape, slot)
         if len(self.slots) >= MAX_GRAPHS:
             self.slots.popitem(last=False)
