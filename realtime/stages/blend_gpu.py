@@ -331,7 +331,7 @@ class GpuBlender:
             return torch.zeros(size, dtype=dtype, device=self.device)
 
         # CUDA: the buffers too are made inside the gate and on the blend's stream, never beside the
-        # generator's warm-up (torch.compile's graph trees may take allocations made meanwhile)
+        # generator's warm-up or another thread's frame work
         with GPU_GATE.exclusive() if self.cuda else nullcontext(), torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
             slot = _Slot(
                 region=device((h, w, 3), torch.uint8), crop=device((s, s, 3), torch.uint8), generator_mask=device((s, s), torch.float32),

@@ -131,9 +131,9 @@ class SwapStage(Stage):
         self.frames = frames
         self.faces_on_device = 0
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
-        # CUDA: the generator's own stream, made at set-up. Not the legacy default stream: that one
-        # is shared by every thread that sets none, and torch.compile's CUDA-graph trees route
-        # allocations on their stream into their graph pool while they warm up or record.
+        # CUDA: the generator's own stream, made at set-up. Not the legacy default stream, which
+        # every thread without a stream of its own shares: the swap's work and its allocations stay
+        # apart from anything else (a change made while chasing hangs, docs/BENCHMARKS.md §9g).
         self.stream: torch.cuda.Stream | None = None
 
     def setup(self) -> None:
