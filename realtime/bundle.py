@@ -7,10 +7,14 @@ so a preview or a report can look at any intermediate. Times are ``time.perf_cou
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+FRAME_POLL_S = 0.0002  # a sink's poll of a frame on its way back from the GPU (the copy takes ~1 ms)
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,20 @@ class FrameBundle:
     device_frame: Any = None  # a DeviceFrame: this frame's copy on the GPU, when stages keep it there
     frame_ready: Any = None  # an event to wait for before reading ``frame`` (its download from the GPU)
 
-    def wait_for_frame(self) -> None:
-        """Block until ``frame`` holds its final pixels (sinks call this before writing)."""
-        if self.frame_ready is not None:
+    def wait_for_frame(self, stop: threading.Event | None = None) -> bool:
+        """Block until ``frame`` holds its final pixels (sinks call this before writing); False
+        if ``stop`` was set first. With ``stop`` the wait polls, so a sink whose frame never
+        arrives (a stuck GPU) still stops and closes its file instead of hanging with it."""
+        if self.frame_ready is None:
+            return True
+        if stop is None:
             self.frame_ready.synchronize()
+            return True
+        while not self.frame_ready.query():
+            if stop.is_set():
+                return False
+            time.sleep(FRAME_POLL_S)
+        return True
 
     @property
     def height(self) -> int:

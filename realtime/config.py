@@ -256,6 +256,12 @@ class PipelineConfig:
         "generator once per batch size, i.e. three times with --max-faces 4)",
         metavar="S",
     )
+    stall_timeout_s: float = option(
+        10.0,
+        "stop with an error, printing every thread's stack, when no frame comes out for this long "
+        "while frames are in flight (a stuck GPU or device: a demo booth's supervisor can restart); 0: never",
+        metavar="S",
+    )
     gil_switch_ms: float = option(
         0.5,
         "how often Python hands the interpreter lock between busy stage threads while the pipeline "
@@ -266,6 +272,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not 0.05 <= self.gil_switch_ms <= 100:
             raise ConfigError(f"--gil-switch-ms {self.gil_switch_ms} is out of range", "use 0.05 to 100 (Python's default is 5)")
+        if self.stall_timeout_s < 0:
+            raise ConfigError(f"--stall-timeout-s {self.stall_timeout_s} cannot be negative", "use e.g. 10, or 0 to switch the check off")
         if self.start_timeout_s <= 0:
             raise ConfigError(f"--start-timeout-s {self.start_timeout_s} must be positive", "use e.g. 300")
         if not 1 <= self.queue_size <= 1024:

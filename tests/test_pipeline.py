@@ -192,3 +192,46 @@ def test_run_shortens_the_gil_switch_interval_and_freezes_setup_objects_then_res
     assert probe.switch_intervals == {0.0005}
     assert min(probe.frozen) > 1000  # set-up's objects (modules, models) are out of the collector's way
     assert sys.getswitchinterval() == before and gc.get_freeze_count() == 0
+
+
+class StuckStage(Stage):
+    """Never returns from frame ``stuck_at`` on (as a stage waiting on a stuck GPU would not)."""
+
+    name = "stuck"
+
+    def __init__(self, stuck_at: int):
+        self.stuck_at = stuck_at
+        self.release = threading.Event()
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        if bundle.frame_id >= self.stuck_at:
+            self.release.wait(30)
+        return bundle
+
+
+def test_a_stalled_pipeline_stops_with_an_error_and_closes_its_outputs(capfd):
+    stuck = StuckStage(stuck_at=20)
+    pipeline, _, (sink,) = _pipeline(200, [stuck], stall_timeout_s=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(StageError, match="stalled: no frame came out for 0 s|stalled: no frame came out for 1 s"):
+        pipeline.run()
+    assert time.monotonic() - t0 < 10
+    assert sink.frame_ids == list(range(20)) and sink.finalized is False  # closed as incomplete, not left open
+    stuck.release.set()
+
+
+def test_a_pipeline_that_is_only_slow_is_not_called_stalled():
+    pipeline, _, (sink,) = _pipeline(30, [PassThroughStage("slow", delay_s=0.05)], stall_timeout_s=0.5)
+    assert pipeline.run().frames_done == 30
+
+
+def test_a_sink_waiting_for_a_frame_that_never_arrives_returns_when_stopped():
+    class NeverReady:
+        def query(self):
+            return False
+
+    bundle = FrameBundle(0, 0, None, 0.0, frame_ready=NeverReady())
+    stop = threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    assert bundle.wait_for_frame(stop) is False
+    assert FrameBundle(1, 0, None, 0.0).wait_for_frame(stop) is True  # a host frame needs no wait

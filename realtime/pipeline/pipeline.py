@@ -8,6 +8,7 @@ file fails before the first frame and the first frame's latency is not a cold st
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import logging
 import signal
@@ -81,6 +82,7 @@ class Pipeline:
         stats: StatsCollector | None = None,
         gil_switch_s: float | None = None,
         start_timeout_s: float = 300.0,
+        stall_timeout_s: float | None = None,
     ) -> None:
         if not sinks:
             raise ValueError("a pipeline needs at least one sink")
@@ -89,6 +91,8 @@ class Pipeline:
         self.failure_policy = failure_policy
         self.gil_switch_s = gil_switch_s
         self.start_timeout_s = start_timeout_s
+        self.stall_timeout_s = stall_timeout_s
+        self._progress = (-1, 0.0)  # (frames accounted for, when that number last changed)
         self._fatal: BaseException | None = None
         self._fatal_stage: str | None = None
         self._lock = threading.Lock()
@@ -220,6 +224,31 @@ class Pipeline:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def _watch_for_stall(self, now: float) -> bool:
+        """A fatal error when no frame has come out (written or dropped) for ``stall_timeout_s``
+        while some are in flight: on the H100, a stuck GPU left every thread waiting for ever
+        and the output frozen. Every thread's stack is printed first: that is what shows where."""
+        if not self.stall_timeout_s or self._fatal is not None:
+            return False
+        accounted = self.stats.frames_done + sum(self.stats.drops().values())
+        if accounted != self._progress[0] or self.stats.captured <= accounted:
+            self._progress = (accounted, now)
+            return False
+        stalled_s = now - self._progress[1]
+        if stalled_s < self.stall_timeout_s:
+            return False
+        in_flight = self.stats.captured - accounted
+        log.error("no frame came out for %.0f s with %d in flight; every thread's stack follows", stalled_s, in_flight)
+        try:
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+        except (AttributeError, ValueError, OSError):  # no real stderr (embedded, captured by tests)
+            pass
+        self.fatal("pipeline", StageError(
+            f"the pipeline stalled: no frame came out for {stalled_s:.0f} s with {in_flight} in flight",
+            "a stuck GPU, device or output; the stacks above show where: rerun, and report it with them if it recurs (--stall-timeout-s 0 turns this check off)",
+        ))
+        return True
+
     def done(self) -> bool:
         return not any(w.is_alive() for w in self.workers)
 
@@ -270,6 +299,8 @@ class Pipeline:
         try:
             while not self.done():
                 time.sleep(0.02)
+                if self._watch_for_stall(time.monotonic()):
+                    break  # the stuck thread will not return: finish without it
                 if on_tick is not None and time.monotonic() >= next_tick:
                     next_tick += tick_s
                     on_tick()

@@ -238,7 +238,8 @@ class SinkWorker(Worker):
             if isinstance(item, EndOfStream):
                 return
             t_start_ns = time.perf_counter_ns()
-            item.wait_for_frame()  # a frame kept on the GPU is still on its way back
+            if not item.wait_for_frame(stop):  # a frame kept on the GPU is still on its way back
+                return  # stopped while waiting: never write a frame that did not arrive
             self.sink.write(item)
             self.supervisor.frame_written(self.sink.name, item, t_start_ns, time.perf_counter_ns())
 
