@@ -179,7 +179,7 @@ def format_generator_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str] | None = None, iters: int = 200, crop_size: int = 256, fuse: str = "auto", engines_dir: str | None = None) -> dict[str, Any]:
+def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str] | None = None, iters: int = 200, crop_size: int = 256, fuse: str = "off", engines_dir: str | None = None) -> dict[str, Any]:
     """Blend cost per frame (one face's ``crop_size``² swap, its mask, colour matching, paste-back and, on CUDA,
     the frame's upload and download), for each device and colour mode."""
     import statistics

@@ -259,7 +259,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from realtime.config import parse_size
 
         width, height = parse_size(args.size, what="--size")
-        result = bench.bench_blend(width=width, height=height, iters=min(args.frames, 1000), crop_size=args.crop_size or 256, fuse=getattr(args, "blend_compile", "auto"), engines_dir=getattr(args, "engines_dir", "engines"))
+        result = bench.bench_blend(width=width, height=height, iters=min(args.frames, 1000), crop_size=args.crop_size or 256, fuse=getattr(args, "blend_compile", "off"), engines_dir=getattr(args, "engines_dir", "engines"))
         print(bench.format_blend_table(result))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
