@@ -46,12 +46,14 @@ def test_frame_work_overlaps_but_a_capture_waits_for_it_and_holds_new_work_back(
 
 
 def test_the_capturing_thread_may_hold_a_share_and_re_enter():
-    gate = GpuGate()
+    gate, other_in = GpuGate(), threading.Event()
     with gate.shared():
         with gate.exclusive():
-            with gate.exclusive(), gate.shared():  # its own frame work inside its capture
-                assert gate.capturing
-    assert not gate.capturing
+            with gate.exclusive(), gate.shared():  # its own frame work inside its capture: no deadlock
+                other = _in_thread(lambda: (gate.shared().__enter__(), other_in.set()))
+                assert not other_in.wait(0.1)  # another thread's work waits for the capture
+        assert other_in.wait(2)  # and starts once the capture is over
+    other.join(2)
 
 
 def test_an_error_inside_a_capture_opens_the_gate_again():

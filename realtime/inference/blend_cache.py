@@ -23,10 +23,10 @@ from realtime.errors import ModelError
 from realtime.inference.manifest import device_tag
 from realtime.vision import composite_torch, region_blend
 from realtime.vision.composite_torch import mask_holes
+from realtime.vision.landmarks import LANDMARK_COUNT
 from realtime.vision.region_blend import RegionShape, compile_crop_core, crop_space
 
 log = logging.getLogger("realtime")
-POINTS = 478  # FaceLandmarker's landmarks
 # (keep_mouth, keep_eyes) built ahead: the default, and the mouth kept (a streamer's usual live toggle)
 BUILT_HOLES = ((False, False), (True, False))
 
@@ -46,7 +46,7 @@ def blend_cache_path(engine_dir: Path, crop_size: int) -> Path:
 
 def fused_shapes(crop_size: int, generator_mask: bool) -> list[RegionShape]:
     """The crop-space shapes compiled ahead: colour matching on, each of ``BUILT_HOLES``."""
-    return [crop_space(RegionShape(0, 0, crop_size, POINTS, mask_holes(mouth, eyes), generator_mask, True)) for mouth, eyes in BUILT_HOLES]
+    return [crop_space(RegionShape(0, 0, crop_size, LANDMARK_COUNT, mask_holes(mouth, eyes), generator_mask, True)) for mouth, eyes in BUILT_HOLES]
 
 
 def build_blend_cache(crop_size: int, generator_mask: bool, engine_dir: Path) -> str:

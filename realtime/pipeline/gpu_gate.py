@@ -68,10 +68,5 @@ class GpuGate:
                     self._capturer = None
                 self._condition.notify_all()
 
-    @property
-    def capturing(self) -> bool:
-        with self._condition:
-            return self._capturer is not None
-
 
 GPU_GATE = GpuGate()

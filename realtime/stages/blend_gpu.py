@@ -34,6 +34,7 @@ from realtime.pipeline.gpu_gate import GPU_GATE
 from realtime.vision.align import apply_affine, invert_affine
 from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
+from realtime.vision.landmarks import LANDMARK_COUNT
 from realtime.vision.region_blend import (
     CropCore,
     RegionShape,
@@ -49,7 +50,6 @@ from realtime.vision.region_blend import (
 )
 
 log = logging.getLogger("realtime")
-POINTS = 478  # FaceLandmarker's landmarks: what the region shapes are built for
 PARAM_BUFFERS = 4  # per region shape: see _Slot.take_params
 MAX_GRAPHS = 40  # region shapes kept captured: the ~15 built ahead for one setting, and room for a live change
 
@@ -130,7 +130,7 @@ class GpuBlender:
         """One blend of a blank face before frames flow: the first real face must not pay for
         CUDA's lazy start-up (libraries, kernels; measured at ~0.5 s on the H200 machine)."""
         frame = np.zeros((2 * crop_size, 2 * crop_size, 3), np.uint8)
-        angles = np.linspace(0.0, 2 * np.pi, POINTS, endpoint=False)  # any points: a circle
+        angles = np.linspace(0.0, 2 * np.pi, LANDMARK_COUNT, endpoint=False)  # any points: a circle
         points = crop_size * (1.0 + 0.3 * np.stack([np.cos(angles), np.sin(angles)], axis=1))
         crop_from_frame = np.array([[1.0, 0, -crop_size / 2], [0, 1.0, -crop_size / 2]])
         face = Face(-1, points, None, (0.0, 0.0, 1.0, 1.0), 1.0, crop_from_frame, invert_affine(crop_from_frame), crop_size)
@@ -147,7 +147,7 @@ class GpuBlender:
         holes = mask_holes(settings.keep_mouth, settings.keep_eyes)
         built = 0
         for h, w in region_sizes(width, height):
-            shape = RegionShape(h, w, crop_size, POINTS, holes, generator_mask, settings.colour != "off")
+            shape = RegionShape(h, w, crop_size, LANDMARK_COUNT, holes, generator_mask, settings.colour != "off")
             if shape not in self.slots:
                 self._slot(shape)
                 built += 1
@@ -271,7 +271,7 @@ class GpuBlender:
         assert self.capture_stream is not None
         # live (a setting changed mid-run): never compile here, seconds would freeze the video;
         # a crop-space shape not fused yet is captured with the eager maths (~0.35 ms slower)
-        core = self._ready_core(shape) if self.live else self._compile_core(shape, slot)
+        core = self._ready_core(shape) if self.live else self._compile_core(shape)
         try:
             with torch.cuda.stream(self.capture_stream):
                 for _ in range(2):  # warm-up outside the graph: kernels chosen, device constants made
@@ -291,7 +291,7 @@ class GpuBlender:
         key = crop_space(shape)
         return fused_crop_core(key) if key in self._fused_ready else None
 
-    def _compile_core(self, shape: RegionShape, slot: _Slot) -> CropCore | None:
+    def _compile_core(self, shape: RegionShape) -> CropCore | None:
         """Compile the fused maths (once per crop-space shape, when its first slot is built at
         set-up); None if fusing is off or compiling fails. Tests check the fused pixels against
         the eager ones."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+LANDMARK_COUNT = 478  # FaceLandmarker's points per face (468 mesh + 10 iris)
 # Eye corners: outer/inner of the eye on the image's left, inner/outer of the one on its right.
 LEFT_EYE_CORNERS = (33, 133)
 RIGHT_EYE_CORNERS = (362, 263)
