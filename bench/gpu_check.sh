@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The first call of a GPU session: does the GPU path run clean at all? The GPU-marked tests, then a
-# short pipeline run unpaced and paced (the issue's 256-px AEI-Net, random weights, warm engines).
-#   bench/gpu_check.sh OUTDIR CLIP        (about 5 minutes on the H100; then bench/gpu_pipeline.sh)
-# Everything goes to OUTDIR/log.txt as it happens; a run that hangs is stopped after RUN_TIMEOUT
-# seconds (default 120) and faulthandler prints every thread's stack into the log.
+# The first call of a GPU session: does the GPU path run clean at all, and if not, which part fails?
+# The GPU-marked tests, then short pipeline runs of the issue's 256-px AEI-Net (random weights, warm
+# engines): the default path twice, paced once, and one run each with one GPU part swapped out
+# (the blend on the CPU, the generator eager without CUDA graphs, frames kept on the host).
+#   bench/gpu_check.sh OUTDIR CLIP                  (about 6 minutes on the H100)
+#   RUNS="name1:--flags;name2:--flags" bench/gpu_check.sh OUTDIR CLIP   (other runs)
+# Everything goes to OUTDIR/log.txt as it happens, with one summary line per run; a run that hangs
+# is stopped by the pipeline's stall watchdog (10 s, every stack printed) or after RUN_TIMEOUT s.
 set -uo pipefail
 out=${1:?usage: bench/gpu_check.sh OUTDIR CLIP}
 clip=${2:?usage: bench/gpu_check.sh OUTDIR CLIP}
@@ -11,16 +14,35 @@ mkdir -p "$out"
 exec > >(tee -a "$out/log.txt") 2>&1
 py=${PYTHON:-python3}
 limit=${RUN_TIMEOUT:-120}
-echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"
-timeout -s ABRT 300 $py -X faulthandler -m pytest -m gpu -q -p no:logging --tb=short tests | tail -30
+default_runs="unpaced:--frames 2400;paced60:--frames 1200 --pace native;unpaced-again:--frames 2400"
+default_runs+=";blend-cpu:--frames 2400 --blend-device cpu;eager-generator:--frames 2400 --backends eager-cuda"
+default_runs+=";host-frames:--frames 2400 --no-device-frames"
+echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+[[ -z ${SKIP_TESTS:-} ]] && timeout -s ABRT 300 $py -X faulthandler -m pytest -m gpu -q -p no:logging --tb=short -x tests 2>&1 | tail -30
 work=$(mktemp -d)
 $py bench/random_aei.py "$work"
 $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 10 | tail -1
 $py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async)
-for run in "unpaced --frames 2400" "paced60 --frames 1200 --pace native"; do
-  read -r name args <<< "$run"
-  echo "-- $name $(date -u +%T)"
+summary() {  # one line from a run's JSON report
+  $py - "$1" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+lat, f = r["latency_ms"], r["frames"]
+print(f"   {r['throughput_fps']:.1f} fps, {f['done']} done, {len(r['dropped_frame_ids'])} dropped, {f['failed_frames']} failed, "
+      f"latency p50 {lat['p50']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f} ms, start {r['startup_s']:.1f} s, error: {r['error']}")
+EOF
+}
+IFS=';' read -ra runs <<< "${RUNS:-$default_runs}"
+for run in "${runs[@]}"; do
+  name=${run%%:*}
+  args=${run#*:}
+  echo "-- $name ($args) $(date -u +%T)"
   # shellcheck disable=SC2086  # $args is a list of flags
-  timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench --input "$work/one.mp4" --loop $args "${swap[@]}" --quiet --json "$out/$name.json" || echo "FAILED: $name"
+  timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench --input "$work/one.mp4" --loop $args "${swap[@]}" --quiet --json "$out/$name.json"
+  status=$?
+  [[ $status -ne 0 ]] && echo "FAILED: $name (exit $status)"
+  [[ -f $out/$name.json ]] && summary "$out/$name.json"
 done
+echo "-- kernel log (GPU faults show as NVRM Xid lines)"
+dmesg 2>/dev/null | grep -iE "xid|nvrm" | tail -20 || echo "(dmesg not readable)"
