@@ -1,3 +1,3 @@
-from realtime.cli import main
+from realtime.cli import entry_point
 
-raise SystemExit(main())
+entry_point()

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import types
 import typing
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 from realtime import __version__
 from realtime.config import Config, build_config, load_toml, section_types
-from realtime.errors import ConfigError, RealtimeError
+from realtime.errors import ConfigError, RealtimeError, StallError
 
 log = logging.getLogger("realtime")
 
@@ -528,6 +529,23 @@ def _enable_crash_stacks() -> None:
         faulthandler.register(signal.SIGUSR1, file=_STACKS_FILE, all_threads=True, chain=False)
 
 
+_stalled = threading.Event()  # set by main when the run ended in a stall: see entry_point
+
+
+def entry_point() -> None:
+    """The console script and ``python -m realtime``: ``main``, then exit. After a stall the stuck
+    thread still holds the GPU (or a device) and will not return; Python's normal exit would wait
+    for it for ever (on the H100, finalizers that free CUDA memory never came back), so the process
+    ends at once instead: its outputs are closed and its report written by then."""
+    code = main()
+    if _stalled.is_set():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -541,6 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("realtime: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except RealtimeError as error:
+        if isinstance(error, StallError):
+            _stalled.set()
         if debug:
             log.exception("details")
         print(f"realtime: error: {error}", file=sys.stderr)

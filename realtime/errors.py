@@ -37,5 +37,10 @@ class StageError(RealtimeError, RuntimeError):
     """A stage failed to start, or failed so often that the failure policy stopped the run."""
 
 
+class StallError(StageError):
+    """No frame came out for too long: a thread is stuck (on the H100, in the GPU), and will not
+    return. The process must exit without waiting for it (``cli.entry_point``)."""
+
+
 class ModelError(RealtimeError, ValueError):
     """A model or engine file is missing, corrupt or does not match what the code expects."""

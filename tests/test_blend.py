@@ -392,7 +392,7 @@ def test_kernels_saved_by_build_engines_make_auto_fuse_and_blend_like_the_cpu(tm
 
     name = build_blend_cache(256, False, tmp_path)
     assert (tmp_path / name).stat().st_size > 0 and not list(tmp_path.glob(".*partial"))
-    settings = BlendConfig(colour="smoothed")
+    settings = BlendConfig(colour="smoothed", blend_compile="auto")
     stage = BlendStage(BlendControls(settings), device="cuda", crop_size=256, engines_dir=str(tmp_path))
     stage.setup()
     assert stage.describe()["fused"] is True and stage.describe()["fused_kernels"] == name

@@ -213,3 +213,49 @@ def test_sigusr1_prints_every_thread_stack_and_the_process_goes_on():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 and "still running" in done.stdout
     assert "most recent call first" in done.stderr  # written to the copy of stderr, not to the silenced fd 2
+
+
+class _Exited(Exception):
+    pass
+
+
+def _exit_calls(monkeypatch, main_result):
+    """entry_point with main replaced: how it exits (os._exit or SystemExit) and with what code."""
+    import realtime.cli as cli
+
+    def fake_exit(code):
+        raise _Exited(code)
+
+    monkeypatch.setattr(cli, "main", main_result)
+    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    monkeypatch.setattr(cli, "_stalled", type(cli._stalled)())
+    try:
+        cli.entry_point()
+    except _Exited as exited:
+        return "os._exit", exited.args[0]
+    except SystemExit as exited:
+        return "SystemExit", exited.code
+
+
+def test_after_a_stall_the_process_exits_without_waiting_for_the_stuck_thread(monkeypatch):
+    import realtime.cli as cli
+
+    def stalled_run():
+        cli._stalled.set()  # as main does when the pipeline raised StallError
+        return 1
+
+    assert _exit_calls(monkeypatch, stalled_run) == ("os._exit", 1)
+    assert _exit_calls(monkeypatch, lambda: 0) == ("SystemExit", 0)  # a normal end: Python's own exit
+
+
+def test_main_marks_a_stall(monkeypatch, capsys):
+    import realtime.cli as cli
+    from realtime.errors import StallError
+
+    def stalls(_args):
+        raise StallError("the pipeline stalled: no frame came out for 10 s with 3 in flight", "rerun")
+
+    monkeypatch.setattr(cli, "_stalled", type(cli._stalled)())
+    monkeypatch.setitem(cli.COMMANDS, "bench", stalls)
+    assert cli.main(["bench"]) == 1 and cli._stalled.is_set()
+    assert "stalled" in _one_line_error(capsys)

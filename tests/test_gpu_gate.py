@@ -66,3 +66,22 @@ def test_an_error_inside_a_capture_opens_the_gate_again():
     done = threading.Event()
     _in_thread(lambda: (gate.shared().__enter__(), done.set()))
     assert done.wait(2)
+
+
+def test_registered_streams_report_busy_or_idle_and_vanish_with_their_owner():
+    from realtime.pipeline.gpu_gate import register_stream, stream_states
+
+    class FakeStream:
+        def __init__(self, idle: bool) -> None:
+            self.idle = idle
+
+        def query(self) -> bool:
+            return self.idle
+
+    swap, blend = FakeStream(False), FakeStream(True)
+    register_stream("test-swap", swap)
+    register_stream("test-blend", blend)
+    states = stream_states()
+    assert states["test-swap"] == "busy" and states["test-blend"] == "idle"
+    del swap
+    assert "test-swap" not in stream_states()  # a closed stage's stream is not kept alive

@@ -3,7 +3,7 @@
 A ``GeneratorSpec`` says what to run (the module, its inputs); a ``Backend`` turns it into a
 ``Runner`` for one static batch size on one device, or says why it cannot. Backends, in the
 order the live path prefers them: ``tensorrt`` (torch-tensorrt engine), ``aot`` (AOTInductor
-package), ``compiled`` (torch.compile with CUDA graphs), ``eager-cuda`` (FP16), ``cpu`` (FP32).
+package), ``compiled`` (torch.compile, replayed as a CUDA graph), ``eager-cuda`` (FP16), ``cpu`` (FP32).
 """
 
 from __future__ import annotations
@@ -113,16 +113,19 @@ class EagerCudaFp32Backend(EagerCudaBackend):
 
 
 class CompiledBackend(Backend):
-    """torch.compile, FP16, ``reduce-overhead``: static shapes replayed as one CUDA graph.
+    """torch.compile (Inductor's kernels), FP16, replayed as one CUDA graph per batch size.
 
-    Compiled kernels are cached by Inductor; ``build_engines`` also stores the cache artifacts in
-    ``engines/`` so a fresh process starts warm."""
+    The graph is captured by ``GraphReplay`` on the first call, not by torch.compile's
+    ``reduce-overhead`` mode: its graph trees are per thread and may re-record mid-run, which this
+    multi-threaded pipeline cannot have (``graph_replay.py`` says why). Compiled kernels are cached
+    by Inductor; ``build_engines`` also stores the cache artifacts in ``engines/`` so a fresh
+    process starts warm."""
 
     name = "compiled"
 
     def unavailable_reason(self) -> str | None:
         if not cuda_available():
-            return "no CUDA GPU (torch.compile's CUDA-graph mode needs one)"
+            return "no CUDA GPU (the compiled backend replays a CUDA graph)"
         if importlib.util.find_spec("triton") is None:
             return "triton is not installed"
         return None
@@ -130,18 +133,14 @@ class CompiledBackend(Backend):
     def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
         import copy
 
+        from realtime.inference.graph_replay import GraphReplay
         from realtime.inference.manifest import load_compile_cache
 
         cache_note = load_compile_cache(engine_dir, spec, batch)
         module = copy.deepcopy(spec.module).half().cuda().eval()
-        compiled = torch.compile(module, mode="reduce-overhead", fullgraph=True, dynamic=False)
-
-        def run(*inputs: torch.Tensor) -> object:
-            # CUDA-graph outputs are overwritten by the next replay: hand out copies.
-            out = compiled(*inputs)
-            return tuple(t.clone() for t in out) if isinstance(out, tuple) else out.clone()
-
-        return Runner(self.name, run, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail=f"torch.compile reduce-overhead FP16; {cache_note}")
+        compiled = torch.compile(module, fullgraph=True, dynamic=False)  # default mode: no graph trees
+        replay = GraphReplay(compiled, torch.device("cuda"))
+        return Runner(self.name, replay, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail=f"torch.compile FP16, one CUDA graph; {cache_note}")
 
 
 class AotPackageBackend(Backend):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from realtime.pipeline.gpu_gate import GPU_GATE
+from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
 
 log = logging.getLogger("realtime")
 
@@ -66,6 +66,8 @@ class DeviceFrames:
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
         self.stream = torch.cuda.Stream(self.device) if self.cuda else None
+        if self.stream is not None:
+            register_stream("upload", self.stream)
         self._enabled = threading.Event()
         self._enabled.set()
         self.uploaded = 0

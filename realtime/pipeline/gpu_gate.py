@@ -18,9 +18,11 @@ share-holders that both wanted to capture would wait for each other.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class GpuGate:
@@ -70,3 +72,17 @@ class GpuGate:
 
 
 GPU_GATE = GpuGate()
+
+
+_STREAMS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def register_stream(name: str, stream: Any) -> None:
+    """Name a stage's CUDA stream, so that a stalled run can say which streams still had work."""
+    _STREAMS[name] = stream
+
+
+def stream_states() -> dict[str, str]:
+    """'busy' or 'idle' per registered stream (a non-blocking query each): when a run stalls, busy
+    streams mean a GPU that does not finish its work, all idle a wait on something never queued."""
+    return {name: ("idle" if stream.query() else "busy") for name, stream in sorted(_STREAMS.items())}

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from realtime.bundle import FrameBundle
-from realtime.errors import RealtimeError, StageError
+from realtime.errors import RealtimeError, StageError, StallError
+from realtime.pipeline.gpu_gate import stream_states
 from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
 from realtime.pipeline.stage import (
     SinkStage,
@@ -243,7 +244,10 @@ class Pipeline:
             faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
         except (AttributeError, ValueError, OSError):  # no real stderr (embedded, captured by tests)
             pass
-        self.fatal("pipeline", StageError(
+        states = stream_states()
+        if states:
+            log.error("CUDA streams: %s", ", ".join(f"{name} {state}" for name, state in states.items()))
+        self.fatal("pipeline", StallError(
             f"the pipeline stalled: no frame came out for {stalled_s:.0f} s with {in_flight} in flight",
             "a stuck GPU, device or output; the stacks above show where: rerun, and report it with them if it recurs (--stall-timeout-s 0 turns this check off)",
         ))

@@ -30,7 +30,7 @@ import torch
 from realtime.bundle import Face
 from realtime.config import BlendConfig
 from realtime.pipeline.device_frames import DeviceFrame, download
-from realtime.pipeline.gpu_gate import GPU_GATE
+from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
 from realtime.vision.align import apply_affine, invert_affine
 from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
@@ -120,6 +120,9 @@ class GpuBlender:
         self.track_times: dict[int, float] = {}
         self.graphs_failed = False
         self.capture_stream = torch.cuda.Stream(self.device) if self.cuda else None
+        if self.stream is not None:
+            register_stream("blend", self.stream)
+            register_stream("blend-capture", self.capture_stream)
         # one memory pool for every graph's intermediates: they all replay on one stream, one after
         # another, and copy their outputs out before the next replay, so they can share it
         self._pool = torch.cuda.graph_pool_handle() if self.cuda else None

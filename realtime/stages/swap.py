@@ -27,7 +27,7 @@ from realtime.inference.backend import GeneratorSpec, Runner
 from realtime.inference.build import spec_from_checkpoint
 from realtime.inference.select import select_runner
 from realtime.pipeline.device_frames import same_device
-from realtime.pipeline.gpu_gate import GPU_GATE
+from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
 from realtime.pipeline.stage import Stage
 from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop, warp_crop_torch
 from realtime.vision.landmarks import five_points
@@ -151,6 +151,7 @@ class SwapStage(Stage):
         device = self.runners[buckets[0]].device
         if device.type == "cuda":
             self.stream = torch.cuda.Stream(device)
+            register_stream("swap", self.stream)
         if self.frames is not None and not same_device(device, self.frames.device):
             self.frames.disable(f"the generator runs on {device}, not {self.frames.device}")
         # one call per batch size through the frame path before frames flow: without it the
