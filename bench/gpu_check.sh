@@ -5,7 +5,8 @@
 # swapped out (the generator eager, without a CUDA graph; frames kept on the host).
 #   bench/gpu_check.sh OUTDIR CLIP                  (about 7 minutes on the H100)
 #   RUNS="name1:--flags;name2:--flags" bench/gpu_check.sh OUTDIR CLIP   (other runs)
-# Everything goes to OUTDIR/log.txt as it happens, with one summary line per run; a run that hangs
+# Everything goes to OUTDIR/log.txt as it happens, with one summary line per run (reports in
+# OUTDIR/results.tgz, the tests' output in OUTDIR/tests.txt); a run that hangs
 # is stopped by the pipeline's stall watchdog (10 s, every stack printed) or after RUN_TIMEOUT s.
 set -uo pipefail
 out=${1:?usage: bench/gpu_check.sh OUTDIR CLIP}
@@ -18,8 +19,17 @@ default_runs="unpaced:--frames 2400;paced60:--frames 1200 --pace native;unpaced-
 default_runs+=";eager-generator:--frames 2400 --backends eager-cuda"
 default_runs+=";host-frames:--frames 2400 --no-device-frames"
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
-[[ -z ${SKIP_TESTS:-} ]] && timeout -s ABRT 300 $py -X faulthandler -m pytest -m gpu -q -p no:logging --tb=short tests 2>&1 | tail -30
+# the GPU-marked tests, one process per file (a crash in one file does not hide the others' results);
+# every line in OUTDIR/tests.txt, a summary per file here
+if [[ -z ${SKIP_TESTS:-} ]]; then
+  for file in $(grep -l "mark.gpu" tests/test_*.py); do
+    timeout -s ABRT 240 $py -X faulthandler -m pytest -m gpu -v -p no:logging -p no:cacheprovider --tb=short "$file" >> "$out/tests.txt" 2>&1
+    echo "tests $file: exit $? $(grep -E '^(=+ )?[0-9]+ (passed|failed)|(passed|failed|error).* in [0-9.]+s' "$out/tests.txt" | tail -1)"
+  done
+fi
 work=$(mktemp -d)
+results=$work/results
+mkdir -p "$results"
 $py bench/random_aei.py "$work"
 $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 10 | tail -1
 $py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
@@ -39,10 +49,11 @@ for run in "${runs[@]}"; do
   args=${run#*:}
   echo "-- $name ($args) $(date -u +%T)"
   # shellcheck disable=SC2086  # $args is a list of flags
-  timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench --input "$work/one.mp4" --loop $args "${swap[@]}" --quiet --json "$out/$name.json"
+  timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench --input "$work/one.mp4" --loop $args "${swap[@]}" --quiet --json "$results/$name.json"
   status=$?
   [[ $status -ne 0 ]] && echo "FAILED: $name (exit $status)"
-  [[ -f $out/$name.json ]] && summary "$out/$name.json"
+  [[ -f $results/$name.json ]] && summary "$results/$name.json"
+  tar -czf "$out/results.tgz" -C "$results" .  # after every run: a call cut short keeps the rest
 done
 echo "-- kernel log (GPU faults show as NVRM Xid lines)"
 dmesg 2>/dev/null | grep -iE "xid|nvrm" | tail -20 || echo "(dmesg not readable)"
