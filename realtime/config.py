@@ -181,10 +181,9 @@ class BlendConfig:
     opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
     blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch, one CUDA graph per face), 'cpu' (OpenCV), or 'auto'")
     blend_compile: BlendFuse = option(
-        "off", "CUDA: fuse each face's mask and colour maths with torch.compile (-0.35 ms per 256-px face; experimental: "
-        "in the whole pipeline on the H100 it failed with 'unspecified launch failure', docs/BENCHMARKS.md §9g): 'auto' fuses "
-        "when build-engines has saved the fused kernels for this GPU in --engines-dir (a warm start), 'on' fuses anyway "
-        "(compiling adds tens of seconds to the start), 'off' never"
+        "auto", "CUDA: fuse each face's mask and colour maths with torch.compile (~0.35-0.7 ms less per 256-px face): "
+        "'auto' fuses when build-engines has saved the fused kernels for this GPU in --engines-dir (a warm start), "
+        "'on' fuses anyway (compiling adds tens of seconds to the start), 'off' never"
     )
     controls_file: str | None = option(
         None, "a TOML file of blend options (erode, blur, colour, keep_mouth, keep_eyes, opacity) re-read when it changes, for live tweaks", metavar="PATH"

@@ -18,7 +18,6 @@ share-holders that both wanted to capture would wait for each other.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,11 +73,15 @@ class GpuGate:
 GPU_GATE = GpuGate()
 
 
-_STREAMS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+# strong references: torch's CUDA streams and events must never be weakly referenced (torch 2.11
+# does not clear their weakrefs when they are freed: the garbage collector then segfaults, seen
+# on the H100 in the GPU tests; pytorch pull request 183403). A stream costs nothing to keep.
+_STREAMS: dict[str, Any] = {}
 
 
 def register_stream(name: str, stream: Any) -> None:
-    """Name a stage's CUDA stream, so that a stalled run can say which streams still had work."""
+    """Name a stage's CUDA stream, so that a stalled run can say which streams still had work;
+    a stage made again (a new run in the same process) replaces its entry."""
     _STREAMS[name] = stream
 
 
