@@ -260,8 +260,8 @@ class SwapStage(Stage):
         batch = len(crops)
         inputs = [to_tensor(crops)]
         if self.identity is not None:
-            # contiguous: an expanded (stride-0) tensor has other strides than the compiled
-            # graph's warm-up input and would trigger a recompile (seconds) on the first frame
+            # contiguous: the same dense layout as the engines' example inputs (an expanded,
+            # stride-0 tensor once made torch.compile recompile, seconds, on the first frame)
             inputs.append(self.identity.expand(batch, -1).contiguous())
         outputs = self.runners[batch](*inputs)
         images = to_images(outputs[0][:count])
