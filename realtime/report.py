@@ -14,6 +14,7 @@ from realtime import __version__
 from realtime.config import Config
 from realtime.errors import SinkError
 from realtime.io.sources import SourceInfo
+from realtime.pipeline.gc_pauses import LONG_PAUSE_MS
 
 
 def device_info() -> dict[str, Any]:
@@ -177,6 +178,15 @@ def matplotlib_patch(colour: str, label: str) -> Any:
     return Patch(color=colour, label=label)
 
 
+def gc_line(gc: dict[str, Any] | None) -> str:
+    """Python's garbage collections while frames flowed: every thread waits for one."""
+    if not gc:
+        return "- garbage collections: not recorded"
+    full, longest = gc["collections"][2], max(gc["pause_ms_max"])
+    return (f"- garbage collections: {sum(gc['collections'])} ({full} full), longest pause {longest} ms, "
+            f"{len(gc['long_pauses'])} of {LONG_PAUSE_MS:g} ms or more")
+
+
 def summary_markdown(report: dict[str, Any]) -> str:
     """A short human summary of one run."""
     latency = report.get("latency_ms", {})
@@ -191,6 +201,7 @@ def summary_markdown(report: dict[str, Any]) -> str:
         f"- throughput: {report.get('throughput_fps')} fps; startup {report.get('startup_s')} s; first frame {report.get('first_frame_latency_ms')} ms",
         f"- resources: {report.get('resources')}",
         f"- latency (capture → output) ms: p50 {latency.get('p50')}, p95 {latency.get('p95')}, p99 {latency.get('p99')}, max {latency.get('max')}",
+        gc_line(report.get("gc")),
         "",
         "| stage | work p50 ms | work p95 ms | wait p50 ms |",
         "|---|---:|---:|---:|",

@@ -235,3 +235,16 @@ def test_a_sink_waiting_for_a_frame_that_never_arrives_returns_when_stopped():
     threading.Timer(0.05, stop.set).start()
     assert bundle.wait_for_frame(stop) is False
     assert FrameBundle(1, 0, None, 0.0).wait_for_frame(stop) is True  # a host frame needs no wait
+
+
+def test_a_run_report_says_how_often_the_garbage_collector_stopped_the_threads():
+    import gc
+
+    from realtime.report import summary_markdown
+
+    pipeline, _, _ = _pipeline(50, [PassThroughStage("a")])
+    pipeline.run()
+    report = pipeline.stats.report()
+    assert len(report["gc"]["collections"]) == 3 and len(report["gc"]["pause_ms_max"]) == 3
+    assert "garbage collections:" in summary_markdown({**report, "created": "now"})
+    assert pipeline.stats.gc._on_gc not in gc.callbacks  # the watch ends with the run

@@ -61,3 +61,29 @@ def test_report_keeps_the_slowest_frames_whole_and_which_frames_were_dropped():
     assert [e["latency_ms"] for e in slowest] == [17.0, 16.0, 15.0, 14.0, 13.0, 13.0, 12.0, 12.0, 11.0, 11.0]
     assert slowest[0]["frame"] == 16 and slowest[0]["stages"] == [["swap", 0.0, 16.0]]
     assert report["dropped_frame_ids"] == {"track->swap": list(range(29))}
+
+
+def test_gc_pauses_count_real_collections_per_generation_and_keep_the_long_ones():
+    import gc
+    import time
+
+    from realtime.pipeline.gc_pauses import GcPauses
+
+    pauses = GcPauses()
+    origin = time.perf_counter_ns()
+    pauses.start()
+    gc.collect(0)
+    gc.collect(2)
+    junk = [[i] for i in range(300_000)]  # a full collection has this much to walk
+    gc.collect(2)
+    del junk
+    pauses.stop()
+    counted = list(pauses.count)
+    gc.collect(2)  # after stop: not counted
+    summary = pauses.summary(origin)
+    assert summary["collections"] == counted
+    assert summary["collections"][0] >= 1 and summary["collections"][2] >= 2  # allocating also triggers its own
+    assert summary["pause_ms_max"][2] > 0 and summary["pause_ms_total"][2] >= summary["pause_ms_max"][2]
+    for pause in summary["long_pauses"]:
+        assert pause["pause_ms"] >= 5.0 and pause["t_ms"] >= 0
+

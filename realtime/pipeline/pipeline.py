@@ -218,6 +218,7 @@ class Pipeline:
         # longer stalls every thread for tens of milliseconds in the middle of a run.
         gc.collect()
         gc.freeze()
+        self.stats.gc.start()
         self.stats.t_start_ns = time.perf_counter_ns()
         for worker in self.workers:
             worker.go.set()
@@ -261,6 +262,7 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         for worker in self.workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+        self.stats.gc.stop()
         gc.unfreeze()  # start() froze the set-up objects; hand them back to the collector
         return tuple(w.stage_name for w in self.workers if w.is_alive())
 

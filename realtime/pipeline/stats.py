@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime.bundle import FrameBundle
+from realtime.pipeline.gc_pauses import GcPauses
 from realtime.pipeline.queues import FrameQueue
 
 _MIN_MS = 1e-3
@@ -119,6 +120,7 @@ class StatsCollector:
         self.slowest: list[tuple[float, int, dict[str, Any]]] = []  # a min-heap of the slowest frames
         self.t_setup_start_ns: int | None = None
         self.first_latency_ms: float | None = None
+        self.gc = GcPauses()  # started and stopped by the pipeline around the frames
 
     def watch_queues(self, queues: list[FrameQueue[Any]]) -> None:
         self.queues = list(queues)
@@ -256,4 +258,5 @@ class StatsCollector:
                     q.name: {"capacity": q.capacity, "policy": q.policy, "peak_depth": q.peak_depth, "puts": q.puts}
                     for q in self.queues
                 },
+                "gc": self.gc.summary(self.t_first_capture_ns or 0),
             }
