@@ -4,7 +4,7 @@
 # engines): the default path unpaced and paced, twice each, and one run each with one GPU part
 # swapped out (the generator eager, without a CUDA graph; frames kept on the host).
 #   bench/gpu_check.sh OUTDIR CLIP                  (about 7 minutes on the H100)
-#   RUNS="name1:--flags;name2:--flags" bench/gpu_check.sh OUTDIR CLIP   (other runs)
+#   RUNS="name1:--flags;name2:--flags" bench/gpu_check.sh OUTDIR CLIP   (other runs; RUNS="": tests only)
 # Everything goes to OUTDIR/log.txt as it happens, with one summary line per run (reports in
 # OUTDIR/results.tgz, the tests' output in OUTDIR/tests.txt); a run that hangs
 # is stopped by the pipeline's stall watchdog (10 s, every stack printed) or after RUN_TIMEOUT s.
@@ -43,7 +43,7 @@ print(f"   {r['throughput_fps']:.1f} fps, {f['done']} done, {len(r['dropped_fram
       f"latency p50 {lat['p50']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f} ms, start {r['startup_s']:.1f} s, error: {r['error']}")
 EOF
 }
-IFS=';' read -ra runs <<< "${RUNS:-$default_runs}"
+IFS=";" read -ra runs <<< "${RUNS-$default_runs}"
 for run in "${runs[@]}"; do
   name=${run%%:*}
   args=${run#*:}
