@@ -68,8 +68,11 @@ def test_an_error_inside_a_capture_opens_the_gate_again():
     assert done.wait(2)
 
 
-def test_registered_streams_report_busy_or_idle_and_a_new_stage_replaces_its_entry():
+def test_registered_streams_report_busy_or_idle_and_a_new_stage_replaces_its_entry(monkeypatch):
+    from realtime.pipeline import gpu_gate
     from realtime.pipeline.gpu_gate import register_stream, stream_states
+
+    monkeypatch.setattr(gpu_gate, "_STREAMS", {})  # the fakes must not outlive this test (a stall later would query them)
 
     class FakeStream:
         def __init__(self, idle: bool) -> None:
