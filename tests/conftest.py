@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import gc
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def gloo_world_of_one(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A one-process gloo group, for the trainers' DDP path. Torn down after the test's models are
+    gone: a DDP model freed after ``destroy_process_group`` joined gloo's threads for ever in its
+    destructor (a CPU test run hung there for 17 minutes)."""
+    import torch.distributed
+
+    with socket.socket() as probe:  # a free port: a fixed one may still be in TIME_WAIT from the last test
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setitem(os.environ, "MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setitem(os.environ, "MASTER_PORT", str(port))
+    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
+    yield
+    gc.collect()  # the test's trainer (and its DDP reducers) may sit in a reference cycle
+    torch.distributed.destroy_process_group()

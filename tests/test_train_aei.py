@@ -134,19 +134,13 @@ def test_split_and_join_round_trip(tmp_path):
     assert not join_parts(tmp_path / "nothing.bin")
 
 
-def test_ddp_path_runs_with_world_size_one(encoder_file, tmp_path, monkeypatch):
-    monkeypatch.setitem(os.environ, "MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setitem(os.environ, "MASTER_PORT", "29518")
-    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
-    try:
-        trainer = AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=2, batch=2, **TINY), "cpu")
-        assert isinstance(trainer.swap, torch.nn.parallel.DistributedDataParallel)
-        assert isinstance(trainer.critic, torch.nn.parallel.DistributedDataParallel)
-        assert np.isfinite(list(trainer.train_step().values())).all()
-        device = torch.device("cpu")
-        assert TimeBudget(0.0).spent(device) and not TimeBudget(None).spent(device)  # agreed through the group
-    finally:
-        torch.distributed.destroy_process_group()
+def test_ddp_path_runs_with_world_size_one(encoder_file, tmp_path, gloo_world_of_one):
+    trainer = AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=2, batch=2, **TINY), "cpu")
+    assert isinstance(trainer.swap, torch.nn.parallel.DistributedDataParallel)
+    assert isinstance(trainer.critic, torch.nn.parallel.DistributedDataParallel)
+    assert np.isfinite(list(trainer.train_step().values())).all()
+    device = torch.device("cpu")
+    assert TimeBudget(0.0).spent(device) and not TimeBudget(None).spent(device)  # agreed through the group
 
 
 def test_train_aei_command_runs_and_refuses_other_crop_sizes(encoder_file, tmp_path, capsys):

@@ -1,7 +1,6 @@
 """Identity distillation: teacher loading, losses on known inputs, a step that learns, exact resume,
 the DDP path at world size 1, and verification metrics on known embeddings."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -84,16 +83,10 @@ def test_resume_continues_exactly(teacher_file, tmp_path):
     assert (tmp_path / "b" / "identity.safetensors").is_file() and (tmp_path / "b" / "losses.png").is_file()
 
 
-def test_ddp_path_runs_with_world_size_one(teacher_file, tmp_path, monkeypatch):
-    monkeypatch.setitem(os.environ, "MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setitem(os.environ, "MASTER_PORT", "29517")
-    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
-    try:
-        distiller = Distiller(_faces(8), teacher_file, tmp_path, DistillOptions(steps=2, batch=4), "cpu")
-        assert isinstance(distiller.model, torch.nn.parallel.DistributedDataParallel)
-        assert np.isfinite(distiller.train_step()["loss"])
-    finally:
-        torch.distributed.destroy_process_group()
+def test_ddp_path_runs_with_world_size_one(teacher_file, tmp_path, gloo_world_of_one):
+    distiller = Distiller(_faces(8), teacher_file, tmp_path, DistillOptions(steps=2, batch=4), "cpu")
+    assert isinstance(distiller.model, torch.nn.parallel.DistributedDataParallel)
+    assert np.isfinite(distiller.train_step()["loss"])
 
 
 def test_verification_metrics_on_known_embeddings():

@@ -1,7 +1,6 @@
 """Per-target training: its losses on known inputs, the random warp, a CPU run that learns, exact
 resume, the DDP path at world size 1, and `realtime train-target` end to end (also from a video)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -82,16 +81,10 @@ def test_perceptual_loss_uses_the_identity_encoder(tmp_path):
         TargetTrainer(_faces(), _faces(seed=1), tmp_path, TargetOptions(lambda_perceptual=0.1, **TINY), "cpu")
 
 
-def test_ddp_path_runs_with_world_size_one(tmp_path, monkeypatch):
-    monkeypatch.setitem(os.environ, "MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setitem(os.environ, "MASTER_PORT", "29519")
-    torch.distributed.init_process_group("gloo", rank=0, world_size=1)
-    try:
-        trainer = TargetTrainer(_faces(), _faces(seed=1), tmp_path, TargetOptions(steps=2, batch=2, **TINY), "cpu")
-        assert isinstance(trainer.wrapped, torch.nn.parallel.DistributedDataParallel)
-        assert np.isfinite(list(trainer.train_step().values())).all()
-    finally:
-        torch.distributed.destroy_process_group()
+def test_ddp_path_runs_with_world_size_one(tmp_path, gloo_world_of_one):
+    trainer = TargetTrainer(_faces(), _faces(seed=1), tmp_path, TargetOptions(steps=2, batch=2, **TINY), "cpu")
+    assert isinstance(trainer.wrapped, torch.nn.parallel.DistributedDataParallel)
+    assert np.isfinite(list(trainer.train_step().values())).all()
 
 
 def test_train_target_command_from_a_dataset_and_from_a_video(tmp_path, capsys):
