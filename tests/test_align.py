@@ -8,6 +8,7 @@ from realtime.vision.align import (
     crop_from_frame_matrix,
     estimate_similarity,
     invert_affine,
+    shift_affine,
     template_points,
     warp_crop,
     warp_crop_torch,
@@ -36,6 +37,27 @@ def test_similarity_recovers_a_known_transform():
     assert np.allclose(estimate_similarity(src, apply_affine(known, src)), known, atol=1e-9)
     assert np.allclose(invert_affine(invert_affine(known)), known)
     assert np.allclose(apply_affine(invert_affine(known), apply_affine(known, src)), src)
+
+
+def test_closed_form_inverse_and_shift_match_the_3x3_products():
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        matrix = rng.normal(size=(2, 3)) * [[1.0, 1.0, 300.0], [1.0, 1.0, 300.0]]
+        full = np.vstack([matrix, [0.0, 0.0, 1.0]])
+        assert np.allclose(invert_affine(matrix), np.linalg.inv(full)[:2])
+        dx, dy = rng.uniform(0, 1000, 2)
+        assert np.allclose(shift_affine(matrix, dx, dy), (full @ np.array([[1.0, 0, dx], [0, 1.0, dy], [0, 0, 1.0]]))[:2])
+    before = np.array([[2.0, 0.0, 5.0], [0.0, 2.0, 7.0]], np.float32)
+    shift_affine(before, 1.0, 1.0)
+    assert before[0, 2] == 5.0  # a new matrix, the input untouched
+
+
+def test_inter_ocular_distance_is_the_distance_of_the_five_point_eyes():
+    from realtime.vision.landmarks import five_points, inter_ocular_distance
+
+    landmarks = np.random.default_rng(3).uniform(0, 500, (478, 2))
+    eyes = five_points(landmarks)[:2]
+    assert np.isclose(inter_ocular_distance(landmarks), np.linalg.norm(eyes[1] - eyes[0]))
 
 
 def test_similarity_excludes_reflections():

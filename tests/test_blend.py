@@ -14,7 +14,7 @@ from realtime.errors import ConfigError
 from realtime.stages.blend import BlendControls, BlendStage, ControlsFileWatcher
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.vision.align import apply_affine, invert_affine, warp_crop
-from realtime.vision.colour import ColourSmoother, from_lab, masked_stats, to_lab, transfer
+from realtime.vision.colour import STATS_STEP, ColourSmoother, from_lab, masked_stats, to_lab, transfer
 from realtime.vision.composite import paste_crop
 from realtime.vision.composite_torch import lab_to_rgb, paste_crop_torch, rgb_to_lab
 from realtime.vision.landmarks import INNER_LIPS
@@ -258,6 +258,27 @@ def test_region_bucket_holds_the_box_and_stays_in_the_frame():
     # a face that moves a few pixels keeps its region shape (the same CUDA graph)
     a, b = bucket_box((100, 100, 250, 260), 1920, 1080), bucket_box((103, 98, 255, 262), 1920, 1080)
     assert (a[2] - a[0], a[3] - a[1]) == (b[2] - b[0], b[3] - b[1])
+
+
+def test_face_plan_maps_are_the_matrix_products_and_the_box_holds_the_warped_crop():
+    """The per-frame geometry, written with scalars for speed, against the plain 3×3 products."""
+    from realtime.stages.blend_gpu import GpuBlender
+    from realtime.vision.composite_torch import box_of
+
+    bundle = _identity_swap(_bundle(make_ground_truth_frame(0, sensor_noise=0)))
+    face = bundle.faces[0]
+    plan = GpuBlender("torch-cpu")._plan(face, 640, 480, 0.0, BlendConfig(), False)
+    assert plan is not None
+    x0, y0 = plan.box[:2]
+    full = np.vstack([face.crop_from_frame, [0, 0, 1]])
+    assert np.allclose(plan.crop_from_region, (full @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1]]))[:2])
+    region_from_small = np.array([[1.0, 0, -x0], [0, 1.0, -y0]]) @ np.linalg.inv(np.vstack([face.crop_from_frame / STATS_STEP, [0, 0, 1]]))
+    assert np.allclose(plan.region_from_small, region_from_small)
+    corners = apply_affine(face.frame_from_crop, np.array([[0, 0], [256, 0], [0, 256], [256, 256]], float))
+    box = box_of(face.frame_from_crop, 256, 640, 480)
+    assert box == (int(np.floor(corners[:, 0].min())), int(np.floor(corners[:, 1].min())), int(np.ceil(corners[:, 0].max())) + 1, int(np.ceil(corners[:, 1].max())) + 1)
+    shifted = face.frame_from_crop + np.array([[0, 0, 5000.0], [0, 0, 0]])  # wholly right of the frame
+    assert box_of(shifted, 256, 640, 480) is None
 
 
 @pytest.mark.gpu

@@ -31,7 +31,7 @@ from realtime.bundle import Face
 from realtime.config import BlendConfig
 from realtime.pipeline.device_frames import DeviceFrame, download
 from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
-from realtime.vision.align import apply_affine, invert_affine
+from realtime.vision.align import apply_affine, invert_affine, shift_affine
 from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
 from realtime.vision.landmarks import LANDMARK_COUNT
@@ -170,9 +170,10 @@ class GpuBlender:
         x0, y0, x1, y1 = bucket_box(box, width, height)
         landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
         shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
-        region_from_frame = np.array([[1.0, 0, -x0], [0, 1.0, -y0]])
-        crop_from_region = face.crop_from_frame @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
-        region_from_small = region_from_frame @ np.vstack([invert_affine(face.crop_from_frame / STATS_STEP), [0, 0, 1]])
+        crop_from_region = shift_affine(face.crop_from_frame, x0, y0)
+        region_from_small = shift_affine(face.frame_from_crop, 0.0, 0.0)  # a copy: frame_from_small, then moved into the region
+        region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels
+        region_from_small[:, 2] -= (x0, y0)
         return _FacePlan(
             (x0, y0, x1, y1), shape, landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
             settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,

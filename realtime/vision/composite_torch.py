@@ -6,6 +6,7 @@ agree within a grey level or two. Only the face's box of the frame is read and w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -71,11 +72,11 @@ def masked_stats_torch(lab: torch.Tensor, mask: torch.Tensor, threshold: float =
 
 def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int] | None:
     """The frame pixels a warped ``size``² crop can touch, clipped to the frame; None if none."""
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
-    mapped = corners @ frame_from_crop[:, :2].T + frame_from_crop[:, 2]
-    x0, y0 = np.floor(mapped.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1 + 1, width), min(y1 + 1, height)
+    (a, b, c), (d, e, f) = frame_from_crop.tolist()  # Python floats: per face and frame, numpy's overhead dominated
+    xs = (c, c + a * size, c + b * size, c + (a + b) * size)
+    ys = (f, f + d * size, f + e * size, f + (d + e) * size)
+    x0, y0 = max(math.floor(min(xs)), 0), max(math.floor(min(ys)), 0)
+    x1, y1 = min(math.ceil(max(xs)) + 1, width), min(math.ceil(max(ys)) + 1, height)
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
