@@ -3,6 +3,7 @@
 import logging
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -248,3 +249,29 @@ def test_a_run_report_says_how_often_the_garbage_collector_stopped_the_threads()
     assert len(report["gc"]["collections"]) == 3 and len(report["gc"]["pause_ms_max"]) == 3
     assert "garbage collections:" in summary_markdown({**report, "created": "now"})
     assert pipeline.stats.gc._on_gc not in gc.callbacks  # the watch ends with the run
+
+
+class OsNameProbeStage(Stage):
+    """Reads its own thread's name as the operating system shows it."""
+
+    name = "probe"
+
+    def __init__(self):
+        self.os_names: set[str] = set()
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        self.os_names.add(Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+        return bundle
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="the OS thread names are read from Linux's /proc")
+def test_stage_threads_carry_their_stage_names_in_the_os_and_the_report_its_clock():
+    from realtime.pipeline.thread_names import OS_NAME_BYTES, os_thread_name
+
+    probe = OsNameProbeStage()
+    t_before = time.perf_counter_ns()
+    pipeline, _, _ = _pipeline(10, [probe])
+    pipeline.run()
+    assert probe.os_names == {"rt-probe"}
+    assert len(os_thread_name("a-very-long-stage-name").encode()) == OS_NAME_BYTES
+    assert t_before < pipeline.stats.report()["clock_origin_ns"] < time.perf_counter_ns()  # one clock with other tools

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from realtime.bundle import FrameBundle, StageTiming
 from realtime.pipeline.queues import END_OF_STREAM, EndOfStream, FrameQueue
+from realtime.pipeline.thread_names import name_os_thread
 
 POLL_S = 0.05  # how often an idle worker looks at the stop flag: stop lands well within 1 s
 
@@ -105,6 +106,7 @@ class Worker(threading.Thread):
         self.go = threading.Event()
 
     def run(self) -> None:
+        name_os_thread(self.stage_name)
         try:
             self.setup()
         except BaseException as error:  # noqa: BLE001 - reported to the main thread

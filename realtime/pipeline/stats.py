@@ -259,4 +259,7 @@ class StatsCollector:
                     for q in self.queues
                 },
                 "gc": self.gc.summary(self.t_first_capture_ns or 0),
+                # the frames' clock (t_capture_ms 0) as time.perf_counter_ns, CLOCK_MONOTONIC on Linux:
+                # lines the frames up with other tools' samples (bench/thread_monitor.py)
+                "clock_origin_ns": self.t_first_capture_ns,
             }

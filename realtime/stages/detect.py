@@ -24,6 +24,7 @@ from realtime.config import DetectConfig
 from realtime.models.landmarker import FaceLandmarkerModel, LandmarkerOptions
 from realtime.models.weights import resolve_face_landmarker
 from realtime.pipeline.stage import Stage
+from realtime.pipeline.thread_names import name_os_thread
 from realtime.vision.landmarks import inter_ocular_distance
 
 log = logging.getLogger("realtime")
@@ -56,6 +57,7 @@ class _AsyncLandmarker(threading.Thread):
         self.busy = False
 
     def run(self) -> None:
+        name_os_thread("landmarker")  # before the model: MediaPipe's own threads take this name
         try:
             model = FaceLandmarkerModel(self.model_path, self.options)
         except BaseException as error:  # noqa: BLE001 - handed to setup()
