@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Why four faces paced at 60 fps drop frames in bursts (BENCHMARKS §9h), and where the blend's
+# last fraction of a millisecond goes; one call on the GPU machine, results in OUTDIR/results.tgz.
+#   bench/gpu_stalls.sh OUTDIR CLIP
+# RUNS: "name:--flags;..." four-face runs of 60 s at 60 fps, each sampled from outside by
+# bench/thread_monitor.py and explained by bench/stall_analysis.py (default: one run, default flags).
+# PROFILE=0 skips bench/profile_blend.py.
+set -uo pipefail
+out=${1:?usage: bench/gpu_stalls.sh OUTDIR CLIP}
+clip=${2:?usage: bench/gpu_stalls.sh OUTDIR CLIP}
+mkdir -p "$out"
+exec > >(tee -a "$out/log.txt") 2>&1
+py=${PYTHON:-python3}
+limit=${RUN_TIMEOUT:-150}
+work=$(mktemp -d)
+results=$work/results
+mkdir -p "$results"
+pack() { tar -czf "$out/results.tgz" -C "$results" .; }
+echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader), $(nproc) CPUs"
+if [[ ${PROFILE:-1} != 0 ]]; then
+  echo "-- profile_blend $(date -u +%T)"
+  timeout -s ABRT 240 $py -X faulthandler bench/profile_blend.py --json "$results/profile-blend.json" > "$results/profile-blend.txt" 2>&1 || echo "FAILED: profile_blend"
+  head -12 "$results/profile-blend.txt"; pack
+fi
+$py bench/random_aei.py "$work"
+$py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
+$py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
+swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async --quiet)
+IFS=";" read -ra runs <<< "${RUNS-four-paced60-60s:}"
+for run in "${runs[@]}"; do
+  name=${run%%:*}
+  args=${run#*:}
+  echo "-- $name ($args) $(date -u +%T)"
+  # shellcheck disable=SC2086  # $args is a list of flags
+  timeout -s ABRT -k 15 "$limit" $py bench/thread_monitor.py --out "$results/$name-threads.npz" -- \
+    $py -X faulthandler -m realtime bench --input "$work/four.mp4" --loop --frames 3600 --pace native --max-faces 4 $args "${swap[@]}" --json "$results/$name.json" \
+    || echo "FAILED: $name"
+  if [[ -f $results/$name.json ]]; then
+    $py -c "import json,sys; r=json.load(open(sys.argv[1])); f=r['frames']; print(f\"   {r['throughput_fps']} fps, {f['done']} done, {sum(f['dropped'].values())} dropped, latency {r['latency_ms']}, gc {r.get('gc')}\")" "$results/$name.json"
+    $py bench/stall_analysis.py "$results/$name.json" "$results/$name-threads.npz" --png "$results/$name-threads.png" | tee "$results/$name-stalls.txt"
+  fi
+  pack
+done
