@@ -16,7 +16,7 @@ work=$(mktemp -d)
 results=$work/results
 mkdir -p "$results"
 pack() { tar -czf "$out/results.tgz" -C "$results" .; }
-echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader), $(nproc) CPUs"
+echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader), $(nproc) CPUs; cpu quota: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || echo none); $(grep some /proc/pressure/cpu 2>/dev/null)"
 if [[ ${PROFILE:-1} != 0 ]]; then
   echo "-- profile_blend $(date -u +%T)"
   timeout -s ABRT 240 $py -X faulthandler bench/profile_blend.py --json "$results/profile-blend.json" > "$results/profile-blend.txt" 2>&1 || echo "FAILED: profile_blend"
@@ -26,7 +26,7 @@ $py bench/random_aei.py "$work"
 $py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
 $py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async --quiet)
-IFS=";" read -ra runs <<< "${RUNS-four-paced60-60s:}"
+IFS=";" read -ra runs <<< "${RUNS-four-paced60-60s:--slow-stage-ms 30}"
 for run in "${runs[@]}"; do
   name=${run%%:*}
   args=${run#*:}

@@ -8,7 +8,8 @@ Sections:
      the bench's upload and download included), fused and not: wall time, and the CPU time spent in
      the planning (numpy), the graph's launch, and (box path) the wait for the GPU;
   2. the GPU time of one replay of each graph variant on the same region (CUDA events, median);
-  3. the kernels of the default graph (torch.profiler, GPU time).
+  3. the kernels of the default graph (torch.profiler, GPU time);
+  4. the host-side pieces of one face's frame, alone (µs): planning, packing, copies.
 """
 
 from __future__ import annotations
@@ -162,6 +163,46 @@ def graph_variants(settings: BlendConfig, crop_size: int) -> tuple[dict[str, flo
     return results, table
 
 
+def host_pieces(settings: BlendConfig, crop_size: int, iters: int = 2000) -> tuple[dict[str, float], str]:
+    """µs per call of the blend's host work for one face, and a cProfile of the planning."""
+    import cProfile
+    import io
+    import pstats
+
+    frame, face = scene(crop_size)
+    blender = GpuBlender("torch-cpu")
+    plan = blender._plan(face, 1920, 1080, 0.0, settings, False)
+    assert plan is not None
+    x0, y0, x1, y1 = plan.box
+    params = np.empty(len(plan.pack()), np.float32)
+    pinned = torch.cuda.is_available()  # as the blender's buffers; plain memory on a CPU machine
+    region = torch.empty((y1 - y0, x1 - x0, 3), dtype=torch.uint8, pin_memory=pinned).numpy()
+    crop = torch.empty(face.swapped_crop.shape, dtype=torch.uint8, pin_memory=pinned).numpy()
+    pieces: dict[str, Callable[[], Any]] = {
+        "plan": lambda: blender._plan(face, 1920, 1080, 0.0, settings, False),
+        "pack": lambda: plan.pack(params),
+        "region into pinned": lambda: region.__setitem__(Ellipsis, frame[y0:y1, x0:x1]),
+        "crop into pinned": lambda: crop.__setitem__(Ellipsis, face.swapped_crop),
+        "region back into the frame": lambda: frame.__setitem__((slice(y0, y1), slice(x0, x1)), region),
+    }
+    result = {}
+    for name, piece in pieces.items():
+        for _ in range(50):
+            piece()
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            piece()
+        result[name] = round((time.perf_counter() - t0) / iters * 1e6, 2)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(iters):
+        blender._plan(face, 1920, 1080, 0.0, settings, False)
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(10)
+    return result, text.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--crop-size", type=int, default=256)
@@ -179,8 +220,11 @@ def main() -> None:
     for name, ms in variants.items():
         print(f"  {ms:8.4f}  {name}")
     print("3. kernels of the default graph, 50 replays\n" + table)
+    pieces, plan_profile = host_pieces(settings, args.crop_size)
+    print("4. host work of one face, alone (µs a call): " + ", ".join(f"{k} {v}" for k, v in pieces.items()))
+    print(plan_profile)
     if args.json:
-        args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "crop": args.crop_size, "colour": args.colour, "per_frame": rows, "graph_gpu_ms": variants}, indent=1))
+        args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "crop": args.crop_size, "colour": args.colour, "per_frame": rows, "graph_gpu_ms": variants, "host_us": pieces}, indent=1))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ def main() -> None:
     share_slow = window_rates(t_ns, busy, windows)[0] / max(window_rates(t_ns, total, windows)[0], 1e-12)
     share_rest = window_rates(t_ns, busy, normal)[0] / max(window_rates(t_ns, total, normal)[0], 1e-12)
     rows.append(("(machine, busy CPUs)", f"{share_slow * cores:.2f}", f"{share_rest * cores:.2f}", "", ""))
+    if "throttled_ns" in data and data["throttled_ns"].min() >= 0:  # held back by the container's CPU quota
+        held = data["throttled_ns"][:, None].astype(float)
+        rows.append(("(cgroup quota: throttled)", f"{window_rates(t_ns, held, windows)[0]:.3f}", f"{window_rates(t_ns, held, normal)[0]:.3f}", "", ""))
+        print(f"CPU quota {data['quota']}; throttled {(held[-1, 0] - held[0, 0]) / 1e6:.0f} ms over the run")
     width = max(len(r[0]) for r in rows)
     print("cores in use / cores' worth of run-queue wait, inside the slow frames' windows vs the rest:")
     for r in rows:

@@ -6,7 +6,8 @@ Every interval it reads ``/proc/PID/task/*/schedstat`` of the command's process:
 time it ran on a CPU and the time it waited in the run queue for one (ns), grouped by the
 thread's OS name (the pipeline names its stage threads ``rt-<stage>``; threads that native
 libraries start inherit the name of the thread that started them). Waiting on a lock (the GIL)
-counts as neither. Also the machine's busy CPUs (/proc/stat). Written as arrays of cumulative
+counts as neither. Also the machine's busy CPUs (/proc/stat) and, where the container has a CPU
+quota, the time the kernel held its processes back for exceeding it (cgroup ``cpu.stat``). Written as arrays of cumulative
 sums on ``time.perf_counter_ns`` (the clock of a report's ``clock_origin_ns``):
 ``bench/stall_analysis.py`` lines them up with a report's slow frames. Exits with the command's status.
 """
@@ -44,6 +45,36 @@ def machine_busy_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+CGROUP_STATS = (  # (file, its throttled-time field, ns per unit): cgroup v2, then v1's two usual mounts
+    ("/sys/fs/cgroup/cpu.stat", "throttled_usec", 1000),
+    ("/sys/fs/cgroup/cpu/cpu.stat", "throttled_time", 1),
+    ("/sys/fs/cgroup/cpu,cpuacct/cpu.stat", "throttled_time", 1),
+)
+CGROUP_QUOTAS = ("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us")
+
+
+def cgroup_throttled_ns() -> int:
+    """ns this container's processes were held back by its CPU quota since it began; -1: no quota file."""
+    for path, field, unit in CGROUP_STATS:
+        try:
+            for line in Path(path).read_text().splitlines():
+                key, value = line.split()
+                if key == field:
+                    return int(value) * unit
+        except (OSError, ValueError):
+            continue
+    return -1
+
+
+def cgroup_quota() -> str:
+    for path in CGROUP_QUOTAS:
+        try:
+            return f"{path}: {Path(path).read_text().strip()}"
+        except OSError:
+            continue
+    return "no CPU quota file"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
@@ -57,6 +88,7 @@ def main() -> int:
     times: list[int] = []
     samples: list[dict[str, tuple[int, int]]] = []
     machine: list[tuple[int, int]] = []
+    throttled: list[int] = []
     while process.poll() is None:
         t = time.perf_counter_ns()
         try:
@@ -66,6 +98,7 @@ def main() -> int:
         times.append(t)
         samples.append(groups)
         machine.append(machine_busy_ticks())
+        throttled.append(cgroup_throttled_ns())
         time.sleep(max(0.0, args.interval_ms / 1e3 - (time.perf_counter_ns() - t) / 1e9))
     status = process.wait()
     names = sorted({name for sample in samples for name in sample})
@@ -73,8 +106,9 @@ def main() -> int:
     wait = np.array([[s.get(n, (0, 0))[1] for n in names] for s in samples], np.int64).reshape(len(samples), len(names))
     # a group's sums drop when one of its threads ends: keep them cumulative
     cpu, wait = np.maximum.accumulate(cpu, axis=0), np.maximum.accumulate(wait, axis=0)
-    np.savez_compressed(args.out, t_ns=np.array(times, np.int64), names=np.array(names), cpu_ns=cpu, wait_ns=wait, machine_ticks=np.array(machine, np.int64).reshape(-1, 2))
-    print(f"thread monitor: {len(times)} samples of {len(names)} thread names -> {args.out}", file=sys.stderr)
+    np.savez_compressed(args.out, t_ns=np.array(times, np.int64), names=np.array(names), cpu_ns=cpu, wait_ns=wait, machine_ticks=np.array(machine, np.int64).reshape(-1, 2),
+                        throttled_ns=np.array(throttled, np.int64), quota=np.array(cgroup_quota()))
+    print(f"thread monitor: {len(times)} samples of {len(names)} thread names -> {args.out}; {cgroup_quota()}", file=sys.stderr)
     return status
 
 

@@ -132,6 +132,7 @@ def build_pipeline(
         gil_switch_s=config.pipeline.gil_switch_ms / 1000.0,
         start_timeout_s=config.pipeline.start_timeout_s,
         stall_timeout_s=config.pipeline.stall_timeout_s or None,
+        slow_stage_ms=config.pipeline.slow_stage_ms or None,
     )
     return pipeline, plan
 

@@ -261,6 +261,12 @@ class PipelineConfig:
         "while frames are in flight (a stuck GPU or device: a demo booth's supervisor can restart); 0: never",
         metavar="S",
     )
+    slow_stage_ms: float = option(
+        0.0,
+        "diagnostics: when a stage has been on one frame this long, take every thread's Python stack "
+        "(up to 20 times) into the report's slow_stage_stacks; 0: off",
+        metavar="MS",
+    )
     gil_switch_ms: float = option(
         0.5,
         "how often Python hands the interpreter lock between busy stage threads while the pipeline "
@@ -273,6 +279,8 @@ class PipelineConfig:
             raise ConfigError(f"--gil-switch-ms {self.gil_switch_ms} is out of range", "use 0.05 to 100 (Python's default is 5)")
         if self.stall_timeout_s < 0:
             raise ConfigError(f"--stall-timeout-s {self.stall_timeout_s} cannot be negative", "use e.g. 10, or 0 to switch the check off")
+        if self.slow_stage_ms < 0:
+            raise ConfigError(f"--slow-stage-ms {self.slow_stage_ms} cannot be negative", "use e.g. 40, or 0 to switch it off")
         if self.start_timeout_s <= 0:
             raise ConfigError(f"--start-timeout-s {self.start_timeout_s} must be positive", "use e.g. 300")
         if not 1 <= self.queue_size <= 1024:

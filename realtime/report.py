@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,18 @@ def gc_line(gc: dict[str, Any] | None) -> str:
             f"{len(gc['long_pauses'])} of {LONG_PAUSE_MS:g} ms or more")
 
 
+def slow_stage_lines(slow: dict[str, Any] | None) -> list[str]:
+    """Where stuck stages were (``--slow-stage-ms``): each place with how often it was caught there."""
+    if not slow:
+        return []
+    places: Counter[str] = Counter()
+    for snapshot in slow["snapshots"]:
+        stack = snapshot["threads"].get(snapshot["stage"], [])
+        places[f"{snapshot['stage']} at {stack[-1] if stack else '?'}"] += 1
+    lines = [f"- stages on one frame for {slow['threshold_ms']:g} ms or more: {slow['caught']} times ({len(slow['snapshots'])} stack snapshots in slow_stage_stacks)"]
+    return lines + [f"  - {count}× {place}" for place, count in places.most_common(8)]
+
+
 def summary_markdown(report: dict[str, Any]) -> str:
     """A short human summary of one run."""
     latency = report.get("latency_ms", {})
@@ -202,6 +215,7 @@ def summary_markdown(report: dict[str, Any]) -> str:
         f"- resources: {report.get('resources')}",
         f"- latency (capture → output) ms: p50 {latency.get('p50')}, p95 {latency.get('p95')}, p99 {latency.get('p99')}, max {latency.get('max')}",
         gc_line(report.get("gc")),
+        *slow_stage_lines(report.get("slow_stage_stacks")),
         "",
         "| stage | work p50 ms | work p95 ms | wait p50 ms |",
         "|---|---:|---:|---:|",

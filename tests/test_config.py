@@ -53,3 +53,6 @@ def test_values_are_validated():
         build_config(None, {"camera_size": "12x"})
     with pytest.raises(ConfigError, match="crf"):
         build_config(None, {"crf": 99})
+    with pytest.raises(ConfigError, match="slow-stage-ms"):
+        build_config(None, {"slow_stage_ms": -1})
+    assert build_config(None, {"slow_stage_ms": 40}).pipeline.slow_stage_ms == 40

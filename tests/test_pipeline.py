@@ -275,3 +275,41 @@ def test_stage_threads_carry_their_stage_names_in_the_os_and_the_report_its_cloc
     assert probe.os_names == {"rt-probe"}
     assert len(os_thread_name("a-very-long-stage-name").encode()) == OS_NAME_BYTES
     assert t_before < pipeline.stats.report()["clock_origin_ns"] < time.perf_counter_ns()  # one clock with other tools
+
+
+class HiccupStage(Stage):
+    """Stuck for ``hold_s`` on one frame, quick on the others."""
+
+    name = "hiccup"
+
+    def __init__(self, on_frame: int, hold_s: float):
+        self.on_frame, self.hold_s = on_frame, hold_s
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        if bundle.frame_id == self.on_frame:
+            self.hold()
+        return bundle
+
+    def hold(self) -> None:
+        time.sleep(self.hold_s)
+
+
+def test_a_stage_stuck_on_a_frame_is_caught_with_every_threads_stack_once():
+    from realtime.report import summary_markdown
+
+    pipeline, _, _ = _pipeline(30, [PassThroughStage("quick"), HiccupStage(on_frame=10, hold_s=0.15)], slow_stage_ms=40)
+    pipeline.run()
+    slow = pipeline.stats.report()["slow_stage_stacks"]
+    assert slow["caught"] == 1 and slow["missed"] == 0 and slow["threshold_ms"] == 40
+    (snapshot,) = slow["snapshots"]
+    assert snapshot["stage"] == "hiccup" and snapshot["frame"] == 10 and 40 <= snapshot["busy_ms"] < 150
+    assert snapshot["threads"]["hiccup"][-1].endswith(" hold")  # the line it was stuck on, innermost last
+    assert {"quick", "capture"} <= set(snapshot["threads"])  # the other threads, at that moment
+    assert "1× hiccup at tests/test_pipeline.py" in summary_markdown({**pipeline.stats.report(), "created": "now"})
+
+
+def test_without_slow_stage_ms_nothing_watches():
+    pipeline, _, _ = _pipeline(10, [HiccupStage(on_frame=3, hold_s=0.06)])
+    pipeline.run()
+    assert "slow_stage_stacks" not in pipeline.stats.report()
+    assert not any(t.name == "realtime-slowwatch" for t in threading.enumerate())

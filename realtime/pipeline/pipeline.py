@@ -23,6 +23,7 @@ from realtime.bundle import FrameBundle
 from realtime.errors import RealtimeError, StageError, StallError
 from realtime.pipeline.gpu_gate import stream_states
 from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
+from realtime.pipeline.slow_stacks import SlowStageWatch
 from realtime.pipeline.stage import (
     SinkStage,
     SinkWorker,
@@ -84,6 +85,7 @@ class Pipeline:
         gil_switch_s: float | None = None,
         start_timeout_s: float = 300.0,
         stall_timeout_s: float | None = None,
+        slow_stage_ms: float | None = None,
     ) -> None:
         if not sinks:
             raise ValueError("a pipeline needs at least one sink")
@@ -93,6 +95,8 @@ class Pipeline:
         self.gil_switch_s = gil_switch_s
         self.start_timeout_s = start_timeout_s
         self.stall_timeout_s = stall_timeout_s
+        if slow_stage_ms:
+            self.stats.slow_watch = SlowStageWatch(slow_stage_ms)
         self._progress = (-1, 0.0)  # (frames accounted for, when that number last changed)
         self._fatal: BaseException | None = None
         self._fatal_stage: str | None = None
@@ -219,6 +223,8 @@ class Pipeline:
         gc.collect()
         gc.freeze()
         self.stats.gc.start()
+        if self.stats.slow_watch is not None:
+            self.stats.slow_watch.start(self.workers)
         self.stats.t_start_ns = time.perf_counter_ns()
         for worker in self.workers:
             worker.go.set()
@@ -263,6 +269,8 @@ class Pipeline:
         for worker in self.workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         self.stats.gc.stop()
+        if self.stats.slow_watch is not None:
+            self.stats.slow_watch.stop()
         gc.unfreeze()  # start() froze the set-up objects; hand them back to the collector
         return tuple(w.stage_name for w in self.workers if w.is_alive())
 

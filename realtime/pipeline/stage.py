@@ -104,6 +104,10 @@ class Worker(threading.Thread):
         self.ready = threading.Event()
         self.setup_error: BaseException | None = None
         self.go = threading.Event()
+        # the frame this worker is inside, since when (perf_counter_ns; 0: between frames): read by
+        # the slow-stage watch (pipeline/slow_stacks.py) from another thread, so set in one store each
+        self.busy_frame = -1
+        self.busy_since_ns = 0
 
     def run(self) -> None:
         name_os_thread(self.stage_name)
@@ -160,7 +164,7 @@ class SourceWorker(Worker):
         stop = self.supervisor.stop_event
         try:
             while not stop.is_set():
-                bundle = self.source.read()
+                bundle = self.source.read()  # not watched: a read waits for the camera or the pace by design
                 if bundle is None:
                     break
                 self.supervisor.frame_captured(bundle)
@@ -205,6 +209,7 @@ class StageWorker(Worker):
     def _process(self, bundle: FrameBundle) -> FrameBundle:
         t_start_ns = time.perf_counter_ns()
         wait_ms = (t_start_ns - bundle.t_enqueued_ns) / 1e6
+        self.busy_frame, self.busy_since_ns = bundle.frame_id, t_start_ns
         try:
             result = self.stage.process(bundle)
             self.supervisor.frame_succeeded(self.stage.name)
@@ -212,6 +217,8 @@ class StageWorker(Worker):
             self.supervisor.frame_failed(self.stage.name, bundle, error)
             bundle.failed_stages.append(self.stage.name)
             result = bundle
+        finally:
+            self.busy_since_ns = 0
         t_end_ns = time.perf_counter_ns()
         result.timings[self.stage.name] = StageTiming(wait_ms, (t_end_ns - t_start_ns) / 1e6)
         return result
@@ -240,9 +247,13 @@ class SinkWorker(Worker):
             if isinstance(item, EndOfStream):
                 return
             t_start_ns = time.perf_counter_ns()
-            if not item.wait_for_frame(stop):  # a frame kept on the GPU is still on its way back
-                return  # stopped while waiting: never write a frame that did not arrive
-            self.sink.write(item)
+            self.busy_frame, self.busy_since_ns = item.frame_id, t_start_ns
+            try:
+                if not item.wait_for_frame(stop):  # a frame kept on the GPU is still on its way back
+                    return  # stopped while waiting: never write a frame that did not arrive
+                self.sink.write(item)
+            finally:
+                self.busy_since_ns = 0
             self.supervisor.frame_written(self.sink.name, item, t_start_ns, time.perf_counter_ns())
 
     def teardown(self) -> None:

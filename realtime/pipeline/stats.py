@@ -18,6 +18,7 @@ from typing import Any
 from realtime.bundle import FrameBundle
 from realtime.pipeline.gc_pauses import GcPauses
 from realtime.pipeline.queues import FrameQueue
+from realtime.pipeline.slow_stacks import SlowStageWatch
 
 _MIN_MS = 1e-3
 _RATIO = 1.01
@@ -121,6 +122,7 @@ class StatsCollector:
         self.t_setup_start_ns: int | None = None
         self.first_latency_ms: float | None = None
         self.gc = GcPauses()  # started and stopped by the pipeline around the frames
+        self.slow_watch: SlowStageWatch | None = None  # set by the pipeline when --slow-stage-ms asks for it
 
     def watch_queues(self, queues: list[FrameQueue[Any]]) -> None:
         self.queues = list(queues)
@@ -262,4 +264,5 @@ class StatsCollector:
                 # the frames' clock (t_capture_ms 0) as time.perf_counter_ns, CLOCK_MONOTONIC on Linux:
                 # lines the frames up with other tools' samples (bench/thread_monitor.py)
                 "clock_origin_ns": self.t_first_capture_ns,
+                **({"slow_stage_stacks": self.slow_watch.summary(self.t_first_capture_ns or 0)} if self.slow_watch else {}),
             }
