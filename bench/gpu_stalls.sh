@@ -4,7 +4,9 @@
 #   bench/gpu_stalls.sh OUTDIR CLIP
 # RUNS: "name:--flags;..." four-face runs of 60 s at 60 fps, each sampled from outside by
 # bench/thread_monitor.py and explained by bench/stall_analysis.py (default: one run, default flags).
-# PROFILE=0 skips bench/profile_blend.py.
+# PROFILE=0 skips bench/profile_blend.py; TESTS=1 runs the blend's GPU tests first; BLEND_BENCH=1 runs
+# `realtime bench blend` fused and not; WORK=DIR keeps the models and engines there for a later call
+# on the same machine (built once; RUNS="" then stops after the builds).
 set -uo pipefail
 out=${1:?usage: bench/gpu_stalls.sh OUTDIR CLIP}
 clip=${2:?usage: bench/gpu_stalls.sh OUTDIR CLIP}
@@ -12,9 +14,13 @@ mkdir -p "$out"
 exec > >(tee -a "$out/log.txt") 2>&1
 py=${PYTHON:-python3}
 limit=${RUN_TIMEOUT:-150}
-work=$(mktemp -d)
+work=${WORK:-$(mktemp -d)}
 results=$work/results
 mkdir -p "$results"
+if [[ ${TESTS:-0} == 1 ]]; then
+  timeout -s ABRT 300 $py -X faulthandler -m pytest -m gpu -q -p no:cacheprovider tests/test_blend.py tests/test_align.py > "$results/gpu-tests.txt" 2>&1
+  echo "gpu tests (blend, align): exit $? $(tail -1 "$results/gpu-tests.txt")"
+fi
 pack() { tar -czf "$out/results.tgz" -C "$results" .; }
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader), $(nproc) CPUs; cpu quota: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || echo none); $(grep some /proc/pressure/cpu 2>/dev/null)"
 if [[ ${PROFILE:-1} != 0 ]]; then
@@ -22,9 +28,17 @@ if [[ ${PROFILE:-1} != 0 ]]; then
   timeout -s ABRT 240 $py -X faulthandler bench/profile_blend.py --json "$results/profile-blend.json" > "$results/profile-blend.txt" 2>&1 || echo "FAILED: profile_blend"
   head -12 "$results/profile-blend.txt"; pack
 fi
-$py bench/random_aei.py "$work"
-$py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
-$py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
+if [[ ! -d $work/engines ]]; then
+  $py bench/random_aei.py "$work"
+  $py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
+  $py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
+fi
+if [[ ${BLEND_BENCH:-0} == 1 ]]; then
+  for mode in off auto; do
+    $py -m realtime bench blend --crop-size 256 --blend-compile $mode --engines-dir "$work/engines" --json "$results/blend-256-$mode.json" | tail -5 || echo "FAILED: blend bench $mode"
+  done
+  pack
+fi
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async --quiet)
 IFS=";" read -ra runs <<< "${RUNS-four-paced60-60s:--slow-stage-ms 30}"
 for run in "${runs[@]}"; do

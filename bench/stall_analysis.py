@@ -65,6 +65,11 @@ def main() -> None:
     share_slow = window_rates(t_ns, busy, windows)[0] / max(window_rates(t_ns, total, windows)[0], 1e-12)
     share_rest = window_rates(t_ns, busy, normal)[0] / max(window_rates(t_ns, total, normal)[0], 1e-12)
     rows.append(("(machine, busy CPUs)", f"{share_slow * cores:.2f}", f"{share_rest * cores:.2f}", "", ""))
+    if machine.shape[1] > 2:  # CPUs' worth taken by the hypervisor (steal)
+        stolen = machine[:, 2:3].astype(float)
+        steal_slow = window_rates(t_ns, stolen, windows)[0] / max(window_rates(t_ns, total, windows)[0], 1e-12)
+        steal_rest = window_rates(t_ns, stolen, normal)[0] / max(window_rates(t_ns, total, normal)[0], 1e-12)
+        rows.append(("(machine, CPUs stolen)", f"{steal_slow * cores:.3f}", f"{steal_rest * cores:.3f}", "", ""))
     if "throttled_ns" in data and data["throttled_ns"].min() >= 0:  # held back by the container's CPU quota
         held = data["throttled_ns"][:, None].astype(float)
         rows.append(("(cgroup quota: throttled)", f"{window_rates(t_ns, held, windows)[0]:.3f}", f"{window_rates(t_ns, held, normal)[0]:.3f}", "", ""))

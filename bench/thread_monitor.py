@@ -6,7 +6,8 @@ Every interval it reads ``/proc/PID/task/*/schedstat`` of the command's process:
 time it ran on a CPU and the time it waited in the run queue for one (ns), grouped by the
 thread's OS name (the pipeline names its stage threads ``rt-<stage>``; threads that native
 libraries start inherit the name of the thread that started them). Waiting on a lock (the GIL)
-counts as neither. Also the machine's busy CPUs (/proc/stat) and, where the container has a CPU
+counts as neither. Also the machine's busy CPUs and the time its hypervisor took them away
+(steal, /proc/stat) and, where the container has a CPU
 quota, the time the kernel held its processes back for exceeding it (cgroup ``cpu.stat``). Written as arrays of cumulative
 sums on ``time.perf_counter_ns`` (the clock of a report's ``clock_origin_ns``):
 ``bench/stall_analysis.py`` lines them up with a report's slow frames. Exits with the command's status.
@@ -38,11 +39,13 @@ def read_threads(pid: int) -> dict[str, tuple[int, int]]:
     return {name: (v[0], v[1]) for name, v in groups.items()}
 
 
-def machine_busy_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot."""
+def machine_ticks() -> tuple[int, int, int]:
+    """(busy, total, stolen) clock ticks of all CPUs since boot. Stolen: time the hypervisor ran
+    something else while this virtual machine's CPUs had work (every thread stalls at once)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]  # idle, iowait
-    return sum(values) - idle, sum(values)
+    steal = values[7] if len(values) > 7 else 0
+    return sum(values) - idle - steal, sum(values), steal
 
 
 CGROUP_STATS = (  # (file, its throttled-time field, ns per unit): cgroup v2, then v1's two usual mounts
@@ -87,7 +90,7 @@ def main() -> int:
     process = subprocess.Popen(command)
     times: list[int] = []
     samples: list[dict[str, tuple[int, int]]] = []
-    machine: list[tuple[int, int]] = []
+    machine: list[tuple[int, int, int]] = []
     throttled: list[int] = []
     while process.poll() is None:
         t = time.perf_counter_ns()
@@ -97,7 +100,7 @@ def main() -> int:
             break
         times.append(t)
         samples.append(groups)
-        machine.append(machine_busy_ticks())
+        machine.append(machine_ticks())
         throttled.append(cgroup_throttled_ns())
         time.sleep(max(0.0, args.interval_ms / 1e3 - (time.perf_counter_ns() - t) / 1e9))
     status = process.wait()
@@ -106,7 +109,7 @@ def main() -> int:
     wait = np.array([[s.get(n, (0, 0))[1] for n in names] for s in samples], np.int64).reshape(len(samples), len(names))
     # a group's sums drop when one of its threads ends: keep them cumulative
     cpu, wait = np.maximum.accumulate(cpu, axis=0), np.maximum.accumulate(wait, axis=0)
-    np.savez_compressed(args.out, t_ns=np.array(times, np.int64), names=np.array(names), cpu_ns=cpu, wait_ns=wait, machine_ticks=np.array(machine, np.int64).reshape(-1, 2),
+    np.savez_compressed(args.out, t_ns=np.array(times, np.int64), names=np.array(names), cpu_ns=cpu, wait_ns=wait, machine_ticks=np.array(machine, np.int64).reshape(-1, 3),
                         throttled_ns=np.array(throttled, np.int64), quota=np.array(cgroup_quota()))
     print(f"thread monitor: {len(times)} samples of {len(names)} thread names -> {args.out}; {cgroup_quota()}", file=sys.stderr)
     return status
