@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("threads", type=Path)
     parser.add_argument("--png", type=Path)
     parser.add_argument("--min-latency-ms", type=float, default=60.0)
+    parser.add_argument("--dpi", type=int, default=110)
     args = parser.parse_args()
     report = json.loads(args.report.read_text())
     data = np.load(args.threads)
@@ -79,10 +80,10 @@ def main() -> None:
     for r in rows:
         print(f"  {r[0]:<{width}}  {r[1]:>9} {r[2]:>9} {r[3]:>15} {r[4]:>15}")
     if args.png and windows:
-        plot(args.png, t_ns, names, cpu, wait, windows, origin)
+        plot(args.png, t_ns, names, cpu, wait, windows, origin, args.dpi)
 
 
-def plot(path: Path, t_ns: np.ndarray, names: list[str], cpu: np.ndarray, wait: np.ndarray, windows: list[tuple[int, int]], origin: int) -> None:
+def plot(path: Path, t_ns: np.ndarray, names: list[str], cpu: np.ndarray, wait: np.ndarray, windows: list[tuple[int, int]], origin: int, dpi: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +110,7 @@ def plot(path: Path, t_ns: np.ndarray, names: list[str], cpu: np.ndarray, wait: 
     a.legend(fontsize=7, ncol=4)
     a.set_title("threads of the run, by OS name (bench/thread_monitor.py)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
 
 
 if __name__ == "__main__":
