@@ -399,6 +399,10 @@ def test_fusing_follows_its_mode_and_the_kernels_build_engines_saved(tmp_path, c
     assert stage._fuse("off") is False
     assert stage._fuse("auto") is False and stage.fused_kernels is None  # nothing saved: not worth a 40-s start
     assert stage._fuse("on") is True and "compiled at start" in stage.fused_kernels
+    (tmp_path / "blend-fused-256px-cuda-sm_90-torch2.0-0123456789ab.inductor-cache.bin").write_bytes(b"older code's kernels")
+    with caplog.at_level(logging.INFO, logger="realtime"):
+        assert stage._fuse("auto") is False  # kernels of other code are never loaded, and the log says how to rebuild
+    assert "for another GPU, torch or blend code" in caplog.text and "build-engines" in caplog.text
     saved = blend_cache_path(tmp_path, 256)
     saved.write_bytes(b"not inductor's artifacts")
     assert stage._fuse("auto") is False  # a corrupt file is refused, with a line that says how to rebuild it

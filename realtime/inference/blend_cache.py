@@ -71,6 +71,10 @@ def load_blend_cache(engine_dir: Path, crop_size: int) -> str | None:
     cannot be read: the blend then runs unfused unless fusing was asked for)."""
     path = blend_cache_path(engine_dir, crop_size)
     if not path.is_file():
+        others = sorted(engine_dir.glob(f"blend-fused-{crop_size}px-*.inductor-cache.bin"))
+        if others:  # built before a change of GPU, torch or the blend's code: say so, once, at start
+            log.info("blend: the fused kernels in %s (%s) are for another GPU, torch or blend code; blending unfused: "
+                     "rebuild them with realtime build-engines --kinds compiled", engine_dir, others[-1].name)
         return None
     try:
         loaded = torch.compiler.load_cache_artifacts(path.read_bytes())  # None: corrupt (torch logs why)

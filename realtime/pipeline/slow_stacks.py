@@ -17,6 +17,8 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from realtime.pipeline.thread_names import name_os_thread
+
 LOOK_EVERY_S = 0.002
 SNAPSHOTS_KEPT = 20
 FRAMES_PER_STACK = 8  # the innermost ones: where the thread is, and what called it
@@ -59,6 +61,7 @@ class SlowStageWatch:
             self._thread.join(1.0)
 
     def _run(self) -> None:
+        name_os_thread("slowwatch")
         while not self._stop.wait(LOOK_EVERY_S):
             self.look(time.perf_counter_ns())
 

@@ -171,9 +171,9 @@ class GpuBlender:
         landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
         shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
         crop_from_region = shift_affine(face.crop_from_frame, x0, y0)
-        region_from_small = shift_affine(face.frame_from_crop, 0.0, 0.0)  # a copy: frame_from_small, then moved into the region
-        region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels
-        region_from_small[:, 2] -= (x0, y0)
+        region_from_small = face.frame_from_crop.astype(np.float64)  # a copy, made frame_from_small:
+        region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels,
+        region_from_small[:, 2] -= (x0, y0)  # then moved into the region
         return _FacePlan(
             (x0, y0, x1, y1), shape, landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
             settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,
