@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from realtime.vision.align import invert_affine, shift_affine
+
 # sRGB (D65) → XYZ, and the D65 white point, as OpenCV uses them.
 _RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
 _WHITE = np.array([0.950456, 1.0, 1.088754])
@@ -133,8 +135,7 @@ def paste_crop_torch(frame: torch.Tensor, crop: torch.Tensor, mask: torch.Tensor
     if box is None:
         return
     x0, y0, x1, y1 = box
-    crop_from_frame = np.linalg.inv(np.vstack([frame_from_crop, [0, 0, 1]]))[:2]
-    crop_from_region = crop_from_frame @ np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
+    crop_from_region = shift_affine(invert_affine(frame_from_crop), x0, y0)
     matrix = torch.as_tensor(crop_from_region, dtype=torch.float32, device=frame.device)
     frame[y0:y1, x0:x1] = paste_region(frame[y0:y1, x0:x1], crop, mask, matrix, opacity)
 
