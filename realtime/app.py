@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from realtime.config import Config
+from realtime.config import COVERING, Config, resolve_face_safety
 from realtime.errors import ConfigError
 from realtime.io.sinks import FileSink, SinkSpec, make_sinks, parse_sink_spec
 from realtime.io.sources import SourceInfo, VideoSource, classify_input, open_source
@@ -76,7 +77,9 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
 
     mode = config.detect.detect_mode
     asynchronous = plan.policy == "latest_wins" if mode == "auto" else mode == "async"
-    stages: list[Stage] = [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track)]
+    safety = resolve_face_safety(config.safety.face_safety, live=plan.policy == "latest_wins") if config.swap.generator else "reveal"
+    cover_lost_s = config.safety.cover_lost_s if safety in COVERING else None
+    stages: list[Stage] = [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track, cover_lost_s=cover_lost_s)]
     if config.swap.generator:
         from realtime.stages.blend import BlendControls, BlendStage, resolve_blend_device
         from realtime.stages.swap import SwapStage
@@ -87,7 +90,10 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
             from realtime.pipeline.device_frames import DeviceFrames
 
             frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
-        blend = BlendStage(BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size, engines_dir=config.swap.engines_dir)
+        blend = BlendStage(
+            BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size,
+            engines_dir=config.swap.engines_dir, face_safety=safety, hold_s=config.safety.cover_lost_s,
+        )
         stages += [SwapStage(config.swap, config.track, config.detect, frames=frames), blend]
     return stages
 
@@ -159,19 +165,14 @@ def run(
     )
     show_status = config.stats.stats or (not config.stats.quiet and source.info.total_frames is not None)
     status = _StatusPrinter(pipeline.stats) if show_status else None
-    watchers = _controls_watchers(config, pipeline)
-
-    def tick() -> None:
-        if status:
-            status.tick()
-        for watcher in watchers:
-            watcher.poll()
-
+    poller = ControlsPoller(_controls_watchers(config, pipeline))
     result: RunResult | None = None
     t_run_start, cpu_start = time.perf_counter(), process_cpu_seconds()
     try:
-        result = pipeline.run(on_tick=tick if (status or watchers) else None)
+        poller.start()
+        result = pipeline.run(on_tick=status.tick if status else None)
     finally:
+        poller.stop()
         # Written even when the run failed: the report of a failing run is the most useful one.
         if status:
             status.finish()
@@ -185,6 +186,34 @@ def run(
         if config.stats.report:
             write_report(report, Path(config.stats.report))
     return result, report
+
+
+class ControlsPoller:
+    """Polls the live-controls files once a second on a thread of its own: a slow or odd file
+    never holds up the main thread, which watches the pipeline and answers Ctrl-C."""
+
+    def __init__(self, watchers: Sequence[Any], interval_s: float = 1.0) -> None:
+        self.watchers = list(watchers)
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="realtime-controls", daemon=True)
+
+    def start(self) -> None:
+        if self.watchers:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for watcher in self.watchers:
+                try:
+                    watcher.poll()
+                except Exception as exc:  # noqa: BLE001 - a controls file never ends the stream
+                    log.warning("live controls: %s: %s", type(exc).__name__, exc)
 
 
 def _controls_watchers(config: Config, pipeline: Pipeline) -> list[Any]:

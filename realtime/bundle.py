@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+FaceState = Literal["tentative", "live", "lost"]
 FRAME_POLL_S = 0.0002  # a sink's poll of a frame on its way back from the GPU (the copy takes ~1 ms)
 
 
@@ -41,7 +42,11 @@ class Face:
     ``landmarks`` are smoothed (or predicted, when the detector did not see it this frame);
     ``raw_landmarks`` are this frame's detection, if any. ``alpha`` in [0, 1] fades a face in at
     birth and out when it is lost, so a swap never pops. ``crop_from_frame`` and its inverse
-    ``frame_from_crop`` are 2×3 matrices for the ``crop_size``² aligned crop.
+    ``frame_from_crop`` are 2×3 matrices for the ``crop_size``² aligned crop. ``state``:
+    'tentative' (seen, not yet confirmed by the tracker's birth hysteresis: never swapped, covered
+    by the face-safety policy), 'live' (seen within the coast time) or 'lost' (missed for longer).
+    ``confirmed_for_s``: how long the track has been confirmed (established faces are swapped
+    first). ``blended`` is set by the blend stage on each face it composited into the frame.
     """
 
     track_id: int
@@ -58,6 +63,14 @@ class Face:
     # the same two on the GPU (torch tensors), when the frame is kept there (device_frames.py)
     swapped_crop_device: Any = None
     swapped_mask_device: Any = None
+    state: FaceState = "live"
+    confirmed_for_s: float = 0.0
+    blended: bool = False
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
 
     @property
     def swapped(self) -> bool:
@@ -80,7 +93,9 @@ class FrameBundle:
     t_enqueued_ns: int = 0
     detections: list[Detection] | None = None  # None: the detector produced nothing new for this frame
     detections_media_time_s: float | None = None  # the frame time the detections were taken at
-    faces: list[Face] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)  # confirmed tracks ('live' or 'lost')
+    tentative_faces: list[Face] = field(default_factory=list)  # new faces not yet confirmed (never swapped)
+    scene_cut: bool = False  # the tracker found a cut before this frame and ended every track
     failed_stages: list[str] = field(default_factory=list)
     device_frame: Any = None  # a DeviceFrame: this frame's copy on the GPU, when stages keep it there
     frame_ready: Any = None  # an event to wait for before reading ``frame`` (its download from the GPU)

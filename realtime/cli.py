@@ -29,7 +29,7 @@ from realtime.errors import ConfigError, RealtimeError, StallError
 log = logging.getLogger("realtime")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-RUN_SECTIONS = ("capture", "detect", "track", "swap", "blend", "output", "pipeline", "stats")
+RUN_SECTIONS = ("capture", "detect", "track", "swap", "blend", "safety", "output", "pipeline", "stats")
 SWAP_IMAGE_SECTIONS = ("detect", "track", "swap", "blend")
 TRACK_SECTIONS = ("capture", "detect", "track", "pipeline", "stats")
 

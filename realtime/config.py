@@ -9,6 +9,8 @@ anything opens, with a ``ConfigError`` that says which option and how to fix it.
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 import tomllib
 import types
 import typing
@@ -27,6 +29,8 @@ Smoothing = Literal["kalman", "off"]
 ColourMode = Literal["off", "per_frame", "smoothed"]
 BlendDevice = Literal["auto", "cpu", "cuda"]
 BlendFuse = Literal["auto", "on", "off"]
+FaceSafety = Literal["auto", "reveal", "hold", "blur", "pixelate"]
+COVERING: tuple[str, ...] = ("hold", "blur", "pixelate")
 DEFAULT_CROP_SIZE = 256
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 
@@ -135,6 +139,10 @@ class TrackConfig:
     fade_s: float = option(0.25, "fade a face in at birth and out when lost over this time", metavar="S")
     birth_hits: int = option(2, "detections in a row before a new face counts", metavar="N")
     match_iou: float = option(0.2, "least box overlap for a detection to continue a track", metavar="IOU")
+    scene_cut: float = option(
+        0.5, "end every track when more than this fraction of the picture changes at once (a cut in a film, "
+        "a switched scene), so no face is pasted where the last shot had one; 0: never", metavar="F",
+    )
 
     @property
     def crop_px(self) -> int:
@@ -148,6 +156,8 @@ class TrackConfig:
             raise ConfigError("--coast-s and --fade-s cannot be negative", "use e.g. 0.15 and 0.25")
         if self.birth_hits < 1:
             raise ConfigError("--birth-hits must be at least 1", "use e.g. 2")
+        if not 0.0 <= self.scene_cut < 1.0:
+            raise ConfigError(f"--scene-cut {self.scene_cut} is out of range", "use 0 (off) to 0.99; 0.5 is a good default")
         if not 0.0 < self.match_iou < 1.0:
             raise ConfigError(f"--match-iou {self.match_iou} is out of range", "use a value between 0 and 1")
 
@@ -196,6 +206,32 @@ class BlendConfig:
             raise ConfigError(f"--opacity {self.opacity} is out of range", "use 0 to 1")
         if self.colour_smoothing_s < 0:
             raise ConfigError("--colour-smoothing-s cannot be negative", "use e.g. 0.5")
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    face_safety: FaceSafety = option(
+        "auto",
+        "what the viewer sees where a face cannot be swapped (a new face before its first swap, a face the "
+        "detector lost, a frame whose swap or blend failed): 'hold' keeps the face's last swap, following its "
+        "predicted motion, and blurs a face that has none; 'blur' or 'pixelate' cover the face's box; 'reveal' "
+        "shows the real face (fading, as peers do); 'auto': 'hold' for live input or output, 'reveal' for a file "
+        "processed offline",
+    )
+    cover_lost_s: float = option(
+        1.0, "how long a lost face stays held or covered after the detector last saw it (then its track ends)", metavar="S",
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.cover_lost_s <= 30.0:
+            raise ConfigError(f"--cover-lost-s {self.cover_lost_s} is out of range", "use 0 to 30 seconds (1 is a good default)")
+
+
+def resolve_face_safety(choice: str, *, live: bool) -> str:
+    """``auto``: a streamer's live picture is held and covered; an offline file keeps today's reveal."""
+    if choice == "auto":
+        return "hold" if live else "reveal"
+    return choice
 
 
 @dataclass(frozen=True)
@@ -305,6 +341,7 @@ class Config:
     track: TrackConfig = field(default_factory=TrackConfig)
     swap: SwapConfig = field(default_factory=SwapConfig)
     blend: BlendConfig = field(default_factory=BlendConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
@@ -340,14 +377,39 @@ def field_owner() -> dict[str, str]:
     return owners
 
 
-def load_toml(path: Path) -> dict[str, dict[str, Any]]:
-    """Read a TOML config file into ``{section: {field: value}}``, checking every name."""
+MAX_SETTINGS_BYTES = 1 << 20  # a settings file is a few hundred bytes; /dev/zero is not one
+
+
+def read_settings_text(path: Path, what: str = "config file", limit: int = MAX_SETTINGS_BYTES) -> str:
+    """A small regular text file's contents. A FIFO, a device or anything over ``limit`` bytes is
+    refused before it is read (opened without blocking, checked on the open file), so a pipe
+    cannot hang the caller and /dev/zero cannot fill its memory."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist", "check the path given to --config") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read ({exc})", "check its permissions") from None
+        raise ConfigError(f"{what} {path} does not exist", "check the path") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read ({exc.strerror})", "check its permissions") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{what} {path} is not a regular file", "point it at a TOML file, not a pipe or a device")
+        if info.st_size > limit:
+            raise ConfigError(f"{what} {path} is {info.st_size} bytes, more than a settings file holds ({limit})", "check the path")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text", "save it as a UTF-8 TOML file") from None
+
+
+def load_toml(path: Path, what: str = "config file") -> dict[str, dict[str, Any]]:
+    """Read a TOML config file into ``{section: {field: value}}``, checking every name."""
+    text = read_settings_text(path, what)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc})", "fix the line it names") from None
     types = section_types()
@@ -385,6 +447,12 @@ def build_config(
             values[key] = _coerce(f"{section}.{key}", hints[key], value)
         sections[section] = cls(**values)
     return Config(**sections)
+
+
+def coerce_section_values(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` for fields of ``section``, checked against their annotations (ConfigError if not)."""
+    hints = typing.get_type_hints(section_types()[section])
+    return {key: _coerce(f"{section}.{key}", hints[key], value) for key, value in values.items()}
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:

@@ -12,6 +12,11 @@ the feathered face-mesh oval, with optional holes for the original mouth and eye
 generator's own mask when it has one, times the track's fade and the opacity. Colour is matched
 in LAB inside the mask, per frame or with statistics smoothed per track so it does not pump.
 Settings come from a ``BlendControls`` object read once per frame, so they can change live.
+
+Every face it composites is marked ``blended``. The faces it did not (new, lost, over the limit,
+or all of them when the swap or this blend failed) get the face-safety policy (``face_guard.py``):
+held, blurred or pixelated on the host frame, after the GPU's download when the frame was there.
+A blend that raises still covers the frame's faces before the error is counted.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from realtime.bundle import Face, FrameBundle
-from realtime.config import BlendConfig, load_toml
+from realtime.config import BlendConfig, coerce_section_values, load_toml
 from realtime.errors import ConfigError
 from realtime.pipeline.stage import Stage
+from realtime.stages.face_guard import Cover, FaceGuard
 from realtime.vision.align import apply_affine, warp_crop
 from realtime.vision.colour import STATS_STEP, ColourSmoother, ColourStats, from_lab, masked_stats, to_lab, transfer
 from realtime.vision.composite import paste_crop
+from realtime.vision.cover import covered_box, cover_face
 from realtime.vision.masks import face_mask
 
 if TYPE_CHECKING:
@@ -69,6 +76,8 @@ class ControlsFileWatcher:
         self._mtime: float | None = None
 
     def poll(self) -> bool:
+        """Apply the file if it changed; True when it did. A bad edit (a wrong value, a pipe in its
+        place, a file too large) is rejected with one log line and the settings stay as they were."""
         try:
             mtime = self.path.stat().st_mtime
         except OSError:
@@ -77,9 +86,10 @@ class ControlsFileWatcher:
             return False
         self._mtime = mtime
         try:
-            values = load_toml(self.path).get("blend", {})
-            self.controls.update(**{k: v for k, v in values.items() if k in LIVE_FIELDS})
-        except ConfigError as exc:
+            values = load_toml(self.path, "controls file").get("blend", {})
+            changes = coerce_section_values("blend", {k: v for k, v in values.items() if k in LIVE_FIELDS})
+            self.controls.update(**changes)
+        except (ConfigError, TypeError, ValueError) as exc:
             log.warning("ignoring %s: %s", self.path, exc)
             return False
         log.info("blend settings from %s: %s", self.path, {k: getattr(self.controls.snapshot(), k) for k in LIVE_FIELDS})
@@ -92,6 +102,11 @@ def to_host(face: Face) -> None:
         face.swapped_crop = face.swapped_crop_device.cpu().numpy()
         if face.swapped_mask_device is not None:
             face.swapped_mask = face.swapped_mask_device.cpu().numpy()
+
+
+def _mark_blended(faces: list[Face]) -> None:
+    for face in faces:
+        face.blended = True
 
 
 def resolve_blend_device(choice: str) -> str:
@@ -108,6 +123,7 @@ class BlendStage(Stage):
     def __init__(
         self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256,
         frame_size: tuple[int, int] | None = None, engines_dir: str | None = None,
+        face_safety: str = "reveal", hold_s: float = 1.0,
     ) -> None:
         self.controls = controls or BlendControls(BlendConfig())
         self.device = device
@@ -116,6 +132,8 @@ class BlendStage(Stage):
         self.engines_dir = engines_dir  # where build-engines saved the fused kernels ('auto' fusing)
         self.fused_kernels: str | None = None  # how fusing started: the saved file, or why not
         self.target_colour = ColourSmoother(0.0)
+        self.guard = FaceGuard(face_safety, hold_s)
+        self.cover_failures = 0
         self._gpu: GpuBlender | None = None
 
     def setup(self) -> None:
@@ -144,21 +162,32 @@ class BlendStage(Stage):
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
+        if "track" not in bundle.failed_stages:
+            live = {f.track_id for f in bundle.faces}
+            self.target_colour.forget(live)
+            self.guard.forget(live)
+            if self._gpu is not None:
+                self._gpu.forget(live)
+        try:
+            self._blend(bundle, settings)
+        finally:  # also when the blend raised: the faces it did not finish are covered first
+            self._protect(bundle, settings)
+        return bundle
+
+    def _blend(self, bundle: FrameBundle, settings: BlendConfig) -> None:
         faces = [f for f in bundle.faces if f.swapped and f.alpha > 0]
-        live = {f.track_id for f in bundle.faces}
-        self.target_colour.forget(live)
-        if self._gpu is not None:
-            self._gpu.forget(live)
         if not faces:
-            return bundle
+            return
         if self._gpu is not None and bundle.device_frame is not None and all(f.swapped_crop_device is not None for f in faces):
             bundle.frame, bundle.frame_ready = self._gpu.composite_device(bundle.device_frame, faces, bundle.media_time_s, settings)
-            return bundle
+            _mark_blended(faces)
+            return
         for face in faces:  # crops left on the GPU by the swap stage, for a host-frame blend
             to_host(face)
         if self._gpu is not None:
             bundle.frame = self._gpu.composite(bundle.frame, faces, bundle.media_time_s, settings)
-            return bundle
+            _mark_blended(faces)
+            return
         masks = [self._mask(face, settings) for face in faces]
         frame = bundle.frame
         for face, mask in zip(faces, masks, strict=True):
@@ -166,8 +195,43 @@ class BlendStage(Stage):
             if settings.colour != "off":
                 crop = self._match_colour(bundle, face, crop, mask, settings)
             paste_crop(frame, crop, mask, face.frame_from_crop, opacity=settings.opacity * face.alpha, out=frame)
+            face.blended = True
         bundle.frame = frame
-        return bundle
+
+    def _protect(self, bundle: FrameBundle, settings: BlendConfig) -> None:
+        """The face-safety policy over every face this frame did not get a swap on."""
+        covers = self.guard.plan(bundle)
+        self.guard.remember(bundle)
+        if not covers:
+            return
+        if bundle.frame_ready is not None:  # the GPU's composite is still on its way to the host
+            bundle.wait_for_frame()
+            bundle.frame_ready = None
+        for cover in covers:
+            try:
+                self._draw(bundle, cover, settings)
+            except Exception:  # noqa: BLE001 - a cover that cannot be drawn is drawn flat
+                self.cover_failures += 1
+                x0, y0, x1, y1 = covered_box(cover.face.box, bundle.width, bundle.height)
+                bundle.frame[y0:y1, x0:x1] = 128
+        self.guard.count(covers)
+
+    def _draw(self, bundle: FrameBundle, cover: Cover, settings: BlendConfig) -> None:
+        if cover.action != "hold" or cover.held is None:
+            cover_face(bundle.frame, cover.face.box, "pixelate" if cover.action == "pixelate" else "blur")
+            return
+        crop, generator_mask = cover.held.crop, cover.held.mask
+        if not isinstance(crop, np.ndarray):  # a swap left on the GPU
+            crop = crop.cpu().numpy()
+            generator_mask = None if generator_mask is None else generator_mask.cpu().numpy()
+        face = cover.face
+        landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
+        mask = face_mask(landmarks_in_crop, face.crop_size, erode=settings.erode, blur=settings.blur, keep_mouth=settings.keep_mouth, keep_eyes=settings.keep_eyes)
+        if generator_mask is not None:
+            mask = mask * generator_mask
+        if settings.colour != "off":
+            crop = self._match_colour(bundle, face, crop, mask, settings)
+        paste_crop(bundle.frame, crop, mask, face.frame_from_crop, opacity=settings.opacity, out=bundle.frame)
 
     def _mask(self, face: Face, settings: BlendConfig) -> np.ndarray:
         """Feathered oval (with optional mouth/eye holes) times the generator's mask, crop space."""
@@ -203,6 +267,9 @@ class BlendStage(Stage):
     def describe(self) -> dict[str, object]:
         settings = self.controls.snapshot()
         info: dict[str, object] = {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
+        info["face_safety"] = self.guard.policy
+        info["faces_covered"] = dict(self.guard.covered)
+        info["cover_failures"] = self.cover_failures
         if self._gpu is not None:
             info["shapes_built_live"] = self._gpu.shapes_built_live  # face sizes not built ahead: one slow frame each
             info["fused"] = self._gpu.fuse

@@ -7,7 +7,9 @@ copy and the results stay on the GPU (``swapped_crop_device``, ``swapped_mask_de
 crosses the bus and nothing waits for the GPU here.
 AEI-Net needs the source identity: an embedding computed once, at setup, from ``--source`` with
 the identity encoder. Batches are padded to a power of two so a few static shapes (built once,
-replayed as CUDA graphs or engines) serve any number of faces.
+replayed as CUDA graphs or engines) serve up to ``--max-faces``; at most that many faces reach
+the generator (``choose_faces``: established, then larger), and any count is split over the built
+sizes (``split_batches``), so more tracks than batches is never an error.
 """
 
 from __future__ import annotations
@@ -42,6 +44,32 @@ IDENTITY_CROP = 112
 def batch_bucket(faces: int) -> int:
     """The static batch size that serves ``faces`` faces: the next power of two."""
     return 1 << max(0, faces - 1).bit_length()
+
+
+def choose_faces(faces: list[Face], limit: int) -> list[Face]:
+    """The faces worth a generator slot, at most ``limit``: confirmed faces the tracker can see
+    (not tentative, not lost, not faded out), established tracks first (confirmed longer ago),
+    then larger faces. The rest are left to the face-safety policy, never to an exception."""
+    eligible = [face for face in faces if face.alpha > 0 and face.state != "tentative"]
+    eligible.sort(key=lambda face: (face.state != "live", -round(face.confirmed_for_s, 1), -face.area))
+    return eligible[:limit]
+
+
+def split_batches(count: int, built: list[int]) -> list[tuple[int, int]]:
+    """``count`` faces as (batch size, faces in it) over the ``built`` static batch sizes: the
+    largest built size while more remain than it holds, then the smallest built size that holds
+    the rest (padded). Any count is served, whatever was built."""
+    sizes = sorted(built)
+    if not sizes:
+        raise ValueError("no batch size was built")
+    chunks: list[tuple[int, int]] = []
+    remaining = count
+    while remaining > sizes[-1]:
+        chunks.append((sizes[-1], sizes[-1]))
+        remaining -= sizes[-1]
+    if remaining > 0:
+        chunks.append((next(size for size in sizes if size >= remaining), remaining))
+    return chunks
 
 
 def to_tensor(crops: np.ndarray) -> torch.Tensor:
@@ -130,6 +158,7 @@ class SwapStage(Stage):
         self.faces_swapped = 0
         self.frames = frames
         self.faces_on_device = 0
+        self.faces_left_out = 0  # over --max-faces: left to the face-safety policy
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
         # CUDA: the generator's own stream, made at set-up. Not the legacy default stream, which
         # every thread without a stream of its own shares: the swap's work and its allocations stay
@@ -187,16 +216,25 @@ class SwapStage(Stage):
         self._identity_on_device = {}
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
-        faces = [face for face in bundle.faces if face.alpha > 0]
+        faces = choose_faces(bundle.faces, self.detect.max_faces)
+        self.faces_left_out += sum(1 for face in bundle.faces if face.alpha > 0 and face.state != "tentative") - len(faces)
         if not faces:
             return bundle
         assert self.spec is not None, "setup() loads the generator"
-        size = self.spec.crop_size
-        batch = batch_bucket(len(faces))
+        start = 0
+        for batch, count in split_batches(len(faces), list(self.runners)):
+            self._swap_batch(bundle, faces[start : start + count], batch)
+            start += count
+        return bundle
+
+    def _swap_batch(self, bundle: FrameBundle, faces: list[Face], batch: int) -> None:
+        """Up to ``batch`` faces through the generator built for ``batch``."""
+        assert self.spec is not None
         if bundle.device_frame is not None and same_device(self.runners[batch].device, bundle.device_frame.tensor.device):
             with GPU_GATE.shared(), self._on_stream():
                 self._swap_on_device(bundle.device_frame, faces, batch)
-            return bundle
+            return
+        size = self.spec.crop_size
         crops = np.zeros((batch, size, size, 3), np.uint8)
         for index, face in enumerate(faces):
             crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
@@ -206,7 +244,6 @@ class SwapStage(Stage):
             face.swapped_crop = images[index]
             face.swapped_mask = None if masks is None else masks[index]
         self.faces_swapped += len(faces)
-        return bundle
 
     def _on_stream(self) -> contextlib.AbstractContextManager[object]:
         return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
@@ -277,4 +314,5 @@ class SwapStage(Stage):
             "skipped_backends": dict(self.skipped),
             "faces_swapped": self.faces_swapped,
             "faces_swapped_on_device": self.faces_on_device,
+            "faces_over_max_faces": self.faces_left_out,
         }

@@ -4,6 +4,11 @@ A detection continues the track whose predicted box it overlaps most (Hungarian 
 1 − IoU, scipy). A new face must be seen ``birth_hits`` times in a row before it counts, so a
 single false detection never flashes a swap; a lost face is predicted for ``coast_s``, then fades
 out over ``fade_s`` and ends, so a swap never pops off when the detector misses a frame or two.
+
+Under a covering face-safety policy (``cover_lost_s`` set) nothing fades to the real face: a
+confirmed face keeps full opacity while it is seen (or coasting), then turns 'lost' and stays
+listed, unswapped, for ``cover_lost_s`` so the policy can hold or cover it. Tentative faces are
+listed too (``tentative``), so the policy can cover a face before its first swap.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from realtime.bundle import Detection, Face
+from realtime.bundle import Detection, Face, FaceState
 from realtime.config import TrackConfig
 from realtime.vision.align import crop_from_frame_matrix, invert_affine
 from realtime.vision.kalman import LandmarkSmoother, SmootherConfig
@@ -49,12 +54,21 @@ class Track:
 class FaceTracker:
     """Turns per-frame detections (or their absence) into tracked, smoothed, aligned faces."""
 
-    def __init__(self, config: TrackConfig, smoother: SmootherConfig | None = None) -> None:
+    def __init__(self, config: TrackConfig, smoother: SmootherConfig | None = None, *, cover_lost_s: float | None = None) -> None:
         self.config = config
         self.smoother_config = smoother or SmootherConfig()
+        self.cover_lost_s = cover_lost_s
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
         self.tracks_started = 0
+        self.tracks_ended_by_cuts = 0
+        self.tentative: list[Face] = []  # the last step's unconfirmed faces
+
+    def end_all(self) -> None:
+        """A scene cut: every track ends now (no hold, no fade) and no id carries over."""
+        self.tracks_ended_by_cuts += len(self.tracks)
+        self.tracks = []
+        self.tentative = []
 
     def step(self, detections: list[Detection] | None, t_detected_s: float | None, t_now_s: float) -> list[Face]:
         """Advance to ``t_now_s``. ``detections`` are new results taken at ``t_detected_s``, or None
@@ -64,7 +78,9 @@ class FaceTracker:
         if detections is not None:
             self._associate(detections, t_detected_s if t_detected_s is not None else t_now_s)
         self._expire(t_now_s)
-        return [face for track in self.tracks if (face := self._face(track, t_now_s)) is not None]
+        faces = [self._face(track, t_now_s) for track in self.tracks]
+        self.tentative = [face for face in faces if face.state == "tentative"]
+        return [face for face in faces if face.state != "tentative"]
 
     def _associate(self, detections: list[Detection], t_s: float) -> None:
         boxes = [box_from_landmarks(d.landmarks) for d in detections]
@@ -110,20 +126,27 @@ class FaceTracker:
             track.confirmed_at_s = t_s
 
     def _expire(self, t_now_s: float) -> None:
-        limit = self.config.coast_s + self.config.fade_s
+        limit = self.config.coast_s + (self.config.fade_s if self.cover_lost_s is None else self.cover_lost_s)
         self.tracks = [t for t in self.tracks if t.missed_since_s is None or t_now_s - t.missed_since_s <= limit]
 
+    def _lost_for_s(self, track: Track, t_now_s: float) -> float:
+        """How long past the coast time the detector has missed the track (≤ 0: not lost)."""
+        return -1.0 if track.missed_since_s is None else t_now_s - track.missed_since_s - self.config.coast_s
+
     def _alpha(self, track: Track, t_now_s: float) -> float:
+        if track.confirmed_at_s is None:
+            return 0.0
+        if self.cover_lost_s is not None:  # no fade to or from the real face: swap, or the policy's cover
+            return 1.0 if self._lost_for_s(track, t_now_s) <= 0 else 0.0
         fade = self.config.fade_s
         # Fade in from the first sighting, so by confirmation the face is already partly in.
         alpha_in = 1.0 if fade == 0 else float(np.clip((t_now_s - track.t_first_s) / fade + 1e-9, 0.05, 1.0))
-        lost_for = -1.0 if track.missed_since_s is None else t_now_s - track.missed_since_s - self.config.coast_s
+        lost_for = self._lost_for_s(track, t_now_s)
         alpha_out = 1.0 if lost_for <= 0 else (0.0 if fade == 0 else max(0.0, 1.0 - lost_for / fade))
         return float(min(alpha_in, alpha_out))
 
-    def _face(self, track: Track, t_now_s: float) -> Face | None:
-        if track.confirmed_at_s is None:
-            return None
+    def _face(self, track: Track, t_now_s: float) -> Face:
+        state: FaceState = "tentative" if track.confirmed_at_s is None else ("lost" if self._lost_for_s(track, t_now_s) > 0 else "live")
         landmarks = track.landmarks_at(t_now_s, self.config.coast_s)
         crop_from_frame = crop_from_frame_matrix(five_points(landmarks), self.config.crop_px, self.config.template)
         return Face(
@@ -136,4 +159,6 @@ class FaceTracker:
             frame_from_crop=invert_affine(crop_from_frame),
             crop_size=self.config.crop_px,
             detection=track.last_detection,
+            state=state,
+            confirmed_for_s=0.0 if track.confirmed_at_s is None else max(0.0, t_now_s - track.confirmed_at_s),
         )
