@@ -145,3 +145,48 @@ def test_track_log_carries_blendshapes_and_head_pose_when_asked(shared, model_pa
     track = json.loads(out.read_text())["frames"][2]["tracks"][0]
     assert len(track["blendshapes"]) == 52 and "jawOpen" in track["blendshapes"]
     assert np.array(track["head_pose"]).shape == (4, 4)
+
+
+def test_quiet_native_stderr_from_many_threads_always_restores_fd2_and_keeps_our_log_lines(tmp_path):
+    """Two stages build graphs at once: fd 2 must come back, and log lines written meanwhile
+    must reach the real stderr (here a file standing in for the terminal)."""
+    import logging
+    import os
+    import threading
+
+    from realtime.models.landmarker import quiet_native_stderr
+
+    target = tmp_path / "stderr.txt"
+    saved = os.dup(2)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+    os.dup2(fd, 2)
+    logger = logging.getLogger("realtime")
+    handler = logging.StreamHandler(open(2, "w", buffering=1, closefd=False))  # fd 2, as the CLI's handler
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    barrier = threading.Barrier(8)
+
+    def build(index: int) -> None:
+        barrier.wait()
+        for _ in range(20):
+            with quiet_native_stderr():
+                os.write(2, b"native chatter\n")
+                logger.info("status line %d", index)
+
+    try:
+        threads = [threading.Thread(target=build, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        os.write(2, b"final error line\n")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+    text = target.read_text()
+    assert "native chatter" not in text
+    assert text.count("status line") == 160 and text.endswith("final error line\n")

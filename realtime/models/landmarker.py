@@ -6,9 +6,11 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,24 +42,72 @@ def downscale_for_detection(frame: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
+_STDERR_LOCK = threading.Lock()
+_quiet_depth = 0
+_saved_stderr_fd: int | None = None
+_redirected_handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+
+def _silence_fd2() -> None:
+    """First entrant: fd 2 to /dev/null; our log handlers that wrote to fd 2 write to a copy of it."""
+    global _saved_stderr_fd
+    sys.stderr.flush()
+    _saved_stderr_fd = os.dup(2)
+    stream = os.fdopen(os.dup(_saved_stderr_fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    for logger in (logging.getLogger(), log):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and _writes_to_fd2(handler.stream):
+                _redirected_handlers.append((handler, handler.setStream(stream)))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _restore_fd2() -> None:
+    """Last one out: fd 2 and the handlers back as they were."""
+    global _saved_stderr_fd
+    assert _saved_stderr_fd is not None
+    os.dup2(_saved_stderr_fd, 2)
+    os.close(_saved_stderr_fd)
+    _saved_stderr_fd = None
+    streams = {id(handler.stream): handler.stream for handler, _ in _redirected_handlers}
+    for handler, previous in _redirected_handlers:
+        handler.setStream(previous)
+    _redirected_handlers.clear()
+    for stream in streams.values():
+        stream.close()
+
+
+def _writes_to_fd2(stream: Any) -> bool:
+    try:
+        return bool(stream.fileno() == 2)
+    except (AttributeError, OSError, ValueError):  # a test's capture, a StringIO
+        return False
+
+
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Silence C++ start-up chatter (glog/TFLite) written straight to fd 2, unless debugging.
 
-    Only used while a graph is built, before frames flow, so nothing of ours is lost."""
+    Several stages build graphs at once on their own threads: fd 2 is shared by the process, so
+    the first to enter silences it and the last to leave restores it (without the count, one
+    thread restored the other's /dev/null and every later message of the run was lost). While it
+    is silenced our own log lines still reach the terminal through a copy of the real fd 2."""
+    global _quiet_depth
     if log.isEnabledFor(logging.DEBUG):
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    with _STDERR_LOCK:
+        if _quiet_depth == 0:
+            _silence_fd2()
+        _quiet_depth += 1
     try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _STDERR_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                _restore_fd2()
 
 
 class FaceLandmarkerModel:

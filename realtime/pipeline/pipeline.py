@@ -321,6 +321,8 @@ class Pipeline:
         except KeyboardInterrupt:
             interrupted.set()
             self.stop()
+        except BaseException as error:  # noqa: BLE001 - a failure on this thread (a tick's callback) is the run's
+            self.fatal("main", error)  # the sinks see a failed run: partial outputs are kept as such
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
