@@ -179,7 +179,7 @@ def run(
         meta = {**run_metadata(config, source.info, plan.__dict__), **(extra_meta or {})}
         meta["interrupted"] = bool(result and result.interrupted)
         meta["error"] = str(pipeline.fatal_error) if pipeline.fatal_error else None
-        meta["stages_info"] = {stage.name: stage.describe() for stage in pipeline.stages}
+        meta["stages_info"] = {pipeline.source.name: pipeline.source.describe(), **{stage.name: stage.describe() for stage in pipeline.stages}}
         report = pipeline.stats.report(meta)
         report["resources"] = resource_usage(time.perf_counter() - t_run_start, cpu_start)
         report["outputs"] = _output_paths(pipeline)

@@ -260,7 +260,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from realtime.config import parse_size
 
         width, height = parse_size(args.size, what="--size")
-        result = bench.bench_blend(width=width, height=height, iters=min(args.frames, 1000), crop_size=args.crop_size or 256, fuse=getattr(args, "blend_compile", "off"), engines_dir=getattr(args, "engines_dir", "engines"))
+        result = bench.bench_blend(width=width, height=height, iters=min(args.frames, 1000), crop_size=args.crop_size or 256, fuse=getattr(args, "blend_compile", "off"), engines_dir=getattr(args, "engines_dir", "auto"))
         print(bench.format_blend_table(result))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -325,7 +325,9 @@ def _bench_generator(args: argparse.Namespace) -> int:
         print("no --checkpoint: timing a new AEI-Net (256 px, default width) with random weights")
     # --backends and --engines-dir are the swap options: the same names mean the same thing here.
     backends = getattr(args, "backends", None)
-    result = bench.bench_generator(spec, Path(getattr(args, "engines_dir", "engines")), batches=args.batches, backends=backends)
+    from realtime.inference.engine_dir import resolve_engines_dir
+
+    result = bench.bench_generator(spec, resolve_engines_dir(getattr(args, "engines_dir", "auto")), batches=args.batches, backends=backends)
     print(bench.format_generator_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

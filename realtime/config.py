@@ -171,7 +171,10 @@ class SwapConfig:
     backends: tuple[str, ...] = option(
         ("tensorrt", "aot", "compiled", "eager-cuda", "cpu"), "generator backends in order of preference", metavar="NAME"
     )
-    engines_dir: str = option("engines", "where build-engines put compiled engines", metavar="DIR")
+    engines_dir: str = option(
+        "auto", "where build-engines put compiled engines ('auto': ~/.cache/realtime/engines, or under $REALTIME_CACHE); "
+        "a folder other users can write to is refused", metavar="DIR",
+    )
 
     def __post_init__(self) -> None:
         if self.target_identity < 0:

@@ -161,13 +161,16 @@ def check_backends() -> list[Check]:
     for backend in make_backends(DEFAULT_ORDER):
         reason = backend.unavailable_reason()
         checks.append(Check("ok" if reason is None else "warn", f"backend {backend.name}", "available" if reason is None else reason))
+    from realtime.inference.engine_dir import default_engines_dir
+
+    engines_dir = default_engines_dir()
     try:
-        entries = describe_entries(Path("engines"))
+        entries = describe_entries(engines_dir)
     except Exception as exc:  # noqa: BLE001
         entries, note = [], f"unreadable ({exc})"
     else:
         note = ", ".join(f"{e['kind']} b{e['batch']} {e['precision']} {e['device']}" for e in entries) or "none built (realtime build-engines --checkpoint …)"
-    checks.append(Check("ok" if entries else "warn", "engines", f"engines/: {note}"))
+    checks.append(Check("ok" if entries else "warn", "engines", f"{engines_dir}: {note}"))
     return checks
 
 

@@ -9,6 +9,7 @@ package), ``compiled`` (torch.compile, replayed as a CUDA graph), ``eager-cuda``
 from __future__ import annotations
 
 import importlib.util
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import torch
 from torch import nn
 
 from realtime.errors import ModelError
+
+log = logging.getLogger("realtime")
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class AotPackageBackend(Backend):
 
         device = "cuda" if cuda_available() else "cpu"
         entry = find_engine(engine_dir, spec, kind="aot", batch=batch, device=device)
+        log.info("generator: loading engine %s (sha256 %s…)", engine_dir / entry.file, entry.file_sha256[:12])
         package = torch._inductor.aoti_load_package(str(engine_dir / entry.file))
         dtype = torch.float16 if device == "cuda" else torch.float32
         return Runner(self.name, package, device=torch.device(device), dtype=dtype, batch=batch, detail=f"AOTInductor package {entry.file}")
@@ -182,6 +186,7 @@ class TensorRTBackend(Backend):
         from realtime.inference.manifest import find_engine
 
         entry = find_engine(engine_dir, spec, kind="tensorrt", batch=batch, device="cuda")
+        log.info("generator: loading engine %s (sha256 %s…)", engine_dir / entry.file, entry.file_sha256[:12])
         module = torch.export.load(str(engine_dir / entry.file)).module()
         return Runner(self.name, module, device=torch.device("cuda"), dtype=torch.float16, batch=batch, detail=f"TensorRT engine {entry.file}")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from realtime.errors import ModelError
+from realtime.inference.engine_dir import check_engines_dir
 from realtime.inference.manifest import device_tag
 from realtime.vision import composite_torch, region_blend
 from realtime.vision.composite_torch import mask_holes
@@ -76,6 +77,8 @@ def load_blend_cache(engine_dir: Path, crop_size: int) -> str | None:
             log.info("blend: the fused kernels in %s (%s) are for another GPU, torch or blend code; blending unfused: "
                      "rebuild them with realtime build-engines --kinds compiled", engine_dir, others[-1].name)
         return None
+    check_engines_dir(engine_dir)
+    log.info("blend: loading saved fused kernels %s", path)
     try:
         loaded = torch.compiler.load_cache_artifacts(path.read_bytes())  # None: corrupt (torch logs why)
     except Exception as exc:  # noqa: BLE001 - a cache is an optimisation

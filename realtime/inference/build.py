@@ -193,13 +193,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="an aei_net or target_autoencoder checkpoint (.safetensors)")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 2, 4], help="faces per frame to build for (default: 1 2 4)")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, help="engine kinds (default: tensorrt if installed, else aot + compiled on CUDA, aot on CPU)")
-    parser.add_argument("--engines-dir", type=Path, default=Path("engines"), help="where engines and manifest.json go (default: engines)")
+    parser.add_argument("--engines-dir", type=str, default="auto", help="where engines and manifest.json go (default 'auto': ~/.cache/realtime/engines, or under $REALTIME_CACHE)")
     parser.add_argument("--target-identity", type=int, default=0, help="per-target models: which decoder (default: 0)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     if any(b < 1 or b > 64 for b in args.batch):
         raise ModelError("--batch values must be between 1 and 64", "e.g. --batch 1 2 4")
-    written = build_engines(args.checkpoint, args.batch, args.engines_dir, args.kinds, target_identity=args.target_identity)
-    print(f"built {len(written)} engine(s) in {args.engines_dir}")
+    from realtime.inference.engine_dir import resolve_engines_dir
+
+    engines_dir = resolve_engines_dir(args.engines_dir)
+    written = build_engines(args.checkpoint, args.batch, engines_dir, args.kinds, target_identity=args.target_identity)
+    print(f"built {len(written)} engine(s) in {engines_dir}")
     return 0

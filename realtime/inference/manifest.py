@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,11 +16,13 @@ import torch
 
 from realtime import __version__
 from realtime.errors import ModelError
+from realtime.inference.engine_dir import check_engines_dir
 from realtime.models.weights import sha256_file
 
 if TYPE_CHECKING:
     from realtime.inference.backend import GeneratorSpec
 
+log = logging.getLogger("realtime")
 MANIFEST = "manifest.json"
 
 
@@ -103,6 +106,7 @@ def rebuild_command(spec: GeneratorSpec, batch: int) -> str:
 
 def find_engine(engine_dir: Path, spec: GeneratorSpec, *, kind: str, batch: int, device: str) -> EngineEntry:
     """The entry that matches this checkpoint, shape, precision, GPU and library versions exactly."""
+    check_engines_dir(engine_dir)
     wanted = EngineKey.for_spec(spec, kind=kind, batch=batch, device=device)
     candidates = [e for e in read_manifest(engine_dir) if e.key.kind == kind and e.key.batch == batch and e.key.checkpoint_sha256 == spec.checkpoint_sha256]
     if not candidates:
@@ -130,6 +134,8 @@ def load_compile_cache(engine_dir: Path, spec: GeneratorSpec, batch: int) -> str
     path = compile_cache_path(engine_dir, spec, batch)
     if not path.exists():
         return "no saved compile cache (first call compiles)"
+    check_engines_dir(engine_dir)
+    log.info("generator: loading saved compile cache %s", path)
     try:
         loaded = torch.compiler.load_cache_artifacts(path.read_bytes())
     except Exception as exc:  # noqa: BLE001 - a cache is an optimisation: fall back to compiling

@@ -48,6 +48,7 @@ def select_runner(spec: GeneratorSpec, batch: int, engine_dir: Path, order: Sequ
                 reason = str(exc)
             except Exception as exc:  # noqa: BLE001 - any failure means: use the next backend
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+                log.warning("generator backend %s failed to load: %s", backend.name, reason)  # not a quiet fallback
         log.info("generator backend %s skipped: %s", backend.name, reason)
         skipped.append((backend.name, reason))
     raise ModelError("no generator backend could run", "; ".join(f"{n}: {r}" for n, r in skipped))

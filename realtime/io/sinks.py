@@ -9,9 +9,11 @@ wrote as ``NAME.incomplete.EXT`` and says so.
 from __future__ import annotations
 
 import errno
+import fcntl
 import gc
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,14 +84,17 @@ class _EncodingSink(SinkStage):
         self._last_pts = -1
         self.frames_written = 0
 
-    def _open_container(self, target: str, av_format: str | None, codec_options: dict[str, str], bit_rate: int | None) -> None:
+    def _open_container(self, target: str, av_format: str | None, codec_options: dict[str, str], bit_rate: int | None, container_options: dict[str, str] | None = None) -> None:
         import av
 
-        self.container = av.open(target, "w", format=av_format)
+        self.container = av.open(target, "w", format=av_format, options=container_options or {})
         try:
             stream = self.container.add_stream(self.config.codec, rate=Fraction(nominal_fps(self.info)).limit_denominator(1001))
+            if stream.type != "video":
+                raise ValueError(f"{self.config.codec} is not a video encoder")
         except (av.error.FFmpegError, ValueError) as exc:
             self.container.close()
+            self.container = None
             raise ConfigError(f"video codec {self.config.codec!r} is not available ({exc})", "use --codec libx264 or --codec mpeg4") from None
         stream.width, stream.height = self.width, self.height
         stream.pix_fmt = "yuv420p"
@@ -98,6 +103,16 @@ class _EncodingSink(SinkStage):
             stream.bit_rate = bit_rate
         if self.config.codec == "libx264":
             stream.options = codec_options
+        try:
+            # the encoder opens now, not at the first frame: a bad --preset fails before the run
+            stream.codec_context.open(strict=True)
+        except (av.error.FFmpegError, ValueError) as exc:
+            self.container.close()
+            self.container = None
+            raise ConfigError(
+                f"the {self.config.codec} encoder rejects its options ({codec_options or 'defaults'}: {str(exc).splitlines()[0]})",
+                "use a valid --preset (ultrafast … veryslow) and --crf 0-51, or another --codec",
+            ) from None
         self.stream = stream
 
     def write(self, bundle: FrameBundle) -> None:
@@ -131,14 +146,21 @@ class _EncodingSink(SinkStage):
 
 
 class FileSink(_EncodingSink):
-    """An MP4 (or MOV/MKV/TS) file, H.264, timestamps from the source, audio carried over."""
+    """An MP4 (or MOV/MKV/TS) file, H.264, timestamps from the source, audio carried over.
+
+    Written under a hidden partial name unique to this run (two runs never share one) while an
+    exclusive lock beside the file keeps a second run off the same output. MP4 and MOV are written
+    fragmented (a fragment a second), so a run cut short still leaves a playable ``.incomplete``
+    file. Finalizing is checked: a file that could not be completed fails the run."""
 
     def __init__(self, path: Path, info: SourceInfo, config: OutputConfig, *, carry_audio: bool) -> None:
-        super().__init__(f"file:{path.name}", info, config)
+        super().__init__(f"file:{path}", info, config)
         self.path = path
-        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.partial = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(3)}.partial{path.suffix}")
         self.audio_from = info.audio_path if carry_audio and config.audio else None
         self.final_path: Path | None = None
+        self._lock: OutputLock | None = None
+        self._broken = False  # a write failed: FFmpeg's state is not safe to flush any more
 
     def setup(self) -> None:
         parent = self.path.parent
@@ -148,37 +170,80 @@ class FileSink(_EncodingSink):
             raise SinkError(f"output {self.path} is a folder", "name a file, e.g. out.mp4")
         if not os.access(parent, os.W_OK):
             raise SinkError(f"output folder {parent} is not writable", "choose a folder you can write to")
+        free = free_bytes(parent)
+        if free is not None and free < MIN_FREE_BYTES:
+            raise SinkError(f"the disk of {parent} is full ({free // 1024} KiB free)", "free some space or choose another disk")
+        self._lock = OutputLock.take(self.path)
+        if self.path.exists():
+            log.warning("%s exists: it will be replaced when this run finishes", self.path)
         options = {"crf": str(self.config.crf), "preset": self.config.preset}
         try:
             # PyAV creates the file only at the first packet; create it now so a read-only or
             # full destination fails before the first frame, not in the middle of the run.
             self.partial.touch()
-            self._open_container(str(self.partial), FILE_FORMATS[self.path.suffix.lower()], options, None)
+            self._open_container(str(self.partial), FILE_FORMATS[self.path.suffix.lower()], options, None, container_options(self.path.suffix))
         except OSError as exc:
-            self.partial.unlink(missing_ok=True)
+            self._abandon()
             raise SinkError(f"cannot create {self.path} ({exc.strerror or exc})", "choose a path you can write to") from None
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Set-up failed: no partial file and no lock left behind."""
+        self.partial.unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def write(self, bundle: FrameBundle) -> None:
+        try:
+            super().write(bundle)
+        except SinkError:
+            self._broken = True
+            raise
 
     def _write_error(self, exc: OSError) -> SinkError:
         if exc.errno == errno.ENOSPC:
-            return SinkError(f"disk full while writing {self.path}", "free some space; the frames written so far are kept")
+            return SinkError(f"disk full while writing {self.path}", f"free some space; frames that reached the disk are kept in {self.path.stem}.incomplete{self.path.suffix}")
         return SinkError(f"writing {self.path} failed ({exc.strerror or exc})", "check the disk and the path")
 
     def teardown(self, *, complete: bool) -> None:
+        try:
+            self._finalize(complete)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _finalize(self, complete: bool) -> None:
         if self.container is None:
             return
+        failure: str | None = None
         try:
-            self._flush_and_close()
-        except OSError as exc:
-            log.error("could not finalize %s (%s)", self.path, exc.strerror or exc)
+            if self._broken:
+                # never flush after a failed write: muxing after a failed header crashed FFmpeg
+                self.container.close()
+            else:
+                self._flush_and_close()
+        except (OSError, av_error()) as exc:
+            failure = getattr(exc, "strerror", None) or str(exc)
+        if failure is None and self.frames_written and _size(self.partial) == 0:
+            failure = "nothing reached the disk"
+        if failure is not None or self._broken:
             complete = False
-        if self.frames_written == 0:
+        if self.frames_written == 0 or _size(self.partial) == 0:
             self.partial.unlink(missing_ok=True)
+            if failure is not None:
+                raise SinkError(f"could not finalize {self.path} ({failure}): no file was written", "free some space or choose another disk")
             log.warning("%s: no frame was written, so no file was created", self.path)
             return
         if not complete:
             self.final_path = self.path.with_name(f"{self.path.stem}.incomplete{self.path.suffix}")
             os.replace(self.partial, self.final_path)
-            log.error("the run did not finish: the %d frames written are in %s", self.frames_written, self.final_path)
+            log.error("the run did not finish: what reached the disk of the %d frames encoded is in %s", self.frames_written, self.final_path)
+            if failure is not None:
+                raise SinkError(f"could not finalize {self.path} ({failure})", f"free some space; what was written is in {self.final_path}")
             return
         if self.audio_from is not None:
             try:
@@ -188,8 +253,97 @@ class FileSink(_EncodingSink):
                 return
             except Exception as exc:  # noqa: BLE001 - the video is still good without audio
                 log.warning("could not carry the audio over (%s); writing the video without it", exc)
+        if container_options(self.path.suffix):
+            try:  # the finished file as a plain MP4 (frame count and index in the header); a copy, no re-encode
+                remux(self.partial, self.path)
+                self.partial.unlink(missing_ok=True)
+                self.final_path = self.path
+                return
+            except Exception as exc:  # noqa: BLE001 - the fragmented file plays too
+                log.warning("could not rewrite %s unfragmented (%s); keeping it fragmented", self.path, exc)
         os.replace(self.partial, self.path)
         self.final_path = self.path
+
+
+def container_options(suffix: str) -> dict[str, str]:
+    """MP4/MOV fragmented every second (an interrupted file stays playable), others as they are."""
+    if suffix.lower() in (".mp4", ".mov", ".m4v"):
+        return {"movflags": "+frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+    return {}
+
+
+def remux(source: Path, out_path: Path) -> None:
+    """``source``'s video packets into ``out_path`` as they are (no re-encode); atomic."""
+    import av
+
+    tmp = out_path.with_name(f".{out_path.stem}.remuxing{out_path.suffix}")
+    try:
+        with av.open(str(source)) as src, av.open(str(tmp), "w") as out:
+            stream_in = src.streams.video[0]
+            stream_out = out.add_stream_from_template(stream_in)
+            for packet in src.demux(stream_in):
+                if packet.dts is None:
+                    continue
+                packet.stream = stream_out
+                out.mux(packet)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def av_error() -> type[Exception]:
+    import av
+
+    return av.error.FFmpegError  # type: ignore[no-any-return]
+
+
+MIN_FREE_BYTES = 1 << 20  # less than a second of 1080p video: the run would fail at once
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Bytes this user may still write under ``folder``; None when unknown (a pseudo or read-only
+    file system, which the creation of the file itself then reports)."""
+    try:
+        info = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    if info.f_blocks == 0 or info.f_flag & getattr(os, "ST_RDONLY", 1):
+        return None
+    return info.f_bavail * info.f_frsize
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class OutputLock:
+    """An exclusive lock on an output path, held for the run (``.NAME.lock`` beside it; the OS
+    releases it if the process dies, so a crash never leaves the output locked)."""
+
+    def __init__(self, lock_path: Path, fd: int) -> None:
+        self.lock_path = lock_path
+        self.fd = fd
+
+    @classmethod
+    def take(cls, path: Path) -> OutputLock:
+        lock_path = path.with_name(f".{path.name}.lock")
+        try:
+            fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as exc:
+            raise SinkError(f"cannot create {path} (its lock file: {exc.strerror or exc})", "choose a path you can write to") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise SinkError(f"another run is writing {path}", "wait for it to finish, or choose another --output") from None
+        return cls(lock_path, fd)
+
+    def release(self) -> None:
+        self.lock_path.unlink(missing_ok=True)
+        os.close(self.fd)
 
 
 class StreamSink(_EncodingSink):
@@ -319,7 +473,7 @@ def make_sinks(specs: Sequence[SinkSpec], info: SourceInfo, config: OutputConfig
             sinks.append(VirtualCameraSink(info, config, device=spec.target or None))
         else:
             sinks.append(NullSink())
-    names = [s.name for s in sinks]
+    names = [str(Path(s.target).resolve()) if s.kind == "file" else sink.name for s, sink in zip(specs, sinks, strict=True)]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ConfigError(f"the same output is named twice: {', '.join(sorted(duplicates))}", "give each --output once")

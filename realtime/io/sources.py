@@ -146,6 +146,7 @@ class PyAVSource(VideoSource):
         self.spec = spec
         self.loop = config.loop and spec.kind == "file"
         self.corrupt_packets = 0
+        self.timeout_s = config.open_timeout_s
         options = camera_options(config, spec.av_format) if spec.av_format else {}
         if spec.kind == "file":
             path = Path(spec.target)
@@ -208,7 +209,8 @@ class PyAVSource(VideoSource):
             return self._missing_error()
         if errno_value == errno.EINVAL and self.spec.kind == "camera":
             return SourceError(f"camera {target} rejected the requested size, rate or format", "try another --camera-size/--camera-fps/--camera-format")
-        if errno_value == errno.ETIMEDOUT or "timed out" in str(exc).lower():
+        # PyAV's own timeout interrupts FFmpeg, which then reports "Immediate exit requested" (ExitError)
+        if errno_value == errno.ETIMEDOUT or "timed out" in str(exc).lower() or _is_timeout(exc):
             return SourceError(f"{target} did not answer within the open timeout", "check that the stream is running, or raise --open-timeout-s")
         if self.spec.kind == "file":
             return SourceError(f"{target} is not a readable video ({reason})", "check that the file is a complete video (try playing it)")
@@ -238,7 +240,7 @@ class PyAVSource(VideoSource):
 
     def _decode(self, av: Any) -> Iterator[Any]:
         consecutive_bad = 0
-        for packet in self.container.demux(self.stream):
+        for packet in self._demux(av):
             try:
                 decoded = packet.decode()
             except av.error.InvalidDataError:
@@ -251,8 +253,32 @@ class PyAVSource(VideoSource):
             consecutive_bad = 0
             yield from decoded
 
+    def _demux(self, av: Any) -> Iterator[Any]:
+        """The stream's packets; a live input that stops answering ends with the timeout's message."""
+        packets = self.container.demux(self.stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.ExitError:
+                raise SourceError(
+                    f"{self.spec.target} stopped sending frames (nothing within the {self.timeout_s:g} s read timeout)",
+                    "check that the camera or stream is still running, or raise --open-timeout-s",
+                ) from None
+            except (OSError, av.error.FFmpegError) as exc:
+                if self.spec.kind == "file":
+                    raise SourceError(f"{self.spec.target} cannot be read further ({getattr(exc, 'strerror', None) or exc})", "check that the file is complete") from None
+                raise SourceError(f"{self.spec.target} stopped ({getattr(exc, 'strerror', None) or exc})", "check the device or stream, then restart") from None
+            yield packet
+
     def close(self) -> None:
         self.container.close()
+
+
+def _is_timeout(exc: Exception) -> bool:
+    """FFmpeg's answer to PyAV's timeout callback: ExitError, 'Immediate exit requested'."""
+    return type(exc).__name__ == "ExitError" or "immediate exit requested" in str(exc).lower()
 
 
 def open_source(config: CaptureConfig) -> VideoSource:

@@ -105,6 +105,7 @@ class Pipeline:
         self._logged_kinds: set[str] = set()
         self._gave_up: set[str] = set()
 
+        self.source = source
         self.stages = list(stages)
         self.sinks = list(sinks)
         sink_policies = list(sink_policies or [policy] * len(sinks))

@@ -58,6 +58,10 @@ class SourceStage(ABC):
     def teardown(self) -> None:
         """Close the device or file."""
 
+    def describe(self) -> dict[str, object]:
+        """What a report should say about the input (frames read, damage found)."""
+        return {}
+
 
 class SinkStage(ABC):
     """A destination for finished frames (file, stream, virtual camera)."""

@@ -152,7 +152,9 @@ class BlendStage(Stage):
             return False
         from realtime.inference.blend_cache import load_blend_cache
 
-        saved = load_blend_cache(Path(self.engines_dir), self.crop_size) if self.engines_dir else None
+        from realtime.inference.engine_dir import resolve_engines_dir
+
+        saved = load_blend_cache(resolve_engines_dir(self.engines_dir), self.crop_size) if self.engines_dir else None
         self.fused_kernels = saved or ("compiled at start (none saved: realtime build-engines --kinds compiled)" if mode == "on" else None)
         return saved is not None or mode == "on"
 

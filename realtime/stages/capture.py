@@ -9,6 +9,7 @@ the stamp so the GPU copy travels while the landmarker works).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from realtime.pipeline.stage import SourceStage
 if TYPE_CHECKING:
     from realtime.pipeline.device_frames import DeviceFrames
 
+log = logging.getLogger("realtime")
+
 
 class CaptureStage(SourceStage):
     name = "capture"
@@ -33,6 +36,7 @@ class CaptureStage(SourceStage):
         self.max_frames = max_frames
         self._frames: Iterator[tuple[np.ndarray, float]] | None = None
         self._next_id = 0
+        self.ended = False  # the input itself ran out (not --max-frames, not a stop)
 
     def setup(self) -> None:
         self._frames = self.source.frames()
@@ -44,6 +48,7 @@ class CaptureStage(SourceStage):
         t_start_ns = time.perf_counter_ns()
         item = next(self._frames, None)
         if item is None:
+            self.ended = True
             return None
         frame, media_time_s = item
         t_decoded_ns = time.perf_counter_ns()
@@ -66,3 +71,22 @@ class CaptureStage(SourceStage):
 
     def teardown(self) -> None:
         self.source.close()
+        corrupt = int(getattr(self.source, "corrupt_packets", 0))
+        if corrupt:
+            log.warning("%s: %d damaged packets were skipped (their frames are missing from the output)", self.source.info.description, corrupt)
+        total = self.source.info.total_frames
+        expected = min(total, self.max_frames) if total and self.max_frames else total
+        if expected and self.ended and self._next_id < 0.95 * expected:
+            log.warning(
+                "%s ended after %d of its %d frames: the file is truncated or damaged (re-encode or replace it)",
+                self.source.info.description, self._next_id, expected,
+            )
+
+    def describe(self) -> dict[str, object]:
+        total = self.source.info.total_frames
+        return {
+            "frames_read": self._next_id,
+            "frames_expected": min(total, self.max_frames) if total and self.max_frames else total,
+            "corrupt_packets": int(getattr(self.source, "corrupt_packets", 0)),
+            "input_ended": self.ended,
+        }

@@ -27,6 +27,7 @@ from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError, SourceError
 from realtime.inference.backend import GeneratorSpec, Runner
 from realtime.inference.build import spec_from_checkpoint
+from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import select_runner
 from realtime.pipeline.device_frames import same_device
 from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
@@ -172,8 +173,9 @@ class SwapStage(Stage):
         if spec.id_dim is not None:
             self.identity = self._source_identity(spec.id_dim)
         buckets = sorted({batch_bucket(n) for n in range(1, self.detect.max_faces + 1)})
+        engines_dir = resolve_engines_dir(self.config.engines_dir)
         for batch in buckets:
-            selection = select_runner(spec, batch, Path(self.config.engines_dir), self.config.backends)
+            selection = select_runner(spec, batch, engines_dir, self.config.backends)
             self.runners[batch] = selection.runner
             self.skipped = selection.skipped
         self.spec = spec
