@@ -188,7 +188,7 @@ def make_parser() -> argparse.ArgumentParser:
     judge.add_argument("--debug", action="store_true", help="show tracebacks")
 
     build = commands.add_parser("build-engines", help="compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)")
-    from realtime.inference.build import add_arguments as add_build_arguments
+    from realtime.inference.build_options import add_arguments as add_build_arguments
 
     add_build_arguments(build)
     build.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -28,7 +28,7 @@ from realtime.models.target_autoencoder import TargetSwapper
 from realtime.models.weights import sha256_file
 
 log = logging.getLogger("realtime")
-KINDS = ("tensorrt", "aot", "compiled")
+from realtime.inference.build_options import KINDS, add_arguments
 
 
 def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSpec:
@@ -179,7 +179,7 @@ def build_engines(checkpoint: Path, batches: Sequence[int], engine_dir: Path, ki
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="build_engines.py", description="Build FP16 generator engines into engines/.")
+    parser = argparse.ArgumentParser(prog="build_engines.py", description="Build FP16 generator engines (default folder: ~/.cache/realtime/engines).")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -187,14 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelError as exc:
         print(f"build_engines: error: {exc}", file=sys.stderr)
         return 1
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, required=True, help="an aei_net or target_autoencoder checkpoint (.safetensors)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 2, 4], help="faces per frame to build for (default: 1 2 4)")
-    parser.add_argument("--kinds", nargs="+", choices=KINDS, help="engine kinds (default: tensorrt if installed, else aot + compiled on CUDA, aot on CPU)")
-    parser.add_argument("--engines-dir", type=str, default="auto", help="where engines and manifest.json go (default 'auto': ~/.cache/realtime/engines, or under $REALTIME_CACHE)")
-    parser.add_argument("--target-identity", type=int, default=0, help="per-target models: which decoder (default: 0)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
