@@ -20,7 +20,7 @@ from realtime.pipeline.pipeline import FailurePolicy, Pipeline, RunResult
 from realtime.pipeline.queues import Policy
 from realtime.pipeline.stage import SinkStage, Stage
 from realtime.pipeline.stats import StatsCollector
-from realtime.report import process_cpu_seconds, resource_usage, run_metadata, write_report
+from realtime.report import check_report_path, process_cpu_seconds, resource_usage, run_metadata, write_report
 from realtime.stages.capture import CaptureStage
 
 log = logging.getLogger("realtime")
@@ -152,6 +152,8 @@ def run(
 ) -> tuple[RunResult | None, dict[str, Any]]:
     """Open the input and outputs, run to the end (or Ctrl-C), write the report; returns both."""
     specs = resolve_outputs(config, required=not extra_sinks)
+    if config.stats.report:
+        check_report_path(Path(config.stats.report))  # before anything opens, not after the run
     source = open_source(config.capture)
     try:
         pipeline, plan = build_pipeline(config, source, specs, stages, extra_sinks)
@@ -168,9 +170,11 @@ def run(
     poller = ControlsPoller(_controls_watchers(config, pipeline))
     result: RunResult | None = None
     t_run_start, cpu_start = time.perf_counter(), process_cpu_seconds()
+    run_failed = True
     try:
         poller.start()
         result = pipeline.run(on_tick=status.tick if status else None)
+        run_failed = False
     finally:
         poller.stop()
         # Written even when the run failed: the report of a failing run is the most useful one.
@@ -184,7 +188,12 @@ def run(
         report["resources"] = resource_usage(time.perf_counter() - t_run_start, cpu_start)
         report["outputs"] = _output_paths(pipeline)
         if config.stats.report:
-            write_report(report, Path(config.stats.report))
+            try:
+                write_report(report, Path(config.stats.report))
+            except Exception as exc:  # noqa: BLE001 - never let the report hide the run's own error
+                if not run_failed:
+                    raise
+                log.error("could not write the report %s (%s)", config.stats.report, exc)
     return result, report
 
 

@@ -2,7 +2,8 @@
 
 Flags are generated from the config dataclasses (``realtime.config``), so each option is defined
 once. Errors print as one line, ``realtime: error: <problem>: <fix>``, with a traceback only under
-``--debug``. Exit codes: 0 done, 1 failed while running, 2 bad usage or input, 130 interrupted.
+``--debug``. Exit codes: 0 done, 1 failed while running, 2 bad usage or input, 128 + the signal
+when stopped by one (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP: what supervisors expect).
 """
 
 from __future__ import annotations
@@ -36,6 +37,21 @@ TRACK_SECTIONS = ("capture", "detect", "track", "pipeline", "stats")
 
 class UsageError(ConfigError):
     """A malformed command line (unknown option, bad value)."""
+
+
+class SignalExit(KeyboardInterrupt):
+    """A stop signal that arrived outside a running pipeline (during set-up, say)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def exit_code_of(result: Any) -> int:
+    """0, or 128 + the signal that stopped the run."""
+    if result is None or not result.interrupted:
+        return EXIT_OK
+    return 128 + (result.signal or signal.SIGINT)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -230,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if config.detect.faces and not config.swap.generator:
             summary += " (faces tracked, not swapped: no --generator)"
         print(f"done: {summary}; wrote {', '.join(report['outputs'])}" + (f" and {config.stats.report}" if config.stats.report else ""))
-    return EXIT_INTERRUPTED if result and result.interrupted else EXIT_OK
+    return exit_code_of(result)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -304,7 +320,7 @@ def cmd_track(args: argparse.Namespace) -> int:
             f"done: {report['frames']['done']} frames, {track.get('tracks_started', 0)} tracks, "
             f"{track.get('frames_without_face', 0)} frames without a face; wrote {args.json}"
         )
-    return EXIT_INTERRUPTED if result and result.interrupted else EXIT_OK
+    return exit_code_of(result)
 
 
 def _bench_generator(args: argparse.Namespace) -> int:
@@ -527,8 +543,33 @@ def _enable_crash_stacks() -> None:
         except (OSError, ValueError, AttributeError):  # no real stderr (embedded; tests capture it)
             return
     faulthandler.enable(file=_STACKS_FILE, all_threads=True)
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, file=_STACKS_FILE, all_threads=True, chain=False)
+    if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, _dump_named_stacks)
+
+
+def _dump_named_stacks(_signum: int, _frame: Any) -> None:
+    try:
+        from realtime.pipeline.slow_stacks import named_stacks
+
+        _STACKS_FILE.write(named_stacks() + "\n")
+        _STACKS_FILE.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _raise_stop(signum: int, _frame: Any) -> None:
+    raise SignalExit(signum)
+
+
+def _install_stop_handlers() -> dict[int, Any]:
+    """Before anything opens, a stop signal becomes an exception that unwinds set-up and closes
+    what was opened (the default action would kill the process and leave partial files). The
+    running pipeline installs its own handlers, which turn a signal into a clean stop."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    from realtime.pipeline.pipeline import STOP_SIGNALS
+
+    return {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
 
 
 _stalled = threading.Event()  # set by main when the run ended in a stall: see entry_point
@@ -540,26 +581,29 @@ def entry_point() -> None:
     for it for ever (on the H100, finalizers that free CUDA memory never came back), so the process
     ends at once instead: its outputs are closed and its report written by then."""
     code = main()
-    if _stalled.is_set():
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    raise SystemExit(code)
+    # Outputs are closed and the report written by now: exit without Python's final collection
+    # of every object (4-12 s after a run that loaded torch, which a Ctrl-C should not wait for).
+    # After a stall the stuck thread would also keep a normal exit waiting for ever.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     _enable_crash_stacks()
+    previous_handlers = _install_stop_handlers()
     try:
         args, unknown = make_parser().parse_known_args(argv)
         if unknown:
             raise UsageError(f"unrecognized arguments: {' '.join(unknown)}", f"see 'realtime {args.command} --help'")
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("realtime: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:
+        signum = interrupt.signum if isinstance(interrupt, SignalExit) else signal.SIGINT
+        print(f"realtime: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
     except RealtimeError as error:
         if isinstance(error, StallError):
             _stalled.set()
@@ -572,4 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"realtime: error: unexpected {type(error).__name__}: {error}: rerun with --debug and report it", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from realtime import __version__
 from realtime.config import Config
-from realtime.errors import SinkError
+from realtime.errors import ConfigError, SinkError
 from realtime.io.sources import SourceInfo
 from realtime.pipeline.gc_pauses import LONG_PAUSE_MS
 
@@ -72,6 +72,19 @@ def run_metadata(config: Config, info: SourceInfo, plan: dict[str, Any]) -> dict
         "plan": plan,
         "config": config.to_dict(),
     }
+
+
+def check_report_path(path: Path) -> None:
+    """Before the run: the report (and its .png and .md) can be written at ``path``."""
+    if not path.parent.exists():
+        raise ConfigError(f"report folder {path.parent} does not exist", f"create it (mkdir -p {path.parent})")
+    if path.is_dir():
+        raise ConfigError(f"--report {path} is a folder", "name a file, e.g. run.json")
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"report folder {path.parent} is not writable", "choose a folder you can write to")
+    for sibling in (path, path.with_suffix(".png"), path.with_suffix(".md")):
+        if sibling.exists() and not os.access(sibling, os.W_OK):
+            raise ConfigError(f"{sibling} exists and cannot be replaced", "choose another --report path")
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:

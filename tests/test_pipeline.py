@@ -210,20 +210,58 @@ class StuckStage(Stage):
         return bundle
 
 
-def test_a_stalled_pipeline_stops_with_an_error_and_closes_its_outputs(capfd):
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_a_stalled_pipeline_names_the_stuck_stage_logs_every_stack_and_closes_its_outputs():
     stuck = StuckStage(stuck_at=20)
     pipeline, _, (sink,) = _pipeline(200, [stuck], stall_timeout_s=0.5)
+    lines = _Lines()
+    logger = logging.getLogger("realtime")
+    logger.addHandler(lines)
     t0 = time.monotonic()
-    with pytest.raises(StageError, match="stalled: no frame came out for 0 s|stalled: no frame came out for 1 s"):
-        pipeline.run()
+    try:
+        with pytest.raises(StageError, match="the stuck stage has been on frame 20 for [01] s, no frame came out for [01] s") as raised:
+            pipeline.run()
+    finally:
+        logger.removeHandler(lines)
+        stuck.release.set()
     assert time.monotonic() - t0 < 10
+    assert "the stuck stage is blocked" in str(raised.value)  # the cause, not "a stuck GPU" on a CPU run
     assert sink.frame_ids == list(range(20)) and sink.finalized is False  # closed as incomplete, not left open
-    stuck.release.set()
+    logged = "\n".join(lines.lines)
+    assert "thread rt-stuck" in logged and "self.release.wait(30)" in logged  # the stacks reach the log, by name
 
 
 def test_a_pipeline_that_is_only_slow_is_not_called_stalled():
     pipeline, _, (sink,) = _pipeline(30, [PassThroughStage("slow", delay_s=0.05)], stall_timeout_s=0.5)
     assert pipeline.run().frames_done == 30
+
+
+class CpuBoundStage(Stage):
+    """Computes for longer than the stall timeout on each frame: a CPU generator on a loaded machine."""
+
+    name = "cpu-bound"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        end = time.thread_time() + self.seconds  # CPU time of this thread: as long on a busy machine
+        while time.thread_time() < end:
+            pass
+        return bundle
+
+
+def test_a_stage_that_computes_longer_than_the_stall_timeout_is_slow_not_stalled():
+    pipeline, _, (sink,) = _pipeline(3, [CpuBoundStage(0.7)], stall_timeout_s=0.3)
+    assert pipeline.run().frames_done == 3 and sink.finalized is True
 
 
 def test_a_sink_waiting_for_a_frame_that_never_arrives_returns_when_stopped():

@@ -8,7 +8,6 @@ file fails before the first frame and the first frame's latency is not a cold st
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import logging
 import signal
@@ -23,7 +22,7 @@ from realtime.bundle import FrameBundle
 from realtime.errors import RealtimeError, StageError, StallError
 from realtime.pipeline.gpu_gate import stream_states
 from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
-from realtime.pipeline.slow_stacks import SlowStageWatch
+from realtime.pipeline.slow_stacks import SlowStageWatch, named_stacks
 from realtime.pipeline.stage import (
     SinkStage,
     SinkWorker,
@@ -65,6 +64,28 @@ class RunResult:
     frames_done: int
     interrupted: bool
     stuck_threads: tuple[str, ...]
+    signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP), if any
+
+
+# Signals that mean "stop cleanly": Ctrl-C, a supervisor's stop, a closed terminal or dropped SSH.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_DEADLINE_S = 1.0  # after a stop request every thread gets this long; outputs finalize within it
+
+
+BUSY_CPU_SHARE = 0.1  # of one core: a process computing this much is working, not stuck (a waiting one uses ~0.01)
+
+
+def stall_cause(stage: str | None, gpu: bool) -> str:
+    """What most likely holds a stuck ``stage``, in words a user can act on."""
+    if stage is None:
+        return "frames stopped moving between stages, which is a bug"
+    if stage in ("swap", "blend") and gpu:
+        return f"the {stage} stage waits on the GPU (a stuck GPU or driver)"
+    if stage == "capture":
+        return "the input stopped delivering frames (a stuck camera or device)"
+    if stage.startswith(("file:", "stream:", "vcam", "null")):
+        return f"the output {stage} stopped taking frames (a stuck disk, network or virtual camera)"
+    return f"the {stage} stage is blocked (waiting on a lock, a device or a library)"
 
 
 class Pipeline:
@@ -97,7 +118,9 @@ class Pipeline:
         self.stall_timeout_s = stall_timeout_s
         if slow_stage_ms:
             self.stats.slow_watch = SlowStageWatch(slow_stage_ms)
-        self._progress = (-1, 0.0)  # (frames accounted for, when that number last changed)
+        # ((frames accounted for, stage steps), when that last changed, process CPU seconds then)
+        self._progress: tuple[tuple[int, int], float, float] = ((-1, -1), 0.0, 0.0)
+        self._steps = 0  # frames any stage finished (an approximate count: only its change matters)
         self._fatal: BaseException | None = None
         self._fatal_stage: str | None = None
         self._lock = threading.Lock()
@@ -145,12 +168,15 @@ class Pipeline:
         return self._fatal
 
     def frame_captured(self, bundle: FrameBundle) -> None:
+        self._steps += 1
         self.stats.frame_captured(bundle)
 
     def frame_written(self, sink: str, bundle: FrameBundle, t_start_ns: int, t_end_ns: int) -> None:
+        self._steps += 1
         self.stats.frame_written(sink, bundle, t_start_ns, t_end_ns)
 
     def frame_succeeded(self, stage: str) -> None:
+        self._steps += 1
         if self._consecutive[stage]:
             with self._lock:
                 if stage in self._gave_up:
@@ -159,6 +185,7 @@ class Pipeline:
                 self._consecutive[stage] = 0
 
     def frame_failed(self, stage: str, bundle: FrameBundle, error: Exception) -> None:
+        self._steps += 1
         self.stats.frame_failed(stage, error)
         kind = f"{stage}: {type(error).__name__}"
         with self._lock:
@@ -203,7 +230,13 @@ class Pipeline:
             worker.start()
         deadline = time.monotonic() + ready_timeout_s
         for worker in self.workers:
-            if not worker.ready.wait(max(0.0, deadline - time.monotonic())):
+            try:
+                ready = worker.ready.wait(max(0.0, deadline - time.monotonic()))
+            except BaseException:  # a signal during set-up: close what is open, then let it go on
+                self.stop()
+                self.join(timeout_s=STOP_DEADLINE_S)
+                raise
+            if not ready:
                 self.stop()
                 self.join()
                 raise StageError(
@@ -234,32 +267,49 @@ class Pipeline:
         self.stop_event.set()
 
     def _watch_for_stall(self, now: float) -> bool:
-        """A fatal error when no frame has come out (written or dropped) for ``stall_timeout_s``
-        while some are in flight: on the H100, a stuck GPU left every thread waiting for ever
-        and the output frozen. Every thread's stack is printed first: that is what shows where."""
+        """A fatal error when the pipeline is stuck, not merely slow: no stage has finished a frame
+        (and none came out) for ``stall_timeout_s`` while frames are in flight, and, on a run with
+        no GPU stream, the process has not been computing either (a CPU generator on a loaded
+        machine can spend that long on a frame: that is slow, and it is left to finish). On the
+        H100 a stuck GPU left every thread waiting for ever and the output frozen. The stuck stage
+        is named and every thread's stack goes to the log: that is what shows where."""
         if not self.stall_timeout_s or self._fatal is not None:
             return False
         accounted = self.stats.frames_done + sum(self.stats.drops().values())
-        if accounted != self._progress[0] or self.stats.captured <= accounted:
-            self._progress = (accounted, now)
+        progress = (accounted, self._steps)
+        cpu_s = time.process_time()
+        if progress != self._progress[0] or self.stats.captured <= accounted:
+            self._progress = (progress, now, cpu_s)
             return False
         stalled_s = now - self._progress[1]
         if stalled_s < self.stall_timeout_s:
             return False
-        in_flight = self.stats.captured - accounted
-        log.error("no frame came out for %.0f s with %d in flight; every thread's stack follows", stalled_s, in_flight)
-        try:
-            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
-        except (AttributeError, ValueError, OSError):  # no real stderr (embedded, captured by tests)
-            pass
         states = stream_states()
+        computing = (cpu_s - self._progress[2]) / stalled_s > BUSY_CPU_SHARE
+        if computing and not states:
+            self._progress = (progress, now, cpu_s)  # slow, not stuck: look again after another timeout
+            log.warning("no frame finished for %.0f s, but the process is computing (a slow CPU?): waiting on", stalled_s)
+            return False
+        in_flight = self.stats.captured - accounted
+        stage, where = self._stuck_stage()
+        cause = stall_cause(stage, bool(states))
+        log.error("the pipeline stalled: %s; %d frames in flight; every thread's stack follows\n%s", where, in_flight, named_stacks())
         if states:
             log.error("CUDA streams: %s", ", ".join(f"{name} {state}" for name, state in states.items()))
         self.fatal("pipeline", StallError(
-            f"the pipeline stalled: no frame came out for {stalled_s:.0f} s with {in_flight} in flight",
-            "a stuck GPU, device or output; the stacks above show where: rerun, and report it with them if it recurs (--stall-timeout-s 0 turns this check off)",
+            f"the pipeline stalled: {where}, no frame came out for {stalled_s:.0f} s",
+            f"{cause}; the stacks above show where: rerun, and report it with them if it recurs (--stall-timeout-s 0 turns this check off)",
         ))
         return True
+
+    def _stuck_stage(self) -> tuple[str | None, str]:
+        """The worker inside one frame the longest, and a phrase saying so."""
+        now_ns = time.perf_counter_ns()
+        busy = [(w.busy_since_ns, w) for w in self.workers if w.busy_since_ns]
+        if not busy:
+            return None, "no stage is working on a frame (every stage waits on its queue)"
+        since, worker = min(busy, key=lambda item: item[0])
+        return worker.stage_name, f"the {worker.stage_name} stage has been on frame {worker.busy_frame} for {(now_ns - since) / 1e9:.0f} s"
 
     def done(self) -> bool:
         return not any(w.is_alive() for w in self.workers)
@@ -296,17 +346,20 @@ class Pipeline:
         interrupted = threading.Event()
         t_requested: list[float] = []
 
+        stop_signal: list[int] = []
+
         def on_signal(signum: int, _frame: object) -> None:
             if interrupted.is_set():
                 raise KeyboardInterrupt  # a second Ctrl-C: the user really wants out
             interrupted.set()
+            stop_signal.append(signum)
             t_requested.append(time.monotonic())
             log.info("stopping (%s)", signal.Signals(signum).name)
             self.stop()
 
-        # Ctrl-C (and a service manager's SIGTERM) become a stop request instead of an exception
-        # that could land anywhere; only the main thread may install handlers.
-        handled = (signal.SIGINT, signal.SIGTERM)
+        # Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP become a stop request
+        # instead of an exception that could land anywhere; only the main thread may install handlers.
+        handled = STOP_SIGNALS
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {sig: signal.signal(sig, on_signal) for sig in handled}
@@ -327,11 +380,11 @@ class Pipeline:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        stuck = self.join(timeout_s=1.0 if interrupted.is_set() else 5.0)
+        stuck = self.join(timeout_s=STOP_DEADLINE_S if interrupted.is_set() else 5.0)
         if stuck:
             log.warning("threads still running after stop: %s", ", ".join(stuck))
         elif t_requested:
             log.info("all threads stopped %.2f s after the request; outputs finalized", time.monotonic() - t_requested[0])
         if self._fatal is not None:
             raise self._fatal
-        return RunResult(self.stats.frames_done, interrupted.is_set(), stuck)
+        return RunResult(self.stats.frames_done, interrupted.is_set(), stuck, stop_signal[0] if stop_signal else None)

@@ -39,6 +39,15 @@ def stack_lines(frame: Any) -> list[str]:
     return [f"{'/'.join(e.filename.split('/')[-2:])}:{e.lineno} {e.name}" for e in entries]
 
 
+def named_stacks() -> str:
+    """Every thread's whole Python stack under its name (``rt-swap``, not a numeric id), as text."""
+    names = {thread.ident: thread.name.replace("realtime-", "rt-", 1) for thread in threading.enumerate()}
+    parts = []
+    for ident, frame in sys._current_frames().items():
+        parts.append(f"thread {names.get(ident, '?')} ({ident}), most recent call last:\n" + "".join(traceback.format_stack(frame)))
+    return "\n".join(parts)
+
+
 class SlowStageWatch:
     def __init__(self, threshold_ms: float) -> None:
         self.threshold_ns = int(threshold_ms * 1e6)
