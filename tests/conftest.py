@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+# One intra-op thread for torch (OpenMP) in tests: its workers spin at barriers, and when another
+# process takes a core from one of them every step waits for it. With two busy processes beside
+# it on a 2-core machine, one 30-step CPU training test took 114 s with two threads and 27 s with
+# one (17 s either way when the machine is idle). Set before torch loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
