@@ -92,7 +92,7 @@ class _EncodingSink(SinkStage):
             stream = self.container.add_stream(self.config.codec, rate=Fraction(nominal_fps(self.info)).limit_denominator(1001))
             if stream.type != "video":
                 raise ValueError(f"{self.config.codec} is not a video encoder")
-        except (av.error.FFmpegError, ValueError) as exc:
+        except (av.error.FFmpegError, ValueError, TypeError) as exc:  # TypeError: an audio codec
             self.container.close()
             self.container = None
             raise ConfigError(f"video codec {self.config.codec!r} is not available ({exc})", "use --codec libx264 or --codec mpeg4") from None
@@ -268,7 +268,8 @@ class FileSink(_EncodingSink):
 def container_options(suffix: str) -> dict[str, str]:
     """MP4/MOV fragmented every second (an interrupted file stays playable), others as they are."""
     if suffix.lower() in (".mp4", ".mov", ".m4v"):
-        return {"movflags": "+frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+        # flush_packets: each finished fragment reaches the file at once, not when FFmpeg's buffer fills
+        return {"movflags": "+frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", "flush_packets": "1"}
     return {}
 
 

@@ -70,6 +70,7 @@ class RunResult:
 # Signals that mean "stop cleanly": Ctrl-C, a supervisor's stop, a closed terminal or dropped SSH.
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 STOP_DEADLINE_S = 1.0  # after a stop request every thread gets this long; outputs finalize within it
+SINK_CLOSE_S = 5.0  # a stop during set-up: how long an output still opening may take to close again
 
 
 BUSY_CPU_SHARE = 0.1  # of one core: a process computing this much is working, not stuck (a waiting one uses ~0.01)
@@ -235,6 +236,9 @@ class Pipeline:
             except BaseException:  # a signal during set-up: close what is open, then let it go on
                 self.stop()
                 self.join(timeout_s=STOP_DEADLINE_S)
+                for sink_worker in self.workers:  # an output opens fast and must close its file
+                    if isinstance(sink_worker, SinkWorker):
+                        sink_worker.join(SINK_CLOSE_S)
                 raise
             if not ready:
                 self.stop()
