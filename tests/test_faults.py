@@ -384,3 +384,40 @@ def test_a_signal_during_set_up_leaves_no_partial_file(tmp_path):
         proc.kill()
     assert returncode in (143, -signal.SIGTERM)  # the handler may not be installed yet at 0.5 s
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name or p.name.endswith(".lock")]
+
+
+# --- hostile files ---------------------------------------------------------------------------------
+
+
+def _checkpoint_with_metadata(path: Path, **changes) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    meta = {"architecture": "target_autoencoder", "hyperparameters": {"crop_size": 128}, "crop_size": 128, "format_version": 1, **changes}
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"realtime": json.dumps(meta)})
+    return path
+
+
+@pytest.mark.parametrize(("change", "named"), [({"format_version": "x"}, "format_version 'x'"), ({"crop_size": 100}, "crop_size 100"), ({"hyperparameters": [1]}, "must be tables")])
+def test_hostile_checkpoint_metadata_is_blamed_on_the_checkpoint(tmp_path, capsys, change, named):
+    bad = _checkpoint_with_metadata(tmp_path / "bad.safetensors", **change)
+    code = main(["run", "--input", "demo", "--output", "null", "--generator", str(bad)])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code in (1, 2) and err.startswith(f"realtime: error: checkpoint {bad} has bad metadata") and named in err
+    assert "unexpected" not in err and "--crop-size" not in err
+
+
+def test_the_teacher_and_training_states_are_never_unpickled_as_code(tmp_path):
+    import pickle
+
+    from realtime.train.teacher import load_teacher
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    evil = tmp_path / "teacher.ckpt"
+    evil.write_bytes(pickle.dumps({"net_state_dict": Payload()}))
+    with pytest.raises(ModelError, match="not the MobileFaceNet teacher"):
+        load_teacher(evil)
+    assert not (tmp_path / "pwned").exists()

@@ -95,6 +95,30 @@ def save_checkpoint(
     return info
 
 
+SUPPORTED_CROP_SIZES = (128, 256)
+
+
+def _metadata_problem(info: CheckpointInfo) -> str | None:
+    """What is wrong with metadata that parsed as JSON but not as what realtime writes, if anything."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not whole(info.format_version) or info.format_version < 1:
+        return f"format_version {info.format_version!r} is not a version number"
+    if not isinstance(info.architecture, str):
+        return f"architecture {info.architecture!r} is not a name"
+    if not isinstance(info.hyperparameters, dict) or not isinstance(info.training, dict):
+        return "hyperparameters and training must be tables"
+    if info.crop_size is not None and (not whole(info.crop_size) or info.crop_size not in SUPPORTED_CROP_SIZES):
+        return f"crop_size {info.crop_size!r} is not one of {', '.join(map(str, SUPPORTED_CROP_SIZES))}"
+    for name in ("template", "tensors_sha256"):
+        if getattr(info, name) is not None and not isinstance(getattr(info, name), str):
+            return f"{name} {getattr(info, name)!r} is not text"
+    if info.embed_dim is not None and (not whole(info.embed_dim) or info.embed_dim < 1):
+        return f"embed_dim {info.embed_dim!r} is not a size"
+    return None
+
+
 def read_checkpoint_info(path: Path) -> CheckpointInfo:
     """The metadata alone (cheap: only the header is read)."""
     from safetensors import safe_open
@@ -110,9 +134,14 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         raise ModelError(f"checkpoint {path} has no realtime metadata", "only checkpoints written by realtime can be loaded")
     try:
         raw = json.loads(metadata["realtime"])
+        if not isinstance(raw, dict):
+            raise TypeError("not a table")
         info = CheckpointInfo(**raw)
     except (json.JSONDecodeError, TypeError) as exc:
         raise ModelError(f"checkpoint {path} has unreadable metadata ({exc})", "re-export it with this version of realtime") from None
+    problem = _metadata_problem(info)
+    if problem:
+        raise ModelError(f"checkpoint {path} has bad metadata ({problem})", "it was damaged or not written by realtime: re-download or re-train it")
     if info.format_version > FORMAT_VERSION:
         raise ModelError(f"checkpoint {path} is format {info.format_version}, newer than this realtime understands", "upgrade realtime")
     if info.architecture not in ARCHITECTURES:

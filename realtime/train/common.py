@@ -168,7 +168,8 @@ class ChunkedTrainer:
         if not self.state_path().is_file():
             return False
         # on the CPU first: the random generator's state must stay a CPU tensor
-        state = torch.load(self.state_path(), map_location="cpu", weights_only=False)  # our own file
+        # tensors and plain values only (weights_only): a state file swapped for another can run no code
+        state = torch.load(self.state_path(), map_location="cpu", weights_only=True)
         saved = {k: state["options"].get(k) for k in self.architecture_options}
         wanted = {k: getattr(self.options, k) for k in self.architecture_options}
         if saved != wanted:

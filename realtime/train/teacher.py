@@ -76,8 +76,8 @@ def load_teacher(path: Path) -> TeacherMobileFaceNet:
     if not path.is_file():
         raise ModelError(f"teacher checkpoint {path} not found", "pass --teacher ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt")
     try:
-        # a known file from ../shared (a plain pickle): never load an unknown one this way
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        # a pickle: only tensors and plain values are unpickled, never code (weights_only)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         state = checkpoint["net_state_dict"] if isinstance(checkpoint, dict) and "net_state_dict" in checkpoint else checkpoint
         model = TeacherMobileFaceNet()
         model.load_state_dict(state)
