@@ -338,3 +338,38 @@ def test_cover_grid_png_for_people(tmp_path):
     path = tmp_path / "covers.png"
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(tiles, axis=1), cv2.COLOR_RGB2BGR))
     assert path.stat().st_size > 1000
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("policy", ["pixelate", "hold"])
+def test_on_cuda_faces_left_unswapped_are_covered_after_the_frames_download(target_checkpoint, policy):
+    """The GPU path: frames kept on the device, three tracks but batches built for one face
+    (--max-faces 1): one is swapped and blended on the GPU, the other two, and a new face, are
+    covered on the host frame once it is back; and more faces than built batches go in chunks."""
+    from realtime.config import BlendConfig
+    from realtime.pipeline.device_frames import DeviceFrames
+    from realtime.stages.blend import BlendControls
+
+    frames = DeviceFrames("cuda")
+    stage = SwapStage(SwapConfig(generator=str(target_checkpoint), target_identity=1, backends=("eager-cuda",)), TrackConfig(crop_size=128), DetectConfig(max_faces=1), frames=frames)
+    stage.setup()
+    blend = BlendStage(BlendControls(BlendConfig(colour="off")), device="cuda", crop_size=128, face_safety=policy, hold_s=1.0)
+    blend.setup()
+    frame = _checkerboard()
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
+    bundle = FrameBundle(0, 0, frame.copy(), 0.0)
+    bundle.faces = tracker.step([Detection(make_face_landmarks((x, 240), 40)) for x in (140, 320, 500)], 0.0, 0.0)
+    bundle.device_frame = frames.upload(bundle.frame)
+    stage.process(bundle)
+    blend.process(bundle)
+    bundle.wait_for_frame()
+    swapped = [face for face in bundle.faces if face.blended]
+    assert len(swapped) == 1
+    for face in bundle.faces:
+        if not face.blended:
+            _assert_covered(frame, bundle.frame, face.box)
+    stage.detect = DetectConfig(max_faces=3)  # three faces through batch 1 only: three chunks on the device
+    again = FrameBundle(1, 0, frame.copy(), 0.02, faces=tracker.step([Detection(make_face_landmarks((x, 240), 40)) for x in (140, 320, 500)], 0.02, 0.02))
+    again.device_frame = frames.upload(again.frame)
+    stage.process(again)
+    assert all(face.swapped_crop_device is not None for face in again.faces) and sorted(stage.runners) == [1]
