@@ -139,6 +139,7 @@ def build_pipeline(
         start_timeout_s=config.pipeline.start_timeout_s,
         stall_timeout_s=config.pipeline.stall_timeout_s or None,
         slow_stage_ms=config.pipeline.slow_stage_ms or None,
+        drop_failed_outputs=config.output.on_output_error == "drop",
     )
     return pipeline, plan
 
@@ -183,6 +184,7 @@ def run(
         meta = {**run_metadata(config, source.info, plan.__dict__), **(extra_meta or {})}
         meta["interrupted"] = bool(result and result.interrupted)
         meta["error"] = str(pipeline.fatal_error) if pipeline.fatal_error else None
+        meta["dropped_outputs"] = dict(pipeline.dropped_outputs)
         meta["stages_info"] = {pipeline.source.name: pipeline.source.describe(), **{stage.name: stage.describe() for stage in pipeline.stages}}
         report = pipeline.stats.report(meta)
         report["resources"] = resource_usage(time.perf_counter() - t_run_start, cpu_start)

@@ -245,6 +245,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             summary += f", {report['throughput_fps']} fps, latency p50 {latency['p50']:.1f} ms p95 {latency['p95']:.1f} ms"
         if config.detect.faces and not config.swap.generator:
             summary += " (faces tracked, not swapped: no --generator)"
+        dropped = report.get("dropped_outputs") or {}
+        if dropped:
+            summary += f"; dropped after an error: {', '.join(dropped)}"
         print(f"done: {summary}; wrote {', '.join(report['outputs'])}" + (f" and {config.stats.report}" if config.stats.report else ""))
     return exit_code_of(result)
 

@@ -23,6 +23,7 @@ from realtime.errors import ConfigError
 Pace = Literal["auto", "native", "none"]
 QueuePolicy = Literal["auto", "latest_wins", "block"]
 ErrorPolicy = Literal["passthrough", "stop"]
+OutputErrorPolicy = Literal["stop", "drop"]
 DetectMode = Literal["auto", "sync", "async"]
 TemplateName = Literal["arcface", "ffhq"]
 Smoothing = Literal["kalman", "off"]
@@ -257,6 +258,10 @@ class OutputConfig:
     stream_bitrate_kbps: int = option(6000, "bitrate of stream outputs", metavar="KBPS")
     audio: bool = option(True, "carry the input file's audio into file outputs")
     sink_queue: int = option(4, "frames a slow output may fall behind before it drops", metavar="N")
+    on_output_error: OutputErrorPolicy = option(
+        "stop", "when one of several outputs fails (a stream drops, a disk fills): 'stop' ends the run, "
+        "'drop' closes that output (kept as incomplete) and the others go on",
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 51:

@@ -351,3 +351,22 @@ def test_without_slow_stage_ms_nothing_watches():
     pipeline.run()
     assert "slow_stage_stacks" not in pipeline.stats.report()
     assert not any(t.name == "realtime-slowwatch" for t in threading.enumerate())
+
+
+def test_a_failed_output_is_dropped_and_the_others_go_on_when_asked():
+    healthy, failing = CollectingSink("file"), CollectingSink("stream", fail_after=10)
+    pipeline, _, _ = _pipeline(60, [], sinks=[failing, healthy], drop_failed_outputs=True)
+    result = pipeline.run()
+    assert result.frames_done == 60 and healthy.frame_ids == list(range(60)) and healthy.finalized is True
+    assert failing.frame_ids == list(range(10)) and failing.finalized is False  # closed as incomplete
+    assert list(pipeline.dropped_outputs) == ["stream"]
+
+
+def test_without_drop_a_failed_output_ends_the_run_and_the_last_output_is_never_dropped():
+    pipeline, _, (sink,) = _pipeline(60, [], sinks=[CollectingSink("file", fail_after=5)], drop_failed_outputs=True)
+    with pytest.raises(OSError):
+        pipeline.run()
+    assert sink.finalized is False
+    pipeline, _, (a, b) = _pipeline(60, [], sinks=[CollectingSink("a", fail_after=5), CollectingSink("b")])
+    with pytest.raises(OSError):
+        pipeline.run()

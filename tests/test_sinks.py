@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 
+from realtime.cli import main
 from realtime.config import CaptureConfig, OutputConfig
 from realtime.errors import ConfigError, SinkError, VirtualCameraError
 from realtime.io.sinks import FileSink, NullSink, StreamSink, VirtualCameraSink, even_size, parse_sink_spec
@@ -182,3 +183,16 @@ def test_output_on_a_read_only_filesystem_fails_at_setup():
         pytest.skip("no /proc on this platform")
     with pytest.raises(SinkError, match="cannot create|not writable"):
         FileSink(target, INFO, OutputConfig(), carry_audio=False).setup()
+
+
+def test_a_looped_input_loops_its_audio_too(tmp_path: Path):
+    """Three passes of a one-second clip: three seconds of video, and of sound (not one)."""
+    clip = make_test_video(tmp_path / "in.mp4", frames=30, audio=True)
+    out = tmp_path / "out.mp4"
+    assert main(["run", "--input", str(clip), "--loop", "--pace", "none", "--max-frames", "90", "--no-faces", "--output", str(out), "--quiet"]) == 0
+    with av.open(str(out)) as container:
+        audio = container.streams.audio[0]
+        packets = [p for p in container.demux(audio) if p.pts is not None]
+        audio_s = float(sum(p.duration or 0 for p in packets) * audio.time_base)
+        pts = [p.pts for p in packets]
+    assert 2.7 <= audio_s <= 3.1 and pts == sorted(pts)

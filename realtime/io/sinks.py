@@ -247,7 +247,7 @@ class FileSink(_EncodingSink):
             return
         if self.audio_from is not None:
             try:
-                mux_audio(self.partial, self.audio_from, self.path)
+                mux_audio(self.partial, self.audio_from, self.path, loop=self.info.looped)
                 self.partial.unlink(missing_ok=True)
                 self.final_path = self.path
                 return

@@ -46,6 +46,7 @@ class SourceInfo:
     fps: float
     total_frames: int | None
     audio_path: Path | None  # a file whose audio a file sink may carry over
+    looped: bool = False  # --loop: the video repeats the file, so its audio must repeat too
 
     @property
     def live(self) -> bool:
@@ -191,6 +192,7 @@ class PyAVSource(VideoSource):
             fps=float(rate),
             total_frames=None if self.loop else total,
             audio_path=Path(spec.target) if has_audio else None,
+            looped=self.loop,
         )
         self._frame_duration_s = 1.0 / float(rate) if rate else 1 / 30
 

@@ -108,6 +108,7 @@ class Pipeline:
         start_timeout_s: float = 300.0,
         stall_timeout_s: float | None = None,
         slow_stage_ms: float | None = None,
+        drop_failed_outputs: bool = False,
     ) -> None:
         if not sinks:
             raise ValueError("a pipeline needs at least one sink")
@@ -156,7 +157,8 @@ class Pipeline:
         for index, stage in enumerate(stages):
             self.workers.append(StageWorker(stage, inboxes[index], outputs[index + 1], self))
         for sink, q in zip(sinks, sink_queues, strict=True):
-            self.workers.append(SinkWorker(sink, q, self))
+            self.workers.append(SinkWorker(sink, q, self, drop_on_error=drop_failed_outputs))
+        self.dropped_outputs: dict[str, str] = {}
 
     # --- supervisor interface (called from worker threads) -------------------------------------
 
@@ -175,6 +177,21 @@ class Pipeline:
     def frame_written(self, sink: str, bundle: FrameBundle, t_start_ns: int, t_end_ns: int) -> None:
         self._steps += 1
         self.stats.frame_written(sink, bundle, t_start_ns, t_end_ns)
+
+    def output_failed(self, sink: str, error: Exception) -> bool:
+        """``--on-output-error drop``: the failed output goes, the others go on; never the last one."""
+        with self._lock:
+            if sink in self.dropped_outputs:
+                log.warning("output %s, already dropped: %s", sink, error)
+                return True
+            others = [w.stage_name for w in self.workers if isinstance(w, SinkWorker) and w.stage_name != sink and w.stage_name not in self.dropped_outputs]
+            if not others:
+                return False
+            self.dropped_outputs[sink] = f"{type(error).__name__}: {error}"
+            if self.stats.primary_sink == sink:
+                self.stats.primary_sink = others[0]
+        log.error("output %s failed (%s) and was dropped; %s go on (--on-output-error drop)", sink, error, ", ".join(others))
+        return True
 
     def frame_succeeded(self, stage: str) -> None:
         self._steps += 1

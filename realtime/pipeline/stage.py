@@ -94,6 +94,10 @@ class Supervisor(Protocol):
 
     def frame_written(self, sink: str, bundle: FrameBundle, t_start_ns: int, t_end_ns: int) -> None: ...
 
+    def output_failed(self, sink: str, error: Exception) -> bool:
+        """An output failed and asks to be dropped; True when the others go on without it."""
+        ...
+
     @property
     def failed(self) -> bool: ...
 
@@ -232,11 +236,17 @@ class StageWorker(Worker):
 
 
 class SinkWorker(Worker):
-    def __init__(self, sink: SinkStage, inbox: FrameQueue[FrameBundle], supervisor: Supervisor) -> None:
+    """Writes frames to one sink. With ``drop_on_error`` a sink that fails is closed (as incomplete)
+    and dropped while the other outputs go on; its queue is still emptied, so the fan-out never
+    waits on it."""
+
+    def __init__(self, sink: SinkStage, inbox: FrameQueue[FrameBundle], supervisor: Supervisor, *, drop_on_error: bool = False) -> None:
         super().__init__(sink.name, supervisor)
         self.sink = sink
         self.inbox = inbox
         self.opened = False
+        self.drop_on_error = drop_on_error
+        self.dropped = False
 
     def setup(self) -> None:
         self.sink.setup()
@@ -256,9 +266,27 @@ class SinkWorker(Worker):
                 if not item.wait_for_frame(stop):  # a frame kept on the GPU is still on its way back
                     return  # stopped while waiting: never write a frame that did not arrive
                 self.sink.write(item)
+            except Exception as error:
+                if not self.drop_on_error or not self.supervisor.output_failed(self.sink.name, error):
+                    raise
+                self._drop()
+                return
             finally:
                 self.busy_since_ns = 0
             self.supervisor.frame_written(self.sink.name, item, t_start_ns, time.perf_counter_ns())
+
+    def _drop(self) -> None:
+        """Close the failed sink now, then keep emptying its queue until the end of the stream."""
+        self.dropped = True
+        self.opened = False
+        try:
+            self.sink.teardown(complete=False)
+        except Exception as error:  # noqa: BLE001 - already failed: its closing error is only logged
+            self.supervisor.output_failed(self.sink.name, error)
+        stop = self.supervisor.stop_event
+        while not stop.is_set():
+            if isinstance(self.inbox.get(POLL_S), EndOfStream):
+                return
 
     def teardown(self) -> None:
         if self.opened:
