@@ -370,3 +370,18 @@ def test_without_drop_a_failed_output_ends_the_run_and_the_last_output_is_never_
     pipeline, _, (a, b) = _pipeline(60, [], sinks=[CollectingSink("a", fail_after=5), CollectingSink("b")])
     with pytest.raises(OSError):
         pipeline.run()
+
+
+def test_a_stop_does_not_wait_for_a_stage_inside_a_long_frame():
+    """Ctrl-C while a CPU generator is a few seconds into one frame: the run returns within the
+    stop's deadline, its outputs finalized, and the busy thread is left to finish on its own."""
+    import os
+    import signal
+
+    pipeline, _, (sink,) = _pipeline(100, [PassThroughStage("slow", delay_s=3.0)], policy="latest_wins")
+    threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGINT)).start()
+    t0 = time.monotonic()
+    result = pipeline.run()
+    assert time.monotonic() - t0 < 0.5 + 1.0 + 0.5
+    assert result.interrupted and result.signal == signal.SIGINT and "slow" in result.stuck_threads
+    assert sink.finalized is True

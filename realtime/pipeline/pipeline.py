@@ -335,6 +335,10 @@ class Pipeline:
     def done(self) -> bool:
         return not any(w.is_alive() for w in self.workers)
 
+    def _sinks_done(self) -> bool:
+        """Every output has finished (and finalized its file): what a stop must wait for."""
+        return not any(w.is_alive() for w in self.workers if isinstance(w, SinkWorker))
+
     def join(self, timeout_s: float = 2.0) -> tuple[str, ...]:
         """Wait for every thread; returns the names of any still running after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
@@ -388,6 +392,8 @@ class Pipeline:
         try:
             while not self.done():
                 time.sleep(0.02)
+                if t_requested and time.monotonic() - t_requested[0] > STOP_DEADLINE_S and self._sinks_done():
+                    break  # a stage still inside a long frame (a CPU generator) is not waited for
                 if self._watch_for_stall(time.monotonic()):
                     break  # the stuck thread will not return: finish without it
                 if on_tick is not None and time.monotonic() >= next_tick:
@@ -401,7 +407,7 @@ class Pipeline:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        stuck = self.join(timeout_s=STOP_DEADLINE_S if interrupted.is_set() else 5.0)
+        stuck = self.join(timeout_s=max(0.05, STOP_DEADLINE_S - (time.monotonic() - t_requested[0])) if t_requested else (STOP_DEADLINE_S if interrupted.is_set() else 5.0))
         if stuck:
             log.warning("threads still running after stop: %s", ", ".join(stuck))
         elif t_requested:
