@@ -61,7 +61,7 @@ def measure(clip: Path, max_frames: int = 250) -> dict[str, object]:
     gains = rng.uniform(0.92, 1.08, (len(frames), 3))
     results: dict[str, object] = {"clip": clip.name, "frames": len(frames), "still_frames": int(still.sum())}
     face_regions = []
-    for frame, face in zip(frames, tracked):
+    for frame, face in zip(frames, tracked, strict=False):
         if face is None:
             face_regions.append(None)
             continue
@@ -79,7 +79,7 @@ def measure(clip: Path, max_frames: int = 250) -> dict[str, object]:
 
     def seam(images: list[np.ndarray]) -> float:
         values = []
-        for image, region in zip(images, face_regions):
+        for image, region in zip(images, face_regions, strict=False):
             if region is not None:
                 band = (region > 0.3) & (region < 0.7)
                 if band.any():
@@ -93,7 +93,7 @@ def measure(clip: Path, max_frames: int = 250) -> dict[str, object]:
                 continue
             stage = BlendStage(BlendControls(BlendConfig(colour=colour)))
             outputs = []
-            for index, (frame, face) in enumerate(zip(frames, tracked)):
+            for index, (frame, face) in enumerate(zip(frames, tracked, strict=False)):
                 bundle = FrameBundle(index, 0, frame, index / 30)
                 if face is not None:
                     crop = warp_crop(frame, face.crop_from_frame, face.crop_size)

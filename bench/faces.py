@@ -76,7 +76,7 @@ def make_side_by_side(left: Path, right: Path, out: Path) -> Path:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = a[0].shape[1] + b[0].shape[1], height, "yuv420p"
         stream.options = {"crf": "16", "preset": "veryfast"}
-        for fa, fb in zip(a, b):
+        for fa, fb in zip(a, b, strict=False):
             frame = av.VideoFrame.from_ndarray(np.hstack([fa[:height], fb[:height]]), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)

@@ -60,7 +60,7 @@ def resource_usage(wall_s: float | None, cpu_start_s: float = 0.0) -> dict[str, 
 def run_metadata(config: Config, info: SourceInfo, plan: dict[str, Any]) -> dict[str, Any]:
     return {
         "realtime_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "device": device_info(),
         "input": {
             "kind": info.kind,

@@ -22,13 +22,13 @@ import torch
 from realtime.errors import ModelError
 from realtime.inference.backend import GeneratorSpec, cuda_available
 from realtime.inference.blend_cache import build_blend_cache
+from realtime.inference.build_options import KINDS, add_arguments
 from realtime.inference.manifest import EngineKey, compile_cache_path, record_engine
 from realtime.models.checkpoint import load_checkpoint
 from realtime.models.target_autoencoder import TargetSwapper
 from realtime.models.weights import sha256_file
 
 log = logging.getLogger("realtime")
-from realtime.inference.build_options import KINDS, add_arguments
 
 
 def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSpec:
@@ -111,7 +111,7 @@ def verify_package_loads(path: Path, shapes: list[tuple[int, ...]], device: str,
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         path.unlink(missing_ok=True)
-        why = "crashed (signal %d)" % -done.returncode if done.returncode < 0 else ("gave NaN/inf" if done.returncode == 3 else (done.stderr.strip().splitlines() or ["?"])[-1][:200])
+        why = f"crashed (signal {-done.returncode})" if done.returncode < 0 else ("gave NaN/inf" if done.returncode == 3 else (done.stderr.strip().splitlines() or ["?"])[-1][:200])
         raise ModelError(f"the AOTInductor package built for {path.name} cannot be loaded here: it {why}", "the compiled backend (torch.compile) is used instead")
 
 

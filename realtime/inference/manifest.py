@@ -94,7 +94,7 @@ def write_manifest(engine_dir: Path, entries: list[EngineEntry]) -> None:
 
 def record_engine(engine_dir: Path, key: EngineKey, file: str, build_s: float) -> EngineEntry:
     """Add (or replace) the entry for ``key``."""
-    entry = EngineEntry(key, file, sha256_file(engine_dir / file), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), round(build_s, 2))
+    entry = EngineEntry(key, file, sha256_file(engine_dir / file), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), round(build_s, 2))
     same = lambda e: (e.key.checkpoint_sha256, e.key.kind, e.key.batch, e.key.precision, e.key.device) == (key.checkpoint_sha256, key.kind, key.batch, key.precision, key.device)  # noqa: E731
     write_manifest(engine_dir, [e for e in read_manifest(engine_dir) if not same(e)] + [entry])
     return entry

@@ -53,7 +53,7 @@ class AttributeEncoder(nn.Module):
             h = block(h)
             skips.append(h)
         levels = [h]  # 2×2
-        for block, skip in zip(self.up, reversed(skips[:-1])):
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=False):
             h = torch.cat([block(h), skip], dim=1)
             levels.append(h)
         levels.append(F.interpolate(h, scale_factor=2.0, mode="bilinear", align_corners=False))  # S×S

@@ -37,7 +37,7 @@ from realtime.stages.face_guard import Cover, FaceGuard
 from realtime.vision.align import apply_affine, warp_crop
 from realtime.vision.colour import STATS_STEP, ColourSmoother, ColourStats, from_lab, masked_stats, to_lab, transfer
 from realtime.vision.composite import paste_crop
-from realtime.vision.cover import covered_box, cover_face
+from realtime.vision.cover import cover_face, covered_box
 from realtime.vision.masks import face_mask
 
 if TYPE_CHECKING:
@@ -151,7 +151,6 @@ class BlendStage(Stage):
         if mode == "off" or self.device != "cuda":
             return False
         from realtime.inference.blend_cache import load_blend_cache
-
         from realtime.inference.engine_dir import resolve_engines_dir
 
         saved = load_blend_cache(resolve_engines_dir(self.engines_dir), self.crop_size) if self.engines_dir else None

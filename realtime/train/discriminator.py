@@ -19,7 +19,7 @@ class PatchGAN(nn.Module):
         super().__init__()
         channels = [3, width, width * 2, width * 4, width * 8]
         layers: list[nn.Module] = []
-        for index, (c_in, c_out) in enumerate(zip(channels, channels[1:])):
+        for index, (c_in, c_out) in enumerate(zip(channels, channels[1:], strict=False)):
             stride = 2 if index < 3 else 1
             layers.append(nn.Conv2d(c_in, c_out, 4, stride, 1))
             if index > 0:  # no normalisation on the first layer, as in pix2pix
