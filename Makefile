@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   - create .venv, install, run the full pipeline on the built-in clip
-#   make test   - create .venv, install, run the test suite
+#   make test   - create .venv, install, lint (ruff), type-check (mypy), run the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,6 +24,8 @@ demo: install
 		--generator models/aei-net-v1.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo
 
 test: install
+	$(BIN)/ruff check realtime tests bench build_engines.py
+	$(BIN)/mypy realtime
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -101,7 +101,7 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
 def device_frames_of(stages: Sequence[Stage]) -> Any:
     """The frame uploader (``DeviceFrames``) a stage exposes as ``frames``, if any: the capture
     stage feeds it. Looked up by attribute so a pipeline without faces never imports torch."""
-    return next((s.frames for s in stages if getattr(s, "frames", None) is not None), None)
+    return next((getattr(s, "frames") for s in stages if getattr(s, "frames", None) is not None), None)  # noqa: B009
 
 
 SinkFactory = Callable[[SourceInfo], SinkStage]

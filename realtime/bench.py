@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from realtime.io.sinks import NullSink
 from realtime.pipeline.pipeline import Pipeline
@@ -188,7 +188,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
     import torch
 
     from realtime.bundle import Detection, FrameBundle
-    from realtime.config import BlendConfig, TrackConfig
+    from realtime.config import BlendConfig, BlendFuse, TrackConfig
     from realtime.pipeline.device_frames import DeviceFrames
     from realtime.stages.blend import BlendControls, BlendStage
     from realtime.testing import make_face_landmarks
@@ -208,7 +208,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
         uploader = DeviceFrames("cuda") if device == "cuda-frame" else None
         crop_on_device = torch.from_numpy(crop).cuda() if uploader is not None else None
         for colour in ("off", "smoothed"):
-            stage = BlendStage(BlendControls(BlendConfig(colour=colour, blend_compile=fuse)), device="cuda" if uploader else device, crop_size=crop_size, engines_dir=engines_dir)
+            stage = BlendStage(BlendControls(BlendConfig(colour=colour, blend_compile=cast(BlendFuse, fuse))), device="cuda" if uploader else device, crop_size=crop_size, engines_dir=engines_dir)
             t_setup = time.perf_counter()
             stage.setup()
             setup_s = time.perf_counter() - t_setup  # with fusing: its compile (warm when build-engines saved the kernels)

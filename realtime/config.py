@@ -31,6 +31,9 @@ ColourMode = Literal["off", "per_frame", "smoothed"]
 BlendDevice = Literal["auto", "cpu", "cuda"]
 BlendFuse = Literal["auto", "on", "off"]
 FaceSafety = Literal["auto", "reveal", "hold", "blur", "pixelate"]
+# the generator backends (inference/backend.py's BACKENDS, which a test holds to this list); named
+# here so that a bad --backends is a usage error before anything opens, without importing torch
+BACKEND_NAMES: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "eager-cuda-fp32", "cpu")
 COVERING: tuple[str, ...] = ("hold", "blur", "pixelate")
 DEFAULT_CROP_SIZE = 256
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
@@ -178,6 +181,9 @@ class SwapConfig:
     )
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.backends if name not in BACKEND_NAMES]
+        if unknown or not self.backends:
+            raise ConfigError(f"unknown generator backend {unknown[0]!r}" if unknown else "--backends is empty", f"use some of {', '.join(BACKEND_NAMES)}")
         if self.target_identity < 0:
             raise ConfigError("--target-identity cannot be negative", "use 0 for the first person")
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,11 +95,11 @@ def make_test_video(path: Path, frames: int = 30, width: int = 64, height: int =
     import av
 
     with av.open(str(path), "w") as container:
-        video = container.add_stream(codec, rate=fps)
+        video: Any = container.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         if codec == "libx264":
             video.options = {"crf": "10", "preset": "ultrafast"}
-        sound = container.add_stream("aac", rate=48000) if audio else None
+        sound: Any = container.add_stream("aac", rate=48000) if audio else None
         samples_per_frame = 48000 // fps
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(make_frame(i, width, height), format="rgb24")

@@ -56,3 +56,15 @@ def test_values_are_validated():
     with pytest.raises(ConfigError, match="slow-stage-ms"):
         build_config(None, {"slow_stage_ms": -1})
     assert build_config(None, {"slow_stage_ms": 40}).pipeline.slow_stage_ms == 40
+
+
+def test_an_unknown_backend_is_a_usage_error_before_anything_opens(capsys):
+    from realtime.cli import main
+    from realtime.config import BACKEND_NAMES, SwapConfig
+    from realtime.inference.backend import BACKENDS
+
+    assert set(BACKEND_NAMES) == set(BACKENDS)
+    with pytest.raises(ConfigError, match="unknown generator backend 'bogus'"):
+        SwapConfig(backends=("cpu", "bogus"))
+    assert main(["run", "--input", "demo", "--output", "null", "--backends", "bogus"]) == 2
+    assert "unknown generator backend 'bogus'" in capsys.readouterr().err

@@ -228,9 +228,14 @@ def test_the_capture_stage_uploads_each_frame_for_the_stages_that_share_the_uplo
     capture.teardown()
 
 
-def test_cuda_and_cuda_0_are_the_same_device():
+def test_cuda_and_cuda_0_are_the_same_device(monkeypatch):
     from realtime.pipeline.device_frames import same_device
 
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)  # no GPU needed: 'cuda' means the current one
+    assert same_device(torch.device("cuda"), torch.device("cuda:0")) and same_device(torch.device("cuda:0"), torch.device("cuda"))
+    assert not same_device(torch.device("cuda"), torch.device("cuda:1"))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert same_device(torch.device("cuda"), torch.device("cuda:1")) and not same_device(torch.device("cuda"), torch.device("cuda:0"))
     assert same_device(torch.device("cpu"), torch.device("cpu"))
     assert not same_device(torch.device("cpu"), torch.device("cuda:0"))
     assert same_device(torch.device("cuda:1"), torch.device("cuda:1")) and not same_device(torch.device("cuda:0"), torch.device("cuda:1"))

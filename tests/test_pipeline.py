@@ -276,15 +276,29 @@ def test_a_sink_waiting_for_a_frame_that_never_arrives_returns_when_stopped():
     assert FrameBundle(1, 0, None, 0.0).wait_for_frame(stop) is True  # a host frame needs no wait
 
 
+class CollectingStage(Stage):
+    """Forces a full collection on two frames, as a busy run's collector would."""
+
+    name = "collects"
+
+    def process(self, bundle: FrameBundle) -> FrameBundle:
+        if bundle.frame_id in (10, 20):
+            import gc
+
+            gc.collect(2)
+        return bundle
+
+
 def test_a_run_report_says_how_often_the_garbage_collector_stopped_the_threads():
     import gc
 
     from realtime.report import summary_markdown
 
-    pipeline, _, _ = _pipeline(50, [PassThroughStage("a")])
+    pipeline, _, _ = _pipeline(50, [CollectingStage()])
     pipeline.run()
     report = pipeline.stats.report()
     assert len(report["gc"]["collections"]) == 3 and len(report["gc"]["pause_ms_max"]) == 3
+    assert report["gc"]["collections"][2] >= 2 and report["gc"]["pause_ms_max"][2] > 0  # the forced ones were seen
     assert "garbage collections:" in summary_markdown({**report, "created": "now"})
     assert pipeline.stats.gc._on_gc not in gc.callbacks  # the watch ends with the run
 

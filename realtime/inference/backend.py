@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -59,7 +60,7 @@ class Runner:
     @torch.inference_mode()
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.fn(*[t.to(device=self.device, dtype=self.dtype) for t in inputs])
-        return tuple(out) if isinstance(out, (tuple, list)) else (out,)  # type: ignore[arg-type]
+        return cast("tuple[torch.Tensor, ...]", tuple(out) if isinstance(out, (tuple, list)) else (out,))
 
     def describe(self) -> dict[str, object]:
         return {"backend": self.backend, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""), "batch": self.batch, "detail": self.detail}

@@ -17,6 +17,7 @@ first waits for the previous call's work, because the graph's buffers are shared
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 
@@ -71,6 +72,6 @@ class GraphReplay:
         with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
             out = self.fn(*self.inputs)
         self.was_tuple = isinstance(out, (tuple, list))
-        self.outputs = tuple(out) if self.was_tuple else (out,)  # type: ignore[arg-type]
+        self.outputs = cast("tuple[torch.Tensor, ...]", tuple(out) if isinstance(out, (tuple, list)) else (out,))
         caller.wait_stream(side)
         self.graph = graph

@@ -15,6 +15,7 @@ long side and grown 1.5×).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -52,17 +53,18 @@ class OnnxGraphModule(nn.Module):
 
 def _run(op: str, args: list[torch.Tensor], attrs: dict[str, object]) -> torch.Tensor:
     if op == "Conv":
-        top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])  # type: ignore[misc]
+        top, left, bottom, right = (int(v) for v in cast("list[int]", attrs.get("pads", [0, 0, 0, 0])))
         x = F.pad(args[0], (left, right, top, bottom)) if (top, left, bottom, right) != (0, 0, 0, 0) else args[0]
         bias = args[2] if len(args) > 2 else None
-        return F.conv2d(x, args[1].to(x.dtype), None if bias is None else bias.to(x.dtype), stride=attrs.get("strides", [1, 1]), groups=int(attrs.get("group", 1)))  # type: ignore[arg-type]
+        stride = tuple(cast("list[int]", attrs.get("strides", [1, 1])))
+        return F.conv2d(x, args[1].to(x.dtype), None if bias is None else bias.to(x.dtype), stride=stride, groups=int(cast(int, attrs.get("group", 1))))
     if op == "PRelu":
         slope = args[1].to(args[0].dtype).reshape(1, -1, 1, 1)
         return torch.where(args[0] >= 0, args[0], args[0] * slope)
     if op == "Add":
         return args[0] + args[1]
     if op == "MaxPool":
-        return F.max_pool2d(args[0], attrs["kernel_shape"], attrs.get("strides"))  # type: ignore[arg-type]
+        return F.max_pool2d(args[0], cast("list[int]", attrs["kernel_shape"]), cast("list[int] | None", attrs.get("strides")))
     if op == "Pad":
         pads = list(attrs["pads"])  # type: ignore[call-overload]
         half = len(pads) // 2

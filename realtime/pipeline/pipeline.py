@@ -17,13 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from realtime.bundle import FrameBundle
 from realtime.errors import RealtimeError, StageError, StallError
 from realtime.pipeline.gpu_gate import stream_states
 from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
-from realtime.pipeline.slow_stacks import SlowStageWatch, named_stacks
+from realtime.pipeline.slow_stacks import SlowStageWatch, Watched, named_stacks
 from realtime.pipeline.stage import (
+    Output,
     SinkStage,
     SinkWorker,
     SourceStage,
@@ -152,7 +154,7 @@ class Pipeline:
         self.stats.watch_queues(self.queues)
 
         fan_out = FanOut(sink_queues)
-        outputs = [*inboxes, fan_out]
+        outputs: list[Output] = [*inboxes, fan_out]
         self.workers: list[Worker] = [SourceWorker(source, outputs[0], self)]
         for index, stage in enumerate(stages):
             self.workers.append(StageWorker(stage, inboxes[index], outputs[index + 1], self))
@@ -279,7 +281,7 @@ class Pipeline:
         gc.freeze()
         self.stats.gc.start()
         if self.stats.slow_watch is not None:
-            self.stats.slow_watch.start(self.workers)
+            self.stats.slow_watch.start(cast("list[Watched]", self.workers))
         self.stats.t_start_ns = time.perf_counter_ns()
         for worker in self.workers:
             worker.go.set()

@@ -193,6 +193,7 @@ class BlendStage(Stage):
         frame = bundle.frame
         for face, mask in zip(faces, masks, strict=True):
             crop = face.swapped_crop
+            assert crop is not None  # to_host gave every swapped face its host crop
             if settings.colour != "off":
                 crop = self._match_colour(bundle, face, crop, mask, settings)
             paste_crop(frame, crop, mask, face.frame_from_crop, opacity=settings.opacity * face.alpha, out=frame)

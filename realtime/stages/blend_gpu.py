@@ -246,6 +246,7 @@ class GpuBlender:
             out, new_state = self._replay(slot, shape, state)
             slot.host_out.copy_(out, non_blocking=True)
             kept_state = new_state.clone()  # the graph's output buffer is overwritten by the next replay
+        assert self.stream is not None  # a CUDA blender always has its stream
         self.stream.synchronize()
         return slot.host_out.numpy(), kept_state
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -110,7 +110,7 @@ def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Pa
 
 def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Module) -> torch.Tensor:
     """The unit-norm embedding by a loaded identity ``encoder`` of the face with ``landmarks``."""
-    height, width = encoder.input_size  # type: ignore[attr-defined]
+    height, width = cast("tuple[int, int]", encoder.input_size)
     template = template_points(IDENTITY_CROP)
     template[:, 0] -= (IDENTITY_CROP - width) / 2  # narrower inputs (112×96) keep the face centred
     crop_from_image = crop_from_frame_matrix(five_points(landmarks), IDENTITY_CROP)

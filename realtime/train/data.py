@@ -51,13 +51,14 @@ def load_crops(records: list[FaceRecord]) -> np.ndarray:
     for (dataset, shard), files in wanted.items():
         with tarfile.open(dataset / shard) as tar:
             for member in tar:
-                index = files.get(member.name)
-                if index is None:
+                found = files.get(member.name)
+                if found is None:
                     continue
                 handle = tar.extractfile(member)
                 assert handle is not None
                 image = cv2.imdecode(np.frombuffer(handle.read(), np.uint8), cv2.IMREAD_COLOR)
-                crops[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                if image is not None:  # an undecodable crop is reported missing below
+                    crops[found] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     missing = [records[i].file for i, c in enumerate(crops) if c is None]
     if missing:
         raise ConfigError(f"{len(missing)} crops listed in the manifest are missing from the shards (first: {missing[0]})", "prepare the dataset again")

@@ -129,7 +129,7 @@ class Measured:
 def summarise(measured: Measured) -> dict[str, Any]:
     """The numbers of the quality document from per-image embeddings and landmark errors."""
 
-    def similarity_block(vectors: dict[str, np.ndarray], metric: str) -> dict[str, float]:
+    def similarity_block(vectors: dict[str, np.ndarray], metric: str) -> dict[str, float | str]:
         def score(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return np.sum(a * b, axis=1) if metric == "cosine" else np.linalg.norm(a - b, axis=1)
 
@@ -187,7 +187,7 @@ def measure(trials: list[Trial], swap: Swap, landmarks_of: Callable[[np.ndarray]
     examples: list[tuple[np.ndarray, ...]] = []
     for index, trial in enumerate(trials):
         images = {"source": read(trial.source), "gallery": read(trial.gallery), "target": read(trial.target)}
-        found = {name: landmarks_of(image) for name, image in images.items()}
+        found: dict[str, Any] = {name: landmarks_of(image) for name, image in images.items()}
         if found["source"] is not None and found["target"] is not None:
             images["swap"] = swap(images["source"], found["source"], images["target"], found["target"])
             found["swap"] = landmarks_of(images["swap"])
@@ -197,8 +197,9 @@ def measure(trials: list[Trial], swap: Swap, landmarks_of: Callable[[np.ndarray]
         for name in ours:
             if found.get(name) is None:
                 continue
-            ours[name][index] = embed(images[name], found[name])
-            dim_ours = len(ours[name][index])
+            vector = embed(images[name], found[name])
+            ours[name][index] = vector
+            dim_ours = len(vector)
             if judge is not None:
                 judged[name][index] = judge.describe(images[name], found[name])
         if found.get("swap") is not None and found["target"] is not None:
@@ -265,7 +266,7 @@ def person_frames(video: Path, count: int = 30) -> list[np.ndarray]:
         source.close()
 
 
-def summarise_person(vectors: dict[str, np.ndarray], metric: str) -> dict[str, float]:
+def summarise_person(vectors: dict[str, np.ndarray], metric: str) -> dict[str, float | str]:
     """vectors: "person" (reference frames), and per trial "swap", "input", "gallery" (one photo of
     each of the trial people). The same measures as for AEI-Net, with the person as the source."""
 
@@ -327,7 +328,7 @@ def measure_person(trials: list[Trial], person_images: list[np.ndarray], swap: C
         add("gallery", gallery, landmarks_of(gallery))
         if swapped_landmarks is not None and given_landmarks is not None:
             nme.append(landmark_error(swapped_landmarks, given_landmarks))
-            if len(examples) < 8:
+            if len(examples) < 8 and swapped is not None:
                 examples.append((person_images[0], given, swapped))
         if progress is not None:
             progress(index + 1, len(trials))

@@ -22,7 +22,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -187,8 +187,8 @@ class TargetTrainer(ChunkedTrainer):
 
     def _perceptual(self, produced: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         assert self.encoder is not None
-        features = self.encoder.blocks[:8]  # type: ignore[index]  # mid-level maps of the identity encoder
-        stem = self.encoder.stem  # type: ignore[attr-defined]
+        features = cast("torch.nn.Sequential", self.encoder.blocks)[:8]  # mid-level maps of the identity encoder
+        stem = cast("torch.nn.Module", self.encoder.stem)
         a, b = features(stem(resize(produced, 112))), features(stem(resize(wanted, 112)))
         return (a.float() - b.float()).abs().mean()
 

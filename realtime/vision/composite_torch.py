@@ -70,7 +70,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     return _gamma(_mix(xyz, _xyz_to_rgb(lab.device)))
 
 
-def masked_stats_torch(lab: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor] | None:
+def masked_stats_torch(lab: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std per channel where ``mask`` > threshold, as weighted sums (no host sync)."""
     weight = (mask > threshold).to(lab.dtype)[..., None]
     count = weight.sum()

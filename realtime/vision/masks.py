@@ -34,13 +34,13 @@ def face_mask(
 ) -> np.ndarray:
     """The face-mesh oval, eroded and feathered, with optional holes where the original shows:
     the inner mouth (teeth, tongue, lip sync) and the eyes (gaze)."""
-    mask = np.zeros((crop_size, crop_size), np.uint8)
+    mask: np.ndarray = np.zeros((crop_size, crop_size), np.uint8)
     _polygon(mask, landmarks_in_crop[list(FACE_OVAL)], 255)
     iod = max(inter_ocular_distance(landmarks_in_crop), 1.0)
     erode_px = int(round(erode * iod))
     if erode_px > 0:
         mask = cv2.erode(mask, _kernel(erode_px))
-    holes = np.zeros_like(mask)
+    holes: np.ndarray = np.zeros_like(mask)
     if keep_mouth:
         _polygon(holes, landmarks_in_crop[list(INNER_LIPS)], 255)
     if keep_eyes:
