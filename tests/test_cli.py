@@ -262,3 +262,12 @@ def test_main_marks_a_stall(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "bench", stalls)
     assert cli.main(["bench"]) == 1 and cli._stalled.is_set()
     assert "stalled" in _one_line_error(capsys)
+
+
+def test_help_and_usage_errors_do_not_load_torch():
+    """Parsing every command's flags stays light (it took 3-7 s when the parser imported torch)."""
+    code = "import sys\nfrom realtime.cli import make_parser\nmake_parser()\nprint('torch' in sys.modules)\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "False"
+    usage = subprocess.run([sys.executable, "-m", "realtime", "run", "--bogus"], capture_output=True, text=True, timeout=60, check=False)
+    assert usage.returncode == 2 and usage.stderr.strip().startswith("realtime: error: unrecognized arguments: --bogus")
