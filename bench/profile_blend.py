@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realtime.bundle import Detection, Face  # noqa: E402
 from realtime.config import BlendConfig, TrackConfig  # noqa: E402
-from realtime.pipeline.device_frames import DeviceFrames  # noqa: E402
+from realtime.gpu.frames import DeviceFrames  # noqa: E402
 from realtime.stages.blend_gpu import GpuBlender  # noqa: E402
 from realtime.testing import make_face_landmarks  # noqa: E402
 from realtime.vision.align import warp_crop  # noqa: E402

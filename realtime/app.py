@@ -14,6 +14,7 @@ from typing import Any
 
 from realtime.config import COVERING, Config, resolve_face_safety
 from realtime.errors import ConfigError
+from realtime.gpu.gate import stream_states
 from realtime.io.sinks import FileSink, SinkSpec, make_sinks, parse_sink_spec
 from realtime.io.sources import SourceInfo, VideoSource, classify_input, open_source
 from realtime.pipeline.pipeline import FailurePolicy, Pipeline, RunResult
@@ -87,7 +88,7 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
         blend_device = resolve_blend_device(config.blend.blend_device)
         frames = None
         if config.pipeline.device_frames and blend_device == "cuda":
-            from realtime.pipeline.device_frames import DeviceFrames
+            from realtime.gpu.frames import DeviceFrames
 
             frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
         blend = BlendStage(
@@ -140,6 +141,7 @@ def build_pipeline(
         stall_timeout_s=config.pipeline.stall_timeout_s or None,
         slow_stage_ms=config.pipeline.slow_stage_ms or None,
         drop_failed_outputs=config.output.on_output_error == "drop",
+        device_streams=stream_states,
     )
     return pipeline, plan
 

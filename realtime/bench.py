@@ -21,7 +21,7 @@ from realtime.stages.capture import CaptureStage
 from realtime.testing import PassThroughStage, SyntheticSource
 
 if TYPE_CHECKING:
-    from realtime.inference.backend import GeneratorSpec, Runner
+    from realtime.inference.spec import GeneratorSpec, Runner
 
 
 def _engine_run(frames: int, width: int, height: int, hops: int, *, paced_fps: float | None, policy: Policy) -> dict[str, Any]:
@@ -189,7 +189,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
 
     from realtime.bundle import Detection, FrameBundle
     from realtime.config import BlendConfig, BlendFuse, TrackConfig
-    from realtime.pipeline.device_frames import DeviceFrames
+    from realtime.gpu.frames import DeviceFrames
     from realtime.stages.blend import BlendControls, BlendStage
     from realtime.testing import make_face_landmarks
     from realtime.vision.align import warp_crop

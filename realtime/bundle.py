@@ -60,7 +60,7 @@ class Face:
     detection: Detection | None = None
     swapped_crop: np.ndarray | None = None  # crop_size² × 3 uint8 RGB, written by the swap stage
     swapped_mask: np.ndarray | None = None  # crop_size² float in [0, 1], when the generator has one
-    # the same two on the GPU (torch tensors), when the frame is kept there (device_frames.py)
+    # the same two on the GPU (torch tensors), when the frame is kept there (gpu/frames.py)
     swapped_crop_device: Any = None
     swapped_mask_device: Any = None
     state: FaceState = "live"

@@ -328,8 +328,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 def _bench_generator(args: argparse.Namespace) -> int:
     from realtime import bench
-    from realtime.inference.backend import GeneratorSpec
-    from realtime.inference.build import spec_from_checkpoint
+    from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
 
     _setup_logging(args.debug, quiet=True)
     if args.checkpoint is not None:

@@ -9,9 +9,9 @@ import torch
 
 from realtime.bundle import Detection, FrameBundle
 from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig
+from realtime.gpu.frames import DeviceFrame, DeviceFrames, download
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
-from realtime.pipeline.device_frames import DeviceFrame, DeviceFrames, download
 from realtime.stages.blend import BlendControls, BlendStage
 from realtime.stages.blend_gpu import GpuBlender
 from realtime.stages.swap import SwapStage
@@ -229,7 +229,7 @@ def test_the_capture_stage_uploads_each_frame_for_the_stages_that_share_the_uplo
 
 
 def test_cuda_and_cuda_0_are_the_same_device(monkeypatch):
-    from realtime.pipeline.device_frames import same_device
+    from realtime.gpu.frames import same_device
 
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)  # no GPU needed: 'cuda' means the current one
     assert same_device(torch.device("cuda"), torch.device("cuda:0")) and same_device(torch.device("cuda:0"), torch.device("cuda"))

@@ -347,7 +347,7 @@ def test_on_cuda_faces_left_unswapped_are_covered_after_the_frames_download(targ
     (--max-faces 1): one is swapped and blended on the GPU, the other two, and a new face, are
     covered on the host frame once it is back; and more faces than built batches go in chunks."""
     from realtime.config import BlendConfig
-    from realtime.pipeline.device_frames import DeviceFrames
+    from realtime.gpu.frames import DeviceFrames
     from realtime.stages.blend import BlendControls
 
     frames = DeviceFrames("cuda")

@@ -250,7 +250,7 @@ def test_engine_folders_default_to_the_users_cache_and_writable_ones_are_refused
 def test_a_planted_engine_in_the_current_folder_is_not_loaded(tmp_path, monkeypatch):
     """``./engines`` is no longer looked at unless asked for, and asked for it must be ours."""
     from realtime.inference.backend import AotPackageBackend
-    from realtime.inference.build import spec_from_checkpoint
+    from realtime.inference.spec import spec_from_checkpoint
     from realtime.models.checkpoint import save_checkpoint
     from realtime.models.target_autoencoder import TargetAutoencoder
 

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from realtime.pipeline.gpu_gate import GpuGate
+from realtime.gpu.gate import GpuGate
 
 
 def _in_thread(target) -> threading.Thread:
@@ -69,8 +69,8 @@ def test_an_error_inside_a_capture_opens_the_gate_again():
 
 
 def test_registered_streams_report_busy_or_idle_and_a_new_stage_replaces_its_entry(monkeypatch):
-    from realtime.pipeline import gpu_gate
-    from realtime.pipeline.gpu_gate import register_stream, stream_states
+    from realtime.gpu import gate as gpu_gate
+    from realtime.gpu.gate import register_stream, stream_states
 
     monkeypatch.setattr(gpu_gate, "_STREAMS", {})  # the fakes must not outlive this test (a stall later would query them)
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from realtime.inference.graph_replay import GraphReplay
+from realtime.gpu.graphs import GraphReplay
 
 pytestmark = pytest.mark.gpu
 

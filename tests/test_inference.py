@@ -7,10 +7,11 @@ import torch
 
 from realtime.cli import main
 from realtime.errors import ModelError
-from realtime.inference.backend import Backend, CpuBackend, GeneratorSpec, Runner
-from realtime.inference.build import build_engines, spec_from_checkpoint
+from realtime.inference.backend import Backend, CpuBackend
+from realtime.inference.build import build_engines
 from realtime.inference.manifest import EngineKey, find_engine, read_manifest, record_engine
 from realtime.inference.select import select_runner
+from realtime.inference.spec import GeneratorSpec, Runner, spec_from_checkpoint
 from realtime.models.aei_net import AEINet
 from realtime.models.checkpoint import save_checkpoint
 

@@ -11,59 +11,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
 import torch
-from torch import nn
 
 from realtime.errors import ModelError
+from realtime.inference.spec import GeneratorSpec, Runner
 
 log = logging.getLogger("realtime")
-
-
-@dataclass(frozen=True)
-class GeneratorSpec:
-    """A generator ready for a backend: the FP32 CPU module and how to build its inputs.
-
-    AEI-Net takes (crops, identity); a per-target swapper takes (crops,). Outputs are a tuple:
-    (rgb,) or (rgb, mask), RGB in [-1, 1]."""
-
-    architecture: str
-    module: nn.Module
-    crop_size: int
-    id_dim: int | None
-    checkpoint_sha256: str
-
-    def example_inputs(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[torch.Tensor, ...]:
-        generator = torch.Generator().manual_seed(seed)
-        crops = torch.rand(batch, 3, self.crop_size, self.crop_size, generator=generator) * 2 - 1
-        inputs = [crops]
-        if self.id_dim is not None:
-            inputs.append(torch.nn.functional.normalize(torch.randn(batch, self.id_dim, generator=generator), dim=1))
-        return tuple(t.to(device=device, dtype=dtype) for t in inputs)
-
-
-class Runner:
-    """A callable bound to one backend, device, precision and batch size."""
-
-    def __init__(self, backend: str, fn: Callable[..., object], *, device: torch.device, dtype: torch.dtype, batch: int, detail: str = "") -> None:
-        self.backend = backend
-        self.fn = fn
-        self.device = device
-        self.dtype = dtype
-        self.batch = batch
-        self.detail = detail
-
-    @torch.inference_mode()
-    def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.fn(*[t.to(device=self.device, dtype=self.dtype) for t in inputs])
-        return cast("tuple[torch.Tensor, ...]", tuple(out) if isinstance(out, (tuple, list)) else (out,))
-
-    def describe(self) -> dict[str, object]:
-        return {"backend": self.backend, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""), "batch": self.batch, "detail": self.detail}
 
 
 class Backend(ABC):
@@ -121,7 +77,7 @@ class CompiledBackend(Backend):
 
     The graph is captured by ``GraphReplay`` on the first call, not by torch.compile's
     ``reduce-overhead`` mode: its graph trees are per thread and may re-record mid-run, which this
-    multi-threaded pipeline cannot have (``graph_replay.py`` says why). Compiled kernels are cached
+    multi-threaded pipeline cannot have (``gpu/graphs.py`` says why). Compiled kernels are cached
     by Inductor; ``build_engines`` also stores the cache artifacts in ``engines/`` so a fresh
     process starts warm."""
 
@@ -137,7 +93,7 @@ class CompiledBackend(Backend):
     def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
         import copy
 
-        from realtime.inference.graph_replay import GraphReplay
+        from realtime.gpu.graphs import GraphReplay
         from realtime.inference.manifest import load_compile_cache
 
         cache_note = load_compile_cache(engine_dir, spec, batch)

@@ -9,7 +9,6 @@ must never reach the live path — and, on CUDA, torch.compile cache artifacts a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import subprocess
 import sys
@@ -20,28 +19,13 @@ from pathlib import Path
 import torch
 
 from realtime.errors import ModelError
-from realtime.inference.backend import GeneratorSpec, cuda_available
+from realtime.inference.backend import cuda_available
 from realtime.inference.blend_cache import build_blend_cache
 from realtime.inference.build_options import KINDS, add_arguments
 from realtime.inference.manifest import EngineKey, compile_cache_path, record_engine
-from realtime.models.checkpoint import load_checkpoint
-from realtime.models.target_autoencoder import TargetSwapper
-from realtime.models.weights import sha256_file
+from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
 
 log = logging.getLogger("realtime")
-
-
-def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSpec:
-    """The generator a checkpoint holds, as a backend-ready spec."""
-    model, info = load_checkpoint(path)
-    sha = sha256_file(path)
-    if info.architecture == "aei_net":
-        return GeneratorSpec("aei_net", model, int(info.hyperparameters.get("crop_size", 256)), int(info.hyperparameters.get("id_dim", 128)), sha)
-    if info.architecture == "target_autoencoder":
-        swapper = TargetSwapper(model, target_identity).eval()  # type: ignore[arg-type]
-        keyed = hashlib.sha256(f"{sha}:{target_identity}".encode()).hexdigest()
-        return GeneratorSpec(f"target_autoencoder-{target_identity}", swapper, int(info.hyperparameters.get("crop_size", 128)), None, keyed)
-    raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a generator", "pass an aei_net or target_autoencoder checkpoint")
 
 
 def default_kinds() -> list[str]:

@@ -20,7 +20,7 @@ from realtime.inference.engine_dir import check_engines_dir
 from realtime.models.weights import sha256_file
 
 if TYPE_CHECKING:
-    from realtime.inference.backend import GeneratorSpec
+    from realtime.inference.spec import GeneratorSpec
 
 log = logging.getLogger("realtime")
 MANIFEST = "manifest.json"

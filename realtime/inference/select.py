@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from realtime.errors import ModelError
-from realtime.inference.backend import DEFAULT_ORDER, Backend, GeneratorSpec, Runner, make_backends
+from realtime.inference.backend import DEFAULT_ORDER, Backend, make_backends
+from realtime.inference.spec import GeneratorSpec, Runner
 
 log = logging.getLogger("realtime")
 

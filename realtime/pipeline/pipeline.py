@@ -21,7 +21,6 @@ from typing import cast
 
 from realtime.bundle import FrameBundle
 from realtime.errors import RealtimeError, StageError, StallError
-from realtime.pipeline.gpu_gate import stream_states
 from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
 from realtime.pipeline.slow_stacks import SlowStageWatch, Watched, named_stacks
 from realtime.pipeline.stage import (
@@ -111,6 +110,7 @@ class Pipeline:
         stall_timeout_s: float | None = None,
         slow_stage_ms: float | None = None,
         drop_failed_outputs: bool = False,
+        device_streams: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         if not sinks:
             raise ValueError("a pipeline needs at least one sink")
@@ -120,6 +120,8 @@ class Pipeline:
         self.gil_switch_s = gil_switch_s
         self.start_timeout_s = start_timeout_s
         self.stall_timeout_s = stall_timeout_s
+        # what accelerator work each named stream still has queued (passed in: the engine knows no GPU)
+        self.device_streams = device_streams
         if slow_stage_ms:
             self.stats.slow_watch = SlowStageWatch(slow_stage_ms)
         # ((frames accounted for, stage steps), when that last changed, process CPU seconds then)
@@ -307,7 +309,7 @@ class Pipeline:
         stalled_s = now - self._progress[1]
         if stalled_s < self.stall_timeout_s:
             return False
-        states = stream_states()
+        states = self.device_streams() if self.device_streams is not None else {}
         computing = (cpu_s - self._progress[2]) / stalled_s > BUSY_CPU_SHARE
         if computing and not states:
             self._progress = (progress, now, cpu_s)  # slow, not stuck: look again after another timeout
@@ -318,7 +320,7 @@ class Pipeline:
         cause = stall_cause(stage, bool(states))
         log.error("the pipeline stalled: %s; %d frames in flight; every thread's stack follows\n%s", where, in_flight, named_stacks())
         if states:
-            log.error("CUDA streams: %s", ", ".join(f"{name} {state}" for name, state in states.items()))
+            log.error("device streams: %s", ", ".join(f"{name} {state}" for name, state in states.items()))
         self.fatal("pipeline", StallError(
             f"the pipeline stalled: {where}, no frame came out for {stalled_s:.0f} s",
             f"{cause}; the stacks above show where: rerun, and report it with them if it recurs (--stall-timeout-s 0 turns this check off)",

@@ -1,7 +1,7 @@
 """BlendStage: generated crops back into the frame, over each face's box only.
 
 Reads ``frame`` (or ``device_frame``, its GPU copy, when the swap stage left the crops on the
-GPU: then only the finished frame is downloaded, see ``pipeline/device_frames.py``) and, per face,
+GPU: then only the finished frame is downloaded, see ``gpu/frames.py``) and, per face,
 ``swapped_crop``, ``swapped_mask`` (or their ``_device`` twins), ``landmarks``,
 ``crop_from_frame``/``frame_from_crop``, ``alpha`` and ``track_id``. Writes ``frame`` in place,
 only inside each face's box: the capture stage decodes a fresh array for every frame and no

@@ -6,13 +6,13 @@ is four small uploads, one replay, one download and one wait. Only the face's bo
 bus (a tenth of a 1080p frame). On "torch-cpu" the same function runs eagerly: tests check it
 against the OpenCV path. If capturing a graph fails, that shape runs eagerly, with one log line.
 
-When the frame itself is on the GPU (``composite_device``, see ``pipeline/device_frames.py``) the
+When the frame itself is on the GPU (``composite_device``, see ``gpu/frames.py``) the
 box is read from and written back into that copy with device-to-device copies, nothing waits on
 the host, and the whole frame goes back once, after the last face.
 
 Shapes are built ahead, at set-up: every square a face of 128–1024 px can take (``prebuild``).
 A face of another size gets its shape built when it first appears, in that frame (tens of ms,
-once). Captures never run beside the other stages' GPU work (``pipeline/gpu_gate.py``): built on a
+once). Captures never run beside the other stages' GPU work (``gpu/gate.py``): built on a
 worker thread beside live frames, as before, runs on the H100 hung and crashed.
 """
 
@@ -29,8 +29,8 @@ import torch
 
 from realtime.bundle import Face
 from realtime.config import BlendConfig
-from realtime.pipeline.device_frames import DeviceFrame, download
-from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
+from realtime.gpu.frames import DeviceFrame, download
+from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.vision.align import apply_affine, invert_affine, shift_affine
 from realtime.vision.colour import STATS_STEP
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes

@@ -21,7 +21,7 @@ from realtime.io.sources import Pacer, VideoSource
 from realtime.pipeline.stage import SourceStage
 
 if TYPE_CHECKING:
-    from realtime.pipeline.device_frames import DeviceFrames
+    from realtime.gpu.frames import DeviceFrames
 
 log = logging.getLogger("realtime")
 

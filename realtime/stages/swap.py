@@ -25,18 +25,17 @@ import torch
 from realtime.bundle import Detection, Face, FrameBundle
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError, SourceError
-from realtime.inference.backend import GeneratorSpec, Runner
-from realtime.inference.build import spec_from_checkpoint
+from realtime.gpu.frames import same_device
+from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import select_runner
-from realtime.pipeline.device_frames import same_device
-from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
+from realtime.inference.spec import GeneratorSpec, Runner, spec_from_checkpoint
 from realtime.pipeline.stage import Stage
 from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop, warp_crop_torch
 from realtime.vision.landmarks import five_points
 
 if TYPE_CHECKING:
-    from realtime.pipeline.device_frames import DeviceFrame, DeviceFrames
+    from realtime.gpu.frames import DeviceFrame, DeviceFrames
 
 log = logging.getLogger("realtime")
 IDENTITY_CROP = 112

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from realtime.pipeline.gpu_gate import GPU_GATE, register_stream
+from realtime.gpu.gate import GPU_GATE, register_stream
 
 log = logging.getLogger("realtime")
 

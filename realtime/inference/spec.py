@@ -1,0 +1,75 @@
+"""What a generator is to the backends: the module, its inputs, and a runner bound to one backend,
+device, precision and batch size; ``spec_from_checkpoint`` reads one from a checkpoint. Kept apart
+from the backends so that the manifest and the backends both import it and not each other."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import torch
+from torch import nn
+
+from realtime.errors import ModelError
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A generator ready for a backend: the FP32 CPU module and how to build its inputs.
+
+    AEI-Net takes (crops, identity); a per-target swapper takes (crops,). Outputs are a tuple:
+    (rgb,) or (rgb, mask), RGB in [-1, 1]."""
+
+    architecture: str
+    module: nn.Module
+    crop_size: int
+    id_dim: int | None
+    checkpoint_sha256: str
+
+    def example_inputs(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        generator = torch.Generator().manual_seed(seed)
+        crops = torch.rand(batch, 3, self.crop_size, self.crop_size, generator=generator) * 2 - 1
+        inputs = [crops]
+        if self.id_dim is not None:
+            inputs.append(torch.nn.functional.normalize(torch.randn(batch, self.id_dim, generator=generator), dim=1))
+        return tuple(t.to(device=device, dtype=dtype) for t in inputs)
+
+
+class Runner:
+    """A callable bound to one backend, device, precision and batch size."""
+
+    def __init__(self, backend: str, fn: Callable[..., object], *, device: torch.device, dtype: torch.dtype, batch: int, detail: str = "") -> None:
+        self.backend = backend
+        self.fn = fn
+        self.device = device
+        self.dtype = dtype
+        self.batch = batch
+        self.detail = detail
+
+    @torch.inference_mode()
+    def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.fn(*[t.to(device=self.device, dtype=self.dtype) for t in inputs])
+        return cast("tuple[torch.Tensor, ...]", tuple(out) if isinstance(out, (tuple, list)) else (out,))
+
+    def describe(self) -> dict[str, object]:
+        return {"backend": self.backend, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""), "batch": self.batch, "detail": self.detail}
+
+
+def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSpec:
+    """The generator a checkpoint holds, as a backend-ready spec."""
+    from realtime.models.checkpoint import load_checkpoint
+    from realtime.models.target_autoencoder import TargetSwapper
+    from realtime.models.weights import sha256_file
+
+    model, info = load_checkpoint(path)
+    sha = sha256_file(path)
+    if info.architecture == "aei_net":
+        return GeneratorSpec("aei_net", model, int(info.hyperparameters.get("crop_size", 256)), int(info.hyperparameters.get("id_dim", 128)), sha)
+    if info.architecture == "target_autoencoder":
+        swapper = TargetSwapper(model, target_identity).eval()  # type: ignore[arg-type]
+        keyed = hashlib.sha256(f"{sha}:{target_identity}".encode()).hexdigest()
+        return GeneratorSpec(f"target_autoencoder-{target_identity}", swapper, int(info.hyperparameters.get("crop_size", 128)), None, keyed)
+    raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a generator", "pass an aei_net or target_autoencoder checkpoint")
