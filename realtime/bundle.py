@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-FaceState = Literal["tentative", "live", "lost"]
+from realtime.choices import FaceState
+
 FRAME_POLL_S = 0.0002  # a sink's poll of a frame on its way back from the GPU (the copy takes ~1 ms)
 
 

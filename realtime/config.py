@@ -18,25 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from realtime.choices import (  # noqa: F401 - re-exported: the options' types live with the options
+    BACKEND_NAMES,
+    COVERING,
+    BlendDevice,
+    BlendFuse,
+    ColourMode,
+    DetectMode,
+    ErrorPolicy,
+    FaceSafety,
+    OutputErrorPolicy,
+    Pace,
+    QueuePolicy,
+    Smoothing,
+    TemplateName,
+    VirtualCameraBackend,
+)
 from realtime.errors import ConfigError
 
-Pace = Literal["auto", "native", "none"]
-QueuePolicy = Literal["auto", "latest_wins", "block"]
-ErrorPolicy = Literal["passthrough", "stop"]
-OutputErrorPolicy = Literal["stop", "drop"]
-DetectMode = Literal["auto", "sync", "async"]
-TemplateName = Literal["arcface", "ffhq"]
-Smoothing = Literal["kalman", "off"]
-ColourMode = Literal["off", "per_frame", "smoothed"]
-BlendDevice = Literal["auto", "cpu", "cuda"]
-BlendFuse = Literal["auto", "on", "off"]
-FaceSafety = Literal["auto", "reveal", "hold", "blur", "pixelate"]
-# the generator backends (inference/backend.py's BACKENDS, which a test holds to this list); named
-# here so that a bad --backends is a usage error before anything opens, without importing torch
-BACKEND_NAMES: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "eager-cuda-fp32", "cpu")
-COVERING: tuple[str, ...] = ("hold", "blur", "pixelate")
 DEFAULT_CROP_SIZE = 256
-VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 
 
 def option(default: Any, help: str, *, metavar: str | None = None, flag: str | None = None) -> Any:

@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from realtime.bundle import FrameBundle
+from realtime.choices import SinkKind
 from realtime.config import OutputConfig
 from realtime.errors import ConfigError, SinkError, VirtualCameraError
 from realtime.io.audio import mux_audio
@@ -30,7 +31,6 @@ from realtime.pipeline.stage import SinkStage
 
 log = logging.getLogger("realtime")
 
-SinkKind = Literal["file", "stream", "vcam", "null"]
 FILE_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".ts": "mpegts", ".m4v": "mp4"}
 STREAM_FORMATS = {"udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtp": "rtp_mpegts", "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
 TIME_BASE = Fraction(1, 90000)  # the MPEG clock: exact for 24/25/30/60 and NTSC rates alike

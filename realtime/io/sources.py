@@ -14,16 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from realtime.choices import SourceKind
 from realtime.config import CaptureConfig, parse_size
 from realtime.errors import SourceError
 
 log = logging.getLogger("realtime")
 
-SourceKind = Literal["file", "camera", "url", "demo"]
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp", "hls")
 MAX_CORRUPT_PACKETS = 50  # consecutive undecodable packets before a file counts as corrupt
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
+
+from realtime.choices import Policy
 
 T = TypeVar("T")
-Policy = Literal["latest_wins", "block"]
-
 
 class EndOfStream:
     """Marker that follows the last frame through every queue."""

@@ -13,11 +13,12 @@ draws what it decides, so the decision is testable without pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from realtime.bundle import Face, FrameBundle
+from realtime.choices import CoverAction
 
-Action = Literal["hold", "blur", "pixelate"]
+Action = CoverAction
 # stages whose failure leaves a frame's faces unswapped: the guard covers every face the frame has
 SWAP_STAGES = ("swap", "blend")
 

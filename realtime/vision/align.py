@@ -8,15 +8,17 @@ Both warps below sample the same points, so CPU and GPU crops agree to interpola
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from realtime.choices import TemplateName
+
 if TYPE_CHECKING:
     import torch
 
-Template = Literal["arcface", "ffhq"]
+Template = TemplateName
 
 # ArcFace's 5-point template for 112×112 crops (eyes, nose tip, mouth corners, as seen in the image).
 ARCFACE_112 = np.array(

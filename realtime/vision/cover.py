@@ -10,12 +10,11 @@ inside the grown box keeps any of the original's own value.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import cv2
 import numpy as np
 
-CoverMode = Literal["blur", "pixelate"]
+from realtime.choices import CoverMode
+
 GROW = 0.15
 FEATHER = 0.12
 BLUR_CELLS = 6

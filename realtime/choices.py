@@ -1,0 +1,33 @@
+"""Every closed set of choices, defined once: the config's options (and so the CLI's choices), the
+queue policies, the face states and policies, the kinds of input and output. No imports but
+``typing``: any module may use these without pulling in anything else."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# run options (config.py makes flags of them)
+Pace = Literal["auto", "native", "none"]
+QueuePolicy = Literal["auto", "latest_wins", "block"]
+ErrorPolicy = Literal["passthrough", "stop"]
+OutputErrorPolicy = Literal["stop", "drop"]
+DetectMode = Literal["auto", "sync", "async"]
+TemplateName = Literal["arcface", "ffhq"]
+Smoothing = Literal["kalman", "off"]
+ColourMode = Literal["off", "per_frame", "smoothed"]
+BlendDevice = Literal["auto", "cpu", "cuda"]
+BlendFuse = Literal["auto", "on", "off"]
+FaceSafety = Literal["auto", "reveal", "hold", "blur", "pixelate"]
+VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
+# the generator backends (inference/backend.py's BACKENDS, which a test holds to this list); named
+# here so that a bad --backends is a usage error before anything opens, without importing torch
+BACKEND_NAMES: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "eager-cuda-fp32", "cpu")
+COVERING: tuple[str, ...] = ("hold", "blur", "pixelate")  # face-safety policies that never reveal a face
+
+# the engine and the stages
+Policy = Literal["latest_wins", "block"]  # a queue's, once 'auto' is resolved
+FaceState = Literal["tentative", "live", "lost"]
+CoverAction = Literal["hold", "blur", "pixelate"]
+CoverMode = Literal["blur", "pixelate"]
+SourceKind = Literal["file", "camera", "url", "demo"]
+SinkKind = Literal["file", "stream", "vcam", "null"]
