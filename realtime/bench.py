@@ -191,9 +191,9 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
     from realtime.config import BlendConfig, BlendFuse, TrackConfig
     from realtime.gpu.frames import DeviceFrames
     from realtime.stages.blend import BlendControls, BlendStage
+    from realtime.stages.track import FaceTracker
     from realtime.testing import make_face_landmarks
     from realtime.vision.align import warp_crop
-    from realtime.vision.tracking import FaceTracker
 
     devices = list(devices or (["cpu", "cuda", "cuda-frame"] if torch.cuda.is_available() else ["cpu"]))
     rng = np.random.default_rng(0)

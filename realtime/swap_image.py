@@ -14,7 +14,7 @@ from realtime.config import Config
 from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.stages.blend import BlendControls, BlendStage
 from realtime.stages.swap import SwapStage, detect_faces_in_image, read_image
-from realtime.vision.tracking import FaceTracker
+from realtime.stages.track import FaceTracker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 

@@ -12,6 +12,7 @@ from realtime.bundle import Detection, FrameBundle
 from realtime.config import BlendConfig, TrackConfig
 from realtime.errors import ConfigError
 from realtime.stages.blend import BlendControls, BlendStage, ControlsFileWatcher
+from realtime.stages.track import FaceTracker
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.vision.align import apply_affine, invert_affine, warp_crop
 from realtime.vision.colour import STATS_STEP, ColourSmoother, from_lab, masked_stats, to_lab, transfer
@@ -19,7 +20,6 @@ from realtime.vision.composite import paste_crop
 from realtime.vision.composite_torch import lab_to_rgb, paste_crop_torch, rgb_to_lab
 from realtime.vision.landmarks import INNER_LIPS
 from realtime.vision.masks import face_mask
-from realtime.vision.tracking import FaceTracker
 
 
 def _bundle(frame, t=0.0, tracker=None, landmarks=None):

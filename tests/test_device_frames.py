@@ -15,9 +15,9 @@ from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.stages.blend import BlendControls, BlendStage
 from realtime.stages.blend_gpu import GpuBlender
 from realtime.stages.swap import SwapStage
+from realtime.stages.track import FaceTracker
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.vision.align import crop_from_frame_matrix, warp_crop, warp_crop_torch
-from realtime.vision.tracking import FaceTracker
 
 TARGET = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
 

@@ -16,12 +16,11 @@ from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.stages.blend import BlendStage
 from realtime.stages.face_guard import FaceGuard
 from realtime.stages.swap import SwapStage, choose_faces, split_batches
-from realtime.stages.track import TrackStage
+from realtime.stages.track import FaceTracker, TrackStage
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.vision.cover import cover_face, covered_box, feather_weights
 from realtime.vision.landmarks import box_from_landmarks
 from realtime.vision.scene_cut import changed_fraction, is_scene_cut, thumbnail
-from realtime.vision.tracking import FaceTracker
 
 GREEN = np.array([0, 255, 0], np.uint8)
 

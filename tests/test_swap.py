@@ -72,7 +72,7 @@ def checkpoints(tmp_path: Path) -> dict[str, Path]:
 
 
 def _faces(frame):
-    from realtime.vision.tracking import FaceTracker
+    from realtime.stages.track import FaceTracker
 
     five = np.array([[300.0, 170.0], [360.0, 172.0], [330.0, 210.0], [305.0, 240.0], [355.0, 241.0]])
     landmarks = np.tile(five.mean(axis=0), (478, 1)) + np.random.default_rng(1).normal(0, 30, (478, 2))

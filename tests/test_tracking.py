@@ -4,7 +4,7 @@ import numpy as np
 
 from realtime.bundle import Detection
 from realtime.config import TrackConfig
-from realtime.vision.tracking import FaceTracker
+from realtime.stages.track import FaceTracker
 
 FPS = 30.0
 

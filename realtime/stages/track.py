@@ -9,18 +9,174 @@ empty lists and passes through unswapped.
 
 At a cut every track ends and no id carries over; detections taken before the cut (the async
 detector delivers late) are dropped, so a face from the last shot is never pasted into the new one.
+
+The tracker (``FaceTracker``) keeps stable ids across frames, births and deaths with hysteresis,
+fades in and out.
+
+A detection continues the track whose predicted box it overlaps most (Hungarian assignment on
+1 − IoU, scipy). A new face must be seen ``birth_hits`` times in a row before it counts, so a
+single false detection never flashes a swap; a lost face is predicted for ``coast_s``, then fades
+out over ``fade_s`` and ends, so a swap never pops off when the detector misses a frame or two.
+
+Under a covering face-safety policy (``cover_lost_s`` set) nothing fades to the real face: a
+confirmed face keeps full opacity while it is seen (or coasting), then turns 'lost' and stays
+listed, unswapped, for ``cover_lost_s`` so the policy can hold or cover it. Tentative faces are
+listed too (``tentative``), so the policy can cover a face before its first swap.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
+from dataclasses import dataclass, field
 
-from realtime.bundle import FrameBundle
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from realtime.bundle import Detection, Face, FaceState, FrameBundle
 from realtime.config import TrackConfig
 from realtime.pipeline.stage import Stage
-from realtime.vision.kalman import SmootherConfig
+from realtime.vision.align import crop_from_frame_matrix, invert_affine
+from realtime.vision.kalman import LandmarkSmoother, SmootherConfig
+from realtime.vision.landmarks import box_from_landmarks, box_iou, five_points
 from realtime.vision.scene_cut import is_scene_cut, thumbnail
-from realtime.vision.tracking import FaceTracker
+
+
+@dataclass
+class Track:
+    track_id: int
+    smoother: LandmarkSmoother | None  # None when smoothing is off
+    last_landmarks: np.ndarray
+    t_first_s: float
+    t_seen_s: float
+    hits: int = 1
+    missed_since_s: float | None = None  # when the detector first looked and did not find it
+    confirmed_at_s: float | None = None
+    last_detection: Detection | None = None
+    raw_this_step: np.ndarray | None = field(default=None, repr=False)
+
+    def landmarks_at(self, t_s: float, horizon_s: float) -> np.ndarray:
+        """Smoothed landmarks at ``t_s``, predicted between detections; once the detector has
+        missed the face, extrapolated at most ``horizon_s`` further (then held, not flung away)."""
+        if self.smoother is None:
+            return self.last_landmarks
+        if t_s <= self.smoother.t_s:
+            return self.smoother.smoothed
+        if self.missed_since_s is not None:
+            t_s = min(t_s, self.missed_since_s + horizon_s)
+        return self.smoother.predict(t_s)
+
+
+class FaceTracker:
+    """Turns per-frame detections (or their absence) into tracked, smoothed, aligned faces."""
+
+    def __init__(self, config: TrackConfig, smoother: SmootherConfig | None = None, *, cover_lost_s: float | None = None) -> None:
+        self.config = config
+        self.smoother_config = smoother or SmootherConfig()
+        self.cover_lost_s = cover_lost_s
+        self.tracks: list[Track] = []
+        self._ids = itertools.count(1)
+        self.tracks_started = 0
+        self.tracks_ended_by_cuts = 0
+        self.tentative: list[Face] = []  # the last step's unconfirmed faces
+
+    def end_all(self) -> None:
+        """A scene cut: every track ends now (no hold, no fade) and no id carries over."""
+        self.tracks_ended_by_cuts += len(self.tracks)
+        self.tracks = []
+        self.tentative = []
+
+    def step(self, detections: list[Detection] | None, t_detected_s: float | None, t_now_s: float) -> list[Face]:
+        """Advance to ``t_now_s``. ``detections`` are new results taken at ``t_detected_s``, or None
+        when the detector produced nothing new (between cadence frames, or still running)."""
+        for track in self.tracks:
+            track.raw_this_step = None
+        if detections is not None:
+            self._associate(detections, t_detected_s if t_detected_s is not None else t_now_s)
+        self._expire(t_now_s)
+        faces = [self._face(track, t_now_s) for track in self.tracks]
+        self.tentative = [face for face in faces if face.state == "tentative"]
+        return [face for face in faces if face.state != "tentative"]
+
+    def _associate(self, detections: list[Detection], t_s: float) -> None:
+        boxes = [box_from_landmarks(d.landmarks) for d in detections]
+        predicted = [box_from_landmarks(t.landmarks_at(t_s, self.config.coast_s)) for t in self.tracks]
+        matched_tracks: set[int] = set()
+        matched_detections: set[int] = set()
+        if self.tracks and detections:
+            cost = np.array([[1.0 - box_iou(p, b) for b in boxes] for p in predicted])
+            rows, cols = linear_sum_assignment(cost)
+            for row, col in zip(rows, cols, strict=True):
+                if 1.0 - cost[row, col] >= self.config.match_iou:
+                    self._continue(self.tracks[row], detections[col], t_s)
+                    matched_tracks.add(row)
+                    matched_detections.add(col)
+        for index, track in enumerate(self.tracks):
+            if index not in matched_tracks and track.missed_since_s is None:
+                track.missed_since_s = t_s
+        # A tentative face that was not seen again was a false detection: drop it now.
+        self.tracks = [t for i, t in enumerate(self.tracks) if i in matched_tracks or t.confirmed_at_s is not None]
+        for index, detection in enumerate(detections):
+            if index not in matched_detections:
+                self.tracks.append(self._birth(detection, t_s))
+
+    def _birth(self, detection: Detection, t_s: float) -> Track:
+        smoother = LandmarkSmoother(detection.landmarks, t_s, self.smoother_config) if self.config.smoothing == "kalman" else None
+        self.tracks_started += 1
+        track = Track(next(self._ids), smoother, detection.landmarks, t_s, t_s, last_detection=detection)
+        track.raw_this_step = detection.landmarks
+        if self.config.birth_hits <= 1:
+            track.confirmed_at_s = t_s
+        return track
+
+    def _continue(self, track: Track, detection: Detection, t_s: float) -> None:
+        if track.smoother is not None:
+            track.smoother.update(detection.landmarks, t_s)
+        track.last_landmarks = detection.landmarks
+        track.last_detection = detection
+        track.raw_this_step = detection.landmarks
+        track.t_seen_s = t_s
+        track.missed_since_s = None
+        track.hits += 1
+        if track.confirmed_at_s is None and track.hits >= self.config.birth_hits:
+            track.confirmed_at_s = t_s
+
+    def _expire(self, t_now_s: float) -> None:
+        limit = self.config.coast_s + (self.config.fade_s if self.cover_lost_s is None else self.cover_lost_s)
+        self.tracks = [t for t in self.tracks if t.missed_since_s is None or t_now_s - t.missed_since_s <= limit]
+
+    def _lost_for_s(self, track: Track, t_now_s: float) -> float:
+        """How long past the coast time the detector has missed the track (≤ 0: not lost)."""
+        return -1.0 if track.missed_since_s is None else t_now_s - track.missed_since_s - self.config.coast_s
+
+    def _alpha(self, track: Track, t_now_s: float) -> float:
+        if track.confirmed_at_s is None:
+            return 0.0
+        if self.cover_lost_s is not None:  # no fade to or from the real face: swap, or the policy's cover
+            return 1.0 if self._lost_for_s(track, t_now_s) <= 0 else 0.0
+        fade = self.config.fade_s
+        # Fade in from the first sighting, so by confirmation the face is already partly in.
+        alpha_in = 1.0 if fade == 0 else float(np.clip((t_now_s - track.t_first_s) / fade + 1e-9, 0.05, 1.0))
+        lost_for = self._lost_for_s(track, t_now_s)
+        alpha_out = 1.0 if lost_for <= 0 else (0.0 if fade == 0 else max(0.0, 1.0 - lost_for / fade))
+        return float(min(alpha_in, alpha_out))
+
+    def _face(self, track: Track, t_now_s: float) -> Face:
+        state: FaceState = "tentative" if track.confirmed_at_s is None else ("lost" if self._lost_for_s(track, t_now_s) > 0 else "live")
+        landmarks = track.landmarks_at(t_now_s, self.config.coast_s)
+        crop_from_frame = crop_from_frame_matrix(five_points(landmarks), self.config.crop_px, self.config.template)
+        return Face(
+            track_id=track.track_id,
+            landmarks=landmarks,
+            raw_landmarks=track.raw_this_step,
+            box=box_from_landmarks(landmarks),
+            alpha=self._alpha(track, t_now_s),
+            crop_from_frame=crop_from_frame,
+            frame_from_crop=invert_affine(crop_from_frame),
+            crop_size=self.config.crop_px,
+            detection=track.last_detection,
+            state=state,
+            confirmed_for_s=0.0 if track.confirmed_at_s is None else max(0.0, t_now_s - track.confirmed_at_s),
+        )
 
 
 class TrackStage(Stage):
