@@ -173,7 +173,8 @@ def make_parser() -> argparse.ArgumentParser:
     aei.add_argument("--batch", type=int, default=64, help="pairs per step, across all GPUs (default 64)")
     aei.add_argument("--lr", type=float, default=4e-4, help="Adam learning rate of both networks (default 4e-4)")
     aei.add_argument("--time-limit-s", type=float, help="save and stop after this long (chunked GPU sessions); rerun to resume")
-    aei.add_argument("--handoff", type=Path, help="also copy the state here in parts of < 16 MiB (to hand back from a GPU machine)")
+    aei.add_argument("--save-parts", type=Path, metavar="DIR", help="also write the training state into DIR in parts of at most --part-mib MiB each (for transfers that limit a file's size; a resume joins them)")
+    aei.add_argument("--part-mib", type=int, default=15, metavar="N", help="the largest part --save-parts writes, in MiB (default: 15)")
     aei.add_argument("--sample-every", type=int, default=500, help="write samples.png every N steps (default 500)")
     aei.add_argument("--device", default="auto", help="cuda, cpu or auto")
     aei.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -189,7 +190,8 @@ def make_parser() -> argparse.ArgumentParser:
     target.add_argument("--mixup", action="store_true", help="train the discriminator on mixup of real and generated faces")
     target.add_argument("--perceptual-encoder", type=Path, help="add a perceptual loss on this identity encoder's features (e.g. models/identity-encoder-v1.safetensors)")
     target.add_argument("--time-limit-s", type=float, help="save and stop after this long (chunked GPU sessions); rerun to resume")
-    target.add_argument("--handoff", type=Path, help="also copy the state here in parts of < 16 MiB (to hand back from a GPU machine)")
+    target.add_argument("--save-parts", type=Path, metavar="DIR", help="also write the training state into DIR in parts of at most --part-mib MiB each (for transfers that limit a file's size; a resume joins them)")
+    target.add_argument("--part-mib", type=int, default=15, metavar="N", help="the largest part --save-parts writes, in MiB (default: 15)")
     target.add_argument("--device", default="auto", help="cuda, cpu or auto")
     target.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -459,7 +461,9 @@ def _run_trainer(trainer: Any, args: argparse.Namespace, what: str, wrote: str) 
         if resumed:
             log.info("resumed at step %d from %s", trainer.step, trainer.state_path())
         log.info("%s, %s, world size %d", what, trainer.device, trainer.world)
-    step = trainer.run(getattr(args, "handoff", None))
+    if getattr(args, "part_mib", 15) < 1:
+        raise UsageError("--part-mib must be at least 1", "e.g. --part-mib 15")
+    step = trainer.run(getattr(args, "save_parts", None), part_bytes=getattr(args, "part_mib", 15) << 20)
     if trainer.rank == 0:
         print(f"step {step}/{args.steps}; wrote {wrote}")
     return EXIT_OK

@@ -98,9 +98,10 @@ def test_resume_continues_exactly_also_from_handed_back_parts(encoder_file, tmp_
     straight = AEITrainer(_faces(8), encoder_file, tmp_path / "a", options, "cpu")
     straight.run()
     first = AEITrainer(_faces(8), encoder_file, tmp_path / "b", AEIOptions(steps=2, batch=4, **TINY), "cpu")
-    first.run(handoff=tmp_path / "parts")
+    first.run(tmp_path / "parts", part_bytes=1 << 20)
     parts = sorted((tmp_path / "parts").iterdir())
     assert parts and all(p.name.startswith("state.pt.part") for p in parts)
+    assert all(p.stat().st_size <= 1 << 20 for p in parts)  # --part-mib's bound holds
     fresh = tmp_path / "c"  # a new machine: only the parts came along
     fresh.mkdir()
     for part in parts:
@@ -148,7 +149,7 @@ def test_train_aei_command_runs_and_refuses_other_crop_sizes(encoder_file, tmp_p
 
     faces = make_face_dataset(tmp_path / "faces")
     out = tmp_path / "run"
-    code = main(["train-aei", "--faces", str(faces), "--identity-encoder", str(encoder_file), "--output", str(out), "--steps", "2", "--batch", "2", "--device", "cpu", "--handoff", str(tmp_path / "parts")])
+    code = main(["train-aei", "--faces", str(faces), "--identity-encoder", str(encoder_file), "--output", str(out), "--steps", "2", "--batch", "2", "--device", "cpu", "--save-parts", str(tmp_path / "parts"), "--part-mib", "1"])
     assert code == 0 and (out / "aei-net.safetensors").is_file() and (out / "samples.png").is_file()
     assert any((tmp_path / "parts").glob("state.pt.part*"))
     wrong = make_face_dataset(tmp_path / "faces128", size=128)

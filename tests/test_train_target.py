@@ -58,7 +58,7 @@ def test_resume_continues_exactly_with_mixup(tmp_path):
     straight = TargetTrainer(_faces(), _faces(seed=1), tmp_path / "a", options, "cpu")
     straight.run()
     first = TargetTrainer(_faces(), _faces(seed=1), tmp_path / "b", TargetOptions(steps=2, batch=2, mixup=True, **TINY), "cpu")
-    first.run(handoff=tmp_path / "parts")
+    first.run(tmp_path / "parts")
     second = TargetTrainer(_faces(), _faces(seed=1), tmp_path / "b", options, "cpu")
     assert second.resume() and second.step == 2
     second.run()

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-PART_BYTES = 15 << 20  # under the 16 MiB a GPU machine hands back per file
+PART_BYTES = 15 << 20  # the default largest part of a state written in parts (--part-mib)
 
 
 def distributed() -> tuple[int, int]:
@@ -179,9 +179,9 @@ class ChunkedTrainer:
         self.step, self.history = state["step"], state["history"]
         return True
 
-    def run(self, handoff: Path | None = None) -> int:
-        """Train until ``steps`` or the time limit; returns the step reached. ``handoff``: a folder
-        to copy the state into, in parts a GPU machine can hand back."""
+    def run(self, parts_dir: Path | None = None, *, part_bytes: int = PART_BYTES) -> int:
+        """Train until ``steps`` or the time limit; returns the step reached. ``parts_dir``: a folder
+        to also write the state into, in parts of at most ``part_bytes``."""
         import logging
 
         import numpy as np
@@ -213,6 +213,6 @@ class ChunkedTrainer:
         self.save_state()
         if self.rank == 0:
             self.export()
-            if handoff is not None:
-                split_file(self.state_path(), handoff)
+            if parts_dir is not None:
+                split_file(self.state_path(), parts_dir, part_bytes)
         return self.step
