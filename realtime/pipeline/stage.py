@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from realtime.bundle import FrameBundle, StageTiming
 from realtime.pipeline.queues import END_OF_STREAM, EndOfStream, FrameQueue
 from realtime.pipeline.thread_names import name_os_thread
 
+# what the engine itself writes on every record: a stage may read these without a stage upstream
+ENGINE_WRITES: tuple[str, ...] = ("t_enqueued_ns", "timings", "failed_stages")
 POLL_S = 0.05  # how often an idle worker looks at the stop flag: stop lands well within 1 s
 
 
@@ -27,6 +29,10 @@ class Stage(ABC):
     """
 
     name: str = "stage"
+    # The stage's contract with the frame record: the fields it reads and writes (``faces.x`` for a
+    # field of each face). A test walks the wired stages and checks every read is written upstream.
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
 
     def setup(self) -> None:
         """Open heavy resources; raise a RealtimeError with a fix if that is impossible."""
@@ -47,6 +53,8 @@ class SourceStage(ABC):
     """The first stage: makes frame records instead of transforming them."""
 
     name: str = "capture"
+    reads: ClassVar[tuple[str, ...]] = ()  # a source makes the record
+    writes: ClassVar[tuple[str, ...]] = ("frame_id", "t_capture_ns", "frame", "media_time_s", "timings")
 
     def setup(self) -> None:
         """Open the device or file on the capture thread."""

@@ -119,6 +119,13 @@ def resolve_blend_device(choice: str) -> str:
 
 class BlendStage(Stage):
     name = "blend"
+    reads = (
+        "frame", "device_frame", "media_time_s", "failed_stages", "faces", "tentative_faces", "faces.swapped_crop",
+        "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "faces.landmarks",
+        "faces.crop_from_frame", "faces.frame_from_crop", "faces.alpha", "faces.track_id", "faces.box", "faces.state",
+    )
+    # on the GPU path ``frame`` is replaced by the composite's host copy, which ``frame_ready`` guards
+    writes = ("frame", "frame_ready", "faces.blended")
 
     def __init__(
         self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256,

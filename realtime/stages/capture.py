@@ -28,6 +28,7 @@ log = logging.getLogger("realtime")
 
 class CaptureStage(SourceStage):
     name = "capture"
+    writes = ("frame_id", "t_capture_ns", "frame", "media_time_s", "timings", "device_frame")
 
     def __init__(self, source: VideoSource, *, paced: bool, max_frames: int | None = None, uploader: DeviceFrames | None = None) -> None:
         self.source = source

@@ -110,6 +110,8 @@ class _AsyncLandmarker(threading.Thread):
 
 class DetectStage(Stage):
     name = "detect"
+    reads = ("frame", "frame_id", "media_time_s")
+    writes = ("detections", "detections_media_time_s")
 
     def __init__(self, config: DetectConfig, *, asynchronous: bool, model_path: Path | None = None) -> None:
         self.config = config

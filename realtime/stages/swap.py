@@ -144,6 +144,8 @@ def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path
 
 class SwapStage(Stage):
     name = "swap"
+    reads = ("frame", "device_frame", "faces", "faces.crop_from_frame", "faces.alpha", "faces.state", "faces.confirmed_for_s", "faces.box")
+    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device")
 
     def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None) -> None:
         if not config.generator:

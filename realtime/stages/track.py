@@ -181,6 +181,11 @@ class FaceTracker:
 
 class TrackStage(Stage):
     name = "track"
+    reads = ("frame", "detections", "detections_media_time_s", "media_time_s")
+    writes = (
+        "faces", "tentative_faces", "scene_cut", "faces.track_id", "faces.landmarks", "faces.raw_landmarks", "faces.box",
+        "faces.alpha", "faces.crop_from_frame", "faces.frame_from_crop", "faces.crop_size", "faces.state", "faces.confirmed_for_s",
+    )
 
     def __init__(self, config: TrackConfig, smoother: SmootherConfig | None = None, *, cover_lost_s: float | None = None) -> None:
         self.config = config

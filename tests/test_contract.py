@@ -1,0 +1,58 @@
+"""The stages' contract with the frame record: what each declares it reads and writes exists on the
+record, and every read of the wired pipeline is written upstream (or by the engine)."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from realtime.app import Plan, face_stages
+from realtime.bundle import Face, FrameBundle
+from realtime.config import build_config
+from realtime.pipeline.stage import ENGINE_WRITES
+from realtime.stages.capture import CaptureStage
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def unwritten_reads(stages) -> list[tuple[str, str]]:
+    """(stage, field) for every read that no earlier stage, the capture or the engine writes."""
+    written = set(CaptureStage.writes) | set(ENGINE_WRITES)
+    missing = []
+    for stage in stages:
+        missing += [(stage.name, field) for field in stage.reads if field not in written]
+        written |= set(stage.writes)
+    return missing
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_every_read_of_the_wired_stages_is_written_upstream(live):
+    config = build_config(overrides={"generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
+    plan = Plan(paced=live, policy="latest_wins" if live else "block", sink_policies=("block",))
+    stages = face_stages(config, plan)
+    assert [s.name for s in stages] == ["detect", "track", "swap", "blend"]
+    assert unwritten_reads(stages) == []
+
+
+def test_every_declared_field_is_on_the_record():
+    config = build_config(overrides={"generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
+    stages = [CaptureStage, *face_stages(config, Plan(paced=False, policy="block", sink_policies=("block",)))]
+    bundle_fields, face_fields = _fields(FrameBundle), _fields(Face)
+    for stage in stages:
+        for field in (*stage.reads, *stage.writes):
+            if field.startswith("faces."):
+                assert field.removeprefix("faces.") in face_fields, f"{stage.name}: Face has no {field}"
+            else:
+                assert field in bundle_fields, f"{stage.name}: FrameBundle has no {field}"
+
+
+def test_a_stage_that_reads_what_nobody_wrote_is_caught():
+    """The check itself can fail: wired in the wrong order, the blend reads crops nobody made yet."""
+    config = build_config(overrides={"generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
+    detect, track, swap, blend = face_stages(config, Plan(paced=False, policy="block", sink_policies=("block",)))
+    assert ("blend", "faces.swapped_crop") in unwritten_reads([detect, track, blend, swap])
+    assert ("track", "detections") in unwritten_reads([track, detect])
