@@ -372,3 +372,20 @@ def test_on_cuda_faces_left_unswapped_are_covered_after_the_frames_download(targ
     again.device_frame = frames.upload(again.frame)
     stage.process(again)
     assert all(face.swapped_crop_device is not None for face in again.faces) and sorted(stage.runners) == [1]
+
+
+def test_hold_pastes_a_swap_that_was_left_on_the_device():
+    """On the GPU path the held swap is a device tensor (the blend composited it there): it comes
+    back to the host to be pasted over the lost face."""
+    frame = _checkerboard()
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
+    stage = _blend("hold")
+    first = _safety_bundle(frame, tracker, 0.0, seen=True)
+    for face in first.faces:  # what the GPU composite leaves: crops on the device only, marked blended
+        face.swapped_crop_device = torch.from_numpy(np.broadcast_to(GREEN, (128, 128, 3)).copy())
+        face.blended = True
+    stage.guard.remember(first)
+    _safety_bundle(frame, tracker, 0.04, seen=False)
+    lost = _safety_bundle(frame, tracker, 0.5, seen=False)
+    stage.process(lost)
+    assert np.all(lost.frame[200:250, 290:350] == GREEN) and stage.describe()["faces_covered"]["hold"] == 1
