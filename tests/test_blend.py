@@ -432,3 +432,20 @@ def test_kernels_saved_by_build_engines_make_auto_fuse_and_blend_like_the_cpu(tm
         outputs.append(blend.process(_identity_swap(_bundle(frame, 1 / 30, tracker, make_face_landmarks((330, 240), 70)))).frame.astype(int))
     assert np.abs(outputs[0] - outputs[1]).max() <= 3
     stage.teardown()
+
+
+def test_the_fused_kernels_fingerprint_covers_every_module_their_code_imports():
+    from realtime.inference.blend_cache import code_fingerprint, fused_code_modules
+
+    modules = fused_code_modules()
+    assert {"realtime.vision.region_blend", "realtime.vision.composite_torch", "realtime.vision.colour", "realtime.vision.align"} <= set(modules)
+    base = code_fingerprint()
+    for name in modules:
+        short = name.rsplit(".", 1)[-1]
+
+        def changed(path: Path, short: str = short) -> bytes:
+            data = path.read_bytes()
+            return data + b"\n# edited\n" if path.stem == short else data
+
+        assert code_fingerprint(changed) != base, f"a change to {name} would load stale kernels"
+    assert code_fingerprint() == base

@@ -12,9 +12,12 @@ by accident (Inductor keys its own entries by graph as well, so a stale file cou
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -22,7 +25,7 @@ import torch
 from realtime.errors import ModelError
 from realtime.inference.engine_dir import check_engines_dir
 from realtime.inference.manifest import device_tag
-from realtime.vision import composite_torch, region_blend
+from realtime.vision import region_blend
 from realtime.vision.composite_torch import mask_holes
 from realtime.vision.landmarks import LANDMARK_COUNT
 from realtime.vision.region_blend import RegionShape, compile_crop_core, crop_space
@@ -32,11 +35,35 @@ log = logging.getLogger("realtime")
 BUILT_HOLES = ((False, False), (True, False))
 
 
-def code_fingerprint() -> str:
-    """12 hex digits of the blend maths' source: the kernels are only valid for this code."""
+def fused_code_modules() -> list[str]:
+    """Every ``realtime`` module the fused blend's code imports, directly or not (read from their
+    ``import`` statements, so a constant imported by name counts as much as a function)."""
+    found: set[str] = set()
+    pending = [region_blend.__name__]
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.add(name)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        for node in ast.walk(ast.parse(Path(spec.origin).read_bytes())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("realtime") and node.level == 0:
+                pending.append(node.module)
+            elif isinstance(node, ast.Import):
+                pending += [alias.name for alias in node.names if alias.name.startswith("realtime")]
+    return sorted(found)
+
+
+def code_fingerprint(read: Callable[[Path], bytes] = Path.read_bytes) -> str:
+    """12 hex digits of the fused blend's source, every module it imports included: the kernels are
+    only valid for this code (a change to a constant two imports away made stale kernels load)."""
     digest = hashlib.sha256()
-    for module in (region_blend, composite_torch):
-        digest.update(Path(module.__file__ or "").read_bytes())
+    for name in fused_code_modules():
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin is not None:
+            digest.update(name.encode() + b"\0" + read(Path(spec.origin)))
     return digest.hexdigest()[:12]
 
 
