@@ -7,7 +7,7 @@ cache (~/.cache/realtime/engines), where `realtime run` looks for them.
                                                                       # then run with --engines-dir engines
 """
 
-from realtime.inference.build import main
+from realtime.engines import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

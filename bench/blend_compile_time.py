@@ -14,13 +14,13 @@ from pathlib import Path
 import torch
 from torch._dynamo.utils import counters
 
-from realtime.inference.blend_cache import (
+from realtime.stages.blend.kernels import (
     blend_cache_path,
     build_blend_cache,
     fused_shapes,
     load_blend_cache,
 )
-from realtime.vision.region_blend import compile_crop_core
+from realtime.stages.blend.region import compile_crop_core
 
 
 def main(engine_dir: Path, crop: int) -> None:

@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from realtime.bundle import Detection, Face  # noqa: E402
 from realtime.config import BlendConfig, TrackConfig  # noqa: E402
 from realtime.gpu.frames import DeviceFrames  # noqa: E402
-from realtime.stages.blend_gpu import GpuBlender  # noqa: E402
+from realtime.stages.blend.gpu import GpuBlender  # noqa: E402
+from realtime.stages.blend.region import blend_region, compile_crop_core, new_colour_state  # noqa: E402
 from realtime.stages.track import FaceTracker  # noqa: E402
 from realtime.testing import make_face_landmarks  # noqa: E402
 from realtime.vision.align import warp_crop  # noqa: E402
-from realtime.vision.region_blend import blend_region, compile_crop_core, new_colour_state  # noqa: E402
 
 
 def median_ms(samples: list[float]) -> float:

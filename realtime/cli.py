@@ -381,7 +381,7 @@ def cmd_prepare_faces(args: argparse.Namespace) -> int:
 
 
 def cmd_build_engines(args: argparse.Namespace) -> int:
-    from realtime.inference.build import run_from_args
+    from realtime.engines import run_from_args
 
     _setup_logging(args.debug, quiet=False)
     return run_from_args(args)

@@ -11,8 +11,8 @@ from realtime.vision.align import (
     shift_affine,
     template_points,
     warp_crop,
-    warp_crop_torch,
 )
+from realtime.vision.align_torch import warp_crop_torch
 
 
 def test_templates_are_upright_and_symmetric():

@@ -246,7 +246,7 @@ def test_generator_mask_is_applied_the_same_on_both_paths():
 
 
 def test_region_bucket_holds_the_box_and_stays_in_the_frame():
-    from realtime.vision.region_blend import bucket_box
+    from realtime.stages.blend.region import bucket_box
 
     for box, size in [((10, 20, 150, 170), (640, 480)), ((600, 400, 640, 480), (640, 480)), ((0, 0, 700, 300), (640, 480))]:
         x0, y0, x1, y1 = bucket_box(box, *size)
@@ -262,7 +262,7 @@ def test_region_bucket_holds_the_box_and_stays_in_the_frame():
 
 def test_face_plan_maps_are_the_matrix_products_and_the_box_holds_the_warped_crop():
     """The per-frame geometry, written with scalars for speed, against the plain 3×3 products."""
-    from realtime.stages.blend_gpu import GpuBlender
+    from realtime.stages.blend.gpu import GpuBlender
     from realtime.vision.composite_torch import box_of
 
     bundle = _identity_swap(_bundle(make_ground_truth_frame(0, sensor_noise=0)))
@@ -285,7 +285,7 @@ def test_face_plan_maps_are_the_matrix_products_and_the_box_holds_the_warped_cro
 def test_a_region_shape_not_built_ahead_is_built_in_its_first_frame_and_counted():
     """Live, a face of a size not built ahead gets its graph in that frame (counted, logged), and
     the graph gives the pixels of the torch-cpu maths."""
-    from realtime.stages.blend_gpu import GpuBlender
+    from realtime.stages.blend.gpu import GpuBlender
 
     settings = BlendConfig(colour="per_frame")
     blender, reference = GpuBlender("cuda"), GpuBlender("torch-cpu")
@@ -302,8 +302,7 @@ def test_a_region_shape_not_built_ahead_is_built_in_its_first_frame_and_counted(
 
 
 def _fused_and_eager(device: str, colour: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from realtime.vision.composite_torch import mask_holes, mask_sizes
-    from realtime.vision.region_blend import (
+    from realtime.stages.blend.region import (
         RegionShape,
         blend_region,
         fused_crop_core,
@@ -311,6 +310,7 @@ def _fused_and_eager(device: str, colour: str) -> tuple[torch.Tensor, torch.Tens
         pack_params,
         params_size,
     )
+    from realtime.vision.composite_torch import mask_holes, mask_sizes
 
     frame = make_ground_truth_frame(0, sensor_noise=0)
     face = _identity_swap(_bundle(frame)).faces[0]
@@ -340,7 +340,7 @@ def test_the_fused_crop_space_maths_give_the_eager_pixels_on_cuda():
 
 
 def test_region_sizes_cover_every_box_of_the_usual_face_sizes():
-    from realtime.vision.region_blend import bucket_box, region_sizes
+    from realtime.stages.blend.region import bucket_box, region_sizes
 
     sizes = set(region_sizes(1920, 1080))
     assert (128, 128) in sizes and (1024, 1024) in sizes and len(sizes) == 15
@@ -356,7 +356,7 @@ def test_region_sizes_cover_every_box_of_the_usual_face_sizes():
 def test_shapes_built_ahead_serve_faces_of_every_usual_size():
     """After ``prebuild`` a face that grows from small to large never needs a new region shape
     (on CUDA: never a graph capture beside the live frames)."""
-    from realtime.stages.blend_gpu import GpuBlender
+    from realtime.stages.blend.gpu import GpuBlender
 
     settings = BlendConfig(colour="smoothed")
     blender = GpuBlender("torch-cpu")
@@ -393,7 +393,7 @@ def test_on_cuda_shapes_built_ahead_blend_every_size_as_graphs_sharing_one_pool(
 
 
 def test_fusing_follows_its_mode_and_the_kernels_build_engines_saved(tmp_path, caplog):
-    from realtime.inference.blend_cache import blend_cache_path
+    from realtime.stages.blend.kernels import blend_cache_path
 
     stage = BlendStage(device="cuda", crop_size=256, engines_dir=str(tmp_path))
     assert stage._fuse("off") is False
@@ -413,7 +413,7 @@ def test_fusing_follows_its_mode_and_the_kernels_build_engines_saved(tmp_path, c
 
 @pytest.mark.gpu
 def test_kernels_saved_by_build_engines_make_auto_fuse_and_blend_like_the_cpu(tmp_path):
-    from realtime.inference.blend_cache import build_blend_cache
+    from realtime.stages.blend.kernels import build_blend_cache
 
     name = build_blend_cache(256, False, tmp_path)
     assert (tmp_path / name).stat().st_size > 0 and not list(tmp_path.glob(".*partial"))
@@ -435,10 +435,10 @@ def test_kernels_saved_by_build_engines_make_auto_fuse_and_blend_like_the_cpu(tm
 
 
 def test_the_fused_kernels_fingerprint_covers_every_module_their_code_imports():
-    from realtime.inference.blend_cache import code_fingerprint, fused_code_modules
+    from realtime.stages.blend.kernels import code_fingerprint, fused_code_modules
 
     modules = fused_code_modules()
-    assert {"realtime.vision.region_blend", "realtime.vision.composite_torch", "realtime.vision.colour", "realtime.vision.align"} <= set(modules)
+    assert {"realtime.stages.blend.region", "realtime.vision.composite_torch", "realtime.vision.colour", "realtime.vision.align"} <= set(modules)
     base = code_fingerprint()
     for name in modules:
         short = name.rsplit(".", 1)[-1]

@@ -13,11 +13,12 @@ from realtime.gpu.frames import DeviceFrame, DeviceFrames, download
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.stages.blend import BlendControls, BlendStage
-from realtime.stages.blend_gpu import GpuBlender
+from realtime.stages.blend.gpu import GpuBlender
 from realtime.stages.swap import SwapStage
 from realtime.stages.track import FaceTracker
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
-from realtime.vision.align import crop_from_frame_matrix, warp_crop, warp_crop_torch
+from realtime.vision.align import crop_from_frame_matrix, warp_crop
+from realtime.vision.align_torch import warp_crop_torch
 
 TARGET = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
 

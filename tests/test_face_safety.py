@@ -14,7 +14,7 @@ from realtime.errors import ConfigError
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.stages.blend import BlendStage
-from realtime.stages.face_guard import FaceGuard
+from realtime.stages.blend.guard import FaceGuard
 from realtime.stages.swap import SwapStage, choose_faces, split_batches
 from realtime.stages.track import FaceTracker, TrackStage
 from realtime.testing import make_face_landmarks, make_ground_truth_frame

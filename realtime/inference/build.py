@@ -8,20 +8,18 @@ must never reach the live path — and, on CUDA, torch.compile cache artifacts a
 
 from __future__ import annotations
 
-import argparse
 import logging
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
 from realtime.errors import ModelError
 from realtime.inference.backend import cuda_available
-from realtime.inference.blend_cache import build_blend_cache
-from realtime.inference.build_options import KINDS, add_arguments
+from realtime.inference.build_options import KINDS
 from realtime.inference.manifest import EngineKey, compile_cache_path, record_engine
 from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
 
@@ -115,11 +113,15 @@ def build_compile_cache(spec: GeneratorSpec, batch: int, engine_dir: Path) -> st
 
 
 BUILDERS = {"tensorrt": build_tensorrt, "aot": build_aot, "compiled": build_compile_cache}
-BLEND_JOB = "blend"  # with 'compiled': the blend's fused maths (blend_cache.py), not a generator engine
+Prelude = Sequence[tuple[str, Callable[[], str]]]  # (what, build it → the file written), run first
 
 
-def build_engines(checkpoint: Path, batches: Sequence[int], engine_dir: Path, kinds: Sequence[str] | None = None, *, target_identity: int = 0) -> list[str]:
-    """Build every (kind, batch); prints progress with an ETA; returns the files written."""
+def build_engines(
+    checkpoint: Path, batches: Sequence[int], engine_dir: Path, kinds: Sequence[str] | None = None, *,
+    target_identity: int = 0, prelude: Prelude = (),
+) -> list[str]:
+    """Build every (kind, batch), after the ``prelude`` jobs (other kernels the caller wants in the
+    same folder, e.g. the blend's); prints progress with an ETA; returns the files written."""
     spec = spec_from_checkpoint(checkpoint, target_identity=target_identity)
     kinds = list(kinds or default_kinds())
     for kind in kinds:
@@ -128,30 +130,24 @@ def build_engines(checkpoint: Path, batches: Sequence[int], engine_dir: Path, ki
         if kind in ("tensorrt", "compiled") and not cuda_available():
             raise ModelError(f"{kind} engines need a CUDA GPU", "build 'aot' on this machine, or run on a GPU machine")
     engine_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(kind, batch) for kind in kinds for batch in batches]
-    if "compiled" in kinds:
-        # the blend's fused maths, for the generator's crop size; first, because Inductor's saved
-        # artifacts are everything compiled so far in the process: this way its file holds only them
-        jobs.insert(0, (BLEND_JOB, 0))
+    jobs: list[tuple[str, int, Callable[[], str] | None]] = [(what, 0, build) for what, build in prelude]
+    jobs += [(kind, batch, None) for kind in kinds for batch in batches]
     written: list[str] = []
     failures: list[str] = []
     t_start = time.perf_counter()
     device, _ = _device_and_dtype()
-    for index, (kind, batch) in enumerate(jobs, 1):
-        what = f"the fused blend kernels ({spec.crop_size} px crops)" if kind == BLEND_JOB else f"{kind} engine, batch {batch} ({spec.architecture}, {spec.crop_size} px)"
+    for index, (kind, batch, build) in enumerate(jobs, 1):
+        what = kind if build is not None else f"{kind} engine, batch {batch} ({spec.architecture}, {spec.crop_size} px)"
         print(f"[{index}/{len(jobs)}] building {what} ...", flush=True)
         t0 = time.perf_counter()
         try:
-            if kind == BLEND_JOB:
-                file = build_blend_cache(spec.crop_size, spec.architecture != "aei_net", engine_dir)
-            else:
-                file = BUILDERS[kind](spec, batch, engine_dir)
+            file = build() if build is not None else BUILDERS[kind](spec, batch, engine_dir)
         except ModelError as exc:
             failures.append(str(exc))
             print(f"    failed: {exc}", flush=True)
             continue
         seconds = time.perf_counter() - t0
-        if kind != BLEND_JOB:  # the blend's file names its GPU, torch and code itself (blend_cache.py)
+        if build is None:  # a prelude's file names what it is valid for itself
             record_engine(engine_dir, EngineKey.for_spec(spec, kind=kind, batch=batch, device="cuda" if kind != "aot" else device), file, seconds)
         written.append(file)
         elapsed = time.perf_counter() - t_start
@@ -160,25 +156,3 @@ def build_engines(checkpoint: Path, batches: Sequence[int], engine_dir: Path, ki
     if not written and failures:
         raise ModelError(f"no engine could be built ({failures[0]})", "see the messages above")
     return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="build_engines.py", description="Build FP16 generator engines (default folder: ~/.cache/realtime/engines).")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_from_args(args)
-    except ModelError as exc:
-        print(f"build_engines: error: {exc}", file=sys.stderr)
-        return 1
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    if any(b < 1 or b > 64 for b in args.batch):
-        raise ModelError("--batch values must be between 1 and 64", "e.g. --batch 1 2 4")
-    from realtime.inference.engine_dir import resolve_engines_dir
-
-    engines_dir = resolve_engines_dir(args.engines_dir)
-    written = build_engines(args.checkpoint, args.batch, engines_dir, args.kinds, target_identity=args.target_identity)
-    print(f"built {len(written)} engine(s) in {engines_dir}")
-    return 0

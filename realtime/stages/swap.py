@@ -31,7 +31,8 @@ from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import select_runner
 from realtime.inference.spec import GeneratorSpec, Runner, spec_from_checkpoint
 from realtime.pipeline.stage import Stage
-from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop, warp_crop_torch
+from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop
+from realtime.vision.align_torch import warp_crop_torch
 from realtime.vision.landmarks import five_points
 
 if TYPE_CHECKING:

@@ -1,22 +1,17 @@
-"""Alignment: canonical templates, similarity estimation and crop warps (OpenCV and torch).
+"""Alignment: canonical templates, similarity estimation and the OpenCV crop warp (its torch twin,
+``align_torch.warp_crop_torch``, samples the same points).
 
 Convention (OpenCV's): pixel (u, v) has its centre at integer coordinates; a 2×3 matrix
 ``crop_from_frame`` maps frame pixels to crop pixels, and ``frame_from_crop`` is its inverse.
-Both warps below sample the same points, so CPU and GPU crops agree to interpolation rounding.
+Both warps sample the same points, so CPU and GPU crops agree to interpolation rounding.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from realtime.choices import TemplateName
-
-if TYPE_CHECKING:
-    import torch
 
 Template = TemplateName
 
@@ -86,31 +81,3 @@ def crop_from_frame_matrix(landmarks_5: np.ndarray, crop_size: int, kind: Templa
 def warp_crop(frame: np.ndarray, crop_from_frame: np.ndarray, crop_size: int) -> np.ndarray:
     """CPU crop: (crop_size, crop_size, C) from an H×W×C frame, bilinear, zeros outside."""
     return cv2.warpAffine(frame, crop_from_frame, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-
-def warp_crop_torch(frame: torch.Tensor, crops_from_frame: Sequence[np.ndarray], crop_size: int, batch: int | None = None) -> torch.Tensor:
-    """GPU (or CPU) crops with ``warp_crop``'s sampling points: (batch, 3, crop_size, crop_size)
-    float 0–255 from ``frame``, (H, W, 3) uint8 on any device, one per matrix; rows past the
-    matrices stay zero. Only each crop's box of the frame is read and converted, never the whole
-    frame, and the matrices go to the device in one copy (queued from pinned memory on CUDA)."""
-    import torch
-
-    from realtime.vision.composite_torch import box_of, sample_affine
-
-    height, width = frame.shape[:2]
-    out = torch.zeros((batch or len(crops_from_frame), 3, crop_size, crop_size), device=frame.device)
-    boxes: list[tuple[int, tuple[int, int, int, int]]] = []
-    matrices = []
-    for index, crop_from_frame in enumerate(crops_from_frame):
-        frame_from_crop = invert_affine(crop_from_frame)
-        box = box_of(frame_from_crop, crop_size, width, height)
-        if box is not None:
-            boxes.append((index, box))
-            matrices.append(frame_from_crop - np.array([[0, 0, box[0]], [0, 0, box[1]]]))  # box_from_crop
-    if not boxes:
-        return out
-    stacked = torch.from_numpy(np.stack(matrices).astype(np.float32))
-    on_device = (stacked.pin_memory() if frame.device.type == "cuda" else stacked).to(frame.device, non_blocking=True)
-    for (index, (x0, y0, x1, y1)), matrix in zip(boxes, on_device, strict=True):
-        out[index] = sample_affine(frame[y0:y1, x0:x1].permute(2, 0, 1).float(), matrix, crop_size, crop_size, "zeros")
-    return out

@@ -25,10 +25,10 @@ import torch
 from realtime.errors import ModelError
 from realtime.inference.engine_dir import check_engines_dir
 from realtime.inference.manifest import device_tag
-from realtime.vision import region_blend
+from realtime.stages.blend import region as region_blend
+from realtime.stages.blend.region import RegionShape, compile_crop_core, crop_space
 from realtime.vision.composite_torch import mask_holes
 from realtime.vision.landmarks import LANDMARK_COUNT
-from realtime.vision.region_blend import RegionShape, compile_crop_core, crop_space
 
 log = logging.getLogger("realtime")
 # (keep_mouth, keep_eyes) built ahead: the default, and the mouth kept (a streamer's usual live toggle)

@@ -14,86 +14,30 @@ in LAB inside the mask, per frame or with statistics smoothed per track so it do
 Settings come from a ``BlendControls`` object read once per frame, so they can change live.
 
 Every face it composites is marked ``blended``. The faces it did not (new, lost, over the limit,
-or all of them when the swap or this blend failed) get the face-safety policy (``face_guard.py``):
+or all of them when the swap or this blend failed) get the face-safety policy (``guard.py``):
 held, blurred or pixelated on the host frame, after the GPU's download when the frame was there.
 A blend that raises still covers the frame's faces before the error is counted.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from realtime.bundle import Face, FrameBundle
-from realtime.config import BlendConfig, coerce_section_values, load_toml
-from realtime.errors import ConfigError
+from realtime.config import BlendConfig
 from realtime.pipeline.stage import Stage
-from realtime.stages.face_guard import Cover, FaceGuard
-from realtime.vision.align import apply_affine, warp_crop
-from realtime.vision.colour import STATS_STEP, ColourSmoother, ColourStats, from_lab, masked_stats, to_lab, transfer
-from realtime.vision.composite import paste_crop
+from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
+from realtime.stages.blend.cpu import CpuBlender
+from realtime.stages.blend.guard import Cover, FaceGuard
 from realtime.vision.cover import cover_face, covered_box
-from realtime.vision.masks import face_mask
 
 if TYPE_CHECKING:
-    from realtime.stages.blend_gpu import GpuBlender
+    from realtime.stages.blend.gpu import GpuBlender
 
 log = logging.getLogger("realtime")
-LIVE_FIELDS = ("erode", "blur", "colour", "colour_smoothing_s", "keep_mouth", "keep_eyes", "opacity")
-
-
-class BlendControls:
-    """Blend settings that other threads may change while frames flow (thread-safe)."""
-
-    def __init__(self, config: BlendConfig) -> None:
-        self._lock = threading.Lock()
-        self._config = config
-
-    def snapshot(self) -> BlendConfig:
-        with self._lock:
-            return self._config
-
-    def update(self, **changes: Any) -> BlendConfig:
-        unknown = set(changes) - set(LIVE_FIELDS)
-        if unknown:
-            raise ConfigError(f"blend option(s) {', '.join(sorted(unknown))} cannot change live", f"live options: {', '.join(LIVE_FIELDS)}")
-        with self._lock:
-            self._config = dataclasses.replace(self._config, **changes)  # validates, or raises ConfigError
-            return self._config
-
-
-class ControlsFileWatcher:
-    """Re-reads a TOML file of blend options whenever it changes (called about once a second)."""
-
-    def __init__(self, path: Path, controls: BlendControls) -> None:
-        self.path = path
-        self.controls = controls
-        self._mtime: float | None = None
-
-    def poll(self) -> bool:
-        """Apply the file if it changed; True when it did. A bad edit (a wrong value, a pipe in its
-        place, a file too large) is rejected with one log line and the settings stay as they were."""
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
-            return False
-        if mtime == self._mtime:
-            return False
-        self._mtime = mtime
-        try:
-            values = load_toml(self.path, "controls file").get("blend", {})
-            changes = coerce_section_values("blend", {k: v for k, v in values.items() if k in LIVE_FIELDS})
-            self.controls.update(**changes)
-        except (ConfigError, TypeError, ValueError) as exc:
-            log.warning("ignoring %s: %s", self.path, exc)
-            return False
-        log.info("blend settings from %s: %s", self.path, {k: getattr(self.controls.snapshot(), k) for k in LIVE_FIELDS})
-        return True
 
 
 def to_host(face: Face) -> None:
@@ -138,14 +82,14 @@ class BlendStage(Stage):
         self.frame_size = frame_size  # (width, height): lets the GPU blender build its shapes ahead
         self.engines_dir = engines_dir  # where build-engines saved the fused kernels ('auto' fusing)
         self.fused_kernels: str | None = None  # how fusing started: the saved file, or why not
-        self.target_colour = ColourSmoother(0.0)
+        self.cpu = CpuBlender()
         self.guard = FaceGuard(face_safety, hold_s)
         self.cover_failures = 0
         self._gpu: GpuBlender | None = None
 
     def setup(self) -> None:
         if self.device != "cpu":
-            from realtime.stages.blend_gpu import GpuBlender
+            from realtime.stages.blend.gpu import GpuBlender
 
             self._gpu = GpuBlender(self.device, fuse=self._fuse(self.controls.snapshot().blend_compile))
             self._gpu.warm_up(self.crop_size, self.controls.snapshot())
@@ -157,8 +101,8 @@ class BlendStage(Stage):
         """Whether to fuse the crop-space maths (``BlendConfig.blend_compile``); loads the saved kernels."""
         if mode == "off" or self.device != "cuda":
             return False
-        from realtime.inference.blend_cache import load_blend_cache
         from realtime.inference.engine_dir import resolve_engines_dir
+        from realtime.stages.blend.kernels import load_blend_cache
 
         saved = load_blend_cache(resolve_engines_dir(self.engines_dir), self.crop_size) if self.engines_dir else None
         self.fused_kernels = saved or ("compiled at start (none saved: realtime build-engines --kinds compiled)" if mode == "on" else None)
@@ -172,7 +116,7 @@ class BlendStage(Stage):
         settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
         if "track" not in bundle.failed_stages:
             live = {f.track_id for f in bundle.faces}
-            self.target_colour.forget(live)
+            self.cpu.forget(live)
             self.guard.forget(live)
             if self._gpu is not None:
                 self._gpu.forget(live)
@@ -196,16 +140,7 @@ class BlendStage(Stage):
             bundle.frame = self._gpu.composite(bundle.frame, faces, bundle.media_time_s, settings)
             _mark_blended(faces)
             return
-        masks = [self._mask(face, settings) for face in faces]
-        frame = bundle.frame
-        for face, mask in zip(faces, masks, strict=True):
-            crop = face.swapped_crop
-            assert crop is not None  # to_host gave every swapped face its host crop
-            if settings.colour != "off":
-                crop = self._match_colour(bundle, face, crop, mask, settings)
-            paste_crop(frame, crop, mask, face.frame_from_crop, opacity=settings.opacity * face.alpha, out=frame)
-            face.blended = True
-        bundle.frame = frame
+        bundle.frame = self.cpu.composite(bundle.frame, faces, bundle.media_time_s, settings)
 
     def _protect(self, bundle: FrameBundle, settings: BlendConfig) -> None:
         """The face-safety policy over every face this frame did not get a swap on."""
@@ -233,45 +168,7 @@ class BlendStage(Stage):
         if not isinstance(crop, np.ndarray):  # a swap left on the GPU
             crop = crop.cpu().numpy()
             generator_mask = None if generator_mask is None else generator_mask.cpu().numpy()
-        face = cover.face
-        landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-        mask = face_mask(landmarks_in_crop, face.crop_size, erode=settings.erode, blur=settings.blur, keep_mouth=settings.keep_mouth, keep_eyes=settings.keep_eyes)
-        if generator_mask is not None:
-            mask = mask * generator_mask
-        if settings.colour != "off":
-            crop = self._match_colour(bundle, face, crop, mask, settings)
-        paste_crop(bundle.frame, crop, mask, face.frame_from_crop, opacity=settings.opacity, out=bundle.frame)
-
-    def _mask(self, face: Face, settings: BlendConfig) -> np.ndarray:
-        """Feathered oval (with optional mouth/eye holes) times the generator's mask, crop space."""
-        landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-        mask = face_mask(landmarks_in_crop, face.crop_size, erode=settings.erode, blur=settings.blur, keep_mouth=settings.keep_mouth, keep_eyes=settings.keep_eyes)
-        if face.swapped_mask is not None:
-            mask = mask * face.swapped_mask
-        return mask
-
-    def _smooth(self, face: Face, t_s: float, target: ColourStats, source: ColourStats, settings: BlendConfig) -> tuple[ColourStats, ColourStats]:
-        """'smoothed' mode: the target's statistics follow the lighting slowly, per track, so a
-        mouth opening or sensor noise does not pump the colour. The generated crop's statistics
-        stay per frame: they must cancel the generator's own frame-to-frame colour wobble."""
-        if settings.colour != "smoothed":
-            return target, source
-        self.target_colour.time_constant_s = settings.colour_smoothing_s
-        return self.target_colour.update(face.track_id, t_s, target), source
-
-    def _match_colour(self, bundle: FrameBundle, face: Face, crop: np.ndarray, mask: np.ndarray, settings: BlendConfig) -> np.ndarray:
-        step = STATS_STEP
-        small = face.crop_size // step
-        small_from_frame = face.crop_from_frame / step
-        original = warp_crop(bundle.frame, small_from_frame, small)
-        small_mask = mask[step // 2 :: step, step // 2 :: step]
-        generated_lab = to_lab(crop)
-        target = masked_stats(to_lab(original), small_mask)
-        source = masked_stats(generated_lab[step // 2 :: step, step // 2 :: step], small_mask)
-        if target is None or source is None:
-            return crop
-        target, source = self._smooth(face, bundle.media_time_s, target, source, settings)
-        return from_lab(transfer(generated_lab, source, target).astype(np.float32))
+        self.cpu.paste(bundle.frame, cover.face, crop, generator_mask, bundle.media_time_s, settings, opacity=settings.opacity)
 
     def describe(self) -> dict[str, object]:
         settings = self.controls.snapshot()

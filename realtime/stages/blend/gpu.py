@@ -31,11 +31,7 @@ from realtime.bundle import Face
 from realtime.config import BlendConfig
 from realtime.gpu.frames import DeviceFrame, download
 from realtime.gpu.gate import GPU_GATE, register_stream
-from realtime.vision.align import apply_affine, invert_affine, shift_affine
-from realtime.vision.colour import STATS_STEP
-from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
-from realtime.vision.landmarks import LANDMARK_COUNT
-from realtime.vision.region_blend import (
+from realtime.stages.blend.region import (
     CropCore,
     RegionShape,
     blend_region,
@@ -48,6 +44,10 @@ from realtime.vision.region_blend import (
     params_size,
     region_sizes,
 )
+from realtime.vision.align import apply_affine, invert_affine, shift_affine
+from realtime.vision.colour import STATS_STEP
+from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
+from realtime.vision.landmarks import LANDMARK_COUNT
 
 log = logging.getLogger("realtime")
 PARAM_BUFFERS = 4  # per region shape: see _Slot.take_params
