@@ -541,7 +541,7 @@ def _enable_crash_stacks() -> None:
     """A crash inside native code (CUDA, mediapipe, FFmpeg) otherwise dies without a word: print
     every thread's Python stack first, and on SIGUSR1 without stopping (``kill -USR1 PID`` shows
     where a stuck pipeline waits). Written to a copy of stderr taken now, because the landmarker's
-    start silences file descriptor 2 for a moment: a dump at that moment was lost on the H100."""
+    start silences file descriptor 2 for a moment: a dump at that moment would be lost."""
     global _STACKS_FILE
     if _STACKS_FILE is None:
         try:
@@ -584,7 +584,7 @@ _stalled = threading.Event()  # set by main when the run ended in a stall: see e
 def entry_point() -> None:
     """The console script and ``python -m realtime``: ``main``, then exit. After a stall the stuck
     thread still holds the GPU (or a device) and will not return; Python's normal exit would wait
-    for it for ever (on the H100, finalizers that free CUDA memory never came back), so the process
+    for it for ever (finalizers that free GPU memory need the stuck device), so the process
     ends at once instead: its outputs are closed and its report written by then."""
     code = main()
     # Outputs are closed and the report written by now: exit without Python's final collection

@@ -38,7 +38,7 @@ class StageError(RealtimeError, RuntimeError):
 
 
 class StallError(StageError):
-    """No frame came out for too long: a thread is stuck (on the H100, in the GPU), and will not
+    """No frame came out for too long: a thread is stuck (in the GPU, say), and will not
     return. The process must exit without waiting for it (``cli.entry_point``)."""
 
 

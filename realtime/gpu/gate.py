@@ -1,8 +1,8 @@
 """Graph captures never overlap other GPU work of the pipeline.
 
 The stages submit GPU work from their own threads (uploads, the generator, the blend), and CUDA
-graphs are captured now and then (the generator's at set-up, one per blend region shape). On the
-H100 machine, captures beside live frames went wrong in three ways: two captures at once
+graphs are captured now and then (the generator's at set-up, one per blend region shape). Captures
+beside live frames went wrong in three ways: two captures at once
 invalidated each other ("operation not permitted when stream is capturing"), a pipeline hung
 with every stream waiting, and another failed with "unspecified launch failure". Each stage's
 frame work is therefore *shared* use of this gate — many at once — and a capture is *exclusive*
@@ -74,8 +74,8 @@ GPU_GATE = GpuGate()
 
 
 # strong references: torch's CUDA streams and events must never be weakly referenced (torch 2.11
-# does not clear their weakrefs when they are freed: the garbage collector then segfaults, seen
-# on the H100 in the GPU tests; pytorch pull request 183403). A stream costs nothing to keep.
+# does not clear their weakrefs when they are freed: the garbage collector then segfaults;
+# pytorch pull request 183403). A stream costs nothing to keep.
 _STREAMS: dict[str, Any] = {}
 
 

@@ -4,8 +4,8 @@ The ``compiled`` backend used to rely on torch.compile's ``reduce-overhead`` mod
 graph trees keep one tree per Python thread, record new graphs whenever their own invariants say
 so (with device-wide synchronizes and a memory-pool switch, at any frame), and are documented as
 unsafe to share between threads (pytorch issue 123177). In this pipeline, where the generator, the
-blend and the uploads submit GPU work from their own threads, runs on the H100 hung with every
-stage waiting on the GPU (docs/BENCHMARKS.md §9g, §9h). Here the capture is explicit instead: on
+blend and the uploads submit GPU work from their own threads, runs hung with every stage waiting
+on the GPU. Here the capture is explicit instead: on
 the first call, before frames flow (the swap stage holds the other stages' GPU work back then),
 and never again; every later call copies its inputs into the graph's input buffers, replays,
 and hands out copies of the outputs.

@@ -3,8 +3,8 @@
 A collection holds the interpreter lock: every stage thread waits for it, so a slow one shows up
 as a latency spike charged to whichever stage happened to be working. The pipeline freezes the
 objects made at set-up out of the collector's reach (``Pipeline.start``); this records what is
-left, per generation, so a report can say whether a spike was a collection (a four-face run on
-the H100 dropped frames in ~100-ms stalls every ~1.6 s, docs/BENCHMARKS.md §9h).
+left, per generation, so a report can say whether a spike was a collection (periodic ~100-ms
+stalls that drop frames are what to rule it in or out for).
 """
 
 from __future__ import annotations

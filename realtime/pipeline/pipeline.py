@@ -296,7 +296,7 @@ class Pipeline:
         (and none came out) for ``stall_timeout_s`` while frames are in flight, and, on a run with
         no GPU stream, the process has not been computing either (a CPU generator on a loaded
         machine can spend that long on a frame: that is slow, and it is left to finish). On the
-        H100 a stuck GPU left every thread waiting for ever and the output frozen. The stuck stage
+        stuck GPU leaves every thread waiting for ever and the output frozen. The stuck stage
         is named and every thread's stack goes to the log: that is what shows where."""
         if not self.stall_timeout_s or self._fatal is not None:
             return False

@@ -1,7 +1,7 @@
 """Every thread's stack, taken while a stage is stuck in the middle of a slow frame.
 
-A report says *that* a stage took 80 ms on a frame, not *where*: a four-face run on the H100 had
-such stalls every second or two (docs/BENCHMARKS.md §9h), in whichever of swap and blend was
+A report says *that* a stage took 80 ms on a frame, not *where*: a four-face run can have such
+stalls every second or two, in whichever of swap and blend was
 working. With ``--slow-stage-ms N`` a watcher thread looks at the workers every 2 ms; once a worker
 has been inside one frame for N ms, the Python stacks of all threads are taken there and then (one
 snapshot per stuck frame), so the report shows the line each thread was on. While nothing is slow

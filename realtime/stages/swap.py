@@ -165,7 +165,7 @@ class SwapStage(Stage):
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
         # CUDA: the generator's own stream, made at set-up. Not the legacy default stream, which
         # every thread without a stream of its own shares: the swap's work and its allocations stay
-        # apart from anything else (a change made while chasing hangs, docs/BENCHMARKS.md §9g).
+        # apart from anything else (sharing it, the pipeline's threads could wait on each other's work).
         self.stream: torch.cuda.Stream | None = None
 
     def setup(self) -> None:
@@ -188,8 +188,8 @@ class SwapStage(Stage):
         if self.frames is not None and not same_device(device, self.frames.device):
             self.frames.disable(f"the generator runs on {device}, not {self.frames.device}")
         # one call per batch size through the frame path before frames flow: without it the
-        # first real face waited 4.3 s here on the H200 machine (first use of this input path);
-        # with frames on the device, through that path too (its first frame took 121 ms on the H100)
+        # first real face waits seconds here (first use of this input path); with frames on the
+        # device, through that path too (its first frame otherwise costs ~0.1 s)
         with GPU_GATE.exclusive(), self._on_stream():  # compiled backends capture CUDA graphs in these first calls
             for batch in buckets:
                 self._generate(np.zeros((batch, spec.crop_size, spec.crop_size, 3), np.uint8), batch)

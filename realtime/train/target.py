@@ -211,8 +211,8 @@ class TargetTrainer(ChunkedTrainer):
                 total = l1 + structural + mask + options.lambda_adv * adversarial + options.lambda_perceptual * perceptual
             self.optimiser_g.zero_grad(set_to_none=True)
             total.backward()
-            # Clipped: on the H200 an unclipped run (bf16, batch 64, mixup, perceptual) jumped at
-            # ~2.7k steps into a dead state (tanh saturated black, α = 1) it never left.
+            # Clipped: an unclipped run (bf16, batch 64, mixup, perceptual) jumped at ~2.7k steps
+            # into a dead state (tanh saturated black, α = 1) it never left.
             if self._finite(total, self.model, options.max_grad_norm):
                 self.optimiser_g.step()
 

@@ -50,7 +50,7 @@ def _gamma(c: torch.Tensor) -> torch.Tensor:
 
 def _mix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """``x @ matrix`` for (..., 3) × (3, 3) as three multiply-adds: as a matmul, each colour
-    conversion of a 256² crop ran as a 38-µs GEMM on the H100 (K = 3); this is pointwise,
+    conversion of a 256² crop runs as a whole GEMM launch (~40 µs for K = 3); this is pointwise,
     so torch.compile fuses it into the neighbouring kernels."""
     return x[..., 0:1] * matrix[0] + x[..., 1:2] * matrix[1] + x[..., 2:3] * matrix[2]
 
@@ -183,8 +183,8 @@ def mask_from_polygons(points: torch.Tensor, erode_px: torch.Tensor, margin_px: 
 def _blur_along(image: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
     """(H, W) image convolved along ``dim`` (1: rows, 0: columns) with ``kernel``
     (2·MAX_BLUR_RADIUS + 1 taps), edges reflected. A convolution even when compiled: written as
-    a sum of shifted copies, Inductor fused it into one kernel (~30 µs less on the H100 for a 256²
-    mask) but took ~20 s longer to compile on the CPU machine and ~55 s on the H100 machine."""
+    a sum of shifted copies, Inductor fuses it into one kernel (~30 µs less for a 256² mask) but
+    compiles 20-55 s longer: the start matters more than those microseconds."""
     r = MAX_BLUR_RADIUS
     padded = F.pad(image[None, None], (r, r, 0, 0) if dim == 1 else (0, 0, r, r), mode="reflect")
     return F.conv2d(padded, kernel.view(1, 1, 1, -1) if dim == 1 else kernel.view(1, 1, -1, 1))[0, 0]

@@ -1,6 +1,6 @@
 """The blend on a torch device: each face's box up, ``blend_region`` there, the box back down.
 
-On CUDA each region shape is captured once as a CUDA graph (``region_blend`` explains why) and
+On CUDA each region shape is captured once as a CUDA graph (``region.py`` explains why) and
 replayed on the blender's own stream, with reused pinned host buffers: per face and frame that
 is four small uploads, one replay, one download and one wait. Only the face's box crosses the
 bus (a tenth of a 1080p frame). On "torch-cpu" the same function runs eagerly: tests check it
@@ -13,7 +13,7 @@ the host, and the whole frame goes back once, after the last face.
 Shapes are built ahead, at set-up: every square a face of 128–1024 px can take (``prebuild``).
 A face of another size gets its shape built when it first appears, in that frame (tens of ms,
 once). Captures never run beside the other stages' GPU work (``gpu/gate.py``): built on a
-worker thread beside live frames, as before, runs on the H100 hung and crashed.
+worker thread beside live frames, captures hung and crashed the pipeline.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class GpuBlender:
     def __init__(self, device: str = "cuda", *, fuse: bool = False) -> None:
         self.device = torch.device("cuda" if device == "cuda" else "cpu")
         self.cuda = self.device.type == "cuda"
-        # CUDA: crop-space maths compiled per crop-space shape (region_blend.fused_crop_core)
+        # CUDA: crop-space maths compiled per crop-space shape (region.fused_crop_core)
         # when its first slot is built; if compiling fails, the eager maths
         self.fuse = fuse and self.cuda
         self._fused_ready: set[RegionShape] = set()
@@ -131,7 +131,7 @@ class GpuBlender:
 
     def warm_up(self, crop_size: int, settings: BlendConfig) -> None:
         """One blend of a blank face before frames flow: the first real face must not pay for
-        CUDA's lazy start-up (libraries, kernels; measured at ~0.5 s on the H200 machine)."""
+        CUDA's lazy start-up (libraries, kernels: about half a second)."""
         frame = np.zeros((2 * crop_size, 2 * crop_size, 3), np.uint8)
         angles = np.linspace(0.0, 2 * np.pi, LANDMARK_COUNT, endpoint=False)  # any points: a circle
         points = crop_size * (1.0 + 0.3 * np.stack([np.cos(angles), np.sin(angles)], axis=1))

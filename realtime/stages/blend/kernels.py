@@ -1,7 +1,7 @@
 """The fused blend maths' compiled kernels, kept in ``engines/`` like the generator's.
 
-Fusing the blend's crop-space maths (``region_blend.fused_crop_core``) saves ~0.35 ms per 256-px
-face on the H100, but compiling them in the pipeline's start cost 40+ s. ``build-engines`` (kind
+Fusing the blend's crop-space maths (``region.fused_crop_core``) saves ~0.35 ms per 256-px
+face on a datacentre GPU, but compiling them in the pipeline's start costs 40+ s. ``build-engines`` (kind
 ``compiled``) compiles them once for the usual settings and saves Inductor's cache artifacts
 here; a pipeline that finds the file loads it and fuses at the cost of a warm compile.
 
@@ -25,7 +25,7 @@ import torch
 from realtime.errors import ModelError
 from realtime.inference.engine_dir import check_engines_dir
 from realtime.inference.manifest import device_tag
-from realtime.stages.blend import region as region_blend
+from realtime.stages.blend import region
 from realtime.stages.blend.region import RegionShape, compile_crop_core, crop_space
 from realtime.vision.composite_torch import mask_holes
 from realtime.vision.landmarks import LANDMARK_COUNT
@@ -39,7 +39,7 @@ def fused_code_modules() -> list[str]:
     """Every ``realtime`` module the fused blend's code imports, directly or not (read from their
     ``import`` statements, so a constant imported by name counts as much as a function)."""
     found: set[str] = set()
-    pending = [region_blend.__name__]
+    pending = [region.__name__]
     while pending:
         name = pending.pop()
         if name in found:
