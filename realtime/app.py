@@ -3,6 +3,7 @@ and which stages and sinks a run gets. ``cli.py`` calls this; tests and scripts 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from realtime.config import COVERING, Config, resolve_face_safety
+from realtime.config import COVERING, DEFAULT_CROP_SIZE, Config, resolve_face_safety
 from realtime.errors import ConfigError
 from realtime.gpu.gate import stream_states
 from realtime.io.sinks import FileSink, SinkSpec, make_sinks, parse_sink_spec
@@ -34,6 +35,17 @@ class Plan:
     paced: bool
     policy: Policy
     sink_policies: tuple[Policy, ...]
+
+
+def resolve_crop_size(config: Config) -> Config:
+    """Without ``--crop-size`` the crops are made at the generator's size, which its checkpoint
+    knows (read here, not when a Config is built: a Config does no I/O)."""
+    if config.track.crop_size is not None or not config.swap.generator:
+        return config
+    from realtime.models.checkpoint import read_checkpoint_info
+
+    size = read_checkpoint_info(Path(config.swap.generator)).crop_size or DEFAULT_CROP_SIZE
+    return dataclasses.replace(config, track=dataclasses.replace(config.track, crop_size=size))
 
 
 def resolve_outputs(config: Config, *, required: bool = True) -> list[SinkSpec]:
@@ -154,6 +166,7 @@ def run(
     extra_meta: dict[str, Any] | None = None,
 ) -> tuple[RunResult | None, dict[str, Any]]:
     """Open the input and outputs, run to the end (or Ctrl-C), write the report; returns both."""
+    config = resolve_crop_size(config)
     specs = resolve_outputs(config, required=not extra_sinks)
     if config.stats.report:
         check_report_path(Path(config.stats.report))  # before anything opens, not after the run

@@ -360,14 +360,6 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
 
-    def __post_init__(self) -> None:
-        # Without --crop-size the crops are made at the generator's size: a checkpoint knows it.
-        if self.track.crop_size is None and self.swap.generator:
-            from realtime.models.checkpoint import read_checkpoint_info
-
-            size = read_checkpoint_info(Path(self.swap.generator)).crop_size or DEFAULT_CROP_SIZE
-            object.__setattr__(self, "track", dataclasses.replace(self.track, crop_size=size))
-
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
 

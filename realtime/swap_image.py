@@ -26,6 +26,9 @@ class StillSwapper:
     def __init__(self, config: Config) -> None:
         if not config.swap.generator:
             raise ConfigError("swapping needs --generator", "pass a generator checkpoint (.safetensors)")
+        from realtime.app import resolve_crop_size
+
+        config = resolve_crop_size(config)
         self.config = config
         self.swap = SwapStage(config.swap, config.track, config.detect)
         self.swap.setup()

@@ -159,11 +159,16 @@ def test_run_with_a_generator_end_to_end(checkpoints, tmp_path):
 
 
 def test_crop_size_follows_the_generator_unless_given(checkpoints):
+    """Resolved where the run is wired (app), not when a Config is built: building one reads no file."""
+    from realtime.app import resolve_crop_size
     from realtime.config import Config, build_config
 
     assert Config().track.crop_px == 256 and Config().track.crop_size is None
-    assert build_config(overrides={"generator": str(checkpoints["aei"])}).track.crop_size == 128
-    assert build_config(overrides={"generator": str(checkpoints["aei"]), "crop_size": 256}).track.crop_size == 256
+    unresolved = build_config(overrides={"generator": str(checkpoints["aei"])})
+    assert unresolved.track.crop_size is None
+    assert resolve_crop_size(unresolved).track.crop_size == 128
+    assert resolve_crop_size(build_config(overrides={"generator": str(checkpoints["aei"]), "crop_size": 256})).track.crop_size == 256
+    assert build_config(overrides={"generator": str(checkpoints["aei"]) + ".missing"}).swap.generator  # no I/O: not an error yet
 
 
 def test_use_identity_changes_the_face_worn_and_checks_its_shape(checkpoints):
