@@ -449,3 +449,17 @@ def test_the_fused_kernels_fingerprint_covers_every_module_their_code_imports():
 
         assert code_fingerprint(changed) != base, f"a change to {name} would load stale kernels"
     assert code_fingerprint() == base
+
+
+@pytest.mark.parametrize("iod", [12.0, 37.5, 60.0, 140.0, 900.0])
+def test_the_torch_masks_use_the_cpu_rules_and_cap_only_what_the_gpu_must(iod):
+    from realtime.stages.blend import region
+    from realtime.vision import colour, composite_torch, masks
+
+    landmarks = make_face_landmarks((128, 110), iod)
+    erode, margin, radius = masks.mask_sizes(iod, 0.05, 0.12)
+    t_erode, t_margin, t_sigma = composite_torch.mask_sizes(landmarks, 0.05, 0.12)
+    assert (t_erode, t_margin) == (erode, margin)
+    assert t_sigma == min(radius, composite_torch.MAX_BLUR_RADIUS) / 2.0
+    assert region.MIN_STATS_PIXELS is colour.MIN_STATS_PIXELS and region.MAX_GAIN is colour.MAX_GAIN
+    assert colour.smoothing_weight(0.5, 0.5) == pytest.approx(1 - np.exp(-1)) and colour.smoothing_weight(0.1, 0.0) == 1.0

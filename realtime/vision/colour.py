@@ -37,16 +37,30 @@ def from_lab(lab: np.ndarray) -> np.ndarray:
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+# The colour-matching rules, here once; the torch twin (composite_torch, blend/region) imports them.
+MIN_STATS_PIXELS = 16  # fewer mask pixels than this: no statistics, the crop keeps its colour
+STD_EPSILON = 1e-3  # added to every std, so a flat patch never divides by zero
+MAX_GAIN = 2.0  # a std ratio is clamped to [1/MAX_GAIN, MAX_GAIN]: a flat crop is never blown into noise
+
+
+def smoothing_weight(dt_s: float, time_constant_s: float) -> float:
+    """How far smoothed statistics move towards a new frame's after ``dt_s``: 1 − exp(−Δt/τ)
+    (1: all the way, also when smoothing is off)."""
+    if time_constant_s <= 0:
+        return 1.0
+    return 1.0 - math.exp(-max(dt_s, 0.0) / time_constant_s)
+
+
 def masked_stats(lab: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> ColourStats | None:
     """Mean and std per LAB channel where ``mask`` > threshold; None if too few pixels."""
     inside = mask > threshold
-    if inside.sum() < 16:
+    if inside.sum() < MIN_STATS_PIXELS:
         return None
     pixels = lab[inside]
-    return ColourStats(pixels.mean(axis=0), pixels.std(axis=0) + 1e-3)
+    return ColourStats(pixels.mean(axis=0), pixels.std(axis=0) + STD_EPSILON)
 
 
-def transfer(lab: np.ndarray, source: ColourStats, target: ColourStats, *, max_gain: float = 2.0) -> np.ndarray:
+def transfer(lab: np.ndarray, source: ColourStats, target: ColourStats, *, max_gain: float = MAX_GAIN) -> np.ndarray:
     """Move ``lab`` from ``source`` statistics to ``target`` statistics (gains clamped, so a flat
     generated patch cannot be blown up into noise)."""
     gain = np.clip(target.std / source.std, 1.0 / max_gain, max_gain)
@@ -66,8 +80,7 @@ class ColourSmoother:
             smoothed = stats
         else:
             t_previous, old = previous
-            weight = 1.0 - math.exp(-max(t_s - t_previous, 0.0) / self.time_constant_s)
-            smoothed = old.blend(stats, weight)
+            smoothed = old.blend(stats, smoothing_weight(t_s - t_previous, self.time_constant_s))
         self.state[track_id] = (t_s, smoothed)
         return smoothed
 

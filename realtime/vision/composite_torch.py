@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from realtime.vision.align import invert_affine, shift_affine
+from realtime.vision.colour import STD_EPSILON
 
 # sRGB (D65) → XYZ, and the D65 white point, as OpenCV uses them.
 _RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
@@ -76,7 +77,7 @@ def masked_stats_torch(lab: torch.Tensor, mask: torch.Tensor, threshold: float =
     count = weight.sum()
     mean = (lab * weight).sum(dim=(0, 1)) / count.clamp_min(1)
     variance = (((lab - mean) ** 2) * weight).sum(dim=(0, 1)) / count.clamp_min(1)
-    return mean, variance.sqrt() + 1e-3
+    return mean, variance.sqrt() + STD_EPSILON
 
 
 def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -158,7 +159,8 @@ def _shrink(polygon: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     return centre + offset * ((length - pixels).clamp_min(0) / length)
 
 
-MAX_BLUR_RADIUS = 32  # static kernel size, so the mask is one fixed-shape graph
+MAX_BLUR_RADIUS = 32  # GPU only: a static kernel size, so the mask is one fixed-shape graph (64 px of feather at most)
+NO_FEATHER_SIGMA = 1e-3  # a blur this narrow leaves the mask as it is
 
 
 def mask_from_polygons(points: torch.Tensor, erode_px: torch.Tensor, margin_px: torch.Tensor, sigma: torch.Tensor, crop_size: int, holes: tuple[tuple[int, ...], ...]) -> torch.Tensor:
@@ -198,13 +200,15 @@ def mask_holes(keep_mouth: bool, keep_eyes: bool) -> tuple[tuple[int, ...], ...]
 
 
 def mask_sizes(landmarks_in_crop: np.ndarray, erode: float, blur: float) -> tuple[float, float, float]:
-    """Erosion, hole margin and blur sigma in crop pixels, relative to the eye distance (the
-    same rules as ``masks.face_mask``)."""
+    """Erosion, hole margin and blur sigma in crop pixels: ``masks.mask_sizes``' numbers, with the
+    feather radius capped at ``MAX_BLUR_RADIUS`` (the GPU's fixed kernel) and a near-zero sigma
+    standing for no feather (the graph always blurs)."""
     from realtime.vision.landmarks import inter_ocular_distance
+    from realtime.vision.masks import mask_sizes as cpu_mask_sizes
 
-    iod = max(inter_ocular_distance(landmarks_in_crop), 1.0)
-    radius = min(int(round(blur * iod)), MAX_BLUR_RADIUS)
-    return erode * iod, max(1.0, round(0.04 * iod)), radius / 2.0 if radius > 0 else 1e-3
+    erode_px, margin_px, radius = cpu_mask_sizes(inter_ocular_distance(landmarks_in_crop), erode, blur)
+    radius = min(radius, MAX_BLUR_RADIUS)
+    return float(erode_px), float(margin_px), radius / 2.0 if radius > 0 else NO_FEATHER_SIGMA
 
 
 def face_mask_torch(landmarks_in_crop: np.ndarray, crop_size: int, device: torch.device | str, *, erode: float, blur: float, keep_mouth: bool, keep_eyes: bool) -> torch.Tensor:

@@ -15,6 +15,17 @@ LEFT_EYE = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144,
 RIGHT_EYE = (362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373, 374, 380, 381, 382)
 
 
+HOLE_MARGIN = 0.04  # of the eye distance: the seam of a kept mouth or eye falls on skin, not on the lip or lid
+
+
+def mask_sizes(iod: float, erode: float, blur: float) -> tuple[int, int, int]:
+    """(erosion, hole margin, feather radius) in crop pixels for an eye distance ``iod``: the mask's
+    sizes are fractions of it, so the feather looks the same near and far. The torch twin
+    (``composite_torch.mask_sizes``) uses these numbers; the Gaussian's sigma is half the radius."""
+    iod = max(iod, 1.0)
+    return int(round(erode * iod)), max(1, int(round(HOLE_MARGIN * iod))), int(round(blur * iod))
+
+
 def _polygon(mask: np.ndarray, points: np.ndarray, value: int) -> None:
     cv2.fillPoly(mask, [np.round(points).astype(np.int32)], value)
 
@@ -36,8 +47,7 @@ def face_mask(
     the inner mouth (teeth, tongue, lip sync) and the eyes (gaze)."""
     mask: np.ndarray = np.zeros((crop_size, crop_size), np.uint8)
     _polygon(mask, landmarks_in_crop[list(FACE_OVAL)], 255)
-    iod = max(inter_ocular_distance(landmarks_in_crop), 1.0)
-    erode_px = int(round(erode * iod))
+    erode_px, margin_px, blur_px = mask_sizes(inter_ocular_distance(landmarks_in_crop), erode, blur)
     if erode_px > 0:
         mask = cv2.erode(mask, _kernel(erode_px))
     holes: np.ndarray = np.zeros_like(mask)
@@ -48,9 +58,8 @@ def face_mask(
         _polygon(holes, landmarks_in_crop[list(RIGHT_EYE)], 255)
     if keep_mouth or keep_eyes:
         # a little margin so the seam falls on skin, not on the lip or lid line
-        holes = cv2.dilate(holes, _kernel(max(1, int(round(0.04 * iod)))))
+        holes = cv2.dilate(holes, _kernel(margin_px))
         mask = cv2.subtract(mask, holes)
-    blur_px = int(round(blur * iod))
     if blur_px > 0:
         sigma = blur_px / 2.0
         mask = cv2.GaussianBlur(mask, (2 * blur_px + 1, 2 * blur_px + 1), sigma)

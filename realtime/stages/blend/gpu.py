@@ -45,7 +45,7 @@ from realtime.stages.blend.region import (
     region_sizes,
 )
 from realtime.vision.align import apply_affine, invert_affine, shift_affine
-from realtime.vision.colour import STATS_STEP
+from realtime.vision.colour import STATS_STEP, smoothing_weight
 from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
 from realtime.vision.landmarks import LANDMARK_COUNT
 
@@ -230,9 +230,9 @@ class GpuBlender:
         """How far the smoothed target statistics move towards this frame's (1: all the way)."""
         previous = self.track_times.get(track_id)
         self.track_times[track_id] = t_s
-        if settings.colour != "smoothed" or settings.colour_smoothing_s <= 0 or previous is None:
+        if settings.colour != "smoothed" or previous is None:
             return 1.0
-        return float(1.0 - np.exp(-max(t_s - previous, 0.0) / settings.colour_smoothing_s))
+        return smoothing_weight(t_s - previous, settings.colour_smoothing_s)
 
     def _run(self, shape: RegionShape, slot: _Slot, state: torch.Tensor | None) -> tuple[np.ndarray, torch.Tensor]:
         if not self.cuda:  # host and device are one memory: run on the host buffers directly

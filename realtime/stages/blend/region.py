@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from realtime.vision.colour import STATS_STEP
+from realtime.vision.colour import MAX_GAIN, MIN_STATS_PIXELS, STATS_STEP
 from realtime.vision.composite_torch import (
     colour_apply,
     colour_statistics,
@@ -26,7 +26,6 @@ from realtime.vision.composite_torch import (
     sample_affine,
 )
 
-MIN_STATS_PIXELS = 16
 SCALARS = 5  # erode px, hole margin px, blur sigma, opacity, colour smoothing weight
 OPACITY = 3  # its place among the scalars
 MATRICES = 12  # crop_from_region and region_from_small, 2×3 each
@@ -152,7 +151,7 @@ def _match_colour(original: torch.Tensor, generated: torch.Tensor, mask: torch.T
     started = state[2, 0] > 0
     w = torch.where(started, weight, torch.ones_like(weight))
     target = state[:2] + w * (stats[:2] - state[:2])
-    gain = (target[1] / stats[3]).clamp(0.5, 2.0)
+    gain = (target[1] / stats[3]).clamp(1.0 / MAX_GAIN, MAX_GAIN)
     applied = colour_apply(generated, torch.stack([stats[2], gain, target[0]]))
     valid = (small_mask > 0.5).sum() >= MIN_STATS_PIXELS
     new_state = torch.cat([target, torch.ones_like(target[:1])])
