@@ -56,3 +56,26 @@ def test_a_stage_that_reads_what_nobody_wrote_is_caught():
     detect, track, swap, blend = face_stages(config, Plan(paced=False, policy="block", sink_policies=("block",)))
     assert ("blend", "faces.swapped_crop") in unwritten_reads([detect, track, blend, swap])
     assert ("track", "detections") in unwritten_reads([track, detect])
+
+
+def test_the_engine_and_the_generator_runtime_import_nothing_of_the_gpu_or_the_blend():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import realtime.pipeline.pipeline, realtime.pipeline.stats, realtime.inference.select, realtime.inference.build, realtime.inference.manifest\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('realtime.gpu', 'realtime.stages'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_vision_is_pure_functions_that_import_neither_the_record_nor_the_config():
+    import ast
+
+    vision = Path(__file__).resolve().parents[1] / "realtime" / "vision"
+    for path in vision.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module not in ("realtime.bundle", "realtime.config"), f"{path.name} imports {node.module}"
