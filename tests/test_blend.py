@@ -262,12 +262,12 @@ def test_region_bucket_holds_the_box_and_stays_in_the_frame():
 
 def test_face_plan_maps_are_the_matrix_products_and_the_box_holds_the_warped_crop():
     """The per-frame geometry, written with scalars for speed, against the plain 3×3 products."""
-    from realtime.stages.blend.gpu import GpuBlender
+    from realtime.stages.blend.region import plan_face
     from realtime.vision.composite_torch import box_of
 
     bundle = _identity_swap(_bundle(make_ground_truth_frame(0, sensor_noise=0)))
     face = bundle.faces[0]
-    plan = GpuBlender("torch-cpu")._plan(face, 640, 480, 0.0, BlendConfig(), False)
+    plan = plan_face(face, 640, 480, BlendConfig(), has_mask=False, colour_weight=1.0)
     assert plan is not None
     x0, y0 = plan.box[:2]
     full = np.vstack([face.crop_from_frame, [0, 0, 1]])

@@ -33,20 +33,20 @@ from realtime.gpu.frames import DeviceFrame, download
 from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.stages.blend.region import (
     CropCore,
+    FacePlan,
     RegionShape,
     blend_region,
-    bucket_box,
     compile_crop_core,
     crop_space,
     fused_crop_core,
     new_colour_state,
-    pack_params,
     params_size,
+    plan_face,
     region_sizes,
 )
-from realtime.vision.align import apply_affine, invert_affine, shift_affine
-from realtime.vision.colour import STATS_STEP, smoothing_weight
-from realtime.vision.composite_torch import box_of, mask_holes, mask_sizes
+from realtime.vision.align import invert_affine
+from realtime.vision.colour import smoothing_weight
+from realtime.vision.composite_torch import mask_holes
 from realtime.vision.landmarks import LANDMARK_COUNT
 
 log = logging.getLogger("realtime")
@@ -86,24 +86,6 @@ class _Slot:
     @property
     def params_in_use(self) -> torch.Tensor:
         return self.host_params[self.turn]
-
-
-@dataclass(frozen=True)
-class _FacePlan:
-    """Where one face goes this frame and the per-frame inputs of its ``blend_region``."""
-
-    box: tuple[int, int, int, int]
-    shape: RegionShape
-    landmarks_in_crop: np.ndarray
-    sizes: tuple[float, float, float]
-    opacity: float
-    colour_weight: float
-    crop_from_region: np.ndarray
-    region_from_small: np.ndarray
-
-    def pack(self, out: np.ndarray | None = None) -> np.ndarray:
-        buffer = np.empty(params_size(self.shape.points), np.float32) if out is None else out
-        return pack_params(buffer, self.landmarks_in_crop, self.sizes, self.opacity, self.colour_weight, self.crop_from_region, self.region_from_small)
 
 
 class GpuBlender:
@@ -163,21 +145,8 @@ class GpuBlender:
         for track_id in [k for k in self.states if k not in live_ids]:
             del self.states[track_id], self.track_times[track_id]
 
-    def _plan(self, face: Face, width: int, height: int, t_s: float, settings: BlendConfig, has_mask: bool) -> _FacePlan | None:
-        box = box_of(face.frame_from_crop, face.crop_size, width, height)
-        if box is None:
-            return None
-        x0, y0, x1, y1 = bucket_box(box, width, height)
-        landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-        shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
-        crop_from_region = shift_affine(face.crop_from_frame, x0, y0)
-        region_from_small = face.frame_from_crop.astype(np.float64)  # a copy, made frame_from_small:
-        region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels,
-        region_from_small[:, 2] -= (x0, y0)  # then moved into the region
-        return _FacePlan(
-            (x0, y0, x1, y1), shape, landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
-            settings.opacity * face.alpha, self._colour_weight(face.track_id, t_s, settings), crop_from_region, region_from_small,
-        )
+    def _plan(self, face: Face, width: int, height: int, t_s: float, settings: BlendConfig, has_mask: bool) -> FacePlan | None:
+        return plan_face(face, width, height, settings, has_mask=has_mask, colour_weight=self._colour_weight(face.track_id, t_s, settings))
 
     def composite(self, frame: np.ndarray, faces: list[Face], t_s: float, settings: BlendConfig) -> np.ndarray:
         """Blend ``faces`` into ``frame`` (in place, returned)."""

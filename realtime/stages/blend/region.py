@@ -17,11 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from realtime.bundle import Face
+from realtime.config import BlendConfig
+from realtime.vision.align import apply_affine, shift_affine
 from realtime.vision.colour import MAX_GAIN, MIN_STATS_PIXELS, STATS_STEP
 from realtime.vision.composite_torch import (
+    box_of,
     colour_apply,
     colour_statistics,
     mask_from_polygons,
+    mask_holes,
+    mask_sizes,
     paste_region,
     sample_affine,
 )
@@ -176,3 +182,40 @@ def region_sizes(width: int, height: int, *, smallest: int = 128, largest: int =
     before frames flow (a webcam face is 150–600 px at 1080p)."""
     sides = range(smallest, largest + 1, multiple)
     return sorted({(min(side, height), min(side, width)) for side in sides})
+
+
+@dataclass(frozen=True)
+class FacePlan:
+    """Where one face goes this frame and the per-frame inputs of its ``blend_region``."""
+
+    box: tuple[int, int, int, int]
+    shape: RegionShape
+    landmarks_in_crop: np.ndarray
+    sizes: tuple[float, float, float]
+    opacity: float
+    colour_weight: float
+    crop_from_region: np.ndarray
+    region_from_small: np.ndarray
+
+    def pack(self, out: np.ndarray | None = None) -> np.ndarray:
+        buffer = np.empty(params_size(self.shape.points), np.float32) if out is None else out
+        return pack_params(buffer, self.landmarks_in_crop, self.sizes, self.opacity, self.colour_weight, self.crop_from_region, self.region_from_small)
+
+
+def plan_face(face: Face, width: int, height: int, settings: BlendConfig, *, has_mask: bool, colour_weight: float) -> FacePlan | None:
+    """Where one face goes in a ``width``×``height`` frame this time, and the per-frame inputs of
+    its ``blend_region`` (None when its crop misses the frame): pure, from the face and settings."""
+    box = box_of(face.frame_from_crop, face.crop_size, width, height)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = bucket_box(box, width, height)
+    landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
+    shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
+    crop_from_region = shift_affine(face.crop_from_frame, x0, y0)
+    region_from_small = face.frame_from_crop.astype(np.float64)  # a copy, made frame_from_small:
+    region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels,
+    region_from_small[:, 2] -= (x0, y0)  # then moved into the region
+    return FacePlan(
+        (x0, y0, x1, y1), shape, landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
+        settings.opacity * face.alpha, colour_weight, crop_from_region, region_from_small,
+    )
