@@ -88,7 +88,7 @@ def test_dlib_judge_tells_people_apart():
     if not has_face_model():
         pytest.skip("no face_landmarker.task available offline")
     from realtime.config import DetectConfig
-    from realtime.stages.swap import detect_faces_in_image
+    from realtime.still import detect_faces_in_image
     from realtime.train.evaluate_swap import DlibJudge
 
     judge = DlibJudge()

@@ -17,29 +17,28 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from realtime.bundle import Detection, Face, FrameBundle
+from realtime.bundle import Face, FrameBundle
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
-from realtime.errors import ConfigError, ModelError, SourceError
+from realtime.errors import ConfigError, ModelError
 from realtime.gpu.frames import same_device
 from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import select_runner
 from realtime.inference.spec import GeneratorSpec, Runner, spec_from_checkpoint
 from realtime.pipeline.stage import Stage
-from realtime.vision.align import crop_from_frame_matrix, template_points, warp_crop
+from realtime.still import embed_source_face, find_one_face, read_image, to_tensor
+from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
-from realtime.vision.landmarks import five_points
 
 if TYPE_CHECKING:
     from realtime.gpu.frames import DeviceFrame, DeviceFrames
 
 log = logging.getLogger("realtime")
-IDENTITY_CROP = 112
 
 
 def batch_bucket(faces: int) -> int:
@@ -73,11 +72,6 @@ def split_batches(count: int, built: list[int]) -> list[tuple[int, int]]:
     return chunks
 
 
-def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(N, S, S, 3) uint8 RGB → (N, 3, S, S) float in [-1, 1]."""
-    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
 def to_images(tensor: torch.Tensor) -> np.ndarray:
     """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB on the host."""
     return device_images(tensor).cpu().numpy()
@@ -86,61 +80,6 @@ def to_images(tensor: torch.Tensor) -> np.ndarray:
 def device_images(tensor: torch.Tensor) -> torch.Tensor:
     """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB, on the same device."""
     return ((tensor.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-
-def read_image(path: Path) -> np.ndarray:
-    """An image file as H×W×3 uint8 RGB; SourceError with a fix when it is not one."""
-    import cv2
-
-    if not path.is_file():
-        raise SourceError(f"image {path} does not exist", "check the path")
-    bgr = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise SourceError(f"{path} is not a readable image", "use a JPEG or PNG file")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Path) -> torch.Tensor:
-    """The unit-norm identity embedding of the face with ``landmarks`` in ``image``."""
-    from realtime.models.checkpoint import load_checkpoint
-
-    encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
-    return embed_face(image, landmarks, encoder)
-
-
-def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Module) -> torch.Tensor:
-    """The unit-norm embedding by a loaded identity ``encoder`` of the face with ``landmarks``."""
-    height, width = cast("tuple[int, int]", encoder.input_size)
-    template = template_points(IDENTITY_CROP)
-    template[:, 0] -= (IDENTITY_CROP - width) / 2  # narrower inputs (112×96) keep the face centred
-    crop_from_image = crop_from_frame_matrix(five_points(landmarks), IDENTITY_CROP)
-    crop_from_image[0, 2] -= (IDENTITY_CROP - width) / 2
-    import cv2
-
-    crop = cv2.warpAffine(image, crop_from_image, (width, height), flags=cv2.INTER_LINEAR)
-    with torch.inference_mode():
-        return encoder(to_tensor(crop[None]))[0]
-
-
-def detect_faces_in_image(image: np.ndarray, detect: DetectConfig) -> list[Detection]:
-    """Every face the landmarker finds in a still image (a short-lived graph of its own)."""
-    from realtime.models.landmarker import FaceLandmarkerModel
-    from realtime.models.weights import resolve_face_landmarker
-    from realtime.stages.detect import landmarker_options
-
-    model = FaceLandmarkerModel(resolve_face_landmarker(Path(detect.landmarker_model) if detect.landmarker_model else None), landmarker_options(detect))
-    try:
-        return model.detect(image, 0.0)
-    finally:
-        model.close()
-
-
-def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path) -> np.ndarray:
-    """Landmarks of the largest face in a still image."""
-    detections = detect_faces_in_image(image, detect)
-    if not detections:
-        raise SourceError(f"no face found in the {what} image {path}", "use a clear photo where the face is at least 60 pixels wide")
-    return max(detections, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks
 
 
 class SwapStage(Stage):

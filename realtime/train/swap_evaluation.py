@@ -21,7 +21,7 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
     from realtime.bundle import Detection
     from realtime.config import DetectConfig, build_config
     from realtime.models.checkpoint import load_checkpoint, read_checkpoint_info
-    from realtime.stages.swap import detect_faces_in_image, embed_face, read_image
+    from realtime.still import detect_faces_in_image, embed_face, read_image
     from realtime.swap_image import StillSwapper
     from realtime.train.evaluate_swap import (
         DlibJudge,

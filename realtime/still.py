@@ -1,0 +1,80 @@
+"""Still images: read one, find its faces, embed a face's identity. What the live swap stage
+needs from its ``--source`` photo, and what ``swap-image`` and ``eval-swap`` use on stills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import torch
+
+from realtime.bundle import Detection
+from realtime.config import DetectConfig
+from realtime.errors import SourceError
+from realtime.vision.align import crop_from_frame_matrix, template_points
+from realtime.vision.landmarks import five_points
+
+IDENTITY_CROP = 112
+
+
+def to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 3) uint8 RGB → (N, 3, S, S) float in [-1, 1]."""
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as H×W×3 uint8 RGB; SourceError with a fix when it is not one."""
+    import cv2
+
+    if not path.is_file():
+        raise SourceError(f"image {path} does not exist", "check the path")
+    bgr = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SourceError(f"{path} is not a readable image", "use a JPEG or PNG file")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Path) -> torch.Tensor:
+    """The unit-norm identity embedding of the face with ``landmarks`` in ``image``."""
+    from realtime.models.checkpoint import load_checkpoint
+
+    encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
+    return embed_face(image, landmarks, encoder)
+
+
+def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Module) -> torch.Tensor:
+    """The unit-norm embedding by a loaded identity ``encoder`` of the face with ``landmarks``."""
+    height, width = cast("tuple[int, int]", encoder.input_size)
+    template = template_points(IDENTITY_CROP)
+    template[:, 0] -= (IDENTITY_CROP - width) / 2  # narrower inputs (112×96) keep the face centred
+    crop_from_image = crop_from_frame_matrix(five_points(landmarks), IDENTITY_CROP)
+    crop_from_image[0, 2] -= (IDENTITY_CROP - width) / 2
+    import cv2
+
+    crop = cv2.warpAffine(image, crop_from_image, (width, height), flags=cv2.INTER_LINEAR)
+    with torch.inference_mode():
+        return encoder(to_tensor(crop[None]))[0]
+
+
+def detect_faces_in_image(image: np.ndarray, detect: DetectConfig) -> list[Detection]:
+    """Every face the landmarker finds in a still image (a short-lived graph of its own)."""
+    from realtime.models.landmarker import FaceLandmarkerModel
+    from realtime.models.weights import resolve_face_landmarker
+    from realtime.stages.detect import landmarker_options
+
+    model = FaceLandmarkerModel(resolve_face_landmarker(Path(detect.landmarker_model) if detect.landmarker_model else None), landmarker_options(detect))
+    try:
+        return model.detect(image, 0.0)
+    finally:
+        model.close()
+
+
+def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path) -> np.ndarray:
+    """Landmarks of the largest face in a still image."""
+    detections = detect_faces_in_image(image, detect)
+    if not detections:
+        raise SourceError(f"no face found in the {what} image {path}", "use a clear photo where the face is at least 60 pixels wide")
+    return max(detections, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks
+
+
