@@ -1,4 +1,4 @@
-"""Blend quality on real clips: flicker and seam (docs/BENCHMARKS.md, section 6).
+"""Blend quality on real clips: flicker and seam (docs/BENCHMARKS-HISTORY.md, section 6).
 
     python3 bench/blend_quality.py OUTDIR [--videos ../shared/data/videos] [--clips a.mp4 b.mp4]
 

@@ -1,4 +1,4 @@
-"""Face tracking quality on real clips and on the ground-truth clip (docs/BENCHMARKS.md, section 3).
+"""Face tracking quality on real clips and on the ground-truth clip (docs/BENCHMARKS-HISTORY.md, section 3).
 
     python3 bench/faces.py OUTDIR [--videos ../shared/data/videos]
 

@@ -71,7 +71,7 @@ def ground_truth_run(model_path):
 def test_ground_truth_tracking_error_and_jitter(ground_truth_run):
     raw, smoothed, truth = ground_truth_run
     # Still stretches, from 0.5 s after each movement ends (the filter's settling time, which
-    # docs/BENCHMARKS.md measures separately).
+    # docs/BENCHMARKS-HISTORY.md measures separately).
     still = np.zeros(len(raw), bool)
     still[5:45] = still[90:120] = still[165:] = True
 

@@ -86,4 +86,4 @@ def test_facemesh_agrees_with_the_face_landmarker_on_a_real_clip(shared: Path):
     spec.loader.exec_module(module)
     net = load_facemesh(shared / "models" / "facemesh_468_192.onnx")
     result = module.check_clip(net, shared / "data" / "videos" / "dfl_Obama_speaking.mp4", 30)
-    assert result["frames"] >= 25 and result["nme_mean"] < 0.05  # measured 0.030 (BENCHMARKS §9c)
+    assert result["frames"] >= 25 and result["nme_mean"] < 0.05  # measured 0.030 (BENCHMARKS-HISTORY §9c)
