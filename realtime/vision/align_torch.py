@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from realtime.vision.align import invert_affine
-from realtime.vision.composite_torch import box_of, sample_affine
+from realtime.vision.composite import box_of
+from realtime.vision.composite_torch import sample_affine
 
 
 def warp_crop_torch(frame: torch.Tensor, crops_from_frame: Sequence[np.ndarray], crop_size: int, batch: int | None = None) -> torch.Tensor:

@@ -6,7 +6,6 @@ agree within a grey level or two. Only the face's box of the frame is read and w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 
 from realtime.vision.align import invert_affine, shift_affine
 from realtime.vision.colour import STD_EPSILON
+from realtime.vision.composite import box_of  # the CPU rule; also re-exported for the torch code
 
 # sRGB (D65) → XYZ, and the D65 white point, as OpenCV uses them.
 _RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
@@ -78,16 +78,6 @@ def masked_stats_torch(lab: torch.Tensor, mask: torch.Tensor, threshold: float =
     mean = (lab * weight).sum(dim=(0, 1)) / count.clamp_min(1)
     variance = (((lab - mean) ** 2) * weight).sum(dim=(0, 1)) / count.clamp_min(1)
     return mean, variance.sqrt() + STD_EPSILON
-
-
-def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The frame pixels a warped ``size``² crop can touch, clipped to the frame; None if none."""
-    (a, b, c), (d, e, f) = frame_from_crop.tolist()  # Python floats: per face and frame, numpy's overhead dominated
-    xs = (c, c + a * size, c + b * size, c + (a + b) * size)
-    ys = (f, f + d * size, f + e * size, f + (d + e) * size)
-    x0, y0 = max(math.floor(min(xs)), 0), max(math.floor(min(ys)), 0)
-    x1, y1 = min(math.ceil(max(xs)) + 1, width), min(math.ceil(max(ys)) + 1, height)
-    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 def affine_grid(source_from_output: torch.Tensor, height: int, width: int, source_height: int, source_width: int) -> torch.Tensor:
