@@ -18,9 +18,11 @@ from realtime.errors import ConfigError
 from realtime.gpu.gate import stream_states
 from realtime.io.sinks import FileSink, SinkSpec, make_sinks, parse_sink_spec
 from realtime.io.sources import SourceInfo, VideoSource, classify_input, open_source
+from realtime.pipeline.gc_pauses import GcPauses
 from realtime.pipeline.pipeline import FailurePolicy, Pipeline, RunResult
 from realtime.pipeline.queues import Policy
-from realtime.pipeline.stage import SinkStage, Stage
+from realtime.pipeline.slow_stacks import SlowStageWatch
+from realtime.pipeline.stage import Observer, SinkStage, Stage
 from realtime.pipeline.stats import StatsCollector
 from realtime.report import check_report_path, process_cpu_seconds, resource_usage, run_metadata, write_report
 from realtime.stages.capture import CaptureStage
@@ -120,6 +122,14 @@ def device_frames_of(stages: Sequence[Stage]) -> Any:
 SinkFactory = Callable[[SourceInfo], SinkStage]
 
 
+def run_observers(config: Config) -> list[Observer]:
+    """What watches a run from beside it: garbage collections always, slow stages on request."""
+    observers: list[Observer] = [GcPauses()]
+    if config.pipeline.slow_stage_ms:
+        observers.append(SlowStageWatch(config.pipeline.slow_stage_ms))
+    return observers
+
+
 def build_pipeline(
     config: Config,
     source: VideoSource,
@@ -151,7 +161,7 @@ def build_pipeline(
         gil_switch_s=config.pipeline.gil_switch_ms / 1000.0,
         start_timeout_s=config.pipeline.start_timeout_s,
         stall_timeout_s=config.pipeline.stall_timeout_s or None,
-        slow_stage_ms=config.pipeline.slow_stage_ms or None,
+        observers=run_observers(config),
         drop_failed_outputs=config.output.on_output_error == "drop",
         device_streams=stream_states,
     )

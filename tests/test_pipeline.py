@@ -10,6 +10,7 @@ import pytest
 from realtime.bundle import FrameBundle
 from realtime.errors import SourceError, StageError
 from realtime.pipeline.pipeline import FailurePolicy, Pipeline
+from realtime.pipeline.slow_stacks import SlowStageWatch
 from realtime.pipeline.stage import Stage
 from realtime.stages.capture import CaptureStage
 from realtime.testing import CollectingSink, PassThroughStage, SyntheticSource
@@ -292,15 +293,17 @@ class CollectingStage(Stage):
 def test_a_run_report_says_how_often_the_garbage_collector_stopped_the_threads():
     import gc
 
+    from realtime.pipeline.gc_pauses import GcPauses
     from realtime.report import summary_markdown
 
-    pipeline, _, _ = _pipeline(50, [CollectingStage()])
+    watch = GcPauses()
+    pipeline, _, _ = _pipeline(50, [CollectingStage()], observers=[watch])
     pipeline.run()
     report = pipeline.stats.report()
     assert len(report["gc"]["collections"]) == 3 and len(report["gc"]["pause_ms_max"]) == 3
     assert report["gc"]["collections"][2] >= 2 and report["gc"]["pause_ms_max"][2] > 0  # the forced ones were seen
     assert "garbage collections:" in summary_markdown({**report, "created": "now"})
-    assert pipeline.stats.gc._on_gc not in gc.callbacks  # the watch ends with the run
+    assert watch._on_gc not in gc.callbacks  # the watch ends with the run
 
 
 class OsNameProbeStage(Stage):
@@ -349,7 +352,7 @@ class HiccupStage(Stage):
 def test_a_stage_stuck_on_a_frame_is_caught_with_every_threads_stack_once():
     from realtime.report import summary_markdown
 
-    pipeline, _, _ = _pipeline(30, [PassThroughStage("quick"), HiccupStage(on_frame=10, hold_s=0.15)], slow_stage_ms=40)
+    pipeline, _, _ = _pipeline(30, [PassThroughStage("quick"), HiccupStage(on_frame=10, hold_s=0.15)], observers=[SlowStageWatch(40)])
     pipeline.run()
     slow = pipeline.stats.report()["slow_stage_stacks"]
     assert slow["caught"] == 1 and slow["missed"] == 0 and slow["threshold_ms"] == 40

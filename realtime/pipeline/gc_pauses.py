@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Sequence
 from typing import Any
 
 LONG_PAUSE_MS = 5.0  # pauses at least this long are kept with their time, to line up with slow frames
@@ -26,7 +27,9 @@ class GcPauses:
         self._began_ns = 0
         self._watching = False
 
-    def start(self) -> None:
+    key = "gc"
+
+    def start(self, workers: Sequence[Any] = ()) -> None:
         if not self._watching:
             gc.callbacks.append(self._on_gc)
             self._watching = True

@@ -17,13 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from realtime.bundle import FrameBundle
 from realtime.errors import RealtimeError, StageError, StallError
 from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
-from realtime.pipeline.slow_stacks import SlowStageWatch, Watched, named_stacks
+from realtime.pipeline.slow_stacks import named_stacks
 from realtime.pipeline.stage import (
+    Observer,
     Output,
     SinkStage,
     SinkWorker,
@@ -108,7 +108,7 @@ class Pipeline:
         gil_switch_s: float | None = None,
         start_timeout_s: float = 300.0,
         stall_timeout_s: float | None = None,
-        slow_stage_ms: float | None = None,
+        observers: Sequence[Observer] = (),
         drop_failed_outputs: bool = False,
         device_streams: Callable[[], dict[str, str]] | None = None,
     ) -> None:
@@ -122,8 +122,7 @@ class Pipeline:
         self.stall_timeout_s = stall_timeout_s
         # what accelerator work each named stream still has queued (passed in: the engine knows no GPU)
         self.device_streams = device_streams
-        if slow_stage_ms:
-            self.stats.slow_watch = SlowStageWatch(slow_stage_ms)
+        self.stats.observers = list(observers)
         # ((frames accounted for, stage steps), when that last changed, process CPU seconds then)
         self._progress: tuple[tuple[int, int], float, float] = ((-1, -1), 0.0, 0.0)
         self._steps = 0  # frames any stage finished (an approximate count: only its change matters)
@@ -281,9 +280,8 @@ class Pipeline:
         # longer stalls every thread for tens of milliseconds in the middle of a run.
         gc.collect()
         gc.freeze()
-        self.stats.gc.start()
-        if self.stats.slow_watch is not None:
-            self.stats.slow_watch.start(cast("list[Watched]", self.workers))
+        for observer in self.stats.observers:
+            observer.start(self.workers)
         self.stats.t_start_ns = time.perf_counter_ns()
         for worker in self.workers:
             worker.go.set()
@@ -348,9 +346,8 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         for worker in self.workers:
             worker.join(max(0.0, deadline - time.monotonic()))
-        self.stats.gc.stop()
-        if self.stats.slow_watch is not None:
-            self.stats.slow_watch.stop()
+        for observer in self.stats.observers:
+            observer.stop()
         gc.unfreeze()  # start() froze the set-up objects; hand them back to the collector
         return tuple(w.stage_name for w in self.workers if w.is_alive())
 

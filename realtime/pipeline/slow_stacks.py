@@ -59,6 +59,8 @@ class SlowStageWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    key = "slow_stage_stacks"
+
     def start(self, workers: Sequence[Watched]) -> None:
         self._workers = list(workers)
         self._thread = threading.Thread(target=self._run, name="realtime-slowwatch", daemon=True)

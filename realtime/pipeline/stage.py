@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import ClassVar, Protocol
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
 from realtime.bundle import FrameBundle, StageTiming
 from realtime.pipeline.queues import END_OF_STREAM, EndOfStream, FrameQueue
@@ -157,6 +158,20 @@ class Worker(threading.Thread):
     def loop(self) -> None: ...
 
     def teardown(self) -> None: ...
+
+
+class Observer(Protocol):
+    """Something that watches a run from beside it (garbage collections, slow stages): started
+    with the workers once they are ready, stopped after them; its summary goes into the report
+    under ``key``. Observers are passed in: the engine itself measures only frames."""
+
+    key: str
+
+    def start(self, workers: Sequence[Any]) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def summary(self, origin_ns: int) -> dict[str, Any]: ...
 
 
 class Output(Protocol):

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime.bundle import FrameBundle
-from realtime.pipeline.gc_pauses import GcPauses
 from realtime.pipeline.queues import FrameQueue
-from realtime.pipeline.slow_stacks import SlowStageWatch
+from realtime.pipeline.stage import Observer
 
 _MIN_MS = 1e-3
 _RATIO = 1.01
@@ -121,8 +120,7 @@ class StatsCollector:
         self.slowest: list[tuple[float, int, dict[str, Any]]] = []  # a min-heap of the slowest frames
         self.t_setup_start_ns: int | None = None
         self.first_latency_ms: float | None = None
-        self.gc = GcPauses()  # started and stopped by the pipeline around the frames
-        self.slow_watch: SlowStageWatch | None = None  # set by the pipeline when --slow-stage-ms asks for it
+        self.observers: list[Observer] = []  # what the pipeline was given to watch the run; in the report
 
     def watch_queues(self, queues: list[FrameQueue[Any]]) -> None:
         self.queues = list(queues)
@@ -260,9 +258,8 @@ class StatsCollector:
                     q.name: {"capacity": q.capacity, "policy": q.policy, "peak_depth": q.peak_depth, "puts": q.puts}
                     for q in self.queues
                 },
-                "gc": self.gc.summary(self.t_first_capture_ns or 0),
+                **{observer.key: observer.summary(self.t_first_capture_ns or 0) for observer in self.observers},
                 # the frames' clock (t_capture_ms 0) as time.perf_counter_ns, CLOCK_MONOTONIC on Linux:
                 # lines the frames up with other tools' samples (bench/thread_monitor.py)
                 "clock_origin_ns": self.t_first_capture_ns,
-                **({"slow_stage_stacks": self.slow_watch.summary(self.t_first_capture_ns or 0)} if self.slow_watch else {}),
             }
