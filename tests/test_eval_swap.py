@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.models.aei_net import AEINet
-from realtime.models.checkpoint import save_checkpoint
-from realtime.models.identity import IdentityEncoder
-from realtime.train.evaluate_swap import (
+from realtime.eval.swap_measures import (
     Measured,
     aligned_landmark_error,
     landmark_error,
@@ -20,6 +17,9 @@ from realtime.train.evaluate_swap import (
     nearest_identity,
     summarise,
 )
+from realtime.models.aei_net import AEINet
+from realtime.models.checkpoint import save_checkpoint
+from realtime.models.identity import IdentityEncoder
 from realtime.vision.align import apply_affine
 
 
@@ -88,8 +88,8 @@ def test_dlib_judge_tells_people_apart():
     if not has_face_model():
         pytest.skip("no face_landmarker.task available offline")
     from realtime.config import DetectConfig
+    from realtime.eval.swap_measures import DlibJudge
     from realtime.still import detect_faces_in_image
-    from realtime.train.evaluate_swap import DlibJudge
 
     judge = DlibJudge()
     images = _portraits()
@@ -142,7 +142,7 @@ def test_eval_swap_of_a_per_target_model_needs_and_uses_the_persons_clip(tmp_pat
 
 
 def test_person_summary_on_known_embeddings():
-    from realtime.train.evaluate_swap import summarise_person
+    from realtime.eval.swap_measures import summarise_person
 
     person = np.tile(np.eye(6)[0], (5, 1)) + np.random.default_rng(0).normal(0, 0.01, (5, 6))
     person /= np.linalg.norm(person, axis=1, keepdims=True)

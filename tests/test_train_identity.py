@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from realtime.errors import ModelError
+from realtime.eval.identity import make_pairs, roc, verify
 from realtime.testing import make_face_dataset
 from realtime.train.data import FaceRecord
 from realtime.train.distill import Distiller, DistillOptions, distillation_loss
 from realtime.train.teacher import TeacherMobileFaceNet, load_teacher, teacher_view
-from realtime.train.verify import make_pairs, roc, verify
 
 
 @pytest.fixture()

@@ -190,8 +190,8 @@ def _run_trainer(trainer: Any, args: argparse.Namespace, what: str, wrote: str) 
 
 
 def cmd_eval_swap(args: argparse.Namespace) -> int:
-    from realtime.train.evaluate_swap import write_example_grid
-    from realtime.train.swap_evaluation import describe_result, evaluate_generator
+    from realtime.eval.swap import describe_result, evaluate_generator
+    from realtime.eval.swap_measures import write_example_grid
 
     setup_logging(args.debug, quiet=False)
     result, examples = evaluate_generator(args.faces, args.generator, args.identity_encoder, identities=args.identities, judge=not args.no_judge, person=args.person)
@@ -204,11 +204,11 @@ def cmd_eval_swap(args: argparse.Namespace) -> int:
 def cmd_eval_identity(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from realtime.eval.identity import make_pairs, verify
     from realtime.models.checkpoint import load_checkpoint
     from realtime.train.data import face_records, load_crops
     from realtime.train.distill import embed
     from realtime.train.teacher import load_teacher
-    from realtime.train.verify import make_pairs, verify
 
     setup_logging(args.debug, quiet=False)
     records = face_records(args.faces)

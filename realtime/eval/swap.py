@@ -1,6 +1,6 @@
 """``realtime eval-swap`` wired up: trials from a dataset, the live path's still-image swapper,
 mediapipe landmarks, our encoder and (optionally) dlib's judge, for either kind of generator.
-``evaluate_swap.py`` holds the measures; ``cli.py`` prints the result."""
+``swap_measures.py`` holds the measures; the CLI prints the result."""
 
 from __future__ import annotations
 
@@ -20,10 +20,7 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
     """The eval-swap result (JSON-ready) and example (source, target, swap) images."""
     from realtime.bundle import Detection
     from realtime.config import DetectConfig, build_config
-    from realtime.models.checkpoint import load_checkpoint, read_checkpoint_info
-    from realtime.still import detect_faces_in_image, embed_face, read_image
-    from realtime.swap_image import StillSwapper
-    from realtime.train.evaluate_swap import (
+    from realtime.eval.swap_measures import (
         DlibJudge,
         make_trials,
         measure,
@@ -32,6 +29,9 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
         person_frames,
         summarise,
     )
+    from realtime.models.checkpoint import load_checkpoint, read_checkpoint_info
+    from realtime.still import detect_faces_in_image, embed_face, read_image
+    from realtime.swap_image import StillSwapper
 
     try:
         trials = make_trials(original_paths(faces), identities)
