@@ -3,7 +3,6 @@ covers every face that was not swapped (pixel by pixel), and scene cuts end trac
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -118,6 +117,15 @@ def _swap_with(bundle: FrameBundle, colour: np.ndarray = GREEN) -> None:
             face.swapped_crop = np.broadcast_to(colour, (face.crop_size, face.crop_size, 3)).copy()
 
 
+def _swapped_then_lost(frame: np.ndarray, tracker: FaceTracker, stage: BlendStage) -> FrameBundle:
+    """A face seen and swapped at 0 s, missed from 0.04 s, and past the 0.15 s coast at 0.5 s."""
+    first = _safety_bundle(frame, tracker, 0.0, seen=True)
+    _swap_with(first)
+    stage.process(first)
+    _safety_bundle(frame, tracker, 0.04, seen=False)  # the first miss: coasting
+    return _safety_bundle(frame, tracker, 0.5, seen=False)
+
+
 def _assert_covered(before: np.ndarray, after: np.ndarray, box: tuple[float, float, float, float]) -> None:
     """No pixel of the face's box keeps its own value: every 0 became at least 40, every 255 at most 215."""
     x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -156,11 +164,7 @@ def test_a_lost_face_is_covered(policy):
     frame = _checkerboard()
     tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
     stage = _blend(policy)
-    first = _safety_bundle(frame, tracker, 0.0, seen=True)
-    _swap_with(first)
-    stage.process(first)
-    _safety_bundle(frame, tracker, 0.04, seen=False)  # the first miss: coasting
-    lost = _safety_bundle(frame, tracker, 0.5, seen=False)  # past the 0.15 s coast
+    lost = _swapped_then_lost(frame, tracker, stage)
     assert [face.state for face in lost.faces] == ["lost"] and lost.faces[0].alpha == 0.0
     stage.process(lost)
     _assert_covered(frame, lost.frame, lost.faces[0].box)
@@ -170,11 +174,7 @@ def test_hold_pastes_the_last_swap_over_a_lost_face_then_lets_it_go():
     frame = _checkerboard()
     tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
     stage = _blend("hold")
-    first = _safety_bundle(frame, tracker, 0.0, seen=True)
-    _swap_with(first)
-    stage.process(first)
-    _safety_bundle(frame, tracker, 0.04, seen=False)
-    lost = _safety_bundle(frame, tracker, 0.5, seen=False)
+    lost = _swapped_then_lost(frame, tracker, stage)
     stage.process(lost)
     # the face's middle (well inside the feathered oval) is the held swap, exactly
     assert np.all(lost.frame[200:250, 290:350] == GREEN)
@@ -345,20 +345,6 @@ def test_scene_cut_can_be_turned_off():
         bundle = FrameBundle(index, 0, _shot(shot, index), index / 25)
         track.process(bundle)
         assert not bundle.scene_cut
-
-
-def test_cover_grid_png_for_people(tmp_path):
-    """Writes the policies side by side on a real face (the test asserts only that it was written)."""
-    frame = make_ground_truth_frame(0, sensor_noise=0)
-    landmarks = make_face_landmarks((330, 200), 70)
-    tiles = [frame[80:400, 170:490]]
-    for mode in ("blur", "pixelate"):
-        covered = frame.copy()
-        cover_face(covered, box_from_landmarks(landmarks), mode)  # type: ignore[arg-type]
-        tiles.append(covered[80:400, 170:490])
-    path = tmp_path / "covers.png"
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(tiles, axis=1), cv2.COLOR_RGB2BGR))
-    assert path.stat().st_size > 1000
 
 
 @pytest.mark.gpu

@@ -22,7 +22,7 @@ from realtime import __version__
 from realtime.cli import live, offline
 from realtime.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, exit_code_of
 from realtime.cli.flags import Parser
-from realtime.errors import ConfigError, RealtimeError, StallError
+from realtime.errors import ConfigError, RealtimeError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "COMMANDS", "UsageError", "entry_point", "exit_code_of", "main", "make_parser"]
 
@@ -93,9 +93,6 @@ def _install_stop_handlers() -> dict[int, Any]:
     return {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
 
 
-_stalled = threading.Event()  # set by main when the run ended in a stall: see entry_point
-
-
 def entry_point() -> None:
     """The console script and ``python -m realtime``: ``main``, then exit. After a stall the stuck
     thread still holds the GPU (or a device) and will not return; Python's normal exit would wait
@@ -126,8 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"realtime: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + signum
     except RealtimeError as error:
-        if isinstance(error, StallError):
-            _stalled.set()
         if debug:
             log.exception("details")
         print(f"realtime: error: {error}", file=sys.stderr)

@@ -75,19 +75,23 @@ class CaptureStage(SourceStage):
         corrupt = int(getattr(self.source, "corrupt_packets", 0))
         if corrupt:
             log.warning("%s: %d damaged packets were skipped (their frames are missing from the output)", self.source.info.description, corrupt)
-        total = self.source.info.total_frames
-        expected = min(total, self.max_frames) if total and self.max_frames else total
+        expected = self.frames_expected
         if expected and self.ended and self._next_id < 0.95 * expected:
             log.warning(
                 "%s ended after %d of its %d frames: the file is truncated or damaged (re-encode or replace it)",
                 self.source.info.description, self._next_id, expected,
             )
 
-    def describe(self) -> dict[str, object]:
+    @property
+    def frames_expected(self) -> int | None:
+        """The input's frames, or --max-frames if fewer; None for a live or looped input."""
         total = self.source.info.total_frames
+        return min(total, self.max_frames) if total and self.max_frames else total
+
+    def describe(self) -> dict[str, object]:
         return {
             "frames_read": self._next_id,
-            "frames_expected": min(total, self.max_frames) if total and self.max_frames else total,
+            "frames_expected": self.frames_expected,
             "corrupt_packets": int(getattr(self.source, "corrupt_packets", 0)),
             "input_ended": self.ended,
         }
