@@ -7,7 +7,9 @@ cache (~/.cache/realtime/engines), where `realtime run` looks for them.
                                                                       # then run with --engines-dir engines
 """
 
-from realtime.engines import main
+import sys
+
+from realtime.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["build-engines", *sys.argv[1:]]))

@@ -1,6 +1,6 @@
 """Typed configuration: one frozen dataclass per stage and one root ``Config``.
 
-Each option is defined exactly once, here, with its help text. ``cli.py`` turns the fields into
+Each option is defined exactly once, here, with its help text. ``cli/flags.py`` turns the fields into
 command-line flags (``option()`` metadata), a TOML file can set the same fields by section, and
 the CLI wins over the file. Validation happens in ``__post_init__`` so a bad value fails before
 anything opens, with a ``ConfigError`` that says which option and how to fix it.
@@ -35,16 +35,9 @@ from realtime.choices import (  # noqa: F401 - re-exported: the options' types l
     VirtualCameraBackend,
 )
 from realtime.errors import ConfigError
+from realtime.options import option
 
 DEFAULT_CROP_SIZE = 256
-
-
-def option(default: Any, help: str, *, metavar: str | None = None, flag: str | None = None) -> Any:
-    """A dataclass field that also describes its command-line flag."""
-    meta = {"help": help, "metavar": metavar, "flag": flag}
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("use tuples for sequence defaults: configs are frozen")
-    return field(default=default, metadata=meta)
 
 
 def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:

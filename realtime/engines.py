@@ -6,14 +6,11 @@ blend: this module hands it the blend's job."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from realtime.errors import ModelError
 from realtime.inference.build import Prelude, build_engines, default_kinds
-from realtime.inference.build_options import add_arguments
+from realtime.inference.build_options import BuildOptions
 from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.spec import spec_from_checkpoint
 
@@ -31,21 +28,8 @@ def build_all(checkpoint: Path, batches: Sequence[int], engine_dir: Path, kinds:
     return build_engines(checkpoint, batches, engine_dir, kinds, target_identity=target_identity, prelude=prelude)
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    if any(b < 1 or b > 64 for b in args.batch):
-        raise ModelError("--batch values must be between 1 and 64", "e.g. --batch 1 2 4")
-    engines_dir = resolve_engines_dir(args.engines_dir)
-    written = build_all(args.checkpoint, args.batch, engines_dir, args.kinds, target_identity=args.target_identity)
+def build_from_options(options: BuildOptions) -> int:
+    engines_dir = resolve_engines_dir(options.engines_dir)
+    written = build_all(options.checkpoint, options.batch, engines_dir, options.kinds, target_identity=options.target_identity)
     print(f"built {len(written)} engine(s) in {engines_dir}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="build_engines.py", description="Build FP16 generator engines (default folder: ~/.cache/realtime/engines).")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_from_args(args)
-    except ModelError as exc:
-        print(f"build_engines: error: {exc}", file=sys.stderr)
-        return 1

@@ -18,7 +18,7 @@ from realtime.models.identity import IdentityEncoder
 from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.stages.blend import BlendStage
 from realtime.stages.swap import SwapStage, batch_bucket, to_images
-from realtime.still import to_tensor
+from realtime.still.image import to_tensor
 from realtime.testing import make_ground_truth_frame
 from realtime.vision.align import crop_from_frame_matrix, invert_affine, warp_crop
 from realtime.vision.composite import paste_crop

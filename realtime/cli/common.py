@@ -1,13 +1,17 @@
-"""What every command shares: exit codes, the usage error, logging to stderr as one-line messages."""
+"""What every command shares: exit codes, the usage error, the --debug and --config flags,
+logging to stderr as one-line messages."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from realtime.errors import ConfigError
+from realtime.options import option
 
 log = logging.getLogger("realtime")
 
@@ -16,6 +20,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 class UsageError(ConfigError):
     """A malformed command line (unknown option, bad value)."""
+
+
+@dataclass(frozen=True)
+class DebugFlag:
+    debug: bool = option(False, "show tracebacks and debug logs")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    config: Path | None = option(None, "TOML file with [capture], [output], ... sections; flags override it")
 
 
 def exit_code_of(result: Any) -> int:

@@ -4,57 +4,81 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from realtime.cli.common import EXIT_FAILED, EXIT_OK, UsageError, exit_code_of, setup_logging
+from realtime.cli.common import EXIT_FAILED, EXIT_OK, ConfigFile, DebugFlag, UsageError, exit_code_of, setup_logging
 from realtime.cli.flags import (
     RUN_SECTIONS,
     SWAP_IMAGE_SECTIONS,
     TRACK_SECTIONS,
-    add_common,
     add_config_arguments,
+    add_dataclass_arguments,
     config_from_args,
+    from_args,
 )
 from realtime.errors import ConfigError
+from realtime.options import option, required
+
+BenchWhat = Literal["pipeline", "engine", "generator", "blend"]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    what: BenchWhat = option("pipeline", "pipeline (default): a real input; engine: the queue/thread engine alone; generator: ms per face per backend; blend: paste-back cost per frame", positional=True)
+    checkpoint: Path | None = option(None, "generator: the checkpoint to time (default: a new AEI-Net with random weights, for timing only)")
+    batches: tuple[int, ...] = option((1, 2, 4), "generator: batch sizes")
+    frames: int = option(300, "frames to measure")
+    compare: tuple[Path, Path] | None = option(None, "print two reports side by side instead of running", metavar=("A.json", "B.json"))
+    json: Path | None = option(None, "write the report here (a PNG plot is written beside it)")
+    size: str = option("1920x1080", "engine and blend: frame size")
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise UsageError("--frames must be at least 1", "e.g. --frames 300")
+        if self.json is not None and not self.json.parent.exists():
+            raise ConfigError(f"report folder {self.json.parent} does not exist", f"create it (mkdir -p {self.json.parent})")
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    json: Path = required("where to write the per-frame track log")
+
+
+@dataclass(frozen=True)
+class SwapImageOptions:
+    target: Path = required("the image whose faces are replaced")
+    output: Path = required("where to write the result (.png or .jpg)")
+
+
+# Each command: its help and its flags' dataclasses (the config sections after them).
+COMMAND_FLAGS: dict[str, tuple[str, tuple[type, ...], tuple[str, ...]]] = {
+    "run": ("run the pipeline on a camera, file, URL or the demo clip", (ConfigFile, DebugFlag), RUN_SECTIONS),
+    "bench": ("measure throughput and latency, write a JSON report", (BenchOptions, ConfigFile, DebugFlag), RUN_SECTIONS),
+    "track": ("find and track faces in a video; write every frame's landmarks as JSON", (TrackOptions, ConfigFile, DebugFlag), TRACK_SECTIONS),
+    "swap-image": ("swap the face of --source onto every face in --target (still images)", (SwapImageOptions, ConfigFile, DebugFlag), SWAP_IMAGE_SECTIONS),
+    "doctor": ("check this machine: packages, GPU, cameras, virtual camera", (DebugFlag,), ()),
+}
 
 
 def add_parsers(commands: Any) -> None:
-    run = commands.add_parser("run", help="run the pipeline on a camera, file, URL or the demo clip")
-    add_common(run)
-    add_config_arguments(run, RUN_SECTIONS)
+    for name, (help_text, option_types, sections) in COMMAND_FLAGS.items():
+        parser = commands.add_parser(name, help=help_text)
+        for option_type in option_types:
+            add_dataclass_arguments(parser, option_type)
+        add_config_arguments(parser, sections)
 
-    bench = commands.add_parser("bench", help="measure throughput and latency, write a JSON report")
-    bench.add_argument("what", nargs="?", choices=["pipeline", "engine", "generator", "blend"], default="pipeline", help="pipeline (default): a real input; engine: the queue/thread engine alone; generator: ms per face per backend; blend: paste-back cost per frame")
-    bench.add_argument("--checkpoint", type=Path, help="generator: the checkpoint to time (default: a new AEI-Net with random weights, for timing only)")
-    bench.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4], help="generator: batch sizes (default: 1 2 4)")
-    bench.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
-    bench.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"), help="print two reports side by side instead of running")
-    bench.add_argument("--json", type=Path, help="write the report here (a PNG plot is written beside it)")
-    bench.add_argument("--size", default="1920x1080", help="engine: frame size (default: 1920x1080)")
-    add_common(bench)
-    add_config_arguments(bench, RUN_SECTIONS)
 
-    track = commands.add_parser("track", help="find and track faces in a video; write every frame's landmarks as JSON")
-    track.add_argument("--json", type=Path, required=True, help="where to write the per-frame track log")
-    add_common(track)
-    add_config_arguments(track, TRACK_SECTIONS)
-
-    swap_image = commands.add_parser("swap-image", help="swap the face of --source onto every face in --target (still images)")
-    swap_image.add_argument("--target", type=Path, required=True, help="the image whose faces are replaced")
-    swap_image.add_argument("--output", type=Path, required=True, help="where to write the result (.png or .jpg)")
-    add_common(swap_image)
-    add_config_arguments(swap_image, SWAP_IMAGE_SECTIONS)
-
-    doctor = commands.add_parser("doctor", help="check this machine: packages, GPU, cameras, virtual camera")
-    doctor.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+def _debug(args: argparse.Namespace) -> bool:
+    return from_args(DebugFlag, args).debug
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from realtime import app
 
     config = config_from_args(args, RUN_SECTIONS)
-    setup_logging(args.debug, config.stats.quiet)
+    setup_logging(_debug(args), config.stats.quiet)
     result, report = app.run(config)
     if not config.stats.quiet:
         latency = report["latency_ms"]
@@ -73,53 +97,46 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from realtime import app, bench
 
-    if args.compare:
+    opts = from_args(BenchOptions, args)
+    if opts.compare:
         from realtime.report import compare_reports
 
         reports = []
-        for path in args.compare:
+        for path in opts.compare:
             try:
                 reports.append(json.loads(path.read_text()))
             except (OSError, json.JSONDecodeError) as exc:
                 raise ConfigError(f"cannot read report {path} ({exc})", "pass two JSON reports written by realtime run/bench") from None
-        table = compare_reports(reports[0], reports[1], (args.compare[0].stem, args.compare[1].stem))
+        table = compare_reports(reports[0], reports[1], (opts.compare[0].stem, opts.compare[1].stem))
         print(table, end="")
-        if args.json:
-            args.json.with_suffix(".md").write_text(table)
-        return EXIT_OK
-    if args.frames < 1:
-        raise UsageError("--frames must be at least 1", "e.g. --frames 300")
-    if args.json is not None and not args.json.parent.exists():
-        raise ConfigError(f"report folder {args.json.parent} does not exist", f"create it (mkdir -p {args.json.parent})")
-    if args.what == "generator":
-        return _bench_generator(args)
-    if args.what == "blend":
-        from realtime.config import parse_size
-
-        width, height = parse_size(args.size, what="--size")
-        result = bench.bench_blend(width=width, height=height, iters=min(args.frames, 1000), crop_size=args.crop_size or 256, fuse=getattr(args, "blend_compile", "off"), engines_dir=getattr(args, "engines_dir", "auto"))
-        print(bench.format_blend_table(result))
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=2) + "\n")
-        return EXIT_OK
-    if args.what == "engine":
-        from realtime.config import parse_size
-
-        width, height = parse_size(args.size, what="--size")
-        setup_logging(args.debug, quiet=True)
-        result = bench.bench_engine(frames=args.frames, width=width, height=height, paced_frames=min(args.frames, 600))
-        print(bench.format_engine_table(result))
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        if opts.json:
+            opts.json.with_suffix(".md").write_text(table)
         return EXIT_OK
     overrides = dict(vars(args))
     overrides.setdefault("output", ["null"])
-    overrides["max_frames"] = args.frames
+    overrides["max_frames"] = opts.frames
     overrides.setdefault("pace", "none")
-    if args.json is not None:
-        overrides["report"] = str(args.json)
+    if opts.json is not None:
+        overrides["report"] = str(opts.json)
     config = config_from_args(argparse.Namespace(**overrides), RUN_SECTIONS)
-    setup_logging(args.debug, config.stats.quiet)
+    if opts.what == "generator":
+        # --backends and --engines-dir are the swap options: the same names mean the same thing here.
+        return _bench_generator(opts, config.swap.backends if "backends" in vars(args) else None, config.swap.engines_dir, _debug(args))
+    if opts.what in ("blend", "engine"):
+        from realtime.config import parse_size
+
+        width, height = parse_size(opts.size, what="--size")
+        setup_logging(_debug(args), quiet=True)
+        if opts.what == "blend":
+            result = bench.bench_blend(width=width, height=height, iters=min(opts.frames, 1000), crop_size=config.track.crop_px, fuse=config.blend.blend_compile, engines_dir=config.swap.engines_dir)
+            print(bench.format_blend_table(result))
+        else:
+            result = bench.bench_engine(frames=opts.frames, width=width, height=height, paced_frames=min(opts.frames, 600))
+            print(bench.format_engine_table(result))
+        if opts.json:
+            opts.json.write_text(json.dumps(result, indent=2) + "\n")
+        return EXIT_OK
+    setup_logging(_debug(args), config.stats.quiet)
     _, report = app.run(config, extra_meta={"benchmark": "pipeline"})
     latency, stages = report["latency_ms"], report["stages"]
     print(f"{report['frames']['done']} frames in {report['duration_s']} s: {report['throughput_fps']} fps; latency p50 {latency.get('p50')} ms p95 {latency.get('p95')} ms p99 {latency.get('p99')} ms")
@@ -133,24 +150,26 @@ def cmd_track(args: argparse.Namespace) -> int:
     from realtime.io.track_log import TrackLogSink
 
     config = config_from_args(args, TRACK_SECTIONS)
-    setup_logging(args.debug, config.stats.quiet)
-    result, report = app.run(config, extra_sinks=[lambda info: TrackLogSink(args.json, info)], extra_meta={"command": "track"})
+    setup_logging(_debug(args), config.stats.quiet)
+    log_path = from_args(TrackOptions, args).json
+    result, report = app.run(config, extra_sinks=[lambda info: TrackLogSink(log_path, info)], extra_meta={"command": "track"})
     if not config.stats.quiet:
         track = report["stages_info"].get("track", {})
         print(
             f"done: {report['frames']['done']} frames, {track.get('tracks_started', 0)} tracks, "
-            f"{track.get('frames_without_face', 0)} frames without a face; wrote {args.json}"
+            f"{track.get('frames_without_face', 0)} frames without a face; wrote {log_path}"
         )
     return exit_code_of(result)
 
 
-def _bench_generator(args: argparse.Namespace) -> int:
+def _bench_generator(opts: BenchOptions, backends: tuple[str, ...] | None, engines_dir: str, debug: bool) -> int:
     from realtime import bench
+    from realtime.inference.engine_dir import resolve_engines_dir
     from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
 
-    setup_logging(args.debug, quiet=True)
-    if args.checkpoint is not None:
-        spec = spec_from_checkpoint(args.checkpoint)
+    setup_logging(debug, quiet=True)
+    if opts.checkpoint is not None:
+        spec = spec_from_checkpoint(opts.checkpoint)
     else:
         import torch
 
@@ -159,24 +178,21 @@ def _bench_generator(args: argparse.Namespace) -> int:
         torch.manual_seed(0)
         spec = GeneratorSpec("aei_net", AEINet().eval(), 256, 128, "random-weights")
         print("no --checkpoint: timing a new AEI-Net (256 px, default width) with random weights")
-    # --backends and --engines-dir are the swap options: the same names mean the same thing here.
-    backends = getattr(args, "backends", None)
-    from realtime.inference.engine_dir import resolve_engines_dir
-
-    result = bench.bench_generator(spec, resolve_engines_dir(getattr(args, "engines_dir", "auto")), batches=args.batches, backends=backends)
+    result = bench.bench_generator(spec, resolve_engines_dir(engines_dir), batches=list(opts.batches), backends=backends)
     print(bench.format_generator_table(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if opts.json:
+        opts.json.write_text(json.dumps(result, indent=2) + "\n")
     return EXIT_OK
 
 
 def cmd_swap_image(args: argparse.Namespace) -> int:
-    from realtime.swap_image import swap_image
+    from realtime.still.swapper import swap_image
 
     config = config_from_args(args, SWAP_IMAGE_SECTIONS)
-    setup_logging(args.debug, quiet=False)
-    faces = swap_image(config, args.target, args.output)
-    print(f"done: swapped {faces} face(s); wrote {args.output}")
+    setup_logging(_debug(args), quiet=False)
+    paths = from_args(SwapImageOptions, args)
+    faces = swap_image(config, paths.target, paths.output)
+    print(f"done: swapped {faces} face(s); wrote {paths.output}")
     return EXIT_OK
 
 

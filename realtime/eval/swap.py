@@ -30,8 +30,8 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
         summarise,
     )
     from realtime.models.checkpoint import load_checkpoint, read_checkpoint_info
-    from realtime.still import detect_faces_in_image, embed_face, read_image
-    from realtime.swap_image import StillSwapper
+    from realtime.still.image import detect_faces_in_image, embed_face, read_image
+    from realtime.still.swapper import StillSwapper
 
     try:
         trials = make_trials(original_paths(faces), identities)

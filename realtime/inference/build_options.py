@@ -1,17 +1,28 @@
-"""The build-engines command's options, kept apart from the builders so that parsing (``--help``,
-a usage error) never imports torch."""
+"""What build-engines takes, kept apart from the builders so that parsing (``--help``, a usage
+error) never imports torch."""
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-KINDS = ("tensorrt", "aot", "compiled")
+from realtime.errors import ConfigError
+from realtime.options import option, required
+
+EngineKind = Literal["tensorrt", "aot", "compiled"]
+KINDS: tuple[EngineKind, ...] = ("tensorrt", "aot", "compiled")
+MAX_BATCH = 64
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, required=True, help="an aei_net or target_autoencoder checkpoint (.safetensors)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 2, 4], help="faces per frame to build for (default: 1 2 4)")
-    parser.add_argument("--kinds", nargs="+", choices=KINDS, help="engine kinds (default: tensorrt if installed, else aot + compiled on CUDA, aot on CPU)")
-    parser.add_argument("--engines-dir", type=str, default="auto", help="where engines and manifest.json go (default 'auto': ~/.cache/realtime/engines, or under $REALTIME_CACHE)")
-    parser.add_argument("--target-identity", type=int, default=0, help="per-target models: which decoder (default: 0)")
+@dataclass(frozen=True)
+class BuildOptions:
+    checkpoint: Path = required("an aei_net or target_autoencoder checkpoint (.safetensors)")
+    batch: tuple[int, ...] = option((1, 2, 4), "faces per frame to build for")
+    kinds: tuple[EngineKind, ...] | None = option(None, "engine kinds (default: tensorrt if installed, else aot + compiled on CUDA, aot on CPU)")
+    engines_dir: str = option("auto", "where engines and manifest.json go ('auto': ~/.cache/realtime/engines, or under $REALTIME_CACHE)")
+    target_identity: int = option(0, "per-target models: which decoder")
+
+    def __post_init__(self) -> None:
+        if not self.batch or any(b < 1 or b > MAX_BATCH for b in self.batch):
+            raise ConfigError(f"--batch values must be between 1 and {MAX_BATCH}", "e.g. --batch 1 2 4")

@@ -31,7 +31,7 @@ from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import select_runner
 from realtime.inference.spec import GeneratorSpec, Runner, spec_from_checkpoint
 from realtime.pipeline.stage import Stage
-from realtime.still import embed_source_face, find_one_face, read_image, to_tensor
+from realtime.still.image import embed_source_face, find_one_face, read_image, to_tensor
 from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
 

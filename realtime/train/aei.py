@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import MultiScaleDiscriminator
 from realtime.train.distill import augment
+from realtime.train.options import AEIOptions
 from realtime.train.swap_losses import (
     attribute_loss,
     hinge_discriminator_loss,
@@ -44,31 +44,6 @@ from realtime.train.swap_losses import (
 log = logging.getLogger("realtime")
 IDENTITY_SIZE = 112
 LOSS_KEYS = ("g", "adv", "att", "id", "rec", "d")
-
-
-@dataclass(frozen=True)
-class AEIOptions:
-    crop_size: int = 128
-    attr_width: int = 12
-    gen_width: int = 12
-    max_mult: int = 6
-    steps: int = 20000
-    batch: int = 64  # over all ranks
-    lr: float = 4e-4
-    same_prob: float = 0.2
-    lambda_att: float = 10.0
-    lambda_id: float = 5.0
-    lambda_rec: float = 10.0
-    d_scales: int = 2
-    d_width: int = 32
-    seed: int = 0
-    log_every: int = 50
-    sample_every: int = 500
-    save_every: int = 1000
-    time_limit_s: float | None = None
-
-    def generator_hyperparameters(self, id_dim: int) -> dict[str, int]:
-        return {"crop_size": self.crop_size, "id_dim": id_dim, "attr_width": self.attr_width, "gen_width": self.gen_width, "max_mult": self.max_mult}
 
 
 class SwapWithAttributes(nn.Module):

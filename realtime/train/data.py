@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ def read_manifest(dataset: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def face_records(datasets: list[Path], keep: Callable[[FaceRecord], bool] | None = None) -> list[FaceRecord]:
+def face_records(datasets: Sequence[Path], keep: Callable[[FaceRecord], bool] | None = None) -> list[FaceRecord]:
     records = []
     for dataset in datasets:
         for face in read_manifest(dataset)["faces"]:

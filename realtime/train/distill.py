@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +24,10 @@ import torch.nn.functional as F
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.identity import IdentityEncoder
 from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
+from realtime.train.options import DistillOptions
 from realtime.train.teacher import load_teacher, teacher_view
 
 log = logging.getLogger("realtime")
-
-
-@dataclass(frozen=True)
-class DistillOptions:
-    steps: int = 3000
-    batch: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    seed: int = 0
-    log_every: int = 50
-    save_every: int = 500
-    sample_every: int = 0  # no sample grids for an encoder
-    time_limit_s: float | None = None
 
 
 def normalise(faces_uint8: torch.Tensor) -> torch.Tensor:

@@ -25,26 +25,14 @@ import numpy as np
 
 from realtime.config import DetectConfig
 from realtime.errors import ConfigError, SourceError
-from realtime.vision.align import Template, apply_affine, crop_from_frame_matrix, warp_crop
+from realtime.train.options import PrepareOptions
+from realtime.vision.align import apply_affine, crop_from_frame_matrix, warp_crop
 from realtime.vision.landmarks import five_points, inter_ocular_distance
 
 log = logging.getLogger("realtime")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".ts"}
 UTKFACE_NAME = re.compile(r"^(\d+)_(\d)_(\d)_\d+\.jpg")
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    crop_size: int = 256
-    template: Template = "arcface"
-    min_face_px: float = 30.0  # inter-ocular distance in the source (LFW's faces have about 35–45)
-    max_yaw: float = 0.35  # |nose offset from the eye midpoint| / eye distance
-    dedup_threshold: float = 4.0  # mean grey-level change of a 32² thumbnail below which a frame repeats
-    video_stride: int = 1  # look at every Nth frame of a video
-    min_age: int = 18
-    jpeg_quality: int = 92
-    shard_mib: float = 60.0
 
 
 @dataclass
@@ -163,14 +151,13 @@ def _frames(path: Path, stride: int) -> Iterator[tuple[int, np.ndarray]]:
         source.close()
 
 
-def prepare_faces(inputs: Sequence[Path], output: Path, options: PrepareOptions = PrepareOptions(), detect: DetectConfig | None = None) -> PrepareStats:
+def prepare_faces(inputs: Sequence[Path], output: Path, options: PrepareOptions | None = None, detect: DetectConfig | None = None) -> PrepareStats:
     """Write ``output``/shard-*.tar and ``output``/manifest.json; returns what was kept and why not."""
     from realtime.models.landmarker import FaceLandmarkerModel
     from realtime.models.weights import resolve_face_landmarker
     from realtime.stages.detect import landmarker_options
 
-    if options.crop_size not in (112, 128, 256):
-        raise ConfigError(f"crop size {options.crop_size} is not supported", "use 112, 128 or 256")
+    options = options or PrepareOptions()
     if output.exists() and any(output.iterdir()):
         raise ConfigError(f"output folder {output} is not empty", "choose a new folder (datasets are never overwritten)")
     files = list_inputs(inputs)

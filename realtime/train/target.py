@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,34 +33,10 @@ from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.train.aei import resize, to_unit_range, write_grid
 from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import PatchGAN
+from realtime.train.options import TargetOptions
 
 log = logging.getLogger("realtime")
 LOSS_KEYS = ("g", "l1", "ssim", "mask", "adv", "perceptual", "d")
-
-
-@dataclass(frozen=True)
-class TargetOptions:
-    crop_size: int = 128
-    width: int = 32
-    bottleneck: int = 512
-    steps: int = 20000
-    batch: int = 32  # per side, over all ranks
-    lr: float = 1e-4
-    lambda_mask: float = 1e-2
-    lambda_tv: float = 1e-1
-    lambda_adv: float = 0.1
-    lambda_perceptual: float = 0.0  # > 0 turns the perceptual term on (needs an identity encoder)
-    mixup: bool = False
-    warp_px: float = 0.05  # random warp amplitude, in crop widths
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    log_every: int = 50
-    sample_every: int = 500
-    save_every: int = 1000
-    time_limit_s: float | None = None
-
-    def model_hyperparameters(self) -> dict[str, int]:
-        return {"crop_size": self.crop_size, "identities": 2, "width": self.width, "bottleneck": self.bottleneck}
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11) -> torch.Tensor:

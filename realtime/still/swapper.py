@@ -15,7 +15,7 @@ from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.stages.blend import BlendControls, BlendStage
 from realtime.stages.swap import SwapStage
 from realtime.stages.track import FaceTracker
-from realtime.still import detect_faces_in_image, read_image
+from realtime.still.image import detect_faces_in_image, read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 

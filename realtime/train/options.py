@@ -1,0 +1,155 @@
+"""What the training commands take: their inputs and their options, each field once, with the help
+text its flag shows (``realtime.options.option``). Fields without help are hyperparameters that
+only code changes. Kept free of torch and OpenCV so that parsing a command line (``--help``, a
+usage error) imports neither."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from realtime.choices import TemplateName
+from realtime.errors import ConfigError
+from realtime.options import option, required
+
+GeneratorCrop = Literal[128, 256]
+TRAINED_CROP = 112  # the identity encoder's input: the trainers read crops of this size
+
+
+def _at_least(value: float, minimum: float, flag: str, example: str) -> None:
+    if value < minimum:
+        raise ConfigError(f"{flag} {value} is too small: it must be at least {minimum}", f"e.g. {flag} {example}")
+
+
+@dataclass(frozen=True)
+class PrepareInputs:
+    input: tuple[Path, ...] = required("image folders (a subfolder per person, like LFW) and/or video files")
+    output: Path = required("a new folder for the shards and manifest.json")
+    landmarker_model: str | None = option(None, "path of face_landmarker.task (default: resolved as for run)")
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    crop_size: int = option(256, "aligned crop size: 112, 128 or 256")
+    template: TemplateName = option("arcface", "alignment template")
+    min_face_px: float = option(30.0, "skip faces whose eyes are closer than this, in pixels (LFW's faces have about 35–45)")
+    max_yaw: float = option(0.35, "skip faces turned further than this: |nose offset from the eye midpoint| / eye distance (0 frontal, ~0.5 profile)")
+    dedup_threshold: float = 4.0  # mean grey-level change of a 32² thumbnail below which a frame repeats
+    video_stride: int = option(1, "look at every Nth video frame")
+    min_age: int = 18
+    jpeg_quality: int = 92
+    shard_mib: float = option(60.0, "largest shard in MiB")
+
+    def __post_init__(self) -> None:
+        if self.crop_size not in (112, 128, 256):
+            raise ConfigError(f"--crop-size {self.crop_size} is not supported", "use 112, 128 or 256")
+        _at_least(self.video_stride, 1, "--video-stride", "2")
+        _at_least(self.shard_mib, 2, "--shard-mib", "60")
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """Where a training run writes, and on what it runs: shared by every trainer."""
+
+    output: Path = required("folder for state.pt (resume), the trained model and its plots")
+    device: str = option("auto", "cuda, cpu or auto")
+    save_parts: Path | None = option(None, "also write the training state into DIR in parts of at most --part-mib MiB each (for transfers that limit a file's size; a resume joins them)", metavar="DIR")
+    part_mib: int = option(15, "the largest part --save-parts writes, in MiB", metavar="N")
+
+    def __post_init__(self) -> None:
+        _at_least(self.part_mib, 1, "--part-mib", "15")
+
+
+@dataclass(frozen=True)
+class DistillInputs:
+    faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112")
+    teacher: Path = required("the MobileFaceNet teacher checkpoint")
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    steps: int = option(3000, "optimiser steps in all")
+    batch: int = option(256, "faces per step, across all GPUs")
+    lr: float = option(2e-3, "peak learning rate")
+    weight_decay: float = 5e-4
+    seed: int = 0
+    log_every: int = 50
+    save_every: int = 500
+    sample_every: int = 0  # no sample grids for an encoder
+    time_limit_s: float | None = option(None, "save and stop after this long (chunked GPU sessions); rerun to resume")
+
+    def __post_init__(self) -> None:
+        _at_least(self.batch, 2, "--batch", "256")
+        _at_least(self.steps, 1, "--steps", "3000")
+
+
+@dataclass(frozen=True)
+class AEIInputs:
+    faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112 (no minors)")
+    identity_encoder: Path = required("the identity encoder for the identity loss (e.g. models/identity-encoder-v1.safetensors)")
+
+
+@dataclass(frozen=True)
+class AEIOptions:
+    crop_size: GeneratorCrop = option(128, "generator crop size")
+    attr_width: int = 12
+    gen_width: int = 12
+    max_mult: int = 6
+    steps: int = option(20000, "optimiser steps in all")
+    batch: int = option(64, "pairs per step, across all GPUs")
+    lr: float = option(4e-4, "Adam learning rate of both networks")
+    same_prob: float = 0.2
+    lambda_att: float = 10.0
+    lambda_id: float = 5.0
+    lambda_rec: float = 10.0
+    d_scales: int = 2
+    d_width: int = 32
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = option(500, "write samples.png every N steps")
+    save_every: int = 1000
+    time_limit_s: float | None = option(None, "save and stop after this long (chunked GPU sessions); rerun to resume")
+
+    def __post_init__(self) -> None:
+        _at_least(self.batch, 2, "--batch", "64")
+        _at_least(self.steps, 1, "--steps", "20000")
+
+    def generator_hyperparameters(self, id_dim: int) -> dict[str, int]:
+        return {"crop_size": self.crop_size, "id_dim": id_dim, "attr_width": self.attr_width, "gen_width": self.gen_width, "max_mult": self.max_mult}
+
+
+@dataclass(frozen=True)
+class TargetInputs:
+    target: Path = required("the person to become: a video, a folder of photos, or a prepare-faces dataset")
+    faces: tuple[Path, ...] = required("datasets from prepare-faces of many other people (what the shared encoder learns from)")
+    perceptual_encoder: Path | None = option(None, "add a perceptual loss on this identity encoder's features (e.g. models/identity-encoder-v1.safetensors)")
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    crop_size: GeneratorCrop = option(128, "model crop size")
+    width: int = 32
+    bottleneck: int = 512
+    steps: int = option(20000, "optimiser steps in all")
+    batch: int = option(32, "faces per side per step, across all GPUs")
+    lr: float = option(1e-4, "Adam learning rate")
+    lambda_mask: float = 1e-2
+    lambda_tv: float = 1e-1
+    lambda_adv: float = 0.1
+    lambda_perceptual: float = 0.0  # > 0 turns the perceptual term on (needs an identity encoder)
+    mixup: bool = option(False, "train the discriminator on mixup of real and generated faces")
+    warp_px: float = 0.05  # random warp amplitude, in crop widths
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = option(500, "write samples.png every N steps")
+    save_every: int = 1000
+    time_limit_s: float | None = option(None, "save and stop after this long (chunked GPU sessions); rerun to resume")
+
+    def __post_init__(self) -> None:
+        _at_least(self.batch, 2, "--batch", "32")
+        _at_least(self.steps, 1, "--steps", "20000")
+
+    def model_hyperparameters(self) -> dict[str, int]:
+        return {"crop_size": self.crop_size, "identities": 2, "width": self.width, "bottleneck": self.bottleneck}
