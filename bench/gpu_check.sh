@@ -32,7 +32,7 @@ results=$work/results
 mkdir -p "$results"
 $py bench/random_aei.py "$work"
 $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 10 | tail -1
-$py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
+$py -m realtime build-engines --generator "$work/aei.safetensors" --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async)
 summary() {  # one line from a run's JSON report
   $py - "$1" <<'EOF'

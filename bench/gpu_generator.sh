@@ -23,8 +23,8 @@ echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)
 echo "== GPU tests"
 $py -m pytest -q -m gpu tests -p no:cacheprovider 2>&1 | tail -3 | tee "$out/gpu-tests.txt" || true
 echo "== build engines"
-$py -m realtime build-engines --checkpoint "$ckpt" --batch 1 --kinds aot --engines-dir "$work/engines" 2>&1 | tee "$out/build.txt" || true
-$py -m realtime build-engines --checkpoint "$ckpt" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" 2>&1 | tee -a "$out/build.txt" || true
+$py -m realtime build-engines --generator "$ckpt" --batch 1 --kinds aot --engines-dir "$work/engines" 2>&1 | tee "$out/build.txt" || true
+$py -m realtime build-engines --generator "$ckpt" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" 2>&1 | tee -a "$out/build.txt" || true
 echo "== bench generator"
-$py -m realtime bench generator --checkpoint "$ckpt" --engines-dir "$work/engines" --backends aot compiled eager-cuda eager-cuda-fp32 --batches 1 2 4 --json "$out/generator.json" 2>&1 | tee "$out/generator.txt"
+$py -m realtime bench generator --generator "$ckpt" --engines-dir "$work/engines" --backends aot compiled eager-cuda eager-cuda-fp32 --batches 1 2 4 --json "$out/generator.json" 2>&1 | tee "$out/generator.txt"
 cp "$work/engines/manifest.json" "$out/manifest.json" 2>/dev/null || true

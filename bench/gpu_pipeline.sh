@@ -33,7 +33,7 @@ run() { name=$1; shift; echo "-- $name $(date -u +%T)"; timeout -s ABRT -k 15 "$
 # batches 1 2 4: the four-face runs use all three (2 for the frames where one face is missed);
 # 'compiled' also saves the fused blend kernels: the pipeline runs and the second blend bench use them (--blend-compile auto)
 echo "-- build-engines $(date -u +%T)"
-$py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "^\[|in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
+$py -m realtime build-engines --generator "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "^\[|in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
 crop=$($py -c "import sys; from pathlib import Path; from realtime.inference.spec import spec_from_checkpoint; print(spec_from_checkpoint(Path(sys.argv[1])).crop_size)" "$work/aei.safetensors")
 $py -m realtime bench blend --crop-size "$crop" --blend-compile off --json "$work/blend-$crop.json" | tail -5 || echo "FAILED: blend bench"
 $py -m realtime bench blend --crop-size "$crop" --blend-compile auto --engines-dir "$work/engines" --json "$work/blend-$crop-fused.json" | tail -5 || echo "FAILED: fused blend bench"

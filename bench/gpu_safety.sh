@@ -21,8 +21,8 @@ $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --secon
 $py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
 $py bench/make_clip.py "$clip" "$work/uhd.mp4" --size 3840x2160 --fps 60 --seconds 8 | tail -1
 echo "-- build-engines $(date -u +%T)"
-$py -m realtime build-engines --checkpoint "$generator" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "^\[|in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
-$py -m realtime build-engines --checkpoint "$generator" --batch 1 --kinds compiled --engines-dir "$work/engines-b1" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines b1"
+$py -m realtime build-engines --generator "$generator" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "^\[|in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
+$py -m realtime build-engines --generator "$generator" --batch 1 --kinds compiled --engines-dir "$work/engines-b1" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines b1"
 swap=(--generator "$generator" --identity-encoder models/identity-encoder-v1.safetensors --source demo --detect-mode async --quiet)
 run() { name=$1; shift; echo "-- $name $(date -u +%T)"; timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench "$@" "${swap[@]}" --json "$out/$name.json" || echo "FAILED: $name"; }
 # in order of importance: a call cut short by its time limit still has the first ones

@@ -31,7 +31,7 @@ fi
 if [[ ! -d $work/engines ]]; then
   $py bench/random_aei.py "$work"
   $py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
-  $py -m realtime build-engines --checkpoint "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
+  $py -m realtime build-engines --generator "$work/aei.safetensors" --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
 fi
 if [[ ${BLEND_BENCH:-0} == 1 ]]; then
   for mode in off auto; do

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from realtime.config import COVERING, DEFAULT_CROP_SIZE, Config, resolve_face_safety
+from realtime.config import COVERING, Config, resolve_face_safety
 from realtime.errors import ConfigError
 from realtime.gpu.gate import stream_states
 from realtime.io.sinks import FileSink, SinkSpec, make_sinks, parse_sink_spec
@@ -40,14 +40,15 @@ class Plan:
 
 
 def resolve_crop_size(config: Config) -> Config:
-    """Without ``--crop-size`` the crops are made at the generator's size, which its checkpoint
-    knows (read here, not when a Config is built: a Config does no I/O)."""
-    if config.track.crop_size is not None or not config.swap.generator:
+    """Without ``--crop-size`` and ``--template`` the crops are made as the generator wants them,
+    which its file knows (read here, not when a Config is built: a Config does no I/O)."""
+    if (config.track.crop_size is not None and config.track.template is not None) or not config.swap.generator:
         return config
-    from realtime.models.checkpoint import read_checkpoint_info
+    from realtime.generators import GeneratorRequest, generator_geometry
 
-    size = read_checkpoint_info(Path(config.swap.generator)).crop_size or DEFAULT_CROP_SIZE
-    return dataclasses.replace(config, track=dataclasses.replace(config.track, crop_size=size))
+    size, template = generator_geometry(GeneratorRequest.from_swap(config.swap))
+    track = dataclasses.replace(config.track, crop_size=config.track.crop_size or size, template=config.track.template or template)
+    return dataclasses.replace(config, track=track)
 
 
 def resolve_outputs(config: Config, *, required: bool = True) -> list[SinkSpec]:

@@ -130,8 +130,8 @@ class DetectConfig:
 @dataclass(frozen=True)
 class TrackConfig:
     smoothing: Smoothing = option("kalman", "landmark smoothing: 'kalman' (adaptive) or 'off' (raw detections)")
-    crop_size: int | None = option(None, "aligned crop size, 128 or 256 (default: the generator's, else 256)", metavar="PX")
-    template: TemplateName = option("arcface", "alignment template: 'arcface' (tight) or 'ffhq' (looser)")
+    crop_size: int | None = option(None, "aligned crop size, 128, 256 or 512 (default: the generator's, else 256)", metavar="PX")
+    template: TemplateName | None = option(None, "alignment template (default: the generator's, else 'arcface'); 'ffhq' is looser; the others are other tools' framings for users' models")
     coast_s: float = option(0.15, "keep predicting a lost face this long before fading it out", metavar="S")
     fade_s: float = option(0.25, "fade a face in at birth and out when lost over this time", metavar="S")
     birth_hits: int = option(2, "detections in a row before a new face counts", metavar="N")
@@ -146,9 +146,14 @@ class TrackConfig:
         """The crop size in use: the one given, else 256 (``Config`` fills in the generator's)."""
         return self.crop_size if self.crop_size is not None else DEFAULT_CROP_SIZE
 
+    @property
+    def template_name(self) -> TemplateName:
+        """The template in use: the one given, else ArcFace's (``app`` fills in the generator's)."""
+        return self.template or "arcface"
+
     def __post_init__(self) -> None:
-        if self.crop_size is not None and self.crop_size not in (128, 256):
-            raise ConfigError(f"--crop-size {self.crop_size} is not supported", "use 128 or 256")
+        if self.crop_size is not None and self.crop_size not in (128, 256, 512):
+            raise ConfigError(f"--crop-size {self.crop_size} is not supported", "use 128, 256 or 512")
         if self.coast_s < 0 or self.fade_s < 0:
             raise ConfigError("--coast-s and --fade-s cannot be negative", "use e.g. 0.15 and 0.25")
         if self.birth_hits < 1:
@@ -161,9 +166,12 @@ class TrackConfig:
 
 @dataclass(frozen=True)
 class SwapConfig:
-    generator: str | None = option(None, "generator checkpoint (.safetensors); without one, frames pass through unswapped", metavar="PATH")
-    source: str | None = option(None, "image of the face to wear (AEI-Net generators); 'demo' is a built-in public-domain portrait", metavar="IMAGE")
-    identity_encoder: str | None = option(None, "identity encoder checkpoint used to embed --source", metavar="PATH")
+    generator: str | None = option(None, "generator: our checkpoint (.safetensors) or your own ONNX swapper (inswapper, hyperswap, simswap, ghost, DeepFaceLive .dfm exported to .onnx); without one, frames pass through unswapped", metavar="PATH")
+    source: str | None = option(None, "image of the face to wear (identity-driven generators); 'demo' is a built-in public-domain portrait", metavar="IMAGE")
+    identity_encoder: str | None = option(None, "identity encoder used to embed --source: our checkpoint, or an ArcFace ONNX (w600k_r50.onnx) for users' ONNX swappers", metavar="PATH")
+    generator_profile: str | None = option(None, "users' ONNX swappers: the family (inswapper_128, reswapper_128, reswapper_256, hyperswap_256, simswap_256, simswap_512, ghost_256, dfm) when the file cannot tell", metavar="NAME")
+    identity_converter: str | None = option(None, "users' ONNX swappers: the family's identity converter ONNX (SimSwap, GHOST), or inswapper_128.onnx for its latent map (ReSwapper)", metavar="PATH")
+    pixel_boost: int = option(1, "run the generator on a k× larger crop split into k² sub-images in one batch, and interleave them: sharper faces for k² the generator work (1, 2 or 4)", metavar="K")
     target_identity: int = option(0, "per-target generators: which decoder (person) to render", metavar="N")
     backends: tuple[str, ...] = option(
         ("tensorrt", "aot", "compiled", "eager-cuda", "cpu"), "generator backends in order of preference", metavar="NAME"
@@ -179,6 +187,8 @@ class SwapConfig:
             raise ConfigError(f"unknown generator backend {unknown[0]!r}" if unknown else "--backends is empty", f"use some of {', '.join(BACKEND_NAMES)}")
         if self.target_identity < 0:
             raise ConfigError("--target-identity cannot be negative", "use 0 for the first person")
+        if self.pixel_boost not in (1, 2, 4):
+            raise ConfigError(f"--pixel-boost {self.pixel_boost} is not supported", "use 1, 2 or 4")
 
 
 @dataclass(frozen=True)

@@ -9,27 +9,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from realtime.generators import GeneratorRequest, load_spec
 from realtime.inference.build import Prelude, build_engines, default_kinds
 from realtime.inference.build_options import BuildOptions
 from realtime.inference.engine_dir import resolve_engines_dir
-from realtime.inference.spec import spec_from_checkpoint
 
 
-def build_all(checkpoint: Path, batches: Sequence[int], engine_dir: Path, kinds: Sequence[str] | None = None, *, target_identity: int = 0) -> list[str]:
+def build_all(request: GeneratorRequest, batches: Sequence[int], engine_dir: Path, kinds: Sequence[str] | None = None) -> list[str]:
     """The blend's fused kernels (with 'compiled'), then every generator engine asked for."""
     kinds = list(kinds or default_kinds())
+    spec = load_spec(request)
     prelude: Prelude = ()
     if "compiled" in kinds:
         from realtime.stages.blend.kernels import build_blend_cache
 
-        spec = spec_from_checkpoint(checkpoint, target_identity=target_identity)
-        crop_size, generator_mask = spec.crop_size, spec.architecture != "aei_net"
+        crop_size, generator_mask = spec.crop_size, len(spec.module(*spec.example_inputs(1))) > 1
         prelude = ((f"the fused blend kernels ({crop_size} px crops)", lambda: build_blend_cache(crop_size, generator_mask, engine_dir)),)
-    return build_engines(checkpoint, batches, engine_dir, kinds, target_identity=target_identity, prelude=prelude)
+    return build_engines(spec, batches, engine_dir, kinds, prelude=prelude)
 
 
 def build_from_options(options: BuildOptions) -> int:
     engines_dir = resolve_engines_dir(options.engines_dir)
-    written = build_all(options.checkpoint, options.batch, engines_dir, options.kinds, target_identity=options.target_identity)
+    request = GeneratorRequest(options.checkpoint, options.target_identity, options.generator_profile, options.identity_converter, options.pixel_boost)
+    written = build_all(request, options.batch, engines_dir, options.kinds)
     print(f"built {len(written)} engine(s) in {engines_dir}")
     return 0

@@ -92,8 +92,8 @@ def test_every_flag_of_every_command_is_one_dataclass_field():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["build-engines", "--checkpoint", "x.safetensors", "--batch", "0"], "--batch values must be between 1 and 64"),
-        (["build-engines", "--checkpoint", "x.safetensors", "--kinds", "magic"], "invalid choice: 'magic'"),
+        (["build-engines", "--generator", "x.safetensors", "--batch", "0"], "--batch values must be between 1 and 64"),
+        (["build-engines", "--generator", "x.safetensors", "--kinds", "magic"], "invalid choice: 'magic'"),
         (["train-aei", "--faces", "f", "--identity-encoder", "e", "--output", "o", "--batch", "1"], "--batch 1 is too small"),
         (["train-aei", "--faces", "f", "--identity-encoder", "e", "--output", "o", "--crop-size", "192"], "invalid choice: 192"),
         (["train-target", "--target", "t", "--faces", "f", "--output", "o", "--part-mib", "0"], "--part-mib 0 is too small"),
@@ -114,5 +114,5 @@ def test_bad_offline_values_are_usage_errors_before_anything_opens(argv, message
 
 def test_build_engines_script_is_the_same_command():
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "build_engines.py"), "--checkpoint", "x.safetensors", "--batch", "99"], capture_output=True, text=True, timeout=60, check=False, cwd=root)
+    done = subprocess.run([sys.executable, str(root / "build_engines.py"), "--generator", "x.safetensors", "--batch", "99"], capture_output=True, text=True, timeout=60, check=False, cwd=root)
     assert done.returncode == 2 and "--batch values must be between 1 and 64" in done.stderr

@@ -104,7 +104,7 @@ def test_aot_package_on_cpu_builds_loads_and_matches_eager(tmp_path, capsys):
     torch.manual_seed(0)
     save_checkpoint(checkpoint, AEINet(**TINY).eval(), architecture="aei_net", hyperparameters=TINY)
     engines = tmp_path / "engines"
-    assert main(["build-engines", "--checkpoint", str(checkpoint), "--batch", "1", "--engines-dir", str(engines)]) == 0
+    assert main(["build-engines", "--generator", str(checkpoint), "--batch", "1", "--engines-dir", str(engines)]) == 0
     out = capsys.readouterr().out
     assert "[1/1] building aot engine, batch 1" in out and "ETA" in out
     spec = spec_from_checkpoint(checkpoint)
@@ -124,7 +124,7 @@ def test_build_engines_refuses_gpu_kinds_without_a_gpu(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(ModelError, match="need a CUDA GPU"):
-        build_engines(checkpoint, [1], tmp_path / "e", ["compiled"])
+        build_engines(spec_from_checkpoint(checkpoint), [1], tmp_path / "e", ["compiled"])
 
 
 def test_identity_encoder_is_not_a_generator(tmp_path):

@@ -18,6 +18,7 @@ from realtime.cli.flags import (
     config_from_args,
     from_args,
 )
+from realtime.config import SwapConfig
 from realtime.errors import ConfigError
 from realtime.options import option, required
 
@@ -27,7 +28,6 @@ BenchWhat = Literal["pipeline", "engine", "generator", "blend"]
 @dataclass(frozen=True)
 class BenchOptions:
     what: BenchWhat = option("pipeline", "pipeline (default): a real input; engine: the queue/thread engine alone; generator: ms per face per backend; blend: paste-back cost per frame", positional=True)
-    checkpoint: Path | None = option(None, "generator: the checkpoint to time (default: a new AEI-Net with random weights, for timing only)")
     batches: tuple[int, ...] = option((1, 2, 4), "generator: batch sizes")
     frames: int = option(300, "frames to measure")
     compare: tuple[Path, Path] | None = option(None, "print two reports side by side instead of running", metavar=("A.json", "B.json"))
@@ -120,8 +120,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         overrides["report"] = str(opts.json)
     config = config_from_args(argparse.Namespace(**overrides), RUN_SECTIONS)
     if opts.what == "generator":
-        # --backends and --engines-dir are the swap options: the same names mean the same thing here.
-        return _bench_generator(opts, config.swap.backends if "backends" in vars(args) else None, config.swap.engines_dir, _debug(args))
+        # --generator, --backends, --engines-dir, --pixel-boost...: the swap options mean the same here
+        return _bench_generator(opts, config.swap, "backends" in vars(args), _debug(args))
     if opts.what in ("blend", "engine"):
         from realtime.config import parse_size
 
@@ -162,14 +162,15 @@ def cmd_track(args: argparse.Namespace) -> int:
     return exit_code_of(result)
 
 
-def _bench_generator(opts: BenchOptions, backends: tuple[str, ...] | None, engines_dir: str, debug: bool) -> int:
+def _bench_generator(opts: BenchOptions, swap: SwapConfig, backends_given: bool, debug: bool) -> int:
     from realtime import bench
+    from realtime.generators import GeneratorRequest, load_spec
     from realtime.inference.engine_dir import resolve_engines_dir
-    from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
+    from realtime.inference.spec import GeneratorSpec
 
     setup_logging(debug, quiet=True)
-    if opts.checkpoint is not None:
-        spec = spec_from_checkpoint(opts.checkpoint)
+    if swap.generator is not None:
+        spec = load_spec(GeneratorRequest.from_swap(swap))
     else:
         import torch
 
@@ -177,8 +178,8 @@ def _bench_generator(opts: BenchOptions, backends: tuple[str, ...] | None, engin
 
         torch.manual_seed(0)
         spec = GeneratorSpec("aei_net", AEINet().eval(), 256, 128, "random-weights")
-        print("no --checkpoint: timing a new AEI-Net (256 px, default width) with random weights")
-    result = bench.bench_generator(spec, resolve_engines_dir(engines_dir), batches=list(opts.batches), backends=backends)
+        print("no --generator: timing a new AEI-Net (256 px, default width) with random weights")
+    result = bench.bench_generator(spec, resolve_engines_dir(swap.engines_dir), batches=list(opts.batches), backends=swap.backends if backends_given else None)
     print(bench.format_generator_table(result))
     if opts.json:
         opts.json.write_text(json.dumps(result, indent=2) + "\n")

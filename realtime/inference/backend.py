@@ -72,6 +72,14 @@ class EagerCudaFp32Backend(EagerCudaBackend):
     detail = "eager FP32 (reference)"
 
 
+class EagerCudaBf16Backend(EagerCudaBackend):
+    """The precision policy's fallback when FP16 does not match FP32 on the user's face."""
+
+    name = "eager-cuda-bf16"
+    dtype = torch.bfloat16
+    detail = "eager BF16"
+
+
 class CompiledBackend(Backend):
     """torch.compile (Inductor's kernels), FP16, replayed as one CUDA graph per batch size.
 
@@ -149,7 +157,7 @@ class TensorRTBackend(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {
-    backend.name: backend for backend in (TensorRTBackend, AotPackageBackend, CompiledBackend, EagerCudaBackend, EagerCudaFp32Backend, CpuBackend)
+    backend.name: backend for backend in (TensorRTBackend, AotPackageBackend, CompiledBackend, EagerCudaBackend, EagerCudaBf16Backend, EagerCudaFp32Backend, CpuBackend)
 }
 DEFAULT_ORDER: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "cpu")
 

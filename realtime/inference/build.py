@@ -21,7 +21,7 @@ from realtime.errors import ModelError
 from realtime.inference.backend import cuda_available
 from realtime.inference.build_options import KINDS
 from realtime.inference.manifest import EngineKey, compile_cache_path, record_engine
-from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
+from realtime.inference.spec import GeneratorSpec
 
 log = logging.getLogger("realtime")
 
@@ -116,13 +116,9 @@ BUILDERS = {"tensorrt": build_tensorrt, "aot": build_aot, "compiled": build_comp
 Prelude = Sequence[tuple[str, Callable[[], str]]]  # (what, build it → the file written), run first
 
 
-def build_engines(
-    checkpoint: Path, batches: Sequence[int], engine_dir: Path, kinds: Sequence[str] | None = None, *,
-    target_identity: int = 0, prelude: Prelude = (),
-) -> list[str]:
-    """Build every (kind, batch), after the ``prelude`` jobs (other kernels the caller wants in the
-    same folder, e.g. the blend's); prints progress with an ETA; returns the files written."""
-    spec = spec_from_checkpoint(checkpoint, target_identity=target_identity)
+def build_engines(spec: GeneratorSpec, batches: Sequence[int], engine_dir: Path, kinds: Sequence[str] | None = None, *, prelude: Prelude = ()) -> list[str]:
+    """Build every (kind, batch) of ``spec``, after the ``prelude`` jobs (other kernels the caller
+    wants in the same folder, e.g. the blend's); prints progress with an ETA; returns the files written."""
     kinds = list(kinds or default_kinds())
     for kind in kinds:
         if kind not in BUILDERS:

@@ -101,7 +101,7 @@ def record_engine(engine_dir: Path, key: EngineKey, file: str, build_s: float) -
 
 
 def rebuild_command(spec: GeneratorSpec, batch: int) -> str:
-    return f"realtime build-engines --checkpoint <the {spec.architecture} checkpoint> --batch {batch}"
+    return f"realtime build-engines --generator <the {spec.architecture} file> --batch {batch}"
 
 
 def find_engine(engine_dir: Path, spec: GeneratorSpec, *, kind: str, batch: int, device: str) -> EngineEntry:

@@ -13,6 +13,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from realtime.choices import TemplateName
 from realtime.errors import ModelError
 
 
@@ -28,6 +29,9 @@ class GeneratorSpec:
     crop_size: int
     id_dim: int | None
     checkpoint_sha256: str
+    template: TemplateName = "arcface"  # the crop framing the generator was trained on
+    identity_head: nn.Module | None = None  # the source embedding → the identity input (users' ONNX models)
+    precision_checked: bool = False  # FP16 only after a comparison with FP32 on the user's source face
 
     def example_inputs(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[torch.Tensor, ...]:
         generator = torch.Generator().manual_seed(seed)
@@ -66,10 +70,11 @@ def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSp
 
     model, info = load_checkpoint(path)
     sha = sha256_file(path)
+    template = cast("TemplateName", info.template or "arcface")
     if info.architecture == "aei_net":
-        return GeneratorSpec("aei_net", model, int(info.hyperparameters.get("crop_size", 256)), int(info.hyperparameters.get("id_dim", 128)), sha)
+        return GeneratorSpec("aei_net", model, int(info.hyperparameters.get("crop_size", 256)), int(info.hyperparameters.get("id_dim", 128)), sha, template)
     if info.architecture == "target_autoencoder":
         swapper = TargetSwapper(model, target_identity).eval()  # type: ignore[arg-type]
         keyed = hashlib.sha256(f"{sha}:{target_identity}".encode()).hexdigest()
-        return GeneratorSpec(f"target_autoencoder-{target_identity}", swapper, int(info.hyperparameters.get("crop_size", 128)), None, keyed)
+        return GeneratorSpec(f"target_autoencoder-{target_identity}", swapper, int(info.hyperparameters.get("crop_size", 128)), None, keyed, template)
     raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a generator", "pass an aei_net or target_autoencoder checkpoint")

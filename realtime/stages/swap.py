@@ -25,15 +25,17 @@ import torch
 from realtime.bundle import Face, FrameBundle
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError
+from realtime.generators import GeneratorRequest, load_spec
 from realtime.gpu.frames import same_device
 from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import select_runner
-from realtime.inference.spec import GeneratorSpec, Runner, spec_from_checkpoint
+from realtime.inference.spec import GeneratorSpec, Runner
 from realtime.pipeline.stage import Stage
 from realtime.still.image import embed_source_face, find_one_face, read_image, to_tensor
-from realtime.vision.align import warp_crop
+from realtime.vision.align import crop_from_frame_matrix, warp_crop
 from realtime.vision.align_torch import warp_crop_torch
+from realtime.vision.landmarks import five_points
 
 if TYPE_CHECKING:
     from realtime.gpu.frames import DeviceFrame, DeviceFrames
@@ -108,15 +110,19 @@ class SwapStage(Stage):
         self.stream: torch.cuda.Stream | None = None
 
     def setup(self) -> None:
-        spec = spec_from_checkpoint(Path(self.config.generator or ""), target_identity=self.config.target_identity)
+        spec = load_spec(GeneratorRequest.from_swap(self.config))
         if spec.crop_size != self.track.crop_px:
             raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_px}", f"run with --crop-size {spec.crop_size}")
+        if spec.template != self.track.template_name:
+            raise ConfigError(f"the generator was made for '{spec.template}' crops but --template is '{self.track.template_name}'", f"run with --template {spec.template} (or leave it out)")
+        source_crop = None
         if spec.id_dim is not None:
-            self.identity = self._source_identity(spec.id_dim)
+            self.identity, source_crop = self._source_identity(spec)
+        reference = self._precision_reference(spec, source_crop) if spec.precision_checked else None
         buckets = sorted({batch_bucket(n) for n in range(1, self.detect.max_faces + 1)})
         engines_dir = resolve_engines_dir(self.config.engines_dir)
         for batch in buckets:
-            selection = select_runner(spec, batch, engines_dir, self.config.backends)
+            selection = select_runner(spec, batch, engines_dir, self.config.backends, reference=reference)
             self.runners[batch] = selection.runner
             self.skipped = selection.skipped
         self.spec = spec
@@ -136,9 +142,11 @@ class SwapStage(Stage):
                     self._warm_device_path(batch)
         log.info("swap: %s on %s", spec.architecture, self.runners[buckets[0]].detail)
 
-    def _source_identity(self, id_dim: int) -> torch.Tensor:
+    def _source_identity(self, spec: GeneratorSpec) -> tuple[torch.Tensor, np.ndarray]:
+        """The identity the generator takes for the --source face, and that face cropped as the
+        generator crops faces (the realistic input the precision check runs on)."""
         if not self.config.source or not self.config.identity_encoder:
-            raise ConfigError("an AEI-Net generator needs --source IMAGE and --identity-encoder PATH", "add both: the face to wear and the encoder that embeds it")
+            raise ConfigError(f"the {spec.architecture} generator needs --source IMAGE and --identity-encoder PATH", "add both: the face to wear and the encoder that embeds it")
         path = Path(self.config.source)
         if self.config.source == "demo":
             from realtime.io.demo import demo_source_path
@@ -147,9 +155,27 @@ class SwapStage(Stage):
         image = read_image(path)
         landmarks = find_one_face(image, self.detect, "source", path)
         identity = embed_source_face(image, landmarks, Path(self.config.identity_encoder))
-        if identity.numel() != id_dim:
-            raise ModelError(f"the identity encoder gives {identity.numel()}-D embeddings, the generator expects {id_dim}", "use the encoder the generator was trained with")
-        return identity
+        if spec.identity_head is not None:
+            with torch.inference_mode():
+                identity = spec.identity_head(identity[None].float())[0]
+        if identity.numel() != spec.id_dim:
+            raise ModelError(f"the identity encoder gives {identity.numel()}-D embeddings, the generator expects {spec.id_dim}", "use the encoder the generator was trained with")
+        crop = warp_crop(image, crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template), spec.crop_size)
+        return identity, crop
+
+    def _precision_reference(self, spec: GeneratorSpec, source_crop: np.ndarray | None) -> tuple[torch.Tensor, ...]:
+        """A real face (the source, or the built-in portrait for models without one) and its
+        identity: what FP16 output is compared with FP32 on before FP16 is used."""
+        if source_crop is None:
+            from realtime.io.demo import demo_source_path
+
+            image = read_image(demo_source_path())
+            landmarks = find_one_face(image, self.detect, "built-in", demo_source_path())
+            source_crop = warp_crop(image, crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template), spec.crop_size)
+        inputs = [to_tensor(source_crop[None])]
+        if self.identity is not None:
+            inputs.append(self.identity[None].float())
+        return tuple(inputs)
 
     def use_identity(self, identity: torch.Tensor) -> None:
         """Wear another face from the next frame on: a unit embedding from the same encoder."""

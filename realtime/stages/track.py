@@ -175,7 +175,7 @@ class FaceTracker:
     def _face(self, track: Track, t_now_s: float) -> Face:
         state: FaceState = "tentative" if track.confirmed_at_s is None else ("lost" if self._lost_for_s(track, t_now_s) > 0 else "live")
         landmarks = track.landmarks_at(t_now_s, self.config.coast_s)
-        crop_from_frame = crop_from_frame_matrix(five_points(landmarks), self.config.crop_px, self.config.template)
+        crop_from_frame = crop_from_frame_matrix(five_points(landmarks), self.config.crop_px, self.config.template_name)
         return Face(
             track_id=track.track_id,
             landmarks=landmarks,
@@ -229,7 +229,7 @@ class TrackStage(Stage):
         return {
             "smoothing": self.config.smoothing,
             "crop_size": self.config.crop_px,
-            "template": self.config.template,
+            "template": self.config.template_name,
             "frames_without_face": self.frames_without_face,
             "tracks_started": self.tracker.tracks_started,
             "scene_cuts": self.scene_cuts,

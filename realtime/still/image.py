@@ -35,12 +35,22 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Path) -> torch.Tensor:
-    """The unit-norm identity embedding of the face with ``landmarks`` in ``image``."""
+def load_identity_encoder(path: Path) -> torch.nn.Module:
+    """Our identity encoder checkpoint (unit-norm embeddings), or a user's ArcFace ONNX (its raw
+    embedding: the generator's identity head turns it into what that generator takes)."""
+    if path.suffix.lower() == ".onnx":
+        from realtime.byo.swapper import load_identity_encoder_onnx
+
+        return load_identity_encoder_onnx(path)
     from realtime.models.checkpoint import load_checkpoint
 
-    encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
-    return embed_face(image, landmarks, encoder)
+    encoder, _ = load_checkpoint(path, expect="identity_encoder")
+    return encoder
+
+
+def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Path) -> torch.Tensor:
+    """The identity embedding of the face with ``landmarks`` in ``image``."""
+    return embed_face(image, landmarks, load_identity_encoder(encoder_path))
 
 
 def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Module) -> torch.Tensor:

@@ -23,12 +23,25 @@ ARCFACE_112 = np.array(
 FFHQ_UNIT = np.array([[0.375, 0.45], [0.625, 0.45], [0.5, 0.565], [0.405, 0.665], [0.595, 0.665]])
 
 
+# Other tools' framings, as fractions of the crop, for users' own models trained on them:
+# insightface's 128-px crop is ArcFace's 112 points shifted 8 px right, not scaled (inswapper and
+# the models trained on its crops); FaceFusion's symmetric ArcFace (SimSwap, GHOST) and its FFHQ and
+# MTCNN framings.
+UNIT_TEMPLATES = {
+    "insightface_128": (ARCFACE_112 + [8.0, 0.0]) / 128.0,
+    "arcface_112_v1": np.array([[0.35473214, 0.45658929], [0.64526786, 0.45658929], [0.5, 0.61154464], [0.37913393, 0.776875], [0.62086607, 0.776875]]),
+    "ffhq_512": np.array([[0.37691676, 0.46864664], [0.62285697, 0.46912813], [0.50123859, 0.61331904], [0.39308822, 0.72541100], [0.61150205, 0.72490465]]),
+    "mtcnn_512": np.array([[0.36562865, 0.46733799], [0.63305391, 0.46585885], [0.50019127, 0.61942959], [0.39032951, 0.77598822], [0.61178945, 0.77476328]]),
+    "ffhq": FFHQ_UNIT,
+}
+
+
 def template_points(crop_size: int, kind: Template = "arcface") -> np.ndarray:
     """(5, 2) template positions in a ``crop_size``² crop."""
     if kind == "arcface":
         return ARCFACE_112 * (crop_size / 112.0)
-    if kind == "ffhq":
-        return FFHQ_UNIT * crop_size
+    if kind in UNIT_TEMPLATES:
+        return UNIT_TEMPLATES[kind] * crop_size
     raise ValueError(f"unknown template {kind!r}")
 
 

@@ -1,0 +1,73 @@
+"""Any generator file → a backend-ready ``GeneratorSpec``: our checkpoints (.safetensors) and
+users' own ONNX swappers (through ``byo``), optionally pixel-boosted. The swap stage, build-engines
+and the benchmarks all load generators here, so a user's file goes everywhere ours goes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import cast
+
+from realtime.choices import TemplateName
+from realtime.config import SwapConfig
+from realtime.errors import ConfigError
+from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
+
+PIXEL_BOOSTS = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class GeneratorRequest:
+    path: Path
+    target_identity: int = 0
+    profile: str | None = None  # users' ONNX files: the family, when the file cannot tell
+    converter: Path | None = None  # users' ONNX files: the identity converter (or the file with inswapper's emap)
+    pixel_boost: int = 1
+
+    @classmethod
+    def from_swap(cls, swap: SwapConfig) -> GeneratorRequest:
+        if not swap.generator:
+            raise ConfigError("no generator given", "pass --generator FILE (.safetensors or .onnx)")
+        return cls(Path(swap.generator), swap.target_identity, swap.generator_profile, Path(swap.identity_converter) if swap.identity_converter else None, swap.pixel_boost)
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.path.suffix.lower() == ".onnx"
+
+
+def load_spec(request: GeneratorRequest) -> GeneratorSpec:
+    if request.pixel_boost not in PIXEL_BOOSTS:
+        raise ConfigError(f"--pixel-boost {request.pixel_boost} is not supported", "use 1, 2 or 4")
+    spec = _spec_from_onnx(request) if request.is_onnx else spec_from_checkpoint(request.path, target_identity=request.target_identity)
+    if request.pixel_boost == 1:
+        return spec
+    from realtime.inference.pixel_boost import PixelBoost
+
+    k = request.pixel_boost
+    keyed = hashlib.sha256(f"{spec.checkpoint_sha256}:pixel-boost-{k}".encode()).hexdigest()
+    return replace(spec, architecture=f"{spec.architecture}-pb{k}", module=PixelBoost(spec.module, k).eval(), crop_size=spec.crop_size * k, checkpoint_sha256=keyed)
+
+
+def _spec_from_onnx(request: GeneratorRequest) -> GeneratorSpec:
+    from realtime.byo.swapper import load_swapper
+
+    swapper, head, binding, sha = load_swapper(request.path, profile=request.profile, converter=request.converter)
+    id_dim = None if head is None else 512
+    keyed = hashlib.sha256(f"{sha}:{binding.profile.name}:{request.converter or ''}".encode()).hexdigest()
+    return GeneratorSpec(f"onnx-{binding.profile.name}", swapper, binding.size, id_dim, keyed, binding.profile.template, head, precision_checked=True)
+
+
+def generator_geometry(request: GeneratorRequest) -> tuple[int, TemplateName]:
+    """The crop size and template a generator file wants, without building it."""
+    if request.is_onnx:
+        from realtime.byo.profiles import detect_profile
+        from realtime.models.onnx.graph import load_onnx
+
+        _, graph_info = load_onnx(request.path, what="generator")
+        binding = detect_profile(graph_info, request.profile)
+        return binding.size * request.pixel_boost, binding.profile.template
+    from realtime.models.checkpoint import read_checkpoint_info
+
+    info = read_checkpoint_info(request.path)
+    return (info.crop_size or 256) * request.pixel_boost, cast("TemplateName", info.template or "arcface")
