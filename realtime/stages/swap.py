@@ -113,8 +113,8 @@ class SwapStage(Stage):
         spec = load_spec(GeneratorRequest.from_swap(self.config))
         if spec.crop_size != self.track.crop_px:
             raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_px}", f"run with --crop-size {spec.crop_size}")
-        if spec.template != self.track.template_name:
-            raise ConfigError(f"the generator was made for '{spec.template}' crops but --template is '{self.track.template_name}'", f"run with --template {spec.template} (or leave it out)")
+        if spec.template != self.track.template_name:  # a deliberate choice is allowed, never a silent one
+            log.warning("swap: the generator was made for '%s' crops; --template %s frames faces differently", spec.template, self.track.template_name)
         source_crop = None
         if spec.id_dim is not None:
             self.identity, source_crop = self._source_identity(spec)

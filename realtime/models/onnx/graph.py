@@ -66,11 +66,24 @@ class OnnxModule(nn.Module):
         self.nodes = nodes
         self.input_names, self.output_names = input_names, output_names
         self.declared_batch = declared_batch
-        self.constant_names = {name: f"c{i}" for i, name in enumerate(constants)}
+        # Scalars and short integer lists (pads, axes, shapes) stay Python values: exporting and
+        # compiling then see numbers, never a tensor read back from the device.
+        self.python_constants: dict[str, Value] = {}
+        tensors: dict[str, torch.Tensor] = {}
         for name, value in constants.items():
+            if value.dim() == 0 and value.dtype != torch.bool:
+                self.python_constants[name] = float(value.item()) if value.is_floating_point() else int(value.item())
+            elif not value.is_floating_point() and value.dim() == 1 and value.numel() <= 64 and value.dtype != torch.bool:
+                self.python_constants[name] = [int(v) for v in value.tolist()]
+            else:
+                tensors[name] = value
+        self.constant_names = {name: f"c{i}" for i, name in enumerate(tensors)}
+        for name, value in tensors.items():
             self.register_buffer(self.constant_names[name], value, persistent=False)
 
-    def _constant(self, name: str) -> torch.Tensor:
+    def _constant(self, name: str) -> Value:
+        if name in self.python_constants:
+            return self.python_constants[name]
         return getattr(self, self.constant_names[name])  # type: ignore[no-any-return]
 
     def forward(self, *inputs: torch.Tensor) -> Any:
@@ -145,6 +158,14 @@ def _attrs(node: Any) -> dict[str, Any]:
     return attrs
 
 
+def _flat(value: Value) -> list[float]:
+    if isinstance(value, torch.Tensor):
+        return [float(v) for v in value.reshape(-1).tolist()]
+    if isinstance(value, list):
+        return [float(v) for v in value]
+    return [] if value is None or isinstance(value, tuple) else [float(value)]
+
+
 def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
     """The graph of ``path`` as an FP32 CPU module in eval mode, and what the file declares.
     ModelError names every op the file uses that is not implemented."""
@@ -169,7 +190,17 @@ def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
                 value = np.array(next(v for k, v in attrs.items() if k.startswith("value_")))
             known[proto.output[0]] = torch.from_numpy(np.array(value))
             continue
-        node = Node(proto.op_type, tuple(proto.input), tuple(proto.output), attrs)
+        inputs_of = list(proto.input)
+        if proto.op_type in ("Resize", "Upsample"):
+            # constant scales and sizes become attributes: Python numbers, never a tensor to read back
+            scale_at = 1 if proto.op_type == "Upsample" or len(inputs_of) == 2 else 2
+            for index, key in ((scale_at, "scales"), (3, "sizes")):
+                if index < len(inputs_of) and inputs_of[index] in known and not (key == "scales" and index == 1 and proto.op_type == "Resize" and len(inputs_of) > 2):
+                    value = _flat(known[inputs_of[index]])
+                    if value:
+                        attrs[key] = value
+                    inputs_of[index] = ""
+        node = Node(proto.op_type, tuple(inputs_of), tuple(proto.output), attrs)
         if all((not name) or name in known for name in node.inputs):
             try:
                 with torch.no_grad():

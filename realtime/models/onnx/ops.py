@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from realtime.errors import ModelError
 
 ShapeValue = list[int]  # a shape (or a slice of one) computed from tensor sizes: kept as Python ints
-Value = torch.Tensor | ShapeValue | tuple[torch.Tensor, ...] | None  # a tuple: the outputs of a multi-output op
+# int/float: a scalar constant, kept in Python so that exporting never reads a tensor for it;
+# a tuple: the outputs of a multi-output op
+Value = torch.Tensor | ShapeValue | int | float | tuple[torch.Tensor, ...] | None
 Attrs = dict[str, Any]
 
 
@@ -33,6 +35,8 @@ def _t(value: Value) -> torch.Tensor:
     """A tensor from a value (a shape list becomes int64)."""
     if isinstance(value, list):
         return torch.tensor(value, dtype=torch.int64)
+    if isinstance(value, (int, float)):
+        return torch.tensor(value)
     assert isinstance(value, torch.Tensor)
     return value
 
@@ -41,11 +45,16 @@ def _ints(value: Value) -> list[int]:
     """A constant or shape value as Python ints (pads, axes, a target shape)."""
     if isinstance(value, list):
         return [int(v) for v in value]
+    if isinstance(value, (int, float)):
+        return [int(value)]
     return [int(v) for v in _t(value).reshape(-1).tolist()]
 
 
 def _floats(value: Value) -> list[float]:
-    assert value is not None
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, list):
+        return [float(v) for v in value]
     return [float(v) for v in _t(value).reshape(-1).tolist()]
 
 
@@ -59,7 +68,7 @@ def _axes(attrs: Attrs, inputs: Sequence[Value], index: int) -> list[int] | None
 
 
 def _is_shape(*values: Value) -> bool:
-    return any(isinstance(v, list) for v in values) and all(isinstance(v, list) or (isinstance(v, torch.Tensor) and v.dim() <= 1 and not v.is_floating_point()) for v in values)
+    return any(isinstance(v, list) for v in values) and all(isinstance(v, (list, int)) or (isinstance(v, torch.Tensor) and v.dim() <= 1 and not v.is_floating_point()) for v in values)
 
 
 # ---- element-wise -----------------------------------------------------------------------------
@@ -87,12 +96,15 @@ def _binary(op: str) -> Callable[[list[Value], Attrs, Context], Value]:
             width = max(len(left), len(right))
             left, right = left * (width if len(left) == 1 else 1), right * (width if len(right) == 1 else 1)
             return [int(fn(x, y)) for x, y in zip(left, right, strict=True)]
+        if isinstance(b, (int, float)) and isinstance(a, torch.Tensor):
+            if op == "Pow" and float(b) == 2.0:
+                return a * a
+            return fn(a, float(b)) if op not in ("Max", "Min") else fn(a, torch.tensor(float(b), dtype=a.dtype, device=a.device))
+        if isinstance(a, (int, float)) and isinstance(b, torch.Tensor) and op in ("Add", "Mul"):
+            return fn(b, float(a))
         ta, tb = _t(a), _t(b)
         if ta.is_floating_point() and tb.is_floating_point() and ta.dtype != tb.dtype:
             tb = tb.to(ta.dtype)  # constants are FP32; the activations may run in FP16/BF16
-        if op == "Pow" and tb.numel() == 1:
-            exponent = float(tb.reshape(()).item())
-            return ta * ta if exponent == 2.0 else ta**exponent
         return fn(ta, tb)
 
     return run
@@ -287,13 +299,11 @@ def _resize(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     # Upsample (opset 7-9) and Resize-10 take (X, scales); Resize-11+ (X, roi, scales, sizes)
     scales_input = inputs[1] if len(inputs) == 2 else (inputs[2] if len(inputs) > 2 else None)
     sizes_input = inputs[3] if len(inputs) > 3 else None
-    if "scales" in attrs:
-        scales_input = torch.tensor(attrs["scales"])
-    if sizes_input is not None and len(_ints(sizes_input)) > 0:
-        size = _ints(sizes_input)[2:]
-        kwargs: dict[str, Any] = {"size": size}
+    sizes = list(attrs["sizes"]) if "sizes" in attrs else (_ints(sizes_input) if sizes_input is not None else [])
+    if sizes:
+        kwargs: dict[str, Any] = {"size": [int(s) for s in sizes[2:]]}
     else:
-        scales = _floats(scales_input)
+        scales = [float(s) for s in attrs["scales"]] if "scales" in attrs else _floats(scales_input)
         if scales[:2] != [1.0, 1.0]:
             raise ModelError("Resize over the batch or channel axes is not supported", "re-export the model")
         kwargs = {"scale_factor": scales[2:]}
@@ -339,8 +349,8 @@ def _transpose(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
 def _unsqueeze(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     axes = _axes(attrs, inputs, 1) or []
     value = inputs[0]
-    if isinstance(value, list) or (isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point() and axes == [0]):
-        return _ints(value) if isinstance(value, list) else [int(value.item())]
+    if isinstance(value, (list, int)) or (isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point() and axes == [0]):
+        return _ints(value)
     x = _t(value)
     rank = x.dim() + len(axes)
     for axis in sorted(a % rank for a in axes):
@@ -414,10 +424,12 @@ def _gather(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     axis = int(attrs.get("axis", 0))
     if isinstance(data, list):
         picked = _ints(index)
-        scalar = isinstance(index, torch.Tensor) and index.dim() == 0
+        scalar = isinstance(index, int) or (isinstance(index, torch.Tensor) and index.dim() == 0)
         values = [data[i] for i in picked]
         return torch.tensor(values[0]) if scalar else values
     x = _t(data)
+    if isinstance(index, int):
+        return x.select(axis, index)
     idx = _t(index).to(torch.int64)
     idx = torch.where(idx < 0, idx + x.shape[axis], idx)
     return torch.index_select(x, axis, idx.reshape(-1)).reshape(*x.shape[:axis], *idx.shape, *x.shape[axis + 1 :])
@@ -425,7 +437,7 @@ def _gather(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
 
 def _cast(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     value = inputs[0]
-    if isinstance(value, list):
+    if isinstance(value, (list, int, float)):
         return value
     x = _t(value)
     to = _ONNX_DTYPES.get(int(attrs["to"]))
@@ -485,7 +497,7 @@ OPS: dict[str, OpFunction] = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "BatchNormalization": _batch_norm,
     "InstanceNormalization": _instance_norm, "MaxPool": _max_pool, "AveragePool": _average_pool,
     "GlobalAveragePool": _global_average_pool, "ReduceMean": _reduce(torch.mean), "ReduceSum": _reduce(torch.sum),
-    "ReduceMax": _reduce(torch.amax), "Gemm": _gemm, "MatMul": _matmul,
+    "ReduceMax": _reduce(torch.amax), "ReduceL2": _reduce(lambda x, dim, keepdim: torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim)), "Gemm": _gemm, "MatMul": _matmul,
     "Pad": _pad, "Resize": _resize, "Upsample": _resize, "Reshape": _reshape, "Flatten": _flatten,
     "Transpose": _transpose, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Slice": _slice, "Concat": _concat,
     "Split": _split, "Shape": _shape, "Gather": _gather, "Cast": _cast, "ConstantOfShape": _constant_of_shape,

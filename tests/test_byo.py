@@ -1,0 +1,221 @@
+"""Users' ONNX swappers: stand-ins built here from the published architectures (nothing
+third-party), profile detection, the adapter's conventions, and our own trained AEI-Net exported
+behind inswapper's conventions giving the native path's output through the swap stage."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from realtime.byo.profiles import PROFILES, detect_profile  # noqa: E402
+from realtime.byo.swapper import load_identity_encoder_onnx, load_swapper  # noqa: E402
+from realtime.config import build_config  # noqa: E402
+from realtime.errors import ModelError  # noqa: E402
+from realtime.generators import GeneratorRequest, generator_geometry, load_spec  # noqa: E402
+from realtime.inference.pixel_boost import PixelBoost, join_phases, split_phases  # noqa: E402
+from realtime.models.onnx.graph import load_onnx  # noqa: E402
+from realtime.testing_onnx import (  # noqa: E402
+    export_aei_as_inswapper,
+    make_arcface_standin,
+    make_dfm_standin,
+    make_inswapper_standin,
+)
+from realtime.vision.align import ARCFACE_112, template_points  # noqa: E402
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.fixture(scope="module")
+def inswapper(tmp_path_factory) -> Path:
+    return make_inswapper_standin(tmp_path_factory.mktemp("byo") / "inswapper_standin.onnx", base=4, blocks=2)
+
+
+def _ort(path: Path, **feeds: np.ndarray) -> list[np.ndarray]:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def test_inswapper_standin_matches_onnxruntime_runs_any_batch_and_exports(inswapper):
+    graph, info = load_onnx(inswapper)
+    rng = np.random.default_rng(0)
+    target = rng.random((3, 3, 128, 128), dtype=np.float32)
+    source = rng.standard_normal((3, 512)).astype(np.float32)
+    expected = np.concatenate([_ort(inswapper, target=target[i : i + 1], source=source[i : i + 1])[0] for i in range(3)])
+    with torch.no_grad():
+        got = graph(torch.from_numpy(target), torch.from_numpy(source))
+    np.testing.assert_allclose(got.numpy(), expected, atol=2e-5)  # batch 3 through a graph declared for 1
+    assert info.unused_initializers == ("buff2fs",) and info.last_initializer == "buff2fs"
+    exported = torch.export.export(graph, (torch.from_numpy(target[:1]), torch.from_numpy(source[:1])))
+    assert exported.module()(torch.from_numpy(target[:1]), torch.from_numpy(source[:1])).shape == (1, 3, 128, 128)
+
+
+def test_an_fp16_file_loads_as_fp32_and_matches(tmp_path, inswapper):
+    fp16 = make_inswapper_standin(tmp_path / "fp16.onnx", base=4, blocks=2, fp16=True)
+    full, _ = load_onnx(inswapper)
+    half, _ = load_onnx(fp16)
+    target, source = torch.rand(1, 3, 128, 128), torch.randn(1, 512)
+    with torch.no_grad():
+        assert torch.allclose(full(target, source), half(target, source), atol=2e-2)
+    assert all(b.dtype != torch.float16 for b in half.buffers())
+
+
+def test_profile_detection_by_signature_and_override(inswapper, tmp_path):
+    _, info = load_onnx(inswapper)
+    binding = detect_profile(info)
+    assert binding.profile.name == "inswapper_128" and binding.size == 128 and binding.emap == "buff2fs"
+    assert detect_profile(info, "reswapper_128").profile.name == "reswapper_128"
+    with pytest.raises(ModelError, match="unknown generator profile 'bogus'"):
+        detect_profile(info, "bogus")
+    with pytest.raises(ModelError, match="takes 128 px crops, not hyperswap_256's 256"):
+        detect_profile(info, "hyperswap_256")
+    no_emap = make_inswapper_standin(tmp_path / "noemap.onnx", base=4, blocks=1, emap=False)
+    with pytest.raises(ModelError, match="cannot tell which swapper noemap.onnx is.*--generator-profile"):
+        detect_profile(load_onnx(no_emap)[1])
+    with pytest.raises(ModelError, match="no 512×512 latent map"):
+        detect_profile(load_onnx(no_emap)[1], "inswapper_128")
+    encoder = make_arcface_standin(tmp_path / "arc.onnx")
+    with pytest.raises(ModelError, match="cannot tell which swapper"):
+        detect_profile(load_onnx(encoder)[1])
+
+
+def test_converter_families_need_their_converter(tmp_path):
+    path = make_inswapper_standin(tmp_path / "ghost.onnx", base=2, blocks=1, emap=False, size=256)
+    with pytest.raises(ModelError, match="needs its identity converter.*--identity-converter"):
+        load_swapper(path, profile="ghost_256")
+    with pytest.raises(ModelError, match="needs inswapper's 512×512 latent map.*--identity-converter inswapper_128.onnx"):
+        load_swapper(path, profile="reswapper_256")
+
+
+def test_the_inswapper_identity_is_the_normalised_embedding_through_the_emap(inswapper):
+    _, head, binding, _ = load_swapper(inswapper)
+    emap = torch.from_numpy(load_onnx(inswapper)[1].arrays["buff2fs"])
+    raw = torch.randn(2, 512) * 7
+    expected = torch.nn.functional.normalize(torch.nn.functional.normalize(raw, dim=1) @ emap, dim=1)
+    assert head is not None and torch.allclose(head(raw), expected, atol=1e-6)
+    assert binding.profile.template == "insightface_128"
+
+
+def test_insightface_128_template_is_arcface_shifted_not_scaled():
+    np.testing.assert_allclose(template_points(128, "insightface_128"), ARCFACE_112 + [8, 0], atol=1e-9)
+    np.testing.assert_allclose(template_points(256, "insightface_128"), (ARCFACE_112 + [8, 0]) * 2, atol=1e-9)
+    np.testing.assert_allclose(template_points(112, "arcface"), ARCFACE_112)
+
+
+def test_dfm_standin_through_the_adapter(tmp_path):
+    path = make_dfm_standin(tmp_path / "person.onnx", size=64)
+    spec = load_spec(GeneratorRequest(path))
+    assert spec.architecture == "onnx-dfm" and spec.id_dim is None and spec.crop_size == 64
+    crops = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        rgb, mask = spec.module(crops)
+    bgr_nhwc = ((crops[:1] + 1) / 2).flip(1).permute(0, 2, 3, 1).numpy()
+    _, face, celeb_mask = _ort(path, **{"in_face:0": bgr_nhwc, "morph_value:0": np.array([0.75], np.float32)})
+    expected_rgb = torch.from_numpy(face).permute(0, 3, 1, 2).flip(1) * 2 - 1
+    assert torch.allclose(rgb[:1], expected_rgb, atol=1e-5)
+    assert torch.allclose(mask[:1], torch.from_numpy(celeb_mask).permute(0, 3, 1, 2), atol=1e-5)
+    assert rgb.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
+
+
+def test_identity_encoder_onnx(tmp_path):
+    encoder = load_identity_encoder_onnx(make_arcface_standin(tmp_path / "arc.onnx"))
+    assert encoder.input_size == (112, 112)
+    assert encoder(torch.rand(3, 3, 112, 112)).shape == (3, 512)
+    with pytest.raises(ModelError, match="not an identity encoder"):
+        load_identity_encoder_onnx(make_dfm_standin(tmp_path / "dfm.onnx"))
+
+
+def test_pixel_boost_is_a_polyphase_split_and_its_exact_inverse():
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    phases = split_phases(images, 2)
+    assert phases.shape == (8, 3, 4, 4)
+    assert torch.equal(phases[1], images[0, :, 0::2, 1::2])  # sub-image (a=0, b=1) of face 0
+    assert torch.equal(phases[4 + 2], images[1, :, 1::2, 0::2])
+    assert torch.equal(join_phases(phases, 2), images)
+
+    class Echo(torch.nn.Module):
+        def forward(self, x: torch.Tensor, identity: torch.Tensor) -> tuple[torch.Tensor]:
+            return (x + identity[:, :1, None, None],)
+
+    out = PixelBoost(Echo(), 4)(images.repeat(1, 1, 2, 2), torch.tensor([[1.0], [2.0]]))[0]
+    assert torch.equal(out, images.repeat(1, 1, 2, 2) + torch.tensor([1.0, 2.0]).reshape(2, 1, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def aei_as_inswapper(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("aei_onnx")
+    return export_aei_as_inswapper(MODELS / "aei-net-v1.safetensors", MODELS / "identity-encoder-v1.safetensors", folder / "aei_inswapper.onnx", folder / "encoder_arcface.onnx")
+
+
+def test_our_trained_aei_net_behind_inswapper_conventions_equals_the_native_path(aei_as_inswapper):
+    """Same crops, same source photo: the swap stage's output through the ONNX adapter (profile
+    detected, ArcFace-style encoder, emap, [0,1] ranges) equals the native checkpoint's."""
+    from conftest import has_face_model
+
+    from realtime.stages.swap import SwapStage
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline (the source photo's face is found with it)")
+    generator, encoder = aei_as_inswapper
+    assert generator_geometry(GeneratorRequest(generator)) == (128, "insightface_128")
+    common = {"source": "demo", "backends": ("cpu",), "crop_size": 128, "template": "insightface_128", "max_faces": 2}
+    native = build_config(overrides={**common, "generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors")})
+    byo = build_config(overrides={**common, "generator": str(generator), "identity_encoder": str(encoder)})
+    crops = (np.random.default_rng(0).random((2, 128, 128, 3)) * 255).astype(np.uint8)
+    outputs = []
+    for config in (native, byo):
+        stage = SwapStage(config.swap, config.track, replace(config.detect, landmarker_model=None))
+        stage.setup()
+        images, masks = stage._generate(crops, 2)
+        outputs.append(images.astype(np.int16))
+        stage.teardown()
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1  # uint8 rounding of FP32 noise
+    assert outputs[0].std() > 10  # a real swap, not a blank
+
+
+def test_profiles_cover_every_family_the_issue_names():
+    assert {"inswapper_128", "reswapper_128", "reswapper_256", "hyperswap_256", "simswap_256", "simswap_512", "ghost_256", "dfm"} <= set(PROFILES)
+
+
+class _NoisyHalf:
+    """A stand-in for an FP16 backend whose output drifts from FP32 by ``noise``."""
+
+    def __init__(self, noise: float, name: str = "compiled") -> None:
+        self.name, self.noise = name, noise
+
+    def unavailable_reason(self) -> None:
+        return None
+
+    def load(self, spec, batch, engine_dir):
+        from realtime.inference.spec import Runner
+
+        def run(*inputs):
+            out = spec.module.float()(*[t.float() for t in inputs])
+            out = out if isinstance(out, tuple) else (out,)
+            return (out[0] + self.noise * torch.sign(torch.randn_like(out[0])),) + out[1:]
+
+        return Runner(self.name, run, device=torch.device("cpu"), dtype=torch.float16, batch=batch)
+
+
+@pytest.mark.parametrize(("noise", "chosen"), [(1 / 255, "compiled"), (8 / 255, "cpu")])
+def test_reduced_precision_is_used_only_when_it_matches_fp32_on_the_face(inswapper, noise, chosen, caplog):
+    from realtime.inference.backend import CpuBackend
+    from realtime.inference.select import select_runner
+
+    spec = load_spec(GeneratorRequest(inswapper))
+    reference = (torch.rand(1, 3, 128, 128) * 2 - 1, torch.nn.functional.normalize(torch.randn(1, 512), dim=1))
+    selection = select_runner(spec, 1, Path("."), backends=[_NoisyHalf(noise), CpuBackend()], reference=reference)
+    assert selection.runner.backend == chosen
+    if chosen == "cpu":
+        assert "differs from FP32 by" in selection.skipped[0][1] and "> 2/255" in selection.skipped[0][1]
+
+
+def test_precision_fallbacks_put_bf16_then_fp32_before_the_cpu():
+    from realtime.inference.select import precision_fallbacks
+
+    assert precision_fallbacks(["compiled", "eager-cuda", "cpu"]) == ["compiled", "eager-cuda", "eager-cuda-bf16", "eager-cuda-fp32", "cpu"]
