@@ -58,6 +58,19 @@ def _spec_from_onnx(request: GeneratorRequest) -> GeneratorSpec:
     return GeneratorSpec(f"onnx-{binding.profile.name}", swapper, binding.size, id_dim, keyed, binding.profile.template, head, precision_checked=True)
 
 
+def takes_identity(request: GeneratorRequest) -> bool:
+    """Whether the generator wears a source face (AEI-Net, identity-driven ONNX swappers) rather
+    than one person of its own (per-target models, DFM files)."""
+    if request.is_onnx:
+        from realtime.byo.profiles import detect_profile
+        from realtime.models.onnx.graph import load_onnx
+
+        return detect_profile(load_onnx(request.path, what="generator")[1], request.profile).profile.source != "baked"
+    from realtime.models.checkpoint import read_checkpoint_info
+
+    return read_checkpoint_info(request.path).architecture != "target_autoencoder"
+
+
 def generator_geometry(request: GeneratorRequest) -> tuple[int, TemplateName]:
     """The crop size and template a generator file wants, without building it."""
     if request.is_onnx:

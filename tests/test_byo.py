@@ -219,3 +219,46 @@ def test_precision_fallbacks_put_bf16_then_fp32_before_the_cpu():
     from realtime.inference.select import precision_fallbacks
 
     assert precision_fallbacks(["compiled", "eager-cuda", "cpu"]) == ["compiled", "eager-cuda", "eager-cuda-bf16", "eager-cuda-fp32", "cpu"]
+
+
+def test_run_and_swap_image_wear_an_onnx_swapper_from_the_command_line(aei_as_inswapper, tmp_path, capsys):
+    from conftest import has_face_model
+
+    from realtime.cli import main
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    generator, encoder = aei_as_inswapper
+    swap = ["--generator", str(generator), "--identity-encoder", str(encoder), "--source", "demo", "--backends", "cpu"]
+    out = tmp_path / "out.mp4"
+    assert main(["run", "--input", "demo", "--demo-frames", "12", "--output", str(out), "--quiet", *swap]) == 0
+    assert out.stat().st_size > 0
+    import cv2
+
+    from realtime.testing import make_ground_truth_frame
+
+    target = tmp_path / "target.png"
+    cv2.imwrite(str(target), cv2.cvtColor(make_ground_truth_frame(60, sensor_noise=0), cv2.COLOR_RGB2BGR))
+    assert main(["swap-image", "--target", str(target), "--output", str(tmp_path / "swapped.png"), *swap]) == 0
+    assert "swapped 1 face(s)" in capsys.readouterr().out
+
+
+def test_build_engines_and_bench_take_an_onnx_generator(tmp_path, capsys):
+    from realtime.cli import main
+
+    model = make_inswapper_standin(tmp_path / "s.onnx", base=2, blocks=1)
+    engines = tmp_path / "engines"
+    assert main(["build-engines", "--generator", str(model), "--batch", "1", "--kinds", "aot", "--engines-dir", str(engines)]) == 0
+    assert main(["bench", "generator", "--generator", str(model), "--backends", "aot", "--batches", "1", "--engines-dir", str(engines)]) == 0
+    table = capsys.readouterr().out
+    assert "onnx-inswapper_128" in table and "\naot " in table and "skipped" not in table
+
+
+def test_a_bad_generator_file_is_one_line_and_a_nonzero_exit(tmp_path, capsys):
+    from realtime.cli import main
+
+    junk = tmp_path / "model.onnx"
+    junk.write_bytes(b"\x08\x07garbage" * 10)
+    code = main(["run", "--input", "demo", "--output", "null", "--generator", str(junk), "--source", "demo", "--identity-encoder", str(junk)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "model.onnx" in err[0] and ("not a readable ONNX file" in err[0] or "holds no ONNX graph" in err[0])

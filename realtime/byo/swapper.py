@@ -24,7 +24,7 @@ _NOTICED: set[str] = set()  # one licence notice per file and process
 class OnnxSwapper(nn.Module):
     def __init__(self, graph: OnnxModule, binding: Binding) -> None:
         super().__init__()
-        self.graph = graph
+        self.network = graph
         profile = binding.profile
         self.nhwc_bgr = profile.layout == "nhwc_bgr"
         self.register_buffer("mean", torch.tensor(profile.mean).reshape(1, 3, 1, 1), persistent=False)
@@ -51,7 +51,7 @@ class OnnxSwapper(nn.Module):
             feeds[self.source] = identity
         if self.morph is not None:
             feeds[self.morph] = torch.full((1,), DFM_MORPH, dtype=crops.dtype, device=crops.device)
-        out = self.graph(*[feeds[name] for name in self.order])
+        out = self.network(*[feeds[name] for name in self.order])
         outputs = out if isinstance(out, tuple) else (out,)
         face = outputs[self.face_index]
         if self.nhwc_bgr:
@@ -121,11 +121,11 @@ class OnnxIdentityEncoder(nn.Module):
 
     def __init__(self, graph: OnnxModule, input_size: tuple[int, int]) -> None:
         super().__init__()
-        self.graph = graph
+        self.network = graph
         self.input_size = input_size
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        out = self.graph(crops)
+        out = self.network(crops)
         return out[0] if isinstance(out, tuple) else out
 
 

@@ -35,6 +35,13 @@ class EvalSwapOptions:
     identities: int = option(100, "people in the trial and the retrieval gallery")
     person: Path | None = option(None, "per-target models: a clip of the person the model turns faces into")
     judge: bool = option(True, "also score with dlib's independent judge (--no-judge skips it; it needs pip install -e '.[judge]')")
+    generator_profile: str | None = option(None, "users' ONNX swappers: the family, when the file cannot tell (as for run)", metavar="NAME")
+    identity_converter: str | None = option(None, "users' ONNX swappers: the identity converter (as for run)", metavar="PATH")
+    pixel_boost: int = option(1, "measure the pixel-boosted generator (as for run: 1, 2 or 4)", metavar="K")
+
+    def byo(self) -> dict[str, object]:
+        """The generator options that run takes under the same names."""
+        return {"generator_profile": self.generator_profile, "identity_converter": self.identity_converter, "pixel_boost": self.pixel_boost}
 
     def __post_init__(self) -> None:
         if self.identities < 2:

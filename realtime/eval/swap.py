@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from realtime.errors import ConfigError
 
 log = logging.getLogger("realtime")
 
 
-def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, identities: int = 100, judge: bool = True, person: Path | None = None) -> tuple[dict[str, Any], list[tuple[np.ndarray, ...]]]:
+def evaluate_generator(
+    faces: Path, generator: Path, identity_encoder: Path, *, identities: int = 100, judge: bool = True, person: Path | None = None, byo: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[tuple[np.ndarray, ...]]]:
     """The eval-swap result (JSON-ready) and example (source, target, swap) images."""
     from realtime.bundle import Detection
     from realtime.config import DetectConfig, build_config
@@ -29,8 +32,8 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
         person_frames,
         summarise,
     )
-    from realtime.models.checkpoint import load_checkpoint, read_checkpoint_info
-    from realtime.still.image import detect_faces_in_image, embed_face, read_image
+    from realtime.generators import GeneratorRequest, takes_identity
+    from realtime.still.image import detect_faces_in_image, embed_face, load_identity_encoder, read_image
     from realtime.still.swapper import StillSwapper
 
     try:
@@ -40,14 +43,15 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
     missing = [t.source for t in trials if not t.source.is_file()][:1]
     if missing:
         raise ConfigError(f"original image {missing[0]} named in {faces}/manifest.json is not there", "run from the folder prepare-faces ran in")
-    per_target = read_checkpoint_info(generator).architecture == "target_autoencoder"
+    byo = byo or {}  # users' ONNX files: generator_profile, identity_converter, pixel_boost (as for run)
+    per_target = not takes_identity(GeneratorRequest(generator, 0, byo.get("generator_profile"), Path(byo["identity_converter"]) if byo.get("identity_converter") else None, byo.get("pixel_boost", 1)))
     if per_target and person is None:
         raise ConfigError(f"{generator} is a per-target model: its person's look must be given", "add --person VIDEO (a clip of the person it was trained on)")
     try:
         dlib_judge = DlibJudge() if judge else None
     except ImportError as exc:
         raise ConfigError(str(exc), "or pass --no-judge") from None
-    encoder, _ = load_checkpoint(identity_encoder, expect="identity_encoder")
+    encoder = load_identity_encoder(identity_encoder)
     detect = DetectConfig(max_faces=1)
 
     def landmarks_of(image: np.ndarray) -> np.ndarray | None:
@@ -55,7 +59,7 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
         return max(found, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks if found else None
 
     def embed(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        return embed_face(image, landmarks, encoder).numpy()
+        return torch.nn.functional.normalize(embed_face(image, landmarks, encoder), dim=-1).numpy()  # users' ArcFace gives raw vectors
 
     t0 = time.monotonic()
 
@@ -67,7 +71,7 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
     header: dict[str, Any] = {"faces": str(faces), "generator": str(generator), "identity_encoder": str(identity_encoder)}
     if per_target:
         assert person is not None
-        swapper = StillSwapper(build_config(overrides={"generator": str(generator), "target_identity": 0, "colour": "per_frame"}))
+        swapper = StillSwapper(build_config(overrides={"generator": str(generator), "target_identity": 0, "colour": "per_frame", **byo}))
         try:
             result, examples = measure_person(
                 trials, person_frames(person), lambda image, landmarks: swapper.swap_faces(image, [Detection(landmarks)]).frame,
@@ -76,11 +80,11 @@ def evaluate_generator(faces: Path, generator: Path, identity_encoder: Path, *, 
         finally:
             swapper.close()
         return {**header, "person": str(person), **result}, examples
-    overrides = {"generator": str(generator), "identity_encoder": str(identity_encoder), "source": str(trials[0].source), "colour": "per_frame"}
+    overrides = {"generator": str(generator), "identity_encoder": str(identity_encoder), "source": str(trials[0].source), "colour": "per_frame", **byo}
     swapper = StillSwapper(build_config(overrides=overrides))
 
     def swap(source: np.ndarray, source_landmarks: np.ndarray, target: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
-        swapper.swap.use_identity(embed_face(source, source_landmarks, encoder))
+        swapper.swap.use_source_embedding(embed_face(source, source_landmarks, encoder))
         return swapper.swap_faces(target, [Detection(target_landmarks)]).frame
 
     try:

@@ -177,6 +177,14 @@ class SwapStage(Stage):
             inputs.append(self.identity[None].float())
         return tuple(inputs)
 
+    def use_source_embedding(self, embedding: torch.Tensor) -> None:
+        """Wear the face the identity encoder embedded as ``embedding`` (through the generator's
+        identity head, for users' ONNX models)."""
+        if self.spec is not None and self.spec.identity_head is not None:
+            with torch.inference_mode():
+                embedding = self.spec.identity_head(embedding[None].float())[0]
+        self.use_identity(embedding)
+
     def use_identity(self, identity: torch.Tensor) -> None:
         """Wear another face from the next frame on: a unit embedding from the same encoder."""
         if self.identity is None or identity.shape != self.identity.shape:
