@@ -174,8 +174,44 @@ def check_backends() -> list[Check]:
     return checks
 
 
+def find_user_models(places: list[Path]) -> list[Path]:
+    """ONNX files named, or found directly inside the folders named."""
+    found: list[Path] = []
+    for place in places:
+        found += sorted(place.glob("*.onnx")) if place.is_dir() else [place] if place.suffix.lower() == ".onnx" else []
+    return found
+
+
+def check_user_models(places: list[Path]) -> list[Check]:
+    """Each user ONNX model: what it is to realtime (swapper profile or identity encoder), its
+    sha256 and the licence its family states; or why it cannot be used."""
+    from realtime.byo.profiles import ARCFACE_SHA256, detect_profile
+    from realtime.errors import ModelError
+    from realtime.models.onnx.graph import load_onnx
+
+    checks = []
+    for path in find_user_models(places):
+        try:
+            _, info = load_onnx(path)
+        except ModelError as exc:
+            checks.append(Check("warn", "user model", f"{path}: {exc}"))
+            continue
+        shape = info.inputs[0].shape if len(info.inputs) == 1 else ()
+        if len(info.inputs) == 1 and len(shape) == 4 and shape[1] == 3:
+            licence = ARCFACE_SHA256.get(info.sha256, ("", "realtime cannot tell this file's licence; check it before use"))[1]
+            checks.append(Check("ok", "user model", f"{path}: identity encoder ({shape[2]}×{shape[3]}), sha256 {info.sha256[:12]}…; {licence}"))
+            continue
+        try:
+            binding = detect_profile(info)
+        except ModelError as exc:
+            checks.append(Check("warn", "user model", f"{path}: {exc}"))
+            continue
+        checks.append(Check("ok", "user model", f"{path}: {binding.profile.name} ({binding.size} px, {binding.profile.template} crops), sha256 {info.sha256[:12]}…; {binding.profile.licence}"))
+    return checks
+
+
 CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_backends, check_models, check_shipped_models, check_cameras, check_virtual_camera]
 
 
-def run_checks() -> list[Check]:
-    return [check for group in CHECKS for check in group()]
+def run_checks(user_models: list[Path] | None = None) -> list[Check]:
+    return [check for group in CHECKS for check in group()] + check_user_models(user_models or [])

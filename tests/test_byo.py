@@ -262,3 +262,18 @@ def test_a_bad_generator_file_is_one_line_and_a_nonzero_exit(tmp_path, capsys):
     code = main(["run", "--input", "demo", "--output", "null", "--generator", str(junk), "--source", "demo", "--identity-encoder", str(junk)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "model.onnx" in err[0] and ("not a readable ONNX file" in err[0] or "holds no ONNX graph" in err[0])
+
+
+def test_doctor_lists_user_models_with_profile_sha256_and_licence(tmp_path, inswapper, capsys):
+    from realtime.doctor import check_user_models
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "inswapper_128.onnx").write_bytes(inswapper.read_bytes())
+    make_arcface_standin(folder / "w600k_r50.onnx")
+    (folder / "broken.onnx").write_bytes(b"nope")
+    checks = {Path(c.detail.split(":")[0]).name: c for c in check_user_models([folder])}
+    assert checks["inswapper_128.onnx"].status == "ok" and "inswapper_128 (128 px, insightface_128 crops)" in checks["inswapper_128.onnx"].detail
+    assert "non-commercial" in checks["inswapper_128.onnx"].detail and "sha256" in checks["inswapper_128.onnx"].detail
+    assert "identity encoder (112×112)" in checks["w600k_r50.onnx"].detail
+    assert checks["broken.onnx"].status == "warn"

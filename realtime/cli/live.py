@@ -52,13 +52,18 @@ class SwapImageOptions:
     output: Path = required("where to write the result (.png or .jpg)")
 
 
+@dataclass(frozen=True)
+class DoctorOptions:
+    models: tuple[Path, ...] = option((), "your ONNX models to check (files, or folders holding them): the profile realtime reads each as, its sha256 and its licence", metavar="PATH")
+
+
 # Each command: its help and its flags' dataclasses (the config sections after them).
 COMMAND_FLAGS: dict[str, tuple[str, tuple[type, ...], tuple[str, ...]]] = {
     "run": ("run the pipeline on a camera, file, URL or the demo clip", (ConfigFile, DebugFlag), RUN_SECTIONS),
     "bench": ("measure throughput and latency, write a JSON report", (BenchOptions, ConfigFile, DebugFlag), RUN_SECTIONS),
     "track": ("find and track faces in a video; write every frame's landmarks as JSON", (TrackOptions, ConfigFile, DebugFlag), TRACK_SECTIONS),
     "swap-image": ("swap the face of --source onto every face in --target (still images)", (SwapImageOptions, ConfigFile, DebugFlag), SWAP_IMAGE_SECTIONS),
-    "doctor": ("check this machine: packages, GPU, cameras, virtual camera", (DebugFlag,), ()),
+    "doctor": ("check this machine: packages, GPU, cameras, virtual camera, and your own ONNX models", (DoctorOptions, DebugFlag), ()),
 }
 
 
@@ -200,7 +205,7 @@ def cmd_swap_image(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from realtime.doctor import run_checks
 
-    checks = run_checks()
+    checks = run_checks(list(from_args(DoctorOptions, args).models))
     for check in checks:
         print(f"{check.status:<5} {check.name:<16} {check.detail}")
     return EXIT_FAILED if any(c.status == "fail" for c in checks) else EXIT_OK
