@@ -205,11 +205,11 @@ class _NoisyHalf:
 @pytest.mark.parametrize(("noise", "chosen"), [(1 / 255, "compiled"), (8 / 255, "cpu")])
 def test_reduced_precision_is_used_only_when_it_matches_fp32_on_the_face(inswapper, noise, chosen, caplog):
     from realtime.inference.backend import CpuBackend
-    from realtime.inference.select import select_runner
+    from realtime.inference.select import PrecisionReference, select_runner
 
     spec = load_spec(GeneratorRequest(inswapper))
     reference = (torch.rand(1, 3, 128, 128) * 2 - 1, torch.nn.functional.normalize(torch.randn(1, 512), dim=1))
-    selection = select_runner(spec, 1, Path("."), backends=[_NoisyHalf(noise), CpuBackend()], reference=reference)
+    selection = select_runner(spec, 1, Path("."), backends=[_NoisyHalf(noise), CpuBackend()], reference=PrecisionReference(reference))
     assert selection.runner.backend == chosen
     if chosen == "cpu":
         assert "differs from FP32 by" in selection.skipped[0][1] and "> 2/255" in selection.skipped[0][1]
@@ -277,3 +277,17 @@ def test_doctor_lists_user_models_with_profile_sha256_and_licence(tmp_path, insw
     assert "non-commercial" in checks["inswapper_128.onnx"].detail and "sha256" in checks["inswapper_128.onnx"].detail
     assert "identity encoder (112×112)" in checks["w600k_r50.onnx"].detail
     assert checks["broken.onnx"].status == "warn"
+
+
+@pytest.mark.gpu
+def test_an_onnx_swapper_compiles_in_fp16_within_the_precision_policy(inswapper, tmp_path):
+    from realtime.inference.select import PrecisionReference, select_runner
+
+    spec = load_spec(GeneratorRequest(inswapper))
+    reference = PrecisionReference((torch.rand(1, 3, 128, 128) * 2 - 1, torch.nn.functional.normalize(torch.randn(1, 512), dim=1)))
+    selection = select_runner(spec, 2, tmp_path, ("compiled", "eager-cuda", "cpu"), reference=reference)
+    assert selection.runner.device.type == "cuda"
+    inputs = spec.example_inputs(2)
+    first = selection.runner(*inputs)[0].float().cpu()
+    again = selection.runner(*inputs)[0].float().cpu()  # a replayed CUDA graph gives the same answer
+    assert torch.equal(first, again)

@@ -35,6 +35,27 @@ PRECISION_TOLERANCE = 2 / 255
 PRECISION_QUANTILE = 0.999
 
 
+@dataclass
+class PrecisionReference:
+    """A real face and its identity, and the FP32 output on them (computed once per generator,
+    on the GPU when there is one: every batch size's selection compares with it)."""
+
+    inputs: tuple[torch.Tensor, ...]
+    _expected: torch.Tensor | None = None
+
+    def expected(self, spec: GeneratorSpec) -> torch.Tensor:
+        if self._expected is None:
+            import copy
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            module = copy.deepcopy(spec.module).to(device=device, dtype=torch.float32).eval()
+            with torch.inference_mode():
+                out = module(*[t.to(device=device, dtype=torch.float32) for t in self.inputs])
+            self._expected = (out if isinstance(out, tuple) else (out,))[0].float().cpu()
+            del module
+        return self._expected
+
+
 def precision_gap(outputs: tuple[torch.Tensor, ...], expected: torch.Tensor) -> float:
     """The 99.9th percentile of |Δ| between a runner's face output and FP32's, in [0, 1] units."""
     got = outputs[0][: len(expected)].float().cpu()
@@ -52,7 +73,7 @@ def precision_fallbacks(order: Sequence[str]) -> list[str]:
 
 def select_runner(
     spec: GeneratorSpec, batch: int, engine_dir: Path, order: Sequence[str] = DEFAULT_ORDER, backends: Sequence[Backend] | None = None,
-    *, reference: tuple[torch.Tensor, ...] | None = None,
+    *, reference: PrecisionReference | None = None,
 ) -> Selection:
     """Try backends in ``order``; outputs are checked for NaN/inf on a warm-up batch. With a
     ``reference`` (a real face and its identity), a reduced-precision runner must also match FP32
@@ -60,11 +81,7 @@ def select_runner(
     if reference is not None and backends is None:
         order = precision_fallbacks(list(order))
     candidates = list(backends) if backends is not None else make_backends(order)
-    expected = None
-    if reference is not None:
-        with torch.inference_mode():
-            out = spec.module.float().eval()(*[t.float() for t in reference])
-        expected = (out if isinstance(out, tuple) else (out,))[0].float()
+    expected = reference.expected(spec) if reference is not None else None
     skipped: list[tuple[str, str]] = []
     for backend in candidates:
         reason = backend.unavailable_reason()
@@ -75,7 +92,7 @@ def select_runner(
                 gap = 0.0
                 if expected is not None and runner.dtype != torch.float32:
                     assert reference is not None
-                    outputs = runner(*[t.repeat(batch, *([1] * (t.dim() - 1))) for t in reference])
+                    outputs = runner(*[t.repeat(batch, *([1] * (t.dim() - 1))) for t in reference.inputs])
                     gap = precision_gap(outputs, expected) if outputs_are_finite(outputs) else float("inf")
                 if outputs_are_finite(outputs) and gap <= PRECISION_TOLERANCE:
                     if skipped:

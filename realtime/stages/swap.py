@@ -29,7 +29,7 @@ from realtime.generators import GeneratorRequest, load_spec
 from realtime.gpu.frames import same_device
 from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.inference.engine_dir import resolve_engines_dir
-from realtime.inference.select import select_runner
+from realtime.inference.select import PrecisionReference, select_runner
 from realtime.inference.spec import GeneratorSpec, Runner
 from realtime.pipeline.stage import Stage
 from realtime.still.image import embed_source_face, find_one_face, read_image, to_tensor
@@ -163,7 +163,7 @@ class SwapStage(Stage):
         crop = warp_crop(image, crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template), spec.crop_size)
         return identity, crop
 
-    def _precision_reference(self, spec: GeneratorSpec, source_crop: np.ndarray | None) -> tuple[torch.Tensor, ...]:
+    def _precision_reference(self, spec: GeneratorSpec, source_crop: np.ndarray | None) -> PrecisionReference:
         """A real face (the source, or the built-in portrait for models without one) and its
         identity: what FP16 output is compared with FP32 on before FP16 is used."""
         if source_crop is None:
@@ -175,7 +175,7 @@ class SwapStage(Stage):
         inputs = [to_tensor(source_crop[None])]
         if self.identity is not None:
             inputs.append(self.identity[None].float())
-        return tuple(inputs)
+        return PrecisionReference(tuple(inputs))
 
     def use_source_embedding(self, embedding: torch.Tensor) -> None:
         """Wear the face the identity encoder embedded as ``embedding`` (through the generator's
