@@ -201,3 +201,35 @@ def export_aei_as_inswapper(checkpoint: Path, encoder_checkpoint: Path, generato
     model.graph.initializer.append(numpy_helper.from_array(q.astype(np.float32), "buff2fs"))
     onnx.save(model, str(generator_path))
     return generator_path, encoder_path
+
+
+def export_target_as_dfm(checkpoint: Path, path: Path, *, target_identity: int = 0) -> Path:
+    """Our per-target model exported behind DeepFaceLive's DFM conventions: ``in_face:0`` NHWC BGR
+    in [0, 1] and ``morph_value:0``; outputs (face_mask, celeb_face, celeb_mask), NHWC in [0, 1]
+    (the morph factor is taken and, as for a model trained without morphing, does not change it)."""
+    import torch
+
+    from realtime.models.checkpoint import load_checkpoint
+    from realtime.models.target_autoencoder import TargetSwapper
+
+    model, info = load_checkpoint(checkpoint, expect="target_autoencoder")
+    swapper = TargetSwapper(model.float(), target_identity).eval()  # type: ignore[arg-type]
+    size = int(info.hyperparameters.get("crop_size", 128))
+
+    class Dfm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.swapper = swapper
+
+        def forward(self, face: torch.Tensor, morph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            rgb = face.flip(-1).permute(0, 3, 1, 2) * 2 - 1
+            out, mask = self.swapper(rgb + 0 * morph.reshape(1, 1, 1, 1))
+            bgr = ((out + 1) / 2).flip(1).permute(0, 2, 3, 1)
+            mask_nhwc = mask.permute(0, 2, 3, 1)
+            return mask_nhwc, bgr, mask_nhwc
+
+    torch.onnx.export(
+        Dfm().eval(), (torch.rand(1, size, size, 3), torch.tensor([0.75])), str(path),
+        input_names=["in_face:0", "morph_value:0"], output_names=["face_mask:0", "celeb_face:0", "celeb_mask:0"], opset_version=17, dynamo=False,
+    )
+    return path

@@ -291,3 +291,34 @@ def test_an_onnx_swapper_compiles_in_fp16_within_the_precision_policy(inswapper,
     first = selection.runner(*inputs)[0].float().cpu()
     again = selection.runner(*inputs)[0].float().cpu()  # a replayed CUDA graph gives the same answer
     assert torch.equal(first, again)
+
+
+def test_a_smoke_trained_per_target_model_behind_dfm_conventions_equals_the_native_path(tmp_path):
+    """A per-target model trained here for a few steps, exported as a DFM file: through the
+    adapter (NHWC BGR in, the celeb face and mask out) the swap stage gives the native output."""
+    from realtime.stages.swap import SwapStage
+    from realtime.testing_onnx import export_target_as_dfm
+    from realtime.train.options import TargetOptions
+    from realtime.train.target import TargetTrainer
+
+    rng = np.random.default_rng(0)
+    import cv2
+
+    faces = np.stack([cv2.GaussianBlur(rng.integers(0, 256, (112, 112, 3), dtype=np.uint8), (0, 0), 5) for _ in range(8)])
+    options = TargetOptions(steps=4, batch=2, width=4, bottleneck=16, log_every=2, sample_every=1000, save_every=1000)
+    TargetTrainer(faces, faces[::-1].copy(), tmp_path, options, "cpu").run()
+    native_path = tmp_path / "target.safetensors"
+    dfm = export_target_as_dfm(native_path, tmp_path / "person.onnx")
+    common = {"backends": ("cpu",), "crop_size": 128, "template": "arcface", "max_faces": 2}
+    crops = (rng.random((2, 128, 128, 3)) * 255).astype(np.uint8)
+    results = []
+    for generator in (native_path, dfm):
+        config = build_config(overrides={**common, "generator": str(generator)})
+        stage = SwapStage(config.swap, config.track, config.detect)
+        stage.setup()
+        images, masks = stage._generate(crops, 2)
+        results.append((images.astype(np.int16), masks))
+        stage.teardown()
+    assert stage.spec is not None and stage.spec.architecture == "onnx-dfm"
+    assert np.abs(results[0][0] - results[1][0]).max() <= 1
+    assert results[1][1] is not None and np.abs(results[0][1] - results[1][1]).max() < 1e-4

@@ -118,7 +118,8 @@ class SwapStage(Stage):
         source_crop = None
         if spec.id_dim is not None:
             self.identity, source_crop = self._source_identity(spec)
-        reference = self._precision_reference(spec, source_crop) if spec.precision_checked else None
+        # reduced precision exists only on the GPU: on a CPU every backend runs FP32
+        reference = self._precision_reference(spec, source_crop) if spec.precision_checked and torch.cuda.is_available() else None
         buckets = sorted({batch_bucket(n) for n in range(1, self.detect.max_faces + 1)})
         engines_dir = resolve_engines_dir(self.config.engines_dir)
         for batch in buckets:
