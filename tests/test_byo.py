@@ -322,3 +322,54 @@ def test_a_smoke_trained_per_target_model_behind_dfm_conventions_equals_the_nati
     assert stage.spec is not None and stage.spec.architecture == "onnx-dfm"
     assert np.abs(results[0][0] - results[1][0]).max() <= 1
     assert results[1][1] is not None and np.abs(results[0][1] - results[1][1]).max() < 1e-4
+
+
+def _converter(path: Path, seed: int = 3) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(seed).standard_normal((512, 512)).astype(np.float32) / 20
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["input", "w"], ["output"], transB=1)], "converter",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 512])], [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 512])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize(("profile", "normalised"), [("ghost_256", False), ("simswap_256", True)])
+def test_converter_families_make_their_identity_through_the_users_converter(tmp_path, profile, normalised):
+    model = make_inswapper_standin(tmp_path / "m.onnx", base=2, blocks=1, emap=False, size=256)
+    converter = _converter(tmp_path / "crossface.onnx")
+    spec = load_spec(GeneratorRequest(model, profile=profile, converter=converter))
+    assert spec.crop_size == 256 and spec.template == "arcface_112_v1" and spec.identity_head is not None
+    raw = torch.randn(1, 512) * 5
+    expected = _ort(converter, input=raw.numpy())[0]
+    expected_t = torch.from_numpy(expected)
+    if normalised:
+        expected_t = torch.nn.functional.normalize(expected_t, dim=1)
+    assert torch.allclose(spec.identity_head(raw), expected_t, atol=1e-4)
+    with pytest.raises(ModelError, match="is not an identity converter"):
+        load_spec(GeneratorRequest(model, profile=profile, converter=make_arcface_standin(tmp_path / "arc.onnx")))
+
+
+def test_eval_swap_measures_an_onnx_swapper_with_an_arcface_onnx_encoder(aei_as_inswapper, tmp_path, capsys):
+    import json
+
+    from conftest import has_face_model
+    from test_eval_swap import _people_dataset
+
+    from realtime.cli import main
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    generator, encoder = aei_as_inswapper
+    dataset = _people_dataset(tmp_path)
+    report = tmp_path / "swap.json"
+    code = main(["eval-swap", "--faces", str(dataset), "--generator", str(generator), "--identity-encoder", str(encoder), "--identities", "4", "--no-judge", "--json", str(report)])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(report.read_text())
+    assert result["trials"] == 4 and 0.0 <= result["ours"]["retrieval_source_rate"] <= 1.0 and report.with_suffix(".png").is_file()
