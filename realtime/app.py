@@ -106,11 +106,14 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
             from realtime.gpu.frames import DeviceFrames
 
             frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
+        from realtime.stages.swap_controls import SwapControls
+
+        swap_controls = SwapControls()  # shared: the swap reads who wears what, the blend the privacy switch
         blend = BlendStage(
             BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size,
-            engines_dir=config.swap.engines_dir, face_safety=safety, hold_s=config.safety.cover_lost_s,
+            engines_dir=config.swap.engines_dir, face_safety=safety, hold_s=config.safety.cover_lost_s, swap_controls=swap_controls,
         )
-        stages += [SwapStage(config.swap, config.track, config.detect, frames=frames), blend]
+        stages += [SwapStage(config.swap, config.track, config.detect, frames=frames, controls=swap_controls), blend]
     return stages
 
 

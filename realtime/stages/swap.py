@@ -32,7 +32,15 @@ from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import PrecisionReference, select_runner
 from realtime.inference.spec import GeneratorSpec, Runner
 from realtime.pipeline.stage import Stage
-from realtime.still.image import embed_source_face, find_one_face, read_image, to_tensor
+from realtime.stages.swap_controls import SwapChoice, SwapControls
+from realtime.still.image import (
+    embed_face,
+    embed_source_face,
+    find_one_face,
+    load_identity_encoder,
+    read_image,
+    to_tensor,
+)
 from realtime.vision.align import crop_from_frame_matrix, warp_crop
 from realtime.vision.align_torch import warp_crop_torch
 from realtime.vision.landmarks import five_points
@@ -89,7 +97,7 @@ class SwapStage(Stage):
     reads = ("frame", "device_frame", "faces", "faces.crop_from_frame", "faces.alpha", "faces.state", "faces.confirmed_for_s", "faces.box")
     writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device")
 
-    def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None) -> None:
+    def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None, controls: SwapControls | None = None) -> None:
         if not config.generator:
             raise ConfigError("the swap stage needs --generator", "pass a generator checkpoint")
         self.config = config
@@ -97,6 +105,8 @@ class SwapStage(Stage):
         self.detect = detect
         self.spec: GeneratorSpec | None = None
         self.identity: torch.Tensor | None = None
+        self.controls = controls or SwapControls()
+        self._encoder: torch.nn.Module | None = None  # the identity encoder, kept for live source changes
         self.runners: dict[int, Runner] = {}
         self.skipped: list[tuple[str, str]] = []
         self.faces_swapped = 0
@@ -178,6 +188,23 @@ class SwapStage(Stage):
             inputs.append(self.identity[None].float())
         return PrecisionReference(tuple(inputs))
 
+    def identity_of_face(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        """The identity this generator takes for the face with ``landmarks`` in ``image`` (for a
+        source chosen while frames flow; the encoder is loaded once, on first use)."""
+        if self.spec is None or self.spec.id_dim is None or not self.config.identity_encoder:
+            raise ConfigError("this generator wears one person of its own, not a chosen face", "use an identity-driven generator (AEI-Net, inswapper, ...) to change faces live")
+        if self._encoder is None:
+            self._encoder = load_identity_encoder(Path(self.config.identity_encoder))
+        embedding = embed_face(image, landmarks, self._encoder)
+        if self.spec.identity_head is not None:
+            with torch.inference_mode():
+                embedding = self.spec.identity_head(embedding[None].float())[0]
+        return embedding.reshape(-1).float()
+
+    def identity_of_image(self, image: np.ndarray, what: str) -> torch.Tensor:
+        """The identity of the largest face in a still image; SourceError when there is none."""
+        return self.identity_of_face(image, find_one_face(image, self.detect, what, Path(what)))
+
     def use_source_embedding(self, embedding: torch.Tensor) -> None:
         """Wear the face the identity encoder embedded as ``embedding`` (through the generator's
         identity head, for users' ONNX models)."""
@@ -194,30 +221,45 @@ class SwapStage(Stage):
         self._identity_on_device = {}
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
-        faces = choose_faces(bundle.faces, self.detect.max_faces)
-        self.faces_left_out += sum(1 for face in bundle.faces if face.alpha > 0 and face.state != "tentative") - len(faces)
+        choice = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
+        if choice.mode != "swap":
+            return bundle
+        wearing = [face for face in bundle.faces if not choice.wears_nothing(face.track_id)]
+        faces = choose_faces(wearing, self.detect.max_faces)
+        self.faces_left_out += sum(1 for face in wearing if face.alpha > 0 and face.state != "tentative") - len(faces)
         if not faces:
             return bundle
         assert self.spec is not None, "setup() loads the generator"
         start = 0
         for batch, count in split_batches(len(faces), list(self.runners)):
-            self._swap_batch(bundle, faces[start : start + count], batch)
+            self._swap_batch(bundle, faces[start : start + count], batch, choice)
             start += count
         return bundle
 
-    def _swap_batch(self, bundle: FrameBundle, faces: list[Face], batch: int) -> None:
+    def _identities(self, faces: list[Face], batch: int, choice: SwapChoice) -> torch.Tensor | None:
+        """Each face's identity, padded to ``batch`` rows; None when every face wears --source
+        (the cached tensors serve then)."""
+        if self.identity is None or (choice.default is None and not choice.per_track):
+            return None
+        rows = [choice.identity_for(face.track_id, self.identity) for face in faces]
+        chosen = [row if row is not None else self.identity for row in rows]
+        chosen += [chosen[0]] * (batch - len(chosen))
+        return torch.stack(chosen).contiguous()
+
+    def _swap_batch(self, bundle: FrameBundle, faces: list[Face], batch: int, choice: SwapChoice | None = None) -> None:
         """Up to ``batch`` faces through the generator built for ``batch``."""
         assert self.spec is not None
+        identities = self._identities(faces, batch, choice or SwapChoice())
         if bundle.device_frame is not None and same_device(self.runners[batch].device, bundle.device_frame.tensor.device):
             with GPU_GATE.shared(), self._on_stream():
-                self._swap_on_device(bundle.device_frame, faces, batch)
+                self._swap_on_device(bundle.device_frame, faces, batch, identities)
             return
         size = self.spec.crop_size
         crops = np.zeros((batch, size, size, 3), np.uint8)
         for index, face in enumerate(faces):
             crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
         with GPU_GATE.shared(), self._on_stream():
-            images, masks = self._generate(crops, len(faces))
+            images, masks = self._generate(crops, len(faces), identities)
         for index, face in enumerate(faces):
             face.swapped_crop = images[index]
             face.swapped_mask = None if masks is None else masks[index]
@@ -233,14 +275,17 @@ class SwapStage(Stage):
         frame = torch.zeros((2 * size, 2 * size, 3), dtype=torch.uint8, device=self.runners[batch].device)
         self._generate_on_device(frame, [np.array([[1.0, 0.0, -size / 2], [0.0, 1.0, -size / 2]])] * batch, batch)
 
-    def _generate_on_device(self, frame: torch.Tensor, crops_from_frame: list[np.ndarray], batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _generate_on_device(self, frame: torch.Tensor, crops_from_frame: list[np.ndarray], batch: int, identities: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Generated RGB crops (N, S, S, 3) uint8 and masks (N, S, S) or None, for the N matrices,
         cut from ``frame`` on the generator's device and left there."""
         assert self.spec is not None
         runner, count = self.runners[batch], len(crops_from_frame)
         with torch.inference_mode():
             inputs = [warp_crop_torch(frame, crops_from_frame, self.spec.crop_size, batch) / 127.5 - 1.0]
-            if self.identity is not None:
+            if identities is not None:
+                runner = self.runners[batch]
+                inputs.append(identities.to(runner.device, runner.dtype, non_blocking=True))
+            elif self.identity is not None:
                 inputs.append(self._device_identity(batch))
             outputs = runner(*inputs)
             masks = outputs[1][:count, 0].float().clamp(0, 1) if len(outputs) > 1 else None
@@ -256,12 +301,12 @@ class SwapStage(Stage):
             cached = self._identity_on_device[batch] = self.identity.expand(batch, -1).contiguous().to(runner.device, runner.dtype)
         return cached
 
-    def _swap_on_device(self, frame: DeviceFrame, faces: list[Face], batch: int) -> None:
+    def _swap_on_device(self, frame: DeviceFrame, faces: list[Face], batch: int, identities: torch.Tensor | None = None) -> None:
         """Crops from the frame's GPU copy through the generator; the results stay on the GPU."""
         device = self.runners[batch].device
         stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
         frame.wait_on(stream)
-        images, masks = self._generate_on_device(frame.tensor, [face.crop_from_frame for face in faces], batch)
+        images, masks = self._generate_on_device(frame.tensor, [face.crop_from_frame for face in faces], batch, identities)
         for index, face in enumerate(faces):
             face.swapped_crop_device = images[index]
             face.swapped_mask_device = None if masks is None else masks[index]
@@ -269,12 +314,14 @@ class SwapStage(Stage):
         self.faces_swapped += len(faces)
         self.faces_on_device += len(faces)
 
-    def _generate(self, crops: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _generate(self, crops: np.ndarray, count: int, identities: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Generated RGB crops (and masks, if the generator makes them) for the first ``count``
         of ``crops``, a batch padded to its bucket size."""
         batch = len(crops)
         inputs = [to_tensor(crops)]
-        if self.identity is not None:
+        if identities is not None:
+            inputs.append(identities)
+        elif self.identity is not None:
             # contiguous: the same dense layout as the engines' example inputs (an expanded,
             # stride-0 tensor once made torch.compile recompile, seconds, on the first frame)
             inputs.append(self.identity.expand(batch, -1).contiguous())

@@ -32,6 +32,7 @@ from realtime.pipeline.stage import Stage
 from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
 from realtime.stages.blend.cpu import CpuBlender
 from realtime.stages.blend.guard import Cover, FaceGuard
+from realtime.stages.swap_controls import SwapControls
 from realtime.vision.cover import cover_face, covered_box
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class BlendStage(Stage):
     def __init__(
         self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256,
         frame_size: tuple[int, int] | None = None, engines_dir: str | None = None,
-        face_safety: str = "reveal", hold_s: float = 1.0,
+        face_safety: str = "reveal", hold_s: float = 1.0, swap_controls: SwapControls | None = None,
     ) -> None:
         self.controls = controls or BlendControls(BlendConfig())
         self.device = device
@@ -84,6 +85,7 @@ class BlendStage(Stage):
         self.fused_kernels: str | None = None  # how fusing started: the saved file, or why not
         self.cpu = CpuBlender()
         self.guard = FaceGuard(face_safety, hold_s)
+        self.swap_controls = swap_controls  # the operator's privacy switch and per-person choices
         self.cover_failures = 0
         self._gpu: GpuBlender | None = None
 
@@ -146,6 +148,13 @@ class BlendStage(Stage):
         """The face-safety policy over every face this frame did not get a swap on."""
         covers = self.guard.plan(bundle)
         self.guard.remember(bundle)
+        choice = self.swap_controls.snapshot() if self.swap_controls is not None else None
+        if choice is not None and choice.mode == "original":
+            covers = []  # the operator chose to show faces as they are
+        elif choice is not None and choice.mode == "blur":
+            covers = [Cover(face, "blur") for face in [*bundle.faces, *bundle.tentative_faces]]
+        elif choice is not None and choice.per_track:
+            covers = [c for c in covers if not choice.wears_nothing(c.face.track_id)]
         if not covers:
             return
         if bundle.frame_ready is not None:  # the GPU's composite is still on its way to the host

@@ -1,0 +1,72 @@
+"""What a live operator changes in the swap while frames flow: whether faces are swapped (or shown
+as they are, or blurred: a privacy switch), the identity every face wears by default, and the one
+each tracked person wears (or none). One immutable ``SwapChoice`` is read per frame, so a change
+lands on the next frame whole, never half-applied; the swap and blend stages share one holder."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
+
+SwapMode = Literal["swap", "original", "blur"]
+SWAP_MODES: tuple[SwapMode, ...] = ("swap", "original", "blur")
+
+
+@dataclass(frozen=True)
+class SwapChoice:
+    mode: SwapMode = "swap"
+    default: torch.Tensor | None = None  # None: the identity of --source
+    per_track: Mapping[int, torch.Tensor | None] = field(default_factory=dict)  # None: this person wears nothing
+    version: int = 0
+    source_name: str = "--source"
+
+    def wears_nothing(self, track_id: int) -> bool:
+        return track_id in self.per_track and self.per_track[track_id] is None
+
+    def identity_for(self, track_id: int, fallback: torch.Tensor | None) -> torch.Tensor | None:
+        chosen = self.per_track.get(track_id)
+        if chosen is not None:
+            return chosen
+        return self.default if self.default is not None else fallback
+
+
+class SwapControls:
+    """Thread-safe holder of the current ``SwapChoice``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._choice = SwapChoice()
+
+    def snapshot(self) -> SwapChoice:
+        with self._lock:
+            return self._choice
+
+    def _change(self, **changes: object) -> SwapChoice:
+        with self._lock:
+            self._choice = replace(self._choice, version=self._choice.version + 1, **changes)  # type: ignore[arg-type]
+            return self._choice
+
+    def set_mode(self, mode: SwapMode) -> SwapChoice:
+        if mode not in SWAP_MODES:
+            raise ValueError(f"unknown swap mode {mode!r}: use one of {', '.join(SWAP_MODES)}")
+        return self._change(mode=mode)
+
+    def set_default(self, identity: torch.Tensor, name: str) -> SwapChoice:
+        return self._change(default=identity, source_name=name)
+
+    def map_track(self, track_id: int, identity: torch.Tensor | None) -> SwapChoice:
+        """``track_id`` wears ``identity`` (None: nothing, the person is shown as they are)."""
+        with self._lock:
+            per_track = {**self._choice.per_track, track_id: identity}
+        return self._change(per_track=per_track)
+
+    def unmap_track(self, track_id: int) -> SwapChoice:
+        """``track_id`` wears the default again."""
+        with self._lock:
+            per_track = {k: v for k, v in self._choice.per_track.items() if k != track_id}
+        return self._change(per_track=per_track)
