@@ -140,13 +140,16 @@ def build_pipeline(
     specs: Sequence[SinkSpec],
     stages: Sequence[Stage] | None = None,
     extra_sinks: Sequence[SinkFactory] = (),
+    side_sinks: Sequence[SinkStage] = (),
 ) -> tuple[Pipeline, Plan]:
-    """Wire capture → stages → sinks; ``stages`` defaults to the face stages the config asks for."""
+    """Wire capture → stages → sinks; ``stages`` defaults to the face stages the config asks for.
+    ``side_sinks`` (the panel's preview) come last, on latest-wins queues: they never hold a frame."""
     plan = plan_run(config, source.info, specs)
     if stages is None:
         stages = face_stages(config, plan, (source.info.width, source.info.height))
-    sinks = [factory(source.info) for factory in extra_sinks] + make_sinks(specs, source.info, config.output)
-    sink_policies = (plan.policy,) * len(extra_sinks) + plan.sink_policies
+    sinks = [factory(source.info) for factory in extra_sinks] + make_sinks(specs, source.info, config.output) + list(side_sinks)
+    latest: Policy = "latest_wins"
+    sink_policies = (plan.policy,) * len(extra_sinks) + plan.sink_policies + (latest,) * len(side_sinks)
     total = source.info.total_frames
     if config.capture.max_frames is not None:
         total = min(total, config.capture.max_frames) if total else config.capture.max_frames
@@ -185,8 +188,13 @@ def run(
     if config.stats.report:
         check_report_path(Path(config.stats.report))  # before anything opens, not after the run
     source = open_source(config.capture)
+    preview = None
+    if config.control.control:
+        from realtime.control.preview import PreviewSink
+
+        preview = PreviewSink()
     try:
-        pipeline, plan = build_pipeline(config, source, specs, stages, extra_sinks)
+        pipeline, plan = build_pipeline(config, source, specs, stages, extra_sinks, side_sinks=[preview] if preview else [])
     except BaseException:
         source.close()
         raise
@@ -201,12 +209,19 @@ def run(
     result: RunResult | None = None
     t_run_start, cpu_start = time.perf_counter(), process_cpu_seconds()
     run_failed = True
+    panel = None
     try:
         poller.start()
+        if preview is not None:
+            from realtime.control.server import start_panel
+
+            panel = start_panel(config.control, pipeline, preview)
         result = pipeline.run(on_tick=status.tick if status else None)
         run_failed = False
     finally:
         poller.stop()
+        if panel is not None:
+            panel.stop()
         # Written even when the run failed: the report of a failing run is the most useful one.
         if status:
             status.finish()

@@ -351,6 +351,38 @@ class StatsConfig:
     quiet: bool = option(False, "print nothing but errors")
 
 
+def parse_control_address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` → (host, port); the host is 127.0.0.1 when only a port is given."""
+    host, _, port_text = text.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"--control {text!r} is not [HOST:]PORT", "e.g. --control 8080 or --control 127.0.0.1:8080") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--control port {port} is out of range", "use 1 to 65535 (0: any free port)")
+    return host.strip("[]") or "127.0.0.1", port
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    control: str | None = option(None, "serve the control panel and its JSON API at [HOST:]PORT (127.0.0.1 when only a port is given): preview, faces, per-person mapping, live numbers", metavar="[HOST:]PORT")
+    control_remote: bool = option(False, "allow --control on an address other than this machine's loopback (anyone who can reach it and has the token controls the run)")
+    control_token: str | None = option(None, "the token every panel request must carry (default: a random one, printed at start)", metavar="TOKEN")
+    faces_dir: str | None = option(None, "a folder of face photos the panel offers as a gallery", metavar="DIR")
+
+    def __post_init__(self) -> None:
+        if self.control is None:
+            return
+        host, _ = parse_control_address(self.control)
+        if host not in LOCAL_HOSTS and not self.control_remote:
+            raise ConfigError(f"--control {self.control} would serve the panel beyond this machine", "add --control-remote if that is what you want, or use a port alone (127.0.0.1)")
+        if self.control_token is not None and len(self.control_token) < 16:
+            raise ConfigError("--control-token is too short", "use at least 16 characters (or leave it out for a random one)")
+
+
 @dataclass(frozen=True)
 class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
@@ -362,6 +394,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)

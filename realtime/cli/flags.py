@@ -17,7 +17,7 @@ from realtime.options import is_flag
 
 T = TypeVar("T")
 
-RUN_SECTIONS = ("capture", "detect", "track", "swap", "blend", "safety", "output", "pipeline", "stats")
+RUN_SECTIONS = ("capture", "detect", "track", "swap", "blend", "safety", "output", "pipeline", "stats", "control")
 SWAP_IMAGE_SECTIONS = ("detect", "track", "swap", "blend")
 TRACK_SECTIONS = ("capture", "detect", "track", "pipeline", "stats")
 

@@ -214,6 +214,19 @@ class StatsCollector:
         parts.append(f"failed {failed}")
         return " | ".join(parts)
 
+    def live(self) -> dict[str, Any]:
+        """The last second's fps and end-to-end latency, each stage's p50/p99 so far, drops and
+        failures: what a live panel shows every second."""
+        now_ns = time.perf_counter_ns()
+        with self._lock:
+            self._trim_window(now_ns)
+            recent = sorted(self._window.latency_ms)
+            stages = {name: {"p50": round(hist.percentile(50), 2), "p99": round(hist.percentile(99), 2)} for name, hist in self.process_ms.items() if hist.count}
+            done, failed = self.frames_done, sum(self.failures.values())
+            fps = len(self._window.done_ns)
+        latency = {"p50": round(recent[len(recent) // 2], 2), "p99": round(recent[min(len(recent) - 1, int(len(recent) * 0.99))], 2)} if recent else {}
+        return {"fps": fps, "latency_ms": latency, "stages_ms": stages, "frames": done, "dropped": sum(self.drops().values()), "failed": failed}
+
     def report(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything measured, as a JSON-ready dict (percentiles per stage and end to end)."""
         with self._lock:

@@ -1,0 +1,204 @@
+"""What the control panel can do to a running pipeline, independent of HTTP: choose the face to
+wear (an uploaded photo, a gallery photo, a face in the frame), who wears what, the privacy
+switch, the blend settings (the same validated path as the controls file), and the live numbers.
+Identities are computed on the caller's thread (the server runs them off its event loop) and
+land through ``SwapControls``: whole, on the next frame."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from realtime.config import coerce_section_values
+from realtime.control.preview import PreviewSink
+from realtime.errors import ConfigError, SourceError
+from realtime.pipeline.stats import StatsCollector
+from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
+from realtime.stages.swap_controls import SWAP_MODES, SwapControls
+
+if TYPE_CHECKING:
+    from realtime.stages.swap import SwapStage
+
+log = logging.getLogger("realtime")
+MAX_UPLOAD_BYTES = 8 << 20
+MAX_UPLOAD_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class PanelError(Exception):
+    """A request the panel refuses, with the fix; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, status: int, message: str, fix: str) -> None:
+        super().__init__(f"{message}: {fix}")
+        self.status, self.message, self.fix = status, message, fix
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG, PNG or BMP header, read before decoding (a small file can
+    declare a huge picture)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] == b"BM" and len(data) >= 26:
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(int.from_bytes(data[22:26], "little", signed=True))
+    index = 2
+    while data[:2] == b"\xff\xd8" and index + 9 < len(data):
+        if data[index] != 0xFF:
+            return None
+        marker, length = data[index + 1], int.from_bytes(data[index + 2 : index + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+            return int.from_bytes(data[index + 7 : index + 9], "big"), int.from_bytes(data[index + 5 : index + 7], "big")
+        index += 2 + length
+    return None
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Uploaded bytes as an RGB image; PanelError for anything else (size, type, garbage)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PanelError(413, f"the upload is {len(data) >> 20} MiB", f"send a photo under {MAX_UPLOAD_BYTES >> 20} MiB")
+    size = declared_size(data)
+    if size is None:
+        raise PanelError(415, "the upload is not a JPEG, PNG or BMP image", "choose a photo file")
+    if size[0] * size[1] > MAX_UPLOAD_PIXELS or 0 in size:
+        raise PanelError(413, f"the image declares {size[0]}×{size[1]} pixels", "send an ordinary photo")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise PanelError(415, "the upload could not be decoded as an image", "choose a JPEG or PNG photo")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def gallery_path(faces_dir: Path | None, name: str) -> Path:
+    """A gallery photo by name; never a path outside ``faces_dir``."""
+    if faces_dir is None:
+        raise PanelError(404, "no gallery", "start the run with --faces-dir DIR")
+    root = faces_dir.resolve()
+    candidate = (root / name).resolve()
+    if "/" in name or "\\" in name or name.startswith(".") or candidate.parent != root or candidate.suffix.lower() not in IMAGE_SUFFIXES or not candidate.is_file():
+        raise PanelError(404, f"no gallery photo named {name!r}", "pick one from the gallery list")
+    return candidate
+
+
+@dataclass
+class Panel:
+    swap: SwapStage | None  # None: a run without a generator (preview and numbers only)
+    controls: SwapControls
+    blend: BlendControls | None
+    stats: StatsCollector
+    preview: PreviewSink
+    faces_dir: Path | None = None
+    started: float = field(default_factory=time.monotonic)
+    sources: dict[str, Any] = field(default_factory=dict)  # name → identity, for per-person choices
+
+    def gallery(self) -> list[str]:
+        if self.faces_dir is None or not self.faces_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.faces_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+
+    def _swap(self) -> SwapStage:
+        if self.swap is None:
+            raise PanelError(409, "this run swaps no faces", "start it with --generator, --identity-encoder and --source")
+        return self.swap
+
+    def _identity(self, image: np.ndarray, what: str) -> Any:
+        self._swap()
+        try:
+            return self._swap().identity_of_image(image, what)
+        except SourceError as exc:
+            raise PanelError(422, f"no face found in {what}", "use a clear photo where the face is at least 60 pixels wide") from exc
+        except ConfigError as exc:
+            raise PanelError(409, str(exc).split(":")[0], "start the run with an identity-driven generator") from exc
+
+    def wear(self, image: np.ndarray, name: str, track_id: int | None = None) -> dict[str, Any]:
+        """Compute the identity of ``image`` and make it the default (or ``track_id``'s)."""
+        t0 = time.perf_counter()
+        identity = self._identity(image, name)
+        self.sources[name] = identity
+        choice = self.controls.set_default(identity, name) if track_id is None else self.controls.map_track(track_id, identity)
+        log.info("panel: %s now wears %s (%.0f ms to compute)", "everyone" if track_id is None else f"track {track_id}", name, (time.perf_counter() - t0) * 1000)
+        return {"source": name, "track": track_id, "version": choice.version, "computed_ms": round((time.perf_counter() - t0) * 1000, 1)}
+
+    def wear_upload(self, data: bytes, name: str, track_id: int | None = None) -> dict[str, Any]:
+        return self.wear(decode_image(data), f"upload:{Path(name).name or 'photo'}", track_id)
+
+    def wear_gallery(self, name: str, track_id: int | None = None) -> dict[str, Any]:
+        path = gallery_path(self.faces_dir, name)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise PanelError(415, f"gallery photo {name} could not be read", "replace it with a JPEG or PNG")
+        return self.wear(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), f"gallery:{name}", track_id)
+
+    def wear_face_in_frame(self, track_id: int | None = None, for_track: int | None = None) -> dict[str, Any]:
+        """The face of ``track_id`` (default: the largest) on the newest frame becomes the source."""
+        latest = self.preview.latest()
+        if latest is None or not latest.faces:
+            raise PanelError(409, "no face in the frame right now", "step into view and try again")
+        faces = [f for f in latest.faces if track_id is None or f.track_id == track_id]
+        if not faces:
+            raise PanelError(404, f"track {track_id} is not in the frame", "pick a face the panel lists")
+        face = max(faces, key=lambda f: f.box[2] - f.box[0])
+        t0 = time.perf_counter()
+        try:
+            identity = self._swap().identity_of_face(latest.frame, face.landmarks)
+        except ConfigError as exc:
+            raise PanelError(409, str(exc).split(":")[0], "start the run with an identity-driven generator") from exc
+        name = f"frame:track {face.track_id}"
+        self.sources[name] = identity
+        choice = self.controls.set_default(identity, name) if for_track is None else self.controls.map_track(for_track, identity)
+        return {"source": name, "track": for_track, "version": choice.version, "computed_ms": round((time.perf_counter() - t0) * 1000, 1)}
+
+    def map_track(self, track_id: int, wear: str) -> dict[str, Any]:
+        """``wear``: 'default', 'none', or a source the panel has used (its name)."""
+        if wear == "default":
+            choice = self.controls.unmap_track(track_id)
+        elif wear == "none":
+            choice = self.controls.map_track(track_id, None)
+        elif wear in self.sources:
+            choice = self.controls.map_track(track_id, self.sources[wear])
+        else:
+            raise PanelError(404, f"no source named {wear!r}", "upload or pick it first, or use 'default' or 'none'")
+        return {"track": track_id, "wears": wear, "version": choice.version}
+
+    def set_mode(self, mode: str) -> dict[str, Any]:
+        if mode not in SWAP_MODES:
+            raise PanelError(400, f"unknown mode {mode!r}", f"use one of {', '.join(SWAP_MODES)}")
+        return {"mode": mode, "version": self.controls.set_mode(mode).version}  # type: ignore[arg-type]
+
+    def set_blend(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Blend settings, checked exactly as the controls file's are."""
+        if self.blend is None:
+            raise PanelError(409, "this run has no blend stage", "start it with --generator")
+        unknown = sorted(set(values) - set(LIVE_FIELDS))
+        if unknown:
+            raise PanelError(400, f"blend option(s) {', '.join(unknown)} cannot change live", f"live options: {', '.join(LIVE_FIELDS)}")
+        try:
+            settings = self.blend.update(**coerce_section_values("blend", values))
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise PanelError(400, "bad blend value", str(exc)) from exc
+        return {k: getattr(settings, k) for k in LIVE_FIELDS}
+
+    def state(self) -> dict[str, Any]:
+        choice = self.controls.snapshot()
+        latest = self.preview.latest()
+        tracks = [{"id": f.track_id, "wears": self._wears(choice, f.track_id)} for f in latest.faces] if latest else []
+        blend = {k: getattr(self.blend.snapshot(), k) for k in LIVE_FIELDS} if self.blend else None
+        return {
+            "mode": choice.mode, "source": choice.source_name, "version": choice.version, "tracks": tracks,
+            "sources": sorted(self.sources), "gallery": self.gallery(), "blend": blend, "generator": self.swap.spec.architecture if self.swap is not None and self.swap.spec else None,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+        }
+
+    def _wears(self, choice: Any, track_id: int) -> str:
+        if choice.wears_nothing(track_id):
+            return "none"
+        chosen = choice.per_track.get(track_id)
+        if chosen is None:
+            return "default"
+        return next((name for name, identity in self.sources.items() if identity is chosen), "chosen")
+
+    def numbers(self) -> dict[str, Any]:
+        return self.stats.live()

@@ -1,0 +1,79 @@
+"""The panel's view of the output: a sink on a latest-wins queue that keeps a reference to the
+newest finished frame and its faces. A slow browser costs preview frames, never pipeline frames:
+JPEGs are encoded on the server's side, only for the frame a client asks for."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from realtime.bundle import FrameBundle
+from realtime.pipeline.stage import SinkStage
+
+PREVIEW_WIDTH = 640
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    track_id: int
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    index: int
+    frame: np.ndarray  # RGB, the output as written
+    faces: tuple[TrackedFace, ...]
+
+
+class PreviewSink(SinkStage):
+    name = "panel-preview"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: PreviewFrame | None = None
+        self._jpeg: tuple[int, int, bytes] | None = None  # (frame index, width, bytes)
+
+    def write(self, bundle: FrameBundle) -> None:
+        faces = tuple(TrackedFace(f.track_id, tuple(float(v) for v in f.box), f.landmarks) for f in bundle.faces)  # type: ignore[arg-type]
+        with self._lock:
+            self._latest = PreviewFrame(bundle.frame_id, bundle.frame, faces)
+
+    def latest(self) -> PreviewFrame | None:
+        with self._lock:
+            return self._latest
+
+    def jpeg(self, width: int = PREVIEW_WIDTH, quality: int = 75) -> tuple[int, bytes] | None:
+        """The newest frame as a JPEG at most ``width`` wide (encoded once per frame and width)."""
+        latest = self.latest()
+        if latest is None:
+            return None
+        cached = self._jpeg
+        if cached is not None and cached[0] == latest.index and cached[1] == width:
+            return latest.index, cached[2]
+        frame = latest.frame
+        if frame.shape[1] > width:
+            frame = cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            return None
+        self._jpeg = (latest.index, width, encoded.tobytes())
+        return latest.index, self._jpeg[2]
+
+    def face_jpeg(self, track_id: int, size: int = 160) -> bytes | None:
+        """A thumbnail of one tracked face on the newest frame."""
+        latest = self.latest()
+        face = next((f for f in latest.faces if f.track_id == track_id), None) if latest else None
+        if latest is None or face is None:
+            return None
+        height, width = latest.frame.shape[:2]
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        crop = latest.frame[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
+        if crop.size == 0:
+            return None
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(cv2.resize(crop, (size, size)), cv2.COLOR_RGB2BGR))
+        return encoded.tobytes() if ok else None

@@ -1,0 +1,257 @@
+"""The control panel: every endpoint through Starlette's test client (token, uploads, gallery
+confinement, sources, mapping, privacy switch, blend), identities changing per frame whole and
+per tracked person in the swap stage, and the privacy switch in the blend."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+from starlette.testclient import TestClient  # noqa: E402
+
+from realtime.bundle import Detection, FrameBundle  # noqa: E402
+from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig  # noqa: E402
+from realtime.control.api import make_app  # noqa: E402
+from realtime.control.panel import MAX_UPLOAD_BYTES, Panel, declared_size, gallery_path  # noqa: E402
+from realtime.control.preview import PreviewSink  # noqa: E402
+from realtime.models.aei_net import AEINet  # noqa: E402
+from realtime.models.checkpoint import save_checkpoint  # noqa: E402
+from realtime.models.identity import IdentityEncoder  # noqa: E402
+from realtime.pipeline.stats import StatsCollector  # noqa: E402
+from realtime.stages.blend import BlendControls, BlendStage  # noqa: E402
+from realtime.stages.swap import SwapStage  # noqa: E402
+from realtime.stages.swap_controls import SwapControls  # noqa: E402
+from realtime.stages.track import FaceTracker  # noqa: E402
+from realtime.testing import make_face_landmarks, make_ground_truth_frame  # noqa: E402
+
+TOKEN = "test-token-0123456789abcdef"
+AEI = {"crop_size": 128, "id_dim": 16, "attr_width": 4, "gen_width": 4, "max_mult": 2}
+
+
+def _face_photo() -> bytes:
+    from realtime.io.demo import demo_source_path
+
+    return demo_source_path().read_bytes()
+
+
+@pytest.fixture(scope="module")
+def swap_stage(tmp_path_factory) -> SwapStage:
+    from conftest import has_face_model
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline (the source face is found with it)")
+    folder = tmp_path_factory.mktemp("panel")
+    torch.manual_seed(0)
+    save_checkpoint(folder / "g.safetensors", AEINet(**AEI), architecture="aei_net", hyperparameters=AEI)
+    save_checkpoint(folder / "e.safetensors", IdentityEncoder(embed_dim=16, width=0.25), architecture="identity_encoder", hyperparameters={"embed_dim": 16, "width": 0.25})
+    config = SwapConfig(generator=str(folder / "g.safetensors"), identity_encoder=str(folder / "e.safetensors"), source="demo", backends=("cpu",))
+    stage = SwapStage(config, TrackConfig(crop_size=128), DetectConfig(max_faces=2))
+    stage.setup()
+    return stage
+
+
+def _two_faces(frame_index: int = 0) -> FrameBundle:
+    frame = np.ascontiguousarray(np.hstack([make_ground_truth_frame(frame_index, sensor_noise=0)] * 2))
+    detections = [Detection(make_face_landmarks((320.0, 240.0), 70.0)), Detection(make_face_landmarks((960.0, 240.0), 70.0))]
+    bundle = FrameBundle(frame_index, 0, frame, frame_index / 30)
+    bundle.faces = FaceTracker(TrackConfig(birth_hits=1, crop_size=128, fade_s=0.0)).step(detections, 0.0, 0.0)
+    return bundle
+
+
+@pytest.fixture
+def panel(swap_stage, tmp_path) -> Panel:
+    gallery = tmp_path / "faces"
+    gallery.mkdir()
+    (gallery / "grace.jpg").write_bytes(_face_photo())
+    (tmp_path / "secret.jpg").write_bytes(_face_photo())
+    swap_stage.controls = SwapControls()
+    preview = PreviewSink()
+    preview.write(_two_faces())
+    return Panel(swap_stage, swap_stage.controls, BlendControls(BlendConfig()), StatsCollector(), preview, gallery)
+
+
+@pytest.fixture
+def client(panel) -> TestClient:
+    return TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+ENDPOINTS = [
+    ("GET", "/"), ("GET", "/kiosk"), ("GET", "/api/state"), ("GET", "/api/numbers"), ("GET", "/api/preview.jpg"),
+    ("GET", "/api/faces/1.jpg"), ("GET", "/api/gallery/grace.jpg"), ("POST", "/api/source/upload"), ("POST", "/api/source/gallery"),
+    ("POST", "/api/source/frame"), ("POST", "/api/mapping"), ("POST", "/api/mode"), ("POST", "/api/blend"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+@pytest.mark.parametrize("token", [None, "wrong", TOKEN[:-1], TOKEN + "x"])
+def test_every_endpoint_refuses_a_missing_or_wrong_token(panel, method, path, token):
+    client = TestClient(make_app(panel, TOKEN))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.request(method, path, headers=headers)
+    assert response.status_code == 401 and "token" in response.json()["error"]
+
+
+def test_the_token_works_as_header_query_or_the_cookie_the_page_sets(panel):
+    client = TestClient(make_app(panel, TOKEN))
+    assert client.get(f"/api/state?token={TOKEN}").status_code == 200
+    page = client.get(f"/?token={TOKEN}")
+    assert page.status_code == 200 and "realtime" in page.text and "preview.mjpg" in page.text
+    assert client.get("/api/state").status_code == 200  # the cookie from the page
+    assert client.get("/kiosk").status_code == 200 and "Use my face" in client.get("/kiosk").text
+
+
+def test_state_numbers_previews_and_faces(client):
+    state = client.get("/api/state").json()
+    assert state["mode"] == "swap" and [t["id"] for t in state["tracks"]] == [1, 2] and state["gallery"] == ["grace.jpg"]
+    assert state["generator"] == "aei_net" and set(state["blend"]) >= {"erode", "blur", "opacity", "colour"}
+    assert set(client.get("/api/numbers").json()) >= {"fps", "latency_ms", "stages_ms", "dropped", "failed"}
+    jpeg = client.get("/api/preview.jpg")
+    assert jpeg.headers["content-type"] == "image/jpeg" and cv2.imdecode(np.frombuffer(jpeg.content, np.uint8), cv2.IMREAD_COLOR).shape[1] == 640
+    assert client.get("/api/faces/1.jpg").status_code == 200 and client.get("/api/faces/9.jpg").status_code == 404
+
+
+def test_an_uploaded_face_becomes_the_default_identity(client, swap_stage):
+    before = swap_stage.controls.snapshot()
+    response = client.post("/api/source/upload?name=grace.jpg", content=_face_photo())
+    assert response.status_code == 200, response.text
+    after = swap_stage.controls.snapshot()
+    assert after.version == before.version + 1 and after.source_name == "upload:grace.jpg" and after.default is not None
+    assert torch.allclose(after.default, swap_stage.identity, atol=1e-5)  # the demo source, embedded the same way
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"", 415, "not a JPEG"),
+        (b"GIF89a" + b"\0" * 100, 415, "not a JPEG"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + (60000).to_bytes(4, "big") + (60000).to_bytes(4, "big") + b"\x08\x02\0\0\0", 413, "declares 60000×60000"),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 200, 415, "not a JPEG|could not be decoded"),
+        (b"\xff\xd8\xff" + b"\0" * (MAX_UPLOAD_BYTES + 10), 413, "too large|MiB"),
+    ],
+)
+def test_bad_uploads_are_refused_with_a_fix_and_change_nothing(client, swap_stage, body, status, words):
+    import re
+
+    version = swap_stage.controls.snapshot().version
+    response = client.post("/api/source/upload", content=body)
+    assert response.status_code == status and re.search(words, response.json()["error"]) and response.json()["fix"]
+    assert swap_stage.controls.snapshot().version == version
+
+
+def test_a_photo_without_a_face_is_a_clear_message(client):
+    ok, png = cv2.imencode(".png", np.full((200, 200, 3), 90, np.uint8))
+    response = client.post("/api/source/upload", content=png.tobytes())
+    assert response.status_code == 422 and response.json()["error"].startswith("no face found")
+
+
+@pytest.mark.parametrize("name", ["../secret.jpg", "..%2Fsecret.jpg", "/etc/passwd", ".hidden.jpg", "grace.jpg/..", "nope.jpg", "..\\secret.jpg"])
+def test_the_gallery_never_reaches_outside_its_folder(client, panel, name):
+    assert client.post("/api/source/gallery", json={"name": name}).status_code == 404
+    with pytest.raises(Exception, match="no gallery photo"):
+        gallery_path(panel.faces_dir, name)
+    assert client.get(f"/api/gallery/{name}").status_code == 404
+
+
+def test_a_gallery_face_and_the_face_in_the_frame_can_be_worn(client, swap_stage):
+    assert client.post("/api/source/gallery", json={"name": "grace.jpg"}).json()["source"] == "gallery:grace.jpg"
+    assert client.get("/api/gallery/grace.jpg").content == _face_photo()
+    response = client.post("/api/source/frame", json={"face": 2})
+    assert response.status_code == 200 and response.json()["source"] == "frame:track 2"
+    assert client.post("/api/source/frame", json={"face": 7}).status_code == 404
+
+
+def test_mapping_mode_and_blend(client, swap_stage):
+    client.post("/api/source/gallery", json={"name": "grace.jpg"})
+    assert client.post("/api/mapping", json={"track": 2, "wear": "none"}).status_code == 200
+    assert client.post("/api/mapping", json={"track": 1, "wear": "gallery:grace.jpg"}).status_code == 200
+    tracks = {t["id"]: t["wears"] for t in client.get("/api/state").json()["tracks"]}
+    assert tracks == {1: "gallery:grace.jpg", 2: "none"}
+    assert client.post("/api/mapping", json={"track": 1, "wear": "nobody"}).status_code == 404
+    assert client.post("/api/mapping", json={"track": "1"}).status_code == 400
+    assert client.post("/api/mode", json={"mode": "blur"}).json()["mode"] == "blur" and swap_stage.controls.snapshot().mode == "blur"
+    assert client.post("/api/mode", json={"mode": "off"}).status_code == 400
+    assert client.post("/api/blend", json={"erode": 0.1, "keep_mouth": True}).json()["erode"] == 0.1
+    for bad in ({"erode": "x"}, {"colour": "bogus"}, {"blend_device": "cuda"}, {"opacity": 3.0}):
+        response = client.post("/api/blend", json=bad)
+        assert response.status_code == 400, bad
+    assert client.post("/api/blend", content=b"not json").status_code == 400
+
+
+def _recording_runner(stage: SwapStage, calls: list[torch.Tensor]) -> None:
+    for runner in stage.runners.values():
+        original = runner.fn
+
+        def record(*inputs, _original=original):
+            calls.append(inputs[1].detach().clone())
+            return _original(*inputs)
+
+        runner.fn = record
+
+
+def test_each_person_wears_their_own_identity_or_none(swap_stage):
+    swap_stage.controls = SwapControls()
+    calls: list[torch.Tensor] = []
+    _recording_runner(swap_stage, calls)
+    other = torch.nn.functional.normalize(torch.randn(16), dim=0)
+    swap_stage.controls.map_track(2, other)
+    bundle = swap_stage.process(_two_faces())
+    assert len(calls) == 1 and torch.allclose(calls[0][0], swap_stage.identity) and torch.allclose(calls[0][1], other)
+    assert all(f.swapped_crop is not None for f in bundle.faces)
+    swap_stage.controls.map_track(2, None)
+    bundle = swap_stage.process(_two_faces(1))
+    assert [f.swapped_crop is not None for f in bundle.faces] == [True, False]  # track 2 wears nothing
+
+
+def test_a_source_change_lands_on_the_next_frame_whole(swap_stage):
+    """Changes arrive from another thread while frames are swapped: every frame's faces wear one
+    identity, the old or the new, never a mix; after the change returns, the next frame is new."""
+    import threading
+
+    swap_stage.controls = SwapControls()
+    calls: list[torch.Tensor] = []
+    _recording_runner(swap_stage, calls)
+    identities = [torch.nn.functional.normalize(torch.randn(16), dim=0) for _ in range(20)]
+    done = threading.Event()
+
+    def flip() -> None:
+        for identity in identities:
+            swap_stage.controls.set_default(identity, "x")
+        done.set()
+
+    thread = threading.Thread(target=flip)
+    thread.start()
+    frame = 0
+    while not done.is_set() or frame < 3:
+        swap_stage.process(_two_faces(frame))
+        frame += 1
+    thread.join()
+    for batch in calls:
+        assert torch.equal(batch[0], batch[1])  # both faces of a frame: one snapshot
+    assert torch.equal(calls[-1][0], identities[-1])
+
+
+def test_the_privacy_switch_shows_the_original_or_blurs_every_face():
+    controls = SwapControls()
+    blend = BlendStage(BlendControls(BlendConfig()), face_safety="hold", swap_controls=controls)
+    original = _two_faces()
+    frame = original.frame.copy()
+    controls.set_mode("original")
+    shown = blend.process(_two_faces())
+    assert np.array_equal(shown.frame, frame)  # under 'hold' these unswapped faces would be covered
+    controls.set_mode("blur")
+    blurred = blend.process(_two_faces())
+    for face in blurred.faces:
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        assert not np.array_equal(blurred.frame[y0:y1, x0:x1], frame[y0:y1, x0:x1])
+
+
+def test_declared_sizes_are_read_from_headers():
+    ok, png = cv2.imencode(".png", np.zeros((30, 40, 3), np.uint8))
+    ok, jpg = cv2.imencode(".jpg", np.zeros((30, 40, 3), np.uint8))
+    ok, bmp = cv2.imencode(".bmp", np.zeros((30, 40, 3), np.uint8))
+    assert declared_size(png.tobytes()) == declared_size(jpg.tobytes()) == declared_size(bmp.tobytes()) == (40, 30)
+    assert declared_size(b"plain text") is None
