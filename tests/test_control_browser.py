@@ -1,0 +1,121 @@
+"""The panel in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright) opens
+the page of a running pipeline, sees the preview update, uploads a source, and the face in the
+output changes. Skips, saying why, where Chromium or Playwright is missing (`.ci/run` installs
+Chromium first)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "browser-test-token-0123456789"
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no Chromium installed (Debian: apt-get install chromium; .ci/run does this)")
+
+
+def _still_clip(path: Path, seconds: float = 30.0) -> Path:
+    """One demo frame held still: any change in the face is the swap's, not the clip's."""
+    import av
+
+    from realtime.io.demo import make_demo_frame
+
+    frame = make_demo_frame(0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = frame.shape[1], frame.shape[0], "yuv420p"
+        for _ in range(int(seconds * 15)):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def _other_face(tmp_path: Path) -> Path:
+    """A face photo of someone other than the default source (an LFW photo when ../shared has it)."""
+    from conftest import shared_dir
+
+    shared = shared_dir()
+    lfw = shared / "data" / "faces" / "lfw-deepfunneled" / "Aaron_Eckhart" if shared else None
+    photos = sorted(lfw.glob("*.jpg")) if lfw and lfw.is_dir() else []
+    if not photos:
+        pytest.skip("no LFW photo to upload (../shared is absent)")
+    return photos[0]
+
+
+@pytest.mark.timeout(240)
+def test_the_panel_in_chromium_previews_and_changes_the_face(tmp_path):
+    from conftest import has_face_model
+
+    chromium = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    photo = _other_face(tmp_path)
+    clip = _still_clip(tmp_path / "still.mp4")
+    command = [
+        sys.executable, "-m", "realtime", "run", "--input", str(clip), "--loop", "--pace", "native", "--output", "null",
+        "--generator", str(ROOT / "models" / "aei-net-v1.safetensors"), "--identity-encoder", str(ROOT / "models" / "identity-encoder-v1.safetensors"),
+        "--source", "demo", "--backends", "cpu", "--control", "0", "--control-token", TOKEN, "--face-safety", "reveal",
+    ]
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline and process.poll() is None:
+            found = re.search(r"control panel: (http://\S+)", log_path.read_text())
+            url = found.group(1) if found else None
+            time.sleep(0.2)
+        assert url, log_path.read_text()[-2000:]
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=90_000)
+            page.wait_for_function("/^[1-9][0-9]* fps$/.test(document.getElementById('fps').textContent)", timeout=90_000)
+            page.wait_for_function("document.querySelectorAll('#tracks .track').length > 0", timeout=90_000)  # the face is tracked and swapped
+            time.sleep(1.0)
+            base = url.split("/?")[0]
+            first = _preview(page, base)
+            page.set_input_files("#upload", str(photo))
+            page.wait_for_function("document.getElementById('message').textContent.startsWith('wearing upload:')", timeout=60_000)
+            time.sleep(2.0)  # a few frames at the run's pace
+            second = _preview(page, base)
+            shots = Path(os.environ.get("REALTIME_SCREENSHOTS", tmp_path))
+            page.screenshot(path=str(shots / "panel.png"))
+            page.goto(base + "/kiosk")
+            page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=30_000)
+            page.screenshot(path=str(shots / "kiosk.png"))
+            browser.close()
+        # the input is one still frame: what changed is the face, now wearing another person, and
+        # nothing else (the changed pixels sit in one face-sized box)
+        changed = np.abs(first.astype(np.int16) - second.astype(np.int16)).max(axis=2) > 24
+        rows, cols = np.nonzero(changed)
+        assert changed.sum() > 500, f"only {changed.sum()} pixels changed"
+        box_share = (np.ptp(rows) + 1) * (np.ptp(cols) + 1) / changed.size
+        assert box_share < 0.1, f"the change spreads over {box_share:.0%} of the picture"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _preview(page, base: str) -> np.ndarray:
+    """The newest preview frame, fetched by the page itself (with the cookie it was given)."""
+    data = page.evaluate("async url => Array.from(new Uint8Array(await (await fetch(url)).arrayBuffer()))", base + "/api/preview.jpg")
+    return cv2.imdecode(np.array(data, np.uint8), cv2.IMREAD_COLOR)
