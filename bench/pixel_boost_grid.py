@@ -119,7 +119,7 @@ def main() -> None:
     header = np.full((40, grid.shape[1], 3), 255, np.uint8)
     for i, label in enumerate(["input (1080p)", "swap, k=1", "pixel boost k=2", "pixel boost k=4"]):
         cv2.putText(header, label, (i * 512 + 10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
-    cv2.imwrite(str(args.out), cv2.cvtColor(np.vstack([header, grid]), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(args.out), cv2.cvtColor(np.vstack([header, grid]), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
     summary = {f"k{k}": {"detail_share_mean": round(float(np.mean([f[f"k{k}"]["detail_share"] for f in figures])), 3), "identity_mean": round(float(np.mean([f[f"k{k}"]["identity_to_source"] for f in figures])), 3), "lattice_mean": round(float(np.mean([f[f"k{k}"]["lattice"] for f in figures])), 3)} for k in BOOSTS}  # type: ignore[index]
     print(json.dumps(summary))
     if args.json:

@@ -1,0 +1,80 @@
+"""What the control panel costs the pipeline's process: the same paced run (the demo clip at its
+30 fps, faces tracked, no generator, so the panel's share is visible) without and with --control,
+the latter with a browser's worth of clients (the MJPEG preview and the one-second numbers).
+Prints CPU cores busy, frames and drops of each, from the runs' own reports.
+    python3 bench/panel_cost.py [--seconds 20] [--json OUT]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+
+def _client(url: str, stop: threading.Event, counts: dict[str, int]) -> None:
+    """Read the preview stream and the numbers as a browser would."""
+    base, token = url.split("/?token=")
+    def stream(path: str, key: str) -> None:
+        try:
+            with urllib.request.urlopen(f"{base}{path}?token={token}", timeout=10) as response:
+                while not stop.is_set():
+                    chunk = response.read1(65536)
+                    if not chunk:
+                        return
+                    counts[key] += len(chunk)
+        except Exception:  # noqa: BLE001 - the run ended and closed the stream
+            return
+    threads = [threading.Thread(target=stream, args=(p, k), daemon=True) for p, k in (("/api/preview.mjpg", "preview_bytes"), ("/api/events", "events_bytes"))]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+
+
+def run(seconds: float, panel: bool) -> dict[str, object]:
+    folder = Path(tempfile.mkdtemp())
+    report = folder / "report.json"
+    frames = int(seconds * 30)
+    command = [sys.executable, "-m", "realtime", "run", "--input", "demo", "--loop", "--max-frames", str(frames), "--pace", "native", "--output", "null", "--report", str(report)]
+    if panel:
+        command += ["--control", "0"]
+    log = folder / "run.log"
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    counts = {"preview_bytes": 0, "events_bytes": 0}
+    stop = threading.Event()
+    if panel:
+        url = None
+        while url is None and process.poll() is None:
+            found = re.search(r"control panel: (http://\S+)", log.read_text())
+            url = found.group(1) if found else None
+            time.sleep(0.1)
+        if url:
+            threading.Thread(target=_client, args=(url, stop, counts), daemon=True).start()
+    process.wait()
+    stop.set()
+    data = json.loads(report.read_text())
+    return {"panel": panel, "frames": data["frames"]["done"], "dropped": sum(data["frames"]["dropped"].values()), "cpu_cores_busy": data["resources"]["cpu_cores_busy"],
+            "cpu_seconds": data["resources"]["cpu_seconds"], "latency_p99_ms": data["latency_ms"].get("p99"), **counts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results = [run(args.seconds, panel) for panel in (False, True, False, True)]
+    for r in results:
+        print(f"panel {'on ' if r['panel'] else 'off'}: {r['frames']} frames, dropped {r['dropped']}, CPU {r['cpu_cores_busy']} cores busy ({r['cpu_seconds']} s), p99 {r['latency_p99_ms']} ms"
+              + (f", preview {int(r['preview_bytes']) >> 10} KiB, numbers {int(r['events_bytes'])} B" if r["panel"] else ""))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
