@@ -188,13 +188,14 @@ def run(
     if config.stats.report:
         check_report_path(Path(config.stats.report))  # before anything opens, not after the run
     source = open_source(config.capture)
-    preview = None
+    preview, recording = None, None
     if config.control.control:
         from realtime.control.preview import PreviewSink
+        from realtime.control.recording import RecordingSink
 
-        preview = PreviewSink()
+        preview, recording = PreviewSink(), RecordingSink(source.info, config.output, Path(config.control.record_dir))
     try:
-        pipeline, plan = build_pipeline(config, source, specs, stages, extra_sinks, side_sinks=[preview] if preview else [])
+        pipeline, plan = build_pipeline(config, source, specs, stages, extra_sinks, side_sinks=[preview, recording] if preview and recording else [])
     except BaseException:
         source.close()
         raise
@@ -215,7 +216,7 @@ def run(
         if preview is not None:
             from realtime.control.server import start_panel
 
-            panel = start_panel(config.control, pipeline, preview)
+            panel = start_panel(config.control, pipeline, preview, recording)
         result = pipeline.run(on_tick=status.tick if status else None)
         run_failed = False
     finally:

@@ -372,6 +372,7 @@ class ControlConfig:
     control_remote: bool = option(False, "allow --control on an address other than this machine's loopback (anyone who can reach it and has the token controls the run)")
     control_token: str | None = option(None, "the token every panel request must carry (default: a random one, printed at start)", metavar="TOKEN")
     faces_dir: str | None = option(None, "a folder of face photos the panel offers as a gallery", metavar="DIR")
+    record_dir: str = option(".", "where recordings started from the panel are written (recording-DATE-TIME.mp4)", metavar="DIR")
 
     def __post_init__(self) -> None:
         if self.control is None:

@@ -255,3 +255,45 @@ def test_declared_sizes_are_read_from_headers():
     ok, bmp = cv2.imencode(".bmp", np.zeros((30, 40, 3), np.uint8))
     assert declared_size(png.tobytes()) == declared_size(jpg.tobytes()) == declared_size(bmp.tobytes()) == (40, 30)
     assert declared_size(b"plain text") is None
+
+
+def test_recording_from_the_panel_writes_a_playable_file_starting_at_zero(tmp_path):
+    import av
+
+    from realtime.config import OutputConfig
+    from realtime.control.recording import RecordingSink
+    from realtime.io.sources import SourceInfo
+
+    info = SourceInfo(kind="camera", description="test", width=64, height=48, fps=30.0, total_frames=None, audio_path=None)
+    sink = RecordingSink(info, OutputConfig(), tmp_path)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    sink.write(FrameBundle(0, 0, frame, 5.0))  # not recording: nothing happens
+    path = sink.start()
+    for index in range(12):
+        sink.write(FrameBundle(index, 0, frame, 10.0 + index / 30))
+    assert sink.recording == path
+    written = sink.stop()
+    assert written == path and sink.recording is None and sink.frames == 12
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 12 and frames[0].time < 0.2  # from 0 (the encoder's usual two-frame delay), not 10 s
+
+
+def test_record_start_and_stop_through_the_api(panel, tmp_path):
+    from realtime.config import OutputConfig
+    from realtime.control.recording import RecordingSink
+    from realtime.io.sources import SourceInfo
+
+    info = SourceInfo(kind="camera", description="test", width=64, height=48, fps=30.0, total_frames=None, audio_path=None)
+    panel.recording = RecordingSink(info, OutputConfig(), tmp_path)
+    client = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
+    started = client.post("/api/record", json={"action": "start"}).json()["recording"]
+    assert started.startswith("recording-") and client.get("/api/state").json()["recording"] == started
+    for index in range(3):
+        panel.recording.write(FrameBundle(index, 0, np.zeros((48, 64, 3), np.uint8), index / 30))
+    stopped = client.post("/api/record", json={"action": "stop"}).json()
+    assert stopped["file"] == started and stopped["frames"] == 3 and (tmp_path / started).is_file()
+    assert client.post("/api/record", json={"action": "pause"}).status_code == 400
+    panel.recording = RecordingSink(info, OutputConfig(), tmp_path / "missing")
+    refused = client.post("/api/record", json={"action": "start"})
+    assert refused.status_code == 507 and "does not exist" in refused.json()["error"]

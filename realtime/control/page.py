@@ -66,6 +66,7 @@ canvas { width: 100%; height: 90px; background: #000; }
     <div id="gallery"></div>
     <p id="message"></p></section>
   <section><h2>People in the frame</h2><div id="tracks"></div></section>
+  <section><h2>Record</h2><button id="record">Start recording</button> <span id="recording"></span></section>
   <section><h2>Swap</h2>
     <label><input type="radio" name="mode" value="swap" checked> swap faces</label>
     <label><input type="radio" name="mode" value="original"> show faces as they are</label>
@@ -105,6 +106,8 @@ function show(data) {
   const state = data.state;
   document.getElementById('source').textContent = state.source;
   document.getElementById('generator').textContent = state.generator || '';
+  document.getElementById('record').textContent = state.recording ? 'Stop recording' : 'Start recording';
+  document.getElementById('recording').textContent = state.recording ? 'recording to ' + state.recording : '';
   document.querySelector('input[name=mode][value=' + state.mode + ']').checked = true;
   const key = JSON.stringify([state.gallery, state.sources, state.tracks]);
   if (key !== known) {
@@ -127,6 +130,11 @@ function show(data) {
 new EventSource('/api/events').onmessage = event => show(JSON.parse(event.data));
 document.getElementById('upload').onchange = event => { const file = event.target.files[0]; if (file) call('/api/source/upload?name=' + encodeURIComponent(file.name), file, true); };
 document.getElementById('from-frame').onclick = () => call('/api/source/frame', {});
+document.getElementById('record').onclick = async () => {
+  const stop = document.getElementById('record').textContent.startsWith('Stop');
+  const data = await call('/api/record', {action: stop ? 'stop' : 'start'});
+  if (data.file) { const message = document.getElementById('message'); message.textContent = 'recorded ' + data.frames + ' frames to ' + data.file; message.className = 'ok'; }
+};
 document.querySelectorAll('input[name=mode]').forEach(radio => radio.onchange = () => call('/api/mode', {mode: radio.value}));
 for (const name of ['erode', 'blur', 'opacity', 'colour']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: name === 'colour' ? e.target.value : Number(e.target.value)});
 for (const name of ['keep_mouth', 'keep_eyes']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: e.target.checked});

@@ -17,12 +17,13 @@ import numpy as np
 
 from realtime.config import coerce_section_values
 from realtime.control.preview import PreviewSink
-from realtime.errors import ConfigError, SourceError
+from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.pipeline.stats import StatsCollector
 from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
 from realtime.stages.swap_controls import SWAP_MODES, SwapControls
 
 if TYPE_CHECKING:
+    from realtime.control.recording import RecordingSink
     from realtime.stages.swap import SwapStage
 
 log = logging.getLogger("realtime")
@@ -91,6 +92,7 @@ class Panel:
     stats: StatsCollector
     preview: PreviewSink
     faces_dir: Path | None = None
+    recording: RecordingSink | None = None
     started: float = field(default_factory=time.monotonic)
     sources: dict[str, Any] = field(default_factory=dict)  # name → identity, for per-person choices
 
@@ -111,7 +113,7 @@ class Panel:
         except SourceError as exc:
             raise PanelError(422, f"no face found in {what}", "use a clear photo where the face is at least 60 pixels wide") from exc
         except ConfigError as exc:
-            raise PanelError(409, str(exc).split(":")[0], "start the run with an identity-driven generator") from exc
+            raise PanelError(409, exc.problem, exc.fix) from exc
 
     def wear(self, image: np.ndarray, name: str, track_id: int | None = None) -> dict[str, Any]:
         """Compute the identity of ``image`` and make it the default (or ``track_id``'s)."""
@@ -145,7 +147,7 @@ class Panel:
         try:
             identity = self._swap().identity_of_face(latest.frame, face.landmarks)
         except ConfigError as exc:
-            raise PanelError(409, str(exc).split(":")[0], "start the run with an identity-driven generator") from exc
+            raise PanelError(409, exc.problem, exc.fix) from exc
         name = f"frame:track {face.track_id}"
         self.sources[name] = identity
         choice = self.controls.set_default(identity, name) if for_track is None else self.controls.map_track(for_track, identity)
@@ -190,7 +192,12 @@ class Panel:
             "mode": choice.mode, "source": choice.source_name, "version": choice.version, "tracks": tracks,
             "sources": sorted(self.sources), "gallery": self.gallery(), "blend": blend, "generator": self.swap.spec.architecture if self.swap is not None and self.swap.spec else None,
             "uptime_s": round(time.monotonic() - self.started, 1),
+            "recording": self._recording_name(),
         }
+
+    def _recording_name(self) -> str | None:
+        path = self.recording.recording if self.recording is not None else None
+        return path.name if path else None
 
     def _wears(self, choice: Any, track_id: int) -> str:
         if choice.wears_nothing(track_id):
@@ -199,6 +206,21 @@ class Panel:
         if chosen is None:
             return "default"
         return next((name for name, identity in self.sources.items() if identity is chosen), "chosen")
+
+    def record(self, action: str) -> dict[str, Any]:
+        """Start or stop recording the output to a new file in --record-dir."""
+        if self.recording is None:
+            raise PanelError(409, "this run cannot record", "start it with --control")
+        if action == "start":
+            try:
+                path = self.recording.start()
+            except SinkError as exc:
+                raise PanelError(507, exc.problem, exc.fix or "choose another --record-dir") from exc
+            return {"recording": path.name}
+        if action == "stop":
+            written = self.recording.stop()
+            return {"recording": None, "file": written.name if written else None, "frames": self.recording.frames}
+        raise PanelError(400, f"unknown action {action!r}", "use start or stop")
 
     def numbers(self) -> dict[str, Any]:
         return self.stats.live()

@@ -13,6 +13,7 @@ from realtime.config import ControlConfig, parse_control_address
 from realtime.control.api import make_app
 from realtime.control.panel import Panel
 from realtime.control.preview import PreviewSink
+from realtime.control.recording import RecordingSink
 from realtime.errors import SinkError
 from realtime.pipeline.pipeline import Pipeline
 from realtime.stages.swap_controls import SwapControls
@@ -21,7 +22,7 @@ log = logging.getLogger("realtime")
 START_TIMEOUT_S = 10.0
 
 
-def start_panel(config: ControlConfig, pipeline: Pipeline, preview: PreviewSink) -> PanelServer:
+def start_panel(config: ControlConfig, pipeline: Pipeline, preview: PreviewSink, recording: RecordingSink | None = None) -> PanelServer:
     """The panel over ``pipeline``'s swap and blend stages (found by name), listening."""
     stages = {stage.name: stage for stage in pipeline.stages}
     swap, blend = stages.get("swap"), stages.get("blend")
@@ -32,6 +33,7 @@ def start_panel(config: ControlConfig, pipeline: Pipeline, preview: PreviewSink)
         stats=pipeline.stats,
         preview=preview,
         faces_dir=Path(config.faces_dir) if config.faces_dir else None,
+        recording=recording,
     )
     server = PanelServer(panel, config.control or "0", config.control_token)
     server.start()
