@@ -169,6 +169,7 @@ class SwapConfig:
     generator: str | None = option(None, "generator: our checkpoint (.safetensors) or your own ONNX swapper (inswapper, hyperswap, simswap, ghost, DeepFaceLive .dfm exported to .onnx); without one, frames pass through unswapped", metavar="PATH")
     source: str | None = option(None, "image of the face to wear (identity-driven generators); 'demo' is a built-in public-domain portrait", metavar="IMAGE")
     identity_encoder: str | None = option(None, "identity encoder used to embed --source: our checkpoint, or an ArcFace ONNX (w600k_r50.onnx) for users' ONNX swappers", metavar="PATH")
+    also_generator: tuple[str, ...] = option((), "more generators prepared at start, to switch to from the control panel without a restart (one crop size and template, the same --identity-encoder)", metavar="PATH")
     generator_profile: str | None = option(None, "users' ONNX swappers: the family (inswapper_128, reswapper_128, reswapper_256, hyperswap_256, simswap_256, simswap_512, ghost_256, dfm) when the file cannot tell", metavar="NAME")
     identity_converter: str | None = option(None, "users' ONNX swappers: the family's identity converter ONNX (SimSwap, GHOST), or inswapper_128.onnx for its latent map (ReSwapper)", metavar="PATH")
     pixel_boost: int = option(1, "run the generator on a k× larger crop split into k² sub-images in one batch, and interleave them: sharper faces for k² the generator work (1, 2 or 4)", metavar="K")

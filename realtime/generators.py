@@ -26,10 +26,12 @@ class GeneratorRequest:
     pixel_boost: int = 1
 
     @classmethod
-    def from_swap(cls, swap: SwapConfig) -> GeneratorRequest:
-        if not swap.generator:
+    def from_swap(cls, swap: SwapConfig, path: str | None = None) -> GeneratorRequest:
+        """The request for ``--generator`` (or ``path``: one of ``--also-generator``)."""
+        chosen = path or swap.generator
+        if not chosen:
             raise ConfigError("no generator given", "pass --generator FILE (.safetensors or .onnx)")
-        return cls(Path(swap.generator), swap.target_identity, swap.generator_profile, Path(swap.identity_converter) if swap.identity_converter else None, swap.pixel_boost)
+        return cls(Path(chosen), swap.target_identity, swap.generator_profile, Path(swap.identity_converter) if swap.identity_converter else None, swap.pixel_boost)
 
     @property
     def is_onnx(self) -> bool:

@@ -297,3 +297,37 @@ def test_record_start_and_stop_through_the_api(panel, tmp_path):
     panel.recording = RecordingSink(info, OutputConfig(), tmp_path / "missing")
     refused = client.post("/api/record", json={"action": "start"})
     assert refused.status_code == 507 and "does not exist" in refused.json()["error"]
+
+
+def test_generators_prepared_at_start_are_switched_between_frames(tmp_path):
+    from conftest import has_face_model
+
+    from realtime.errors import ConfigError
+
+    if not has_face_model():
+        pytest.skip("no face_landmarker.task available offline")
+    torch.manual_seed(1)
+    paths = []
+    for name in ("a", "b"):
+        save_checkpoint(tmp_path / f"{name}.safetensors", AEINet(**AEI), architecture="aei_net", hyperparameters=AEI)
+        paths.append(str(tmp_path / f"{name}.safetensors"))
+    save_checkpoint(tmp_path / "e.safetensors", IdentityEncoder(embed_dim=16, width=0.25), architecture="identity_encoder", hyperparameters={"embed_dim": 16, "width": 0.25})
+    config = SwapConfig(generator=paths[0], also_generator=(paths[1],), identity_encoder=str(tmp_path / "e.safetensors"), source="demo", backends=("cpu",))
+    stage = SwapStage(config, TrackConfig(crop_size=128), DetectConfig(max_faces=2))
+    stage.setup()
+    assert [g.name for g in stage.loaded] == ["a.safetensors", "b.safetensors"] and stage.active == 0
+    first = stage.process(_two_faces()).faces[0].swapped_crop
+    stage.controls.set_generator(1)
+    second = stage.process(_two_faces()).faces[0].swapped_crop
+    assert stage.active == 1 and stage.describe()["active_generator"] == 1
+    assert not np.array_equal(first, second)  # another generator's weights
+    panel = Panel(stage, stage.controls, None, StatsCollector(), PreviewSink())
+    client = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
+    assert client.post("/api/generator", json={"index": 0}).json()["name"] == "a.safetensors"
+    assert client.post("/api/generator", json={"index": 2}).status_code == 400
+    assert client.get("/api/state").json()["generators"] == ["a.safetensors", "b.safetensors"]
+    other = {**AEI, "crop_size": 256}
+    save_checkpoint(tmp_path / "c.safetensors", AEINet(**other), architecture="aei_net", hyperparameters=other)
+    mixed = SwapStage(SwapConfig(generator=paths[0], also_generator=(str(tmp_path / "c.safetensors"),), identity_encoder=str(tmp_path / "e.safetensors"), source="demo", backends=("cpu",)), TrackConfig(crop_size=128), DetectConfig())
+    with pytest.raises(ConfigError, match="one crop size and template"):
+        mixed.setup()

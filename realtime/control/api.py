@@ -138,6 +138,9 @@ def make_app(panel: Panel, token: str) -> Starlette:
             raise PanelError(400, "no track given", 'send {"track": ID, "wear": "default" | "none" | SOURCE}')
         return JSONResponse(panel.map_track(track, str(body.get("wear", "default"))))
 
+    async def generator(request: Request) -> Response:
+        return JSONResponse(panel.set_generator((await _json(request)).get("index")))
+
     async def mode(request: Request) -> Response:
         return JSONResponse(panel.set_mode(str((await _json(request)).get("mode", ""))))
 
@@ -153,7 +156,7 @@ def make_app(panel: Panel, token: str) -> Starlette:
         Route("/api/preview.jpg", preview_jpg), Route("/api/preview.mjpg", preview_stream), Route("/api/faces/{track:int}.jpg", face_jpg), Route("/api/gallery/{name}", gallery_image),
         Route("/api/source/upload", upload, methods=["POST"]), Route("/api/source/gallery", gallery, methods=["POST"]),
         Route("/api/source/frame", from_frame, methods=["POST"]), Route("/api/mapping", mapping, methods=["POST"]),
-        Route("/api/mode", mode, methods=["POST"]), Route("/api/blend", blend, methods=["POST"]), Route("/api/record", record, methods=["POST"]),
+        Route("/api/mode", mode, methods=["POST"]), Route("/api/generator", generator, methods=["POST"]), Route("/api/blend", blend, methods=["POST"]), Route("/api/record", record, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={PanelError: lambda _request, exc: _error(exc)})  # type: ignore[dict-item]
 

@@ -66,6 +66,7 @@ canvas { width: 100%; height: 90px; background: #000; }
     <div id="gallery"></div>
     <p id="message"></p></section>
   <section><h2>People in the frame</h2><div id="tracks"></div></section>
+  <section><h2>Generator</h2><select id="generators"></select></section>
   <section><h2>Record</h2><button id="record">Start recording</button> <span id="recording"></span></section>
   <section><h2>Swap</h2>
     <label><input type="radio" name="mode" value="swap" checked> swap faces</label>
@@ -109,6 +110,9 @@ function show(data) {
   document.getElementById('record').textContent = state.recording ? 'Stop recording' : 'Start recording';
   document.getElementById('recording').textContent = state.recording ? 'recording to ' + state.recording : '';
   document.querySelector('input[name=mode][value=' + state.mode + ']').checked = true;
+  const select = document.getElementById('generators');
+  if (select.options.length !== state.generators.length) select.replaceChildren(...state.generators.map((name, i) => { const o = document.createElement('option'); o.value = i; o.textContent = name; return o; }));
+  if (document.activeElement !== select) select.value = state.active_generator;
   const key = JSON.stringify([state.gallery, state.sources, state.tracks]);
   if (key !== known) {
     known = key;
@@ -130,6 +134,7 @@ function show(data) {
 new EventSource('/api/events').onmessage = event => show(JSON.parse(event.data));
 document.getElementById('upload').onchange = event => { const file = event.target.files[0]; if (file) call('/api/source/upload?name=' + encodeURIComponent(file.name), file, true); };
 document.getElementById('from-frame').onclick = () => call('/api/source/frame', {});
+document.getElementById('generators').onchange = e => call('/api/generator', {index: Number(e.target.value)});
 document.getElementById('record').onclick = async () => {
   const stop = document.getElementById('record').textContent.startsWith('Stop');
   const data = await call('/api/record', {action: stop ? 'stop' : 'start'});

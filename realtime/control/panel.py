@@ -109,7 +109,7 @@ class Panel:
     def _identity(self, image: np.ndarray, what: str) -> Any:
         self._swap()
         try:
-            return self._swap().identity_of_image(image, what)
+            return self._swap().embedding_of_image(image, what)
         except SourceError as exc:
             raise PanelError(422, f"no face found in {what}", "use a clear photo where the face is at least 60 pixels wide") from exc
         except ConfigError as exc:
@@ -145,7 +145,7 @@ class Panel:
         face = max(faces, key=lambda f: f.box[2] - f.box[0])
         t0 = time.perf_counter()
         try:
-            identity = self._swap().identity_of_face(latest.frame, face.landmarks)
+            identity = self._swap().embedding_of_face(latest.frame, face.landmarks)
         except ConfigError as exc:
             raise PanelError(409, exc.problem, exc.fix) from exc
         name = f"frame:track {face.track_id}"
@@ -164,6 +164,12 @@ class Panel:
         else:
             raise PanelError(404, f"no source named {wear!r}", "upload or pick it first, or use 'default' or 'none'")
         return {"track": track_id, "wears": wear, "version": choice.version}
+
+    def set_generator(self, index: Any) -> dict[str, Any]:
+        names = self._swap().describe()["generators"]
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(names):  # type: ignore[arg-type]
+            raise PanelError(400, f"no generator {index!r}", f"use 0 to {len(names) - 1} (--generator, then each --also-generator)")  # type: ignore[arg-type]
+        return {"generator": index, "name": names[index], "version": self.controls.set_generator(index).version}  # type: ignore[index]
 
     def set_mode(self, mode: str) -> dict[str, Any]:
         if mode not in SWAP_MODES:
@@ -191,6 +197,7 @@ class Panel:
         return {
             "mode": choice.mode, "source": choice.source_name, "version": choice.version, "tracks": tracks,
             "sources": sorted(self.sources), "gallery": self.gallery(), "blend": blend, "generator": self.swap.spec.architecture if self.swap is not None and self.swap.spec else None,
+            "generators": [g.name for g in self.swap.loaded] if self.swap is not None else [], "active_generator": choice.generator,
             "uptime_s": round(time.monotonic() - self.started, 1),
             "recording": self._recording_name(),
         }

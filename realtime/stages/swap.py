@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,6 @@ from realtime.pipeline.stage import Stage
 from realtime.stages.swap_controls import SwapChoice, SwapControls
 from realtime.still.image import (
     embed_face,
-    embed_source_face,
     find_one_face,
     load_identity_encoder,
     read_image,
@@ -49,6 +49,17 @@ if TYPE_CHECKING:
     from realtime.gpu.frames import DeviceFrame, DeviceFrames
 
 log = logging.getLogger("realtime")
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator prepared at start: switching to it between frames costs nothing."""
+
+    name: str
+    spec: GeneratorSpec
+    runners: dict[int, Runner]
+    identity: torch.Tensor | None
+    skipped: list[tuple[str, str]]
 
 
 def batch_bucket(faces: int) -> int:
@@ -107,6 +118,10 @@ class SwapStage(Stage):
         self.identity: torch.Tensor | None = None
         self.controls = controls or SwapControls()
         self._encoder: torch.nn.Module | None = None  # the identity encoder, kept for live source changes
+        self.loaded: list[LoadedGenerator] = []  # --generator, then each --also-generator
+        self.active = 0
+        self._source: tuple[np.ndarray, np.ndarray, torch.Tensor] | None = None  # the --source photo, its landmarks, its embedding
+        self._identity_of: dict[int, torch.Tensor] = {}  # chosen embeddings → the active generator's identities
         self.runners: dict[int, Runner] = {}
         self.skipped: list[tuple[str, str]] = []
         self.faces_swapped = 0
@@ -120,25 +135,45 @@ class SwapStage(Stage):
         self.stream: torch.cuda.Stream | None = None
 
     def setup(self) -> None:
-        spec = load_spec(GeneratorRequest.from_swap(self.config))
+        for path in (self.config.generator, *self.config.also_generator):
+            self.loaded.append(self._load(GeneratorRequest.from_swap(self.config, path)))
+        self._activate(0)
+
+    def _activate(self, index: int) -> None:
+        """Make generator ``index`` the one frames go through (on the swap thread, between frames)."""
+        chosen = self.loaded[index]
+        self.spec, self.runners, self.identity, self.skipped = chosen.spec, chosen.runners, chosen.identity, chosen.skipped
+        self.active = index
+        self._identity_on_device = {}
+        self._identity_of = {}
+
+    def _load(self, request: GeneratorRequest) -> LoadedGenerator:
+        """One generator ready to swap: its runners built, warmed up, and its --source identity."""
+        spec = load_spec(request)
+        if self.loaded and (spec.crop_size, spec.template) != (self.loaded[0].spec.crop_size, self.loaded[0].spec.template):
+            first = self.loaded[0].spec
+            raise ConfigError(f"{request.path.name} works on {spec.crop_size} px '{spec.template}' crops, {first.architecture} on {first.crop_size} px '{first.template}'", "switch live only between generators of one crop size and template")
         if spec.crop_size != self.track.crop_px:
             raise ConfigError(f"the generator works on {spec.crop_size} px crops but --crop-size is {self.track.crop_px}", f"run with --crop-size {spec.crop_size}")
         if spec.template != self.track.template_name:  # a deliberate choice is allowed, never a silent one
             log.warning("swap: the generator was made for '%s' crops; --template %s frames faces differently", spec.template, self.track.template_name)
         source_crop = None
+        self.identity = None
         if spec.id_dim is not None:
             self.identity, source_crop = self._source_identity(spec)
         # reduced precision exists only on the GPU: on a CPU every backend runs FP32
         reference = self._precision_reference(spec, source_crop) if spec.precision_checked and torch.cuda.is_available() else None
         buckets = sorted({batch_bucket(n) for n in range(1, self.detect.max_faces + 1)})
         engines_dir = resolve_engines_dir(self.config.engines_dir)
+        self.runners = {}
         for batch in buckets:
             selection = select_runner(spec, batch, engines_dir, self.config.backends, reference=reference)
             self.runners[batch] = selection.runner
             self.skipped = selection.skipped
         self.spec = spec
+        self._identity_on_device = {}
         device = self.runners[buckets[0]].device
-        if device.type == "cuda":
+        if device.type == "cuda" and self.stream is None:
             self.stream = torch.cuda.Stream(device)
             register_stream("swap", self.stream)
         if self.frames is not None and not same_device(device, self.frames.device):
@@ -152,23 +187,24 @@ class SwapStage(Stage):
                 if self.frames is not None and self.frames.enabled:
                     self._warm_device_path(batch)
         log.info("swap: %s on %s", spec.architecture, self.runners[buckets[0]].detail)
+        return LoadedGenerator(request.path.name, spec, self.runners, self.identity, self.skipped)
 
     def _source_identity(self, spec: GeneratorSpec) -> tuple[torch.Tensor, np.ndarray]:
         """The identity the generator takes for the --source face, and that face cropped as the
         generator crops faces (the realistic input the precision check runs on)."""
         if not self.config.source or not self.config.identity_encoder:
             raise ConfigError(f"the {spec.architecture} generator needs --source IMAGE and --identity-encoder PATH", "add both: the face to wear and the encoder that embeds it")
-        path = Path(self.config.source)
-        if self.config.source == "demo":
-            from realtime.io.demo import demo_source_path
+        if self._source is None:
+            path = Path(self.config.source)
+            if self.config.source == "demo":
+                from realtime.io.demo import demo_source_path
 
-            path = demo_source_path()
-        image = read_image(path)
-        landmarks = find_one_face(image, self.detect, "source", path)
-        identity = embed_source_face(image, landmarks, Path(self.config.identity_encoder))
-        if spec.identity_head is not None:
-            with torch.inference_mode():
-                identity = spec.identity_head(identity[None].float())[0]
+                path = demo_source_path()
+            image = read_image(path)
+            landmarks = find_one_face(image, self.detect, "source", path)
+            self._source = (image, landmarks, self._embed(image, landmarks))
+        image, landmarks, embedding = self._source
+        identity = self._identity_for(embedding, spec)
         if identity.numel() != spec.id_dim:
             raise ModelError(f"the identity encoder gives {identity.numel()}-D embeddings, the generator expects {spec.id_dim}", "use the encoder the generator was trained with")
         crop = warp_crop(image, crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template), spec.crop_size)
@@ -188,22 +224,30 @@ class SwapStage(Stage):
             inputs.append(self.identity[None].float())
         return PrecisionReference(tuple(inputs))
 
-    def identity_of_face(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
-        """The identity this generator takes for the face with ``landmarks`` in ``image`` (for a
-        source chosen while frames flow; the encoder is loaded once, on first use)."""
+    def _embed(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        """The identity encoder's embedding of a face (the encoder loaded once, on first use)."""
+        if self._encoder is None:
+            self._encoder = load_identity_encoder(Path(self.config.identity_encoder or ""))
+        return embed_face(image, landmarks, self._encoder).reshape(-1).float()
+
+    @staticmethod
+    def _identity_for(embedding: torch.Tensor, spec: GeneratorSpec) -> torch.Tensor:
+        """What ``spec`` takes for an encoder embedding (its identity head, for users' ONNX models)."""
+        if spec.identity_head is None:
+            return embedding
+        with torch.inference_mode():
+            return spec.identity_head(embedding[None].float())[0]
+
+    def embedding_of_face(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        """The encoder's embedding of the face with ``landmarks`` in ``image``: a source chosen
+        while frames flow (each generator turns it into its own identity when it is worn)."""
         if self.spec is None or self.spec.id_dim is None or not self.config.identity_encoder:
             raise ConfigError("this generator wears one person of its own, not a chosen face", "use an identity-driven generator (AEI-Net, inswapper, ...) to change faces live")
-        if self._encoder is None:
-            self._encoder = load_identity_encoder(Path(self.config.identity_encoder))
-        embedding = embed_face(image, landmarks, self._encoder)
-        if self.spec.identity_head is not None:
-            with torch.inference_mode():
-                embedding = self.spec.identity_head(embedding[None].float())[0]
-        return embedding.reshape(-1).float()
+        return self._embed(image, landmarks)
 
-    def identity_of_image(self, image: np.ndarray, what: str) -> torch.Tensor:
-        """The identity of the largest face in a still image; SourceError when there is none."""
-        return self.identity_of_face(image, find_one_face(image, self.detect, what, Path(what)))
+    def embedding_of_image(self, image: np.ndarray, what: str) -> torch.Tensor:
+        """The embedding of the largest face in a still image; SourceError when there is none."""
+        return self.embedding_of_face(image, find_one_face(image, self.detect, what, Path(what)))
 
     def use_source_embedding(self, embedding: torch.Tensor) -> None:
         """Wear the face the identity encoder embedded as ``embedding`` (through the generator's
@@ -224,6 +268,8 @@ class SwapStage(Stage):
         choice = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
         if choice.mode != "swap":
             return bundle
+        if choice.generator != self.active and 0 <= choice.generator < len(self.loaded):
+            self._activate(choice.generator)
         wearing = [face for face in bundle.faces if not choice.wears_nothing(face.track_id)]
         faces = choose_faces(wearing, self.detect.max_faces)
         self.faces_left_out += sum(1 for face in wearing if face.alpha > 0 and face.state != "tentative") - len(faces)
@@ -241,10 +287,18 @@ class SwapStage(Stage):
         (the cached tensors serve then)."""
         if self.identity is None or (choice.default is None and not choice.per_track):
             return None
-        rows = [choice.identity_for(face.track_id, self.identity) for face in faces]
-        chosen = [row if row is not None else self.identity for row in rows]
+        rows = [choice.identity_for(face.track_id, None) for face in faces]
+        chosen = [self._chosen_identity(row) if row is not None else self.identity for row in rows]
         chosen += [chosen[0]] * (batch - len(chosen))
         return torch.stack(chosen).contiguous()
+
+    def _chosen_identity(self, embedding: torch.Tensor) -> torch.Tensor:
+        """A chosen face's embedding as the active generator's identity (made once per choice)."""
+        cached = self._identity_of.get(id(embedding))
+        if cached is None:
+            assert self.spec is not None
+            cached = self._identity_of[id(embedding)] = self._identity_for(embedding, self.spec)
+        return cached
 
     def _swap_batch(self, bundle: FrameBundle, faces: list[Face], batch: int, choice: SwapChoice | None = None) -> None:
         """Up to ``batch`` faces through the generator built for ``batch``."""
@@ -334,6 +388,8 @@ class SwapStage(Stage):
         runner = next(iter(self.runners.values()), None)
         return {
             "generator": self.spec.architecture if self.spec else None,
+            "generators": [g.name for g in self.loaded],
+            "active_generator": self.active,
             "backend": runner.describe() if runner else None,
             "batches": sorted(self.runners),
             "skipped_backends": dict(self.skipped),

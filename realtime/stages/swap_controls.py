@@ -20,10 +20,12 @@ SWAP_MODES: tuple[SwapMode, ...] = ("swap", "original", "blur")
 @dataclass(frozen=True)
 class SwapChoice:
     mode: SwapMode = "swap"
+    # faces chosen live, as the identity encoder's embeddings (each generator makes its own identity of them)
     default: torch.Tensor | None = None  # None: the identity of --source
     per_track: Mapping[int, torch.Tensor | None] = field(default_factory=dict)  # None: this person wears nothing
     version: int = 0
     source_name: str = "--source"
+    generator: int = 0  # which of the generators prepared at start frames go through
 
     def wears_nothing(self, track_id: int) -> bool:
         return track_id in self.per_track and self.per_track[track_id] is None
@@ -55,6 +57,9 @@ class SwapControls:
         if mode not in SWAP_MODES:
             raise ValueError(f"unknown swap mode {mode!r}: use one of {', '.join(SWAP_MODES)}")
         return self._change(mode=mode)
+
+    def set_generator(self, index: int) -> SwapChoice:
+        return self._change(generator=index)
 
     def set_default(self, identity: torch.Tensor, name: str) -> SwapChoice:
         return self._change(default=identity, source_name=name)
