@@ -97,6 +97,7 @@ class FrameBundle:
     faces: list[Face] = field(default_factory=list)  # confirmed tracks ('live' or 'lost')
     tentative_faces: list[Face] = field(default_factory=list)  # new faces not yet confirmed (never swapped)
     scene_cut: bool = False  # the tracker found a cut before this frame and ended every track
+    swap_version: int | None = None  # the live swap choices this frame was swapped under (control panel)
     failed_stages: list[str] = field(default_factory=list)
     device_frame: Any = None  # a DeviceFrame: this frame's copy on the GPU, when stages keep it there
     frame_ready: Any = None  # an event to wait for before reading ``frame`` (its download from the GPU)

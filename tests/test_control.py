@@ -331,3 +331,14 @@ def test_generators_prepared_at_start_are_switched_between_frames(tmp_path):
     mixed = SwapStage(SwapConfig(generator=paths[0], also_generator=(str(tmp_path / "c.safetensors"),), identity_encoder=str(tmp_path / "e.safetensors"), source="demo", backends=("cpu",)), TrackConfig(crop_size=128), DetectConfig())
     with pytest.raises(ConfigError, match="one crop size and template"):
         mixed.setup()
+
+
+def test_the_panel_times_each_change_to_the_first_frame_swapped_under_it(panel, client, swap_stage):
+    response = client.post("/api/source/gallery", json={"name": "grace.jpg"}).json()
+    assert panel.apply_latencies_ms() == []  # no frame swapped under it yet
+    bundle = swap_stage.process(_two_faces(3))
+    assert bundle.swap_version == response["version"]
+    panel.preview.write(bundle)
+    latencies = panel.apply_latencies_ms()
+    assert len(latencies) == 1 and 0 <= latencies[0] < 60_000
+    assert client.get("/api/state").json()["apply_to_frame_ms"] == latencies

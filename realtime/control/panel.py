@@ -94,7 +94,8 @@ class Panel:
     faces_dir: Path | None = None
     recording: RecordingSink | None = None
     started: float = field(default_factory=time.monotonic)
-    sources: dict[str, Any] = field(default_factory=dict)  # name → identity, for per-person choices
+    sources: dict[str, Any] = field(default_factory=dict)  # name → embedding, for per-person choices
+    applied_ns: dict[int, int] = field(default_factory=dict)  # choices version → when it was set
 
     def gallery(self) -> list[str]:
         if self.faces_dir is None or not self.faces_dir.is_dir():
@@ -121,6 +122,7 @@ class Panel:
         identity = self._identity(image, name)
         self.sources[name] = identity
         choice = self.controls.set_default(identity, name) if track_id is None else self.controls.map_track(track_id, identity)
+        self.applied_ns[choice.version] = time.perf_counter_ns()
         log.info("panel: %s now wears %s (%.0f ms to compute)", "everyone" if track_id is None else f"track {track_id}", name, (time.perf_counter() - t0) * 1000)
         return {"source": name, "track": track_id, "version": choice.version, "computed_ms": round((time.perf_counter() - t0) * 1000, 1)}
 
@@ -151,6 +153,7 @@ class Panel:
         name = f"frame:track {face.track_id}"
         self.sources[name] = identity
         choice = self.controls.set_default(identity, name) if for_track is None else self.controls.map_track(for_track, identity)
+        self.applied_ns[choice.version] = time.perf_counter_ns()
         return {"source": name, "track": for_track, "version": choice.version, "computed_ms": round((time.perf_counter() - t0) * 1000, 1)}
 
     def map_track(self, track_id: int, wear: str) -> dict[str, Any]:
@@ -200,7 +203,18 @@ class Panel:
             "generators": [g.name for g in self.swap.loaded] if self.swap is not None else [], "active_generator": choice.generator,
             "uptime_s": round(time.monotonic() - self.started, 1),
             "recording": self._recording_name(),
+            "apply_to_frame_ms": self.apply_latencies_ms()[-10:],
         }
+
+    def apply_latencies_ms(self) -> list[float]:
+        """For each face change: from the moment it was set to the first output frame swapped
+        under it (or a later change), in ms."""
+        latencies = []
+        for version, t_set in sorted(self.applied_ns.items()):
+            shown = next((t for v, t in self.preview.shown if v >= version), None)
+            if shown is not None:
+                latencies.append(round((shown - t_set) / 1e6, 1))
+        return latencies
 
     def _recording_name(self) -> str | None:
         path = self.recording.recording if self.recording is not None else None

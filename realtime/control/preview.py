@@ -5,6 +5,8 @@ JPEGs are encoded on the server's side, only for the frame a client asks for."""
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -28,6 +30,8 @@ class PreviewFrame:
     index: int
     frame: np.ndarray  # RGB, the output as written
     faces: tuple[TrackedFace, ...]
+    swap_version: int | None  # the live choices it was swapped under
+    t_written_ns: int
 
 
 class PreviewSink(SinkStage):
@@ -37,11 +41,16 @@ class PreviewSink(SinkStage):
         self._lock = threading.Lock()
         self._latest: PreviewFrame | None = None
         self._jpeg: tuple[int, int, bytes] | None = None  # (frame index, width, bytes)
+        self.shown_version = -1
+        self.shown: deque[tuple[int, int]] = deque(maxlen=64)  # (choices version, when its first frame was written)
 
     def write(self, bundle: FrameBundle) -> None:
         faces = tuple(TrackedFace(f.track_id, tuple(float(v) for v in f.box), f.landmarks) for f in bundle.faces)  # type: ignore[arg-type]
         with self._lock:
-            self._latest = PreviewFrame(bundle.frame_id, bundle.frame, faces)
+            self._latest = PreviewFrame(bundle.frame_id, bundle.frame, faces, bundle.swap_version, time.perf_counter_ns())
+            if bundle.swap_version is not None and bundle.swap_version > self.shown_version:
+                self.shown_version = bundle.swap_version
+                self.shown.append((bundle.swap_version, self._latest.t_written_ns))
 
     def latest(self) -> PreviewFrame | None:
         with self._lock:

@@ -106,7 +106,7 @@ def device_images(tensor: torch.Tensor) -> torch.Tensor:
 class SwapStage(Stage):
     name = "swap"
     reads = ("frame", "device_frame", "faces", "faces.crop_from_frame", "faces.alpha", "faces.state", "faces.confirmed_for_s", "faces.box")
-    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device")
+    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "swap_version")
 
     def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None, controls: SwapControls | None = None) -> None:
         if not config.generator:
@@ -266,6 +266,7 @@ class SwapStage(Stage):
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         choice = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
+        bundle.swap_version = choice.version
         if choice.mode != "swap":
             return bundle
         if choice.generator != self.active and 0 <= choice.generator < len(self.loaded):
