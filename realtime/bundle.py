@@ -98,6 +98,7 @@ class FrameBundle:
     tentative_faces: list[Face] = field(default_factory=list)  # new faces not yet confirmed (never swapped)
     scene_cut: bool = False  # the tracker found a cut before this frame and ended every track
     swap_version: int | None = None  # the live swap choices this frame was swapped under (control panel)
+    input_preview: np.ndarray | None = None  # a small copy of the input, made only while the panel shows it
     failed_stages: list[str] = field(default_factory=list)
     device_frame: Any = None  # a DeviceFrame: this frame's copy on the GPU, when stages keep it there
     frame_ready: Any = None  # an event to wait for before reading ``frame`` (its download from the GPU)

@@ -342,3 +342,18 @@ def test_the_panel_times_each_change_to_the_first_frame_swapped_under_it(panel, 
     latencies = panel.apply_latencies_ms()
     assert len(latencies) == 1 and 0 <= latencies[0] < 60_000
     assert client.get("/api/state").json()["apply_to_frame_ms"] == latencies
+
+
+def test_the_input_view_costs_nothing_until_someone_watches_it(panel, swap_stage):
+    original = _two_faces(4)
+    untouched = original.frame.copy()
+    assert swap_stage.process(original).input_preview is None
+    panel.watch_input(True)
+    bundle = swap_stage.process(_two_faces(4))
+    assert bundle.input_preview is not None and bundle.input_preview.shape[1] == 640
+    expected = cv2.resize(untouched, (640, 240), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(bundle.input_preview, expected)  # the input, before any swap
+    panel.preview.write(bundle)
+    assert panel.preview.jpeg(input_side=True) is not None
+    panel.watch_input(False)
+    assert swap_stage.process(_two_faces(5)).input_preview is None

@@ -86,17 +86,29 @@ def make_app(panel: Panel, token: str) -> Starlette:
             return JSONResponse({"error": "no frame yet", "fix": "wait for the pipeline to start"}, status_code=503)
         return Response(frame[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    async def preview_stream(request: Request) -> Response:
+    def mjpeg(request: Request, input_side: bool) -> Response:
         async def frames() -> AsyncIterator[bytes]:
             last = -1
-            while not await request.is_disconnected():
-                frame = await run_in_threadpool(panel.preview.jpeg)
-                if frame is not None and frame[0] != last:
-                    last = frame[0]
-                    yield f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame[1])}\r\n\r\n".encode() + frame[1] + b"\r\n"
-                await asyncio.sleep(1 / PREVIEW_FPS)
+            if input_side:
+                panel.watch_input(True)
+            try:
+                while not await request.is_disconnected():
+                    frame = await run_in_threadpool(panel.preview.jpeg, input_side=input_side)
+                    if frame is not None and frame[0] != last:
+                        last = frame[0]
+                        yield f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame[1])}\r\n\r\n".encode() + frame[1] + b"\r\n"
+                    await asyncio.sleep(1 / PREVIEW_FPS)
+            finally:
+                if input_side:
+                    panel.watch_input(False)
 
         return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers={"Cache-Control": "no-store"})
+
+    async def preview_stream(request: Request) -> Response:
+        return mjpeg(request, input_side=False)
+
+    async def input_stream(request: Request) -> Response:
+        return mjpeg(request, input_side=True)
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
@@ -153,7 +165,7 @@ def make_app(panel: Panel, token: str) -> Starlette:
     routes = [
         Route("/", page), Route("/kiosk", page),
         Route("/api/state", state), Route("/api/numbers", numbers), Route("/api/events", events),
-        Route("/api/preview.jpg", preview_jpg), Route("/api/preview.mjpg", preview_stream), Route("/api/faces/{track:int}.jpg", face_jpg), Route("/api/gallery/{name}", gallery_image),
+        Route("/api/preview.jpg", preview_jpg), Route("/api/preview.mjpg", preview_stream), Route("/api/input.mjpg", input_stream), Route("/api/faces/{track:int}.jpg", face_jpg), Route("/api/gallery/{name}", gallery_image),
         Route("/api/source/upload", upload, methods=["POST"]), Route("/api/source/gallery", gallery, methods=["POST"]),
         Route("/api/source/frame", from_frame, methods=["POST"]), Route("/api/mapping", mapping, methods=["POST"]),
         Route("/api/mode", mode, methods=["POST"]), Route("/api/generator", generator, methods=["POST"]), Route("/api/blend", blend, methods=["POST"]), Route("/api/record", record, methods=["POST"]),

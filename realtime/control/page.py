@@ -54,7 +54,8 @@ canvas { width: 100%; height: 90px; background: #000; }
 <header><b>realtime</b><span id="fps">– fps</span><span id="latency">latency –</span><span id="drops">dropped –</span><span id="failed">failed –</span><span id="generator"></span></header>
 <main>
 <div>
-  <section><img id="preview" src="/api/preview.mjpg" alt="output preview"></section>
+  <section><div style="display:flex;gap:8px"><img id="input" alt="input" style="display:none;width:50%;border-radius:6px"><img id="preview" src="/api/preview.mjpg" alt="output preview"></div>
+    <label><input id="show-input" type="checkbox"> show the input beside the output</label></section>
   <section><h2>Live numbers (last 60 s: fps, white; p99 latency ms, orange)</h2><canvas id="chart" width="600" height="90"></canvas>
     <table id="stages"><thead><tr><th style="text-align:left">stage</th><th>p50 ms</th><th>p99 ms</th></tr></thead><tbody></tbody></table></section>
 </div>
@@ -134,6 +135,12 @@ function show(data) {
 new EventSource('/api/events').onmessage = event => show(JSON.parse(event.data));
 document.getElementById('upload').onchange = event => { const file = event.target.files[0]; if (file) call('/api/source/upload?name=' + encodeURIComponent(file.name), file, true); };
 document.getElementById('from-frame').onclick = () => call('/api/source/frame', {});
+document.getElementById('show-input').onchange = e => {
+  const input = document.getElementById('input'), preview = document.getElementById('preview');
+  input.style.display = e.target.checked ? 'block' : 'none';
+  input.src = e.target.checked ? '/api/input.mjpg?' + Date.now() : '';
+  preview.style.width = e.target.checked ? '50%' : '100%';
+};
 document.getElementById('generators').onchange = e => call('/api/generator', {index: Number(e.target.value)});
 document.getElementById('record').onclick = async () => {
   const stop = document.getElementById('record').textContent.startsWith('Stop');

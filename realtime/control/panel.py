@@ -7,6 +7,7 @@ land through ``SwapControls``: whole, on the next frame."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,8 @@ class Panel:
     started: float = field(default_factory=time.monotonic)
     sources: dict[str, Any] = field(default_factory=dict)  # name → embedding, for per-person choices
     applied_ns: dict[int, int] = field(default_factory=dict)  # choices version → when it was set
+    _input_watchers: int = 0
+    _watch_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def gallery(self) -> list[str]:
         if self.faces_dir is None or not self.faces_dir.is_dir():
@@ -173,6 +176,12 @@ class Panel:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(names):  # type: ignore[arg-type]
             raise PanelError(400, f"no generator {index!r}", f"use 0 to {len(names) - 1} (--generator, then each --also-generator)")  # type: ignore[arg-type]
         return {"generator": index, "name": names[index], "version": self.controls.set_generator(index).version}  # type: ignore[index]
+
+    def watch_input(self, watching: bool) -> None:
+        """Someone opened (or closed) the input view: input copies are made only while watched."""
+        with self._watch_lock:
+            self._input_watchers += 1 if watching else -1
+            self.controls.set_input_preview(self._input_watchers > 0)
 
     def set_mode(self, mode: str) -> dict[str, Any]:
         if mode not in SWAP_MODES:

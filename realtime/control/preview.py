@@ -32,6 +32,7 @@ class PreviewFrame:
     faces: tuple[TrackedFace, ...]
     swap_version: int | None  # the live choices it was swapped under
     t_written_ns: int
+    input_frame: np.ndarray | None  # the input, small, while the panel shows it
 
 
 class PreviewSink(SinkStage):
@@ -47,7 +48,7 @@ class PreviewSink(SinkStage):
     def write(self, bundle: FrameBundle) -> None:
         faces = tuple(TrackedFace(f.track_id, tuple(float(v) for v in f.box), f.landmarks) for f in bundle.faces)  # type: ignore[arg-type]
         with self._lock:
-            self._latest = PreviewFrame(bundle.frame_id, bundle.frame, faces, bundle.swap_version, time.perf_counter_ns())
+            self._latest = PreviewFrame(bundle.frame_id, bundle.frame, faces, bundle.swap_version, time.perf_counter_ns(), bundle.input_preview)
             if bundle.swap_version is not None and bundle.swap_version > self.shown_version:
                 self.shown_version = bundle.swap_version
                 self.shown.append((bundle.swap_version, self._latest.t_written_ns))
@@ -56,21 +57,23 @@ class PreviewSink(SinkStage):
         with self._lock:
             return self._latest
 
-    def jpeg(self, width: int = PREVIEW_WIDTH, quality: int = 75) -> tuple[int, bytes] | None:
-        """The newest frame as a JPEG at most ``width`` wide (encoded once per frame and width)."""
+    def jpeg(self, width: int = PREVIEW_WIDTH, quality: int = 75, *, input_side: bool = False) -> tuple[int, bytes] | None:
+        """The newest frame (or its input) as a JPEG at most ``width`` wide (encoded once per
+        frame, width and side)."""
         latest = self.latest()
-        if latest is None:
+        if latest is None or (input_side and latest.input_frame is None):
             return None
+        key = -width if input_side else width
         cached = self._jpeg
-        if cached is not None and cached[0] == latest.index and cached[1] == width:
+        if cached is not None and cached[0] == latest.index and cached[1] == key:
             return latest.index, cached[2]
-        frame = latest.frame
+        frame = latest.input_frame if input_side and latest.input_frame is not None else latest.frame
         if frame.shape[1] > width:
             frame = cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_AREA)
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             return None
-        self._jpeg = (latest.index, width, encoded.tobytes())
+        self._jpeg = (latest.index, key, encoded.tobytes())
         return latest.index, self._jpeg[2]
 
     def face_jpeg(self, track_id: int, size: int = 160) -> bytes | None:

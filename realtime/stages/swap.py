@@ -62,6 +62,18 @@ class LoadedGenerator:
     skipped: list[tuple[str, str]]
 
 
+PREVIEW_WIDTH = 640
+
+
+def preview_copy(frame: np.ndarray, width: int = PREVIEW_WIDTH) -> np.ndarray:
+    """A copy of ``frame`` at most ``width`` wide, for the panel's input view."""
+    if frame.shape[1] <= width:
+        return frame.copy()
+    import cv2
+
+    return cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_AREA)
+
+
 def batch_bucket(faces: int) -> int:
     """The static batch size that serves ``faces`` faces: the next power of two."""
     return 1 << max(0, faces - 1).bit_length()
@@ -106,7 +118,7 @@ def device_images(tensor: torch.Tensor) -> torch.Tensor:
 class SwapStage(Stage):
     name = "swap"
     reads = ("frame", "device_frame", "faces", "faces.crop_from_frame", "faces.alpha", "faces.state", "faces.confirmed_for_s", "faces.box")
-    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "swap_version")
+    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "swap_version", "input_preview")
 
     def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None, controls: SwapControls | None = None) -> None:
         if not config.generator:
@@ -267,6 +279,8 @@ class SwapStage(Stage):
     def process(self, bundle: FrameBundle) -> FrameBundle:
         choice = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
         bundle.swap_version = choice.version
+        if choice.input_preview:  # before the blend draws over the frame (the CPU blend works in place)
+            bundle.input_preview = preview_copy(bundle.frame)
         if choice.mode != "swap":
             return bundle
         if choice.generator != self.active and 0 <= choice.generator < len(self.loaded):

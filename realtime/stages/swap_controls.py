@@ -26,6 +26,7 @@ class SwapChoice:
     version: int = 0
     source_name: str = "--source"
     generator: int = 0  # which of the generators prepared at start frames go through
+    input_preview: bool = False  # keep a small copy of each input frame (someone watches it)
 
     def wears_nothing(self, track_id: int) -> bool:
         return track_id in self.per_track and self.per_track[track_id] is None
@@ -57,6 +58,9 @@ class SwapControls:
         if mode not in SWAP_MODES:
             raise ValueError(f"unknown swap mode {mode!r}: use one of {', '.join(SWAP_MODES)}")
         return self._change(mode=mode)
+
+    def set_input_preview(self, on: bool) -> SwapChoice:
+        return self._change(input_preview=on)
 
     def set_generator(self, index: int) -> SwapChoice:
         return self._change(generator=index)
