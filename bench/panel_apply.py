@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,7 @@ def main() -> None:
     import cv2
 
     from realtime.io.demo import demo_source_path, make_demo_frame
+    from realtime.testing import start_with_panel
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--times", type=int, default=8)
@@ -40,13 +39,8 @@ def main() -> None:
         "--identity-encoder", str(ROOT / "models" / "identity-encoder-v1.safetensors"), "--source", "demo", "--backends", *args.backends, "--control", "0",
     ]
     log = folder / "run.log"
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    process, url = start_with_panel(command, log)
     try:
-        url = None
-        while url is None and process.poll() is None:
-            found = re.search(r"control panel: (http://\S+)", log.read_text())
-            url = found.group(1) if found else None
-            time.sleep(0.1)
         assert url, log.read_text()
         base, token = url.split("/?token=")
         headers = {"Authorization": f"Bearer {token}"}

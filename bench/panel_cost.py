@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
+
+from realtime.testing import start_with_panel
 
 
 def _client(url: str, stop: threading.Event, counts: dict[str, int]) -> None:
@@ -45,17 +45,14 @@ def run(seconds: float, panel: bool) -> dict[str, object]:
     if panel:
         command += ["--control", "0"]
     log = folder / "run.log"
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     counts = {"preview_bytes": 0, "events_bytes": 0}
     stop = threading.Event()
     if panel:
-        url = None
-        while url is None and process.poll() is None:
-            found = re.search(r"control panel: (http://\S+)", log.read_text())
-            url = found.group(1) if found else None
-            time.sleep(0.1)
+        process, url = start_with_panel(command, log)
         if url:
             threading.Thread(target=_client, args=(url, stop, counts), daemon=True).start()
+    else:
+        process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     process.wait()
     stop.set()
     data = json.loads(report.read_text())

@@ -4,9 +4,7 @@ faces only: the demo clip's astronaut wearing Grace Hopper's portrait, which is 
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +17,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from realtime.io.demo import demo_source_path
+    from realtime.testing import start_with_panel
 
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
@@ -30,13 +29,8 @@ def main() -> None:
         "--control", "0", "--faces-dir", str(gallery), "--face-safety", "reveal",
     ]
     log = gallery / "run.log"
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    process, url = start_with_panel(command, log)
     try:
-        url = None
-        while url is None and process.poll() is None:
-            found = re.search(r"control panel: (http://\S+)", log.read_text())
-            url = found.group(1) if found else None
-            time.sleep(0.2)
         assert url, log.read_text()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])

@@ -236,3 +236,21 @@ def make_face_dataset(folder: Path, people: int = 4, each: int = 3, size: int = 
             faces.append({"file": info.name, "shard": "shard-00000.tar", "identity": f"person{i // each}", "age": None})
     (folder / "manifest.json").write_text(json.dumps({"faces": faces}))
     return folder
+
+
+def start_with_panel(command: list[str], log_path: Path, timeout_s: float = 120.0) -> tuple[Any, str | None]:
+    """Start ``realtime run ... --control ...`` as a process (its output into ``log_path``) and
+    wait for the panel's address it prints; (process, address or None if it never came)."""
+    import re
+    import subprocess
+    import time
+
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        found = re.search(r"control panel: (http://\S+)", log_path.read_text())
+        if found:
+            return process, found.group(1)
+        time.sleep(0.1)
+    return process, None

@@ -6,9 +6,7 @@ Chromium first)."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from realtime.testing import start_with_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "browser-test-token-0123456789"
@@ -73,15 +73,8 @@ def test_the_panel_in_chromium_previews_and_changes_the_face(tmp_path):
         "--source", "demo", "--backends", "cpu", "--control", "0", "--control-token", TOKEN, "--face-safety", "reveal",
     ]
     log_path = tmp_path / "run.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process, url = start_with_panel(command, log_path)
     try:
-        url = None
-        deadline = time.monotonic() + 120
-        while url is None and time.monotonic() < deadline and process.poll() is None:
-            found = re.search(r"control panel: (http://\S+)", log_path.read_text())
-            url = found.group(1) if found else None
-            time.sleep(0.2)
         assert url, log_path.read_text()[-2000:]
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
