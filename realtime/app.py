@@ -106,7 +106,7 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
             from realtime.gpu.frames import DeviceFrames
 
             frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
-        from realtime.stages.swap_controls import SwapControls
+        from realtime.stages.swap.controls import SwapControls
 
         swap_controls = SwapControls()  # shared: the swap reads who wears what, the blend the privacy switch
         blend = BlendStage(

@@ -24,7 +24,7 @@ from realtime.models.identity import IdentityEncoder  # noqa: E402
 from realtime.pipeline.stats import StatsCollector  # noqa: E402
 from realtime.stages.blend import BlendControls, BlendStage  # noqa: E402
 from realtime.stages.swap import SwapStage  # noqa: E402
-from realtime.stages.swap_controls import SwapControls  # noqa: E402
+from realtime.stages.swap.controls import SwapControls  # noqa: E402
 from realtime.stages.track import FaceTracker  # noqa: E402
 from realtime.testing import make_face_landmarks, make_ground_truth_frame  # noqa: E402
 

@@ -21,7 +21,7 @@ from realtime.control.preview import PreviewSink
 from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.pipeline.stats import StatsCollector
 from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
-from realtime.stages.swap_controls import SWAP_MODES, SwapControls
+from realtime.stages.swap.controls import SWAP_MODES, SwapControls
 
 if TYPE_CHECKING:
     from realtime.control.recording import RecordingSink

@@ -16,7 +16,7 @@ from realtime.control.preview import PreviewSink
 from realtime.control.recording import RecordingSink
 from realtime.errors import SinkError
 from realtime.pipeline.pipeline import Pipeline
-from realtime.stages.swap_controls import SwapControls
+from realtime.stages.swap.controls import SwapControls
 
 log = logging.getLogger("realtime")
 START_TIMEOUT_S = 10.0

@@ -32,7 +32,7 @@ from realtime.pipeline.stage import Stage
 from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
 from realtime.stages.blend.cpu import CpuBlender
 from realtime.stages.blend.guard import Cover, FaceGuard
-from realtime.stages.swap_controls import SwapControls
+from realtime.stages.swap.controls import SwapControls
 from realtime.vision.cover import cover_face, covered_box
 
 if TYPE_CHECKING:

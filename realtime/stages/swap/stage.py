@@ -1,16 +1,5 @@
-"""SwapStage: every face of a frame through the generator, in one batch.
-
-Reads ``frame`` and ``faces`` (their ``crop_from_frame``). Writes on each face with ``alpha > 0``
-its ``swapped_crop`` (crop_size² RGB) and, for per-target generators, ``swapped_mask``. When the
-frame is on the GPU (``device_frame``) and the generator runs there, the crops are cut from that
-copy and the results stay on the GPU (``swapped_crop_device``, ``swapped_mask_device``): nothing
-crosses the bus and nothing waits for the GPU here.
-AEI-Net needs the source identity: an embedding computed once, at setup, from ``--source`` with
-the identity encoder. Batches are padded to a power of two so a few static shapes (built once,
-replayed as CUDA graphs or engines) serve up to ``--max-faces``; at most that many faces reach
-the generator (``choose_faces``: established, then larger), and any count is split over the built
-sizes (``split_batches``), so more tracks than batches is never an error.
-"""
+"""The swap stage: every face of a frame through the active generator, in one batch (see the
+package's docstring for what it reads and writes)."""
 
 from __future__ import annotations
 
@@ -33,17 +22,12 @@ from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import PrecisionReference, select_runner
 from realtime.inference.spec import GeneratorSpec, Runner
 from realtime.pipeline.stage import Stage
-from realtime.stages.swap_controls import SwapChoice, SwapControls
-from realtime.still.image import (
-    embed_face,
-    find_one_face,
-    load_identity_encoder,
-    read_image,
-    to_tensor,
-)
-from realtime.vision.align import crop_from_frame_matrix, warp_crop
+from realtime.stages.swap.batching import batch_bucket, choose_faces, split_batches
+from realtime.stages.swap.controls import SwapChoice, SwapControls
+from realtime.stages.swap.faces import SourceFaces
+from realtime.still.image import find_one_face, to_tensor
+from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
-from realtime.vision.landmarks import five_points
 
 if TYPE_CHECKING:
     from realtime.gpu.frames import DeviceFrame, DeviceFrames
@@ -74,37 +58,6 @@ def preview_copy(frame: np.ndarray, width: int = PREVIEW_WIDTH) -> np.ndarray:
     return cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_AREA)
 
 
-def batch_bucket(faces: int) -> int:
-    """The static batch size that serves ``faces`` faces: the next power of two."""
-    return 1 << max(0, faces - 1).bit_length()
-
-
-def choose_faces(faces: list[Face], limit: int) -> list[Face]:
-    """The faces worth a generator slot, at most ``limit``: confirmed faces the tracker can see
-    (not tentative, not lost, not faded out), established tracks first (confirmed longer ago),
-    then larger faces. The rest are left to the face-safety policy, never to an exception."""
-    eligible = [face for face in faces if face.alpha > 0 and face.state != "tentative"]
-    eligible.sort(key=lambda face: (face.state != "live", -round(face.confirmed_for_s, 1), -face.area))
-    return eligible[:limit]
-
-
-def split_batches(count: int, built: list[int]) -> list[tuple[int, int]]:
-    """``count`` faces as (batch size, faces in it) over the ``built`` static batch sizes: the
-    largest built size while more remain than it holds, then the smallest built size that holds
-    the rest (padded). Any count is served, whatever was built."""
-    sizes = sorted(built)
-    if not sizes:
-        raise ValueError("no batch size was built")
-    chunks: list[tuple[int, int]] = []
-    remaining = count
-    while remaining > sizes[-1]:
-        chunks.append((sizes[-1], sizes[-1]))
-        remaining -= sizes[-1]
-    if remaining > 0:
-        chunks.append((next(size for size in sizes if size >= remaining), remaining))
-    return chunks
-
-
 def to_images(tensor: torch.Tensor) -> np.ndarray:
     """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB on the host."""
     return device_images(tensor).cpu().numpy()
@@ -129,10 +82,9 @@ class SwapStage(Stage):
         self.spec: GeneratorSpec | None = None
         self.identity: torch.Tensor | None = None
         self.controls = controls or SwapControls()
-        self._encoder: torch.nn.Module | None = None  # the identity encoder, kept for live source changes
+        self.sources = SourceFaces(config, detect)  # the --source face and faces chosen live, embedded
         self.loaded: list[LoadedGenerator] = []  # --generator, then each --also-generator
         self.active = 0
-        self._source: tuple[np.ndarray, np.ndarray, torch.Tensor] | None = None  # the --source photo, its landmarks, its embedding
         self._identity_of: dict[int, torch.Tensor] = {}  # chosen embeddings → the active generator's identities
         self.runners: dict[int, Runner] = {}
         self.skipped: list[tuple[str, str]] = []
@@ -204,58 +156,27 @@ class SwapStage(Stage):
     def _source_identity(self, spec: GeneratorSpec) -> tuple[torch.Tensor, np.ndarray]:
         """The identity the generator takes for the --source face, and that face cropped as the
         generator crops faces (the realistic input the precision check runs on)."""
-        if not self.config.source or not self.config.identity_encoder:
-            raise ConfigError(f"the {spec.architecture} generator needs --source IMAGE and --identity-encoder PATH", "add both: the face to wear and the encoder that embeds it")
-        if self._source is None:
-            path = Path(self.config.source)
-            if self.config.source == "demo":
-                from realtime.io.demo import demo_source_path
-
-                path = demo_source_path()
-            image = read_image(path)
-            landmarks = find_one_face(image, self.detect, "source", path)
-            self._source = (image, landmarks, self._embed(image, landmarks))
-        image, landmarks, embedding = self._source
-        identity = self._identity_for(embedding, spec)
+        image, landmarks, embedding = self.sources.source(spec.architecture)
+        identity = SourceFaces.identity_for(embedding, spec)
         if identity.numel() != spec.id_dim:
             raise ModelError(f"the identity encoder gives {identity.numel()}-D embeddings, the generator expects {spec.id_dim}", "use the encoder the generator was trained with")
-        crop = warp_crop(image, crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template), spec.crop_size)
-        return identity, crop
+        return identity, SourceFaces.crop(image, landmarks, spec)
 
     def _precision_reference(self, spec: GeneratorSpec, source_crop: np.ndarray | None) -> PrecisionReference:
         """A real face (the source, or the built-in portrait for models without one) and its
         identity: what FP16 output is compared with FP32 on before FP16 is used."""
-        if source_crop is None:
-            from realtime.io.demo import demo_source_path
-
-            image = read_image(demo_source_path())
-            landmarks = find_one_face(image, self.detect, "built-in", demo_source_path())
-            source_crop = warp_crop(image, crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template), spec.crop_size)
-        inputs = [to_tensor(source_crop[None])]
+        crop = source_crop if source_crop is not None else self.sources.portrait_crop(spec)
+        inputs = [to_tensor(crop[None])]
         if self.identity is not None:
             inputs.append(self.identity[None].float())
         return PrecisionReference(tuple(inputs))
-
-    def _embed(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
-        """The identity encoder's embedding of a face (the encoder loaded once, on first use)."""
-        if self._encoder is None:
-            self._encoder = load_identity_encoder(Path(self.config.identity_encoder or ""))
-        return embed_face(image, landmarks, self._encoder).reshape(-1).float()
-
-    @staticmethod
-    def _identity_for(embedding: torch.Tensor, spec: GeneratorSpec) -> torch.Tensor:
-        """What ``spec`` takes for an encoder embedding (its identity head, for users' ONNX models)."""
-        if spec.identity_head is None:
-            return embedding
-        with torch.inference_mode():
-            return spec.identity_head(embedding[None].float())[0]
 
     def embedding_of_face(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
         """The encoder's embedding of the face with ``landmarks`` in ``image``: a source chosen
         while frames flow (each generator turns it into its own identity when it is worn)."""
         if self.spec is None or self.spec.id_dim is None or not self.config.identity_encoder:
             raise ConfigError("this generator wears one person of its own, not a chosen face", "use an identity-driven generator (AEI-Net, inswapper, ...) to change faces live")
-        return self._embed(image, landmarks)
+        return self.sources.embed(image, landmarks)
 
     def embedding_of_image(self, image: np.ndarray, what: str) -> torch.Tensor:
         """The embedding of the largest face in a still image; SourceError when there is none."""
@@ -312,7 +233,7 @@ class SwapStage(Stage):
         cached = self._identity_of.get(id(embedding))
         if cached is None:
             assert self.spec is not None
-            cached = self._identity_of[id(embedding)] = self._identity_for(embedding, self.spec)
+            cached = self._identity_of[id(embedding)] = SourceFaces.identity_for(embedding, self.spec)
         return cached
 
     def _swap_batch(self, bundle: FrameBundle, faces: list[Face], batch: int, choice: SwapChoice | None = None) -> None:
