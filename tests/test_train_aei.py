@@ -168,3 +168,36 @@ def test_merge_datasets_renumbers_reencodes_and_keeps_labels(tmp_path):
     assert len({r.file for r in records}) == 7 and load_crops(records).shape == (7, 112, 112, 3)
     with pytest.raises(FileExistsError):
         merge_datasets([a], tmp_path / "ab")
+
+
+def test_a_phase_clock_accounts_for_the_whole_step_on_the_cpu(tmp_path):
+    import time
+
+    from realtime.train.phases import NullClock, PhaseClock
+
+    clock = PhaseClock(torch.device("cpu"))
+    with clock.phase("a"):
+        time.sleep(0.02)
+    with clock.phase("b"):
+        pass
+    clock.end_step()
+    summary = clock.summary()
+    assert set(summary) == {"a", "b"} and summary["a"] >= 19 and summary["b"] < summary["a"]
+    with NullClock().phase("anything"):
+        pass
+
+
+def test_the_training_step_reports_its_phases(encoder_file, tmp_path):
+    import time
+
+    from realtime.train.phases import PhaseClock
+
+    trainer = AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=2, batch=2, **TINY), "cpu")
+    trainer.train_step()  # the first step pays one-time costs outside the measure
+    trainer.clock = PhaseClock(trainer.device)
+    t0 = time.perf_counter()
+    trainer.train_step()
+    step_ms = (time.perf_counter() - t0) * 1000
+    phases = trainer.clock.summary()
+    assert {"generator forward", "generator backward", "discriminator backward", "data and augmentation", "losses to the host"} <= set(phases)
+    assert 0.5 * step_ms <= sum(phases.values()) <= step_ms * 1.01

@@ -33,6 +33,7 @@ from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank
 from realtime.train.discriminator import MultiScaleDiscriminator
 from realtime.train.distill import augment
 from realtime.train.options import AEIOptions
+from realtime.train.phases import NullClock
 from realtime.train.swap_losses import (
     attribute_loss,
     hinge_discriminator_loss,
@@ -119,6 +120,7 @@ class AEITrainer(ChunkedTrainer):
         self.random = torch.Generator().manual_seed(options.seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self.clock: NullClock = NullClock()  # bench/profile_train_aei.py times the phases of a step with a PhaseClock
         # fixed pairs for the sample grid: the same faces every time, so grids compare across steps
         picks = torch.randperm(len(self.faces), generator=torch.Generator().manual_seed(12345))[:16]
         self.sample_sources, self.sample_targets = picks[:8], picks[8:16] if len(picks) >= 16 else picks[:8].roll(1)
@@ -137,35 +139,46 @@ class AEITrainer(ChunkedTrainer):
         return source_images, resize(target_images, self.options.crop_size), same
 
     def train_step(self) -> dict[str, float]:
-        options = self.options
-        sources, targets, same = self.draw_batch()
+        options, clock = self.options, self.clock
+        with clock.phase("data and augmentation"):
+            sources, targets, same = self.draw_batch()
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda)
         self.generator.train()
         freeze(self.discriminator, True)  # the generator's step must not touch D (nor DDP's D hooks)
         with autocast:
-            with torch.no_grad():
+            with clock.phase("identity of the sources"), torch.no_grad():
                 source_identity = self.encoder(sources)
-            swapped, target_attributes, swapped_attributes = self.swap(targets, source_identity)
-            swapped_identity = self.encoder(resize(swapped, IDENTITY_SIZE))
-            adversarial = hinge_generator_loss(self.discriminator(swapped))
-            attributes = attribute_loss(swapped_attributes, [a.detach() for a in target_attributes])
-            identity = identity_loss(swapped_identity, source_identity)
-            reconstruction = reconstruction_loss(swapped, targets, same)
-            total = adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
-        self.optimiser_g.zero_grad(set_to_none=True)
-        total.backward()
-        self.optimiser_g.step()
+            with clock.phase("generator forward"):
+                swapped, target_attributes, swapped_attributes = self.swap(targets, source_identity)
+            with clock.phase("identity of the swaps"):
+                swapped_identity = self.encoder(resize(swapped, IDENTITY_SIZE))
+            with clock.phase("discriminator on the swaps"):
+                adversarial = hinge_generator_loss(self.discriminator(swapped))
+            with clock.phase("losses"):
+                attributes = attribute_loss(swapped_attributes, [a.detach() for a in target_attributes])
+                identity = identity_loss(swapped_identity, source_identity)
+                reconstruction = reconstruction_loss(swapped, targets, same)
+                total = adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
+        with clock.phase("generator backward"):
+            self.optimiser_g.zero_grad(set_to_none=True)
+            total.backward()
+        with clock.phase("generator optimiser"):
+            self.optimiser_g.step()
 
         freeze(self.discriminator, False)
-        with autocast:
+        with clock.phase("discriminator forward"), autocast:
             scores = self.critic(torch.cat([targets, swapped.detach()]))
             half = len(targets)
             critic_loss = hinge_discriminator_loss([s[:half] for s in scores], [s[half:] for s in scores])
-        self.optimiser_d.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.optimiser_d.step()
+        with clock.phase("discriminator backward"):
+            self.optimiser_d.zero_grad(set_to_none=True)
+            critic_loss.backward()
+        with clock.phase("discriminator optimiser"):
+            self.optimiser_d.step()
         self.step += 1
-        values = torch.stack([total, adversarial, attributes, identity, reconstruction, critic_loss]).detach().float().cpu()
+        with clock.phase("losses to the host"):
+            values = torch.stack([total, adversarial, attributes, identity, reconstruction, critic_loss]).detach().float().cpu()
+        clock.end_step()
         return dict(zip(LOSS_KEYS, values.tolist(), strict=True))
 
     def training_state(self) -> dict[str, Any]:
