@@ -182,6 +182,34 @@ def find_user_models(places: list[Path]) -> list[Path]:
     return found
 
 
+def parity_with_onnxruntime(module: object, info: object) -> str:
+    """Our converted graph against onnxruntime (CPU) on one random input of the file's declared
+    shapes: the largest difference, or why it was not run."""
+    try:
+        import numpy as np
+        import onnxruntime
+        import torch
+    except ImportError:
+        return "parity not checked (pip install onnxruntime to compare with it)"
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for tensor in info.inputs:  # type: ignore[attr-defined]
+        shape = [d or 1 for d in tensor.shape]
+        feeds[tensor.name] = rng.random(shape, dtype=np.float32) if "float" in tensor.dtype else np.zeros(shape, np.int64)
+    try:
+        quiet = onnxruntime.SessionOptions()
+        quiet.log_severity_level = 3  # inswapper's unused emap is expected: no warning for it
+        session = onnxruntime.InferenceSession(str(info.path), quiet, providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+        expected = session.run(None, feeds)
+        with torch.no_grad():
+            got = module(*[torch.from_numpy(feeds[t.name]) for t in info.inputs])  # type: ignore[attr-defined, operator]
+    except Exception as exc:  # noqa: BLE001 - a report, not a run: say what failed
+        return f"parity not checked ({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})"
+    outputs = got if isinstance(got, tuple) else (got,)
+    gap = max(float(np.abs(o.numpy() - e).max()) for o, e in zip(outputs, expected, strict=True))
+    return f"max |Δ| vs onnxruntime {gap:.2e}"
+
+
 def check_user_models(places: list[Path]) -> list[Check]:
     """Each user ONNX model: what it is to realtime (swapper profile or identity encoder), its
     sha256 and the licence its family states; or why it cannot be used."""
@@ -192,21 +220,22 @@ def check_user_models(places: list[Path]) -> list[Check]:
     checks = []
     for path in find_user_models(places):
         try:
-            _, info = load_onnx(path)
+            module, info = load_onnx(path)
         except ModelError as exc:
             checks.append(Check("warn", "user model", f"{path}: {exc}"))
             continue
+        runs = f"{sum(info.ops.values())} ops after folding ({', '.join(sorted(info.ops))}); {parity_with_onnxruntime(module, info)}"
         shape = info.inputs[0].shape if len(info.inputs) == 1 else ()
         if len(info.inputs) == 1 and len(shape) == 4 and shape[1] == 3:
             licence = ARCFACE_SHA256.get(info.sha256, ("", "realtime cannot tell this file's licence; check it before use"))[1]
-            checks.append(Check("ok", "user model", f"{path}: identity encoder ({shape[2]}×{shape[3]}), sha256 {info.sha256[:12]}…; {licence}"))
+            checks.append(Check("ok", "user model", f"{path}: identity encoder ({shape[2]}×{shape[3]}), sha256 {info.sha256[:12]}…; {licence}; {runs}"))
             continue
         try:
             binding = detect_profile(info)
         except ModelError as exc:
             checks.append(Check("warn", "user model", f"{path}: {exc}"))
             continue
-        checks.append(Check("ok", "user model", f"{path}: {binding.profile.name} ({binding.size} px, {binding.profile.template} crops), sha256 {info.sha256[:12]}…; {binding.profile.licence}"))
+        checks.append(Check("ok", "user model", f"{path}: {binding.profile.name} ({binding.size} px, {binding.profile.template} crops), sha256 {info.sha256[:12]}…; {binding.profile.licence}; {runs}"))
     return checks
 
 

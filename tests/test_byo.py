@@ -276,6 +276,9 @@ def test_doctor_lists_user_models_with_profile_sha256_and_licence(tmp_path, insw
     assert checks["inswapper_128.onnx"].status == "ok" and "inswapper_128 (128 px, insightface_128 crops)" in checks["inswapper_128.onnx"].detail
     assert "non-commercial" in checks["inswapper_128.onnx"].detail and "sha256" in checks["inswapper_128.onnx"].detail
     assert "identity encoder (112×112)" in checks["w600k_r50.onnx"].detail
+    for name in ("inswapper_128.onnx", "w600k_r50.onnx"):  # our converter against onnxruntime on the user's file
+        gap = float(checks[name].detail.split("max |Δ| vs onnxruntime ")[1])
+        assert gap < 1e-3, checks[name].detail
     assert checks["broken.onnx"].status == "warn"
 
 
