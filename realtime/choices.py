@@ -21,7 +21,7 @@ FaceSafety = Literal["auto", "reveal", "hold", "blur", "pixelate"]
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 # the generator backends (inference/backend.py's BACKENDS, which a test holds to this list); named
 # here so that a bad --backends is a usage error before anything opens, without importing torch
-BACKEND_NAMES: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "eager-cuda-bf16", "eager-cuda-fp32", "cpu")
+BACKEND_NAMES: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "eager-cuda-bf16", "eager-cuda-fp32", "onnxruntime", "cpu")
 COVERING: tuple[str, ...] = ("hold", "blur", "pixelate")  # face-safety policies that never reveal a face
 
 # the engine and the stages

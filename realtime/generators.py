@@ -48,7 +48,12 @@ def load_spec(request: GeneratorRequest) -> GeneratorSpec:
 
     k = request.pixel_boost
     keyed = hashlib.sha256(f"{spec.checkpoint_sha256}:pixel-boost-{k}".encode()).hexdigest()
-    return replace(spec, architecture=f"{spec.architecture}-pb{k}", module=PixelBoost(spec.module, k).eval(), crop_size=spec.crop_size * k, checkpoint_sha256=keyed)
+    on_onnxruntime = spec.onnxruntime_module
+    boosted_onnxruntime = (lambda: PixelBoost(on_onnxruntime(), k).eval()) if on_onnxruntime is not None else None
+    return replace(
+        spec, architecture=f"{spec.architecture}-pb{k}", module=PixelBoost(spec.module, k).eval(), crop_size=spec.crop_size * k,
+        checkpoint_sha256=keyed, onnxruntime_module=boosted_onnxruntime,
+    )
 
 
 def _spec_from_onnx(request: GeneratorRequest) -> GeneratorSpec:
@@ -57,7 +62,13 @@ def _spec_from_onnx(request: GeneratorRequest) -> GeneratorSpec:
     swapper, head, binding, sha = load_swapper(request.path, profile=request.profile, converter=request.converter)
     id_dim = None if head is None else 512
     keyed = hashlib.sha256(f"{sha}:{binding.profile.name}:{request.converter or ''}".encode()).hexdigest()
-    return GeneratorSpec(f"onnx-{binding.profile.name}", swapper, binding.size, id_dim, keyed, binding.profile.template, head, precision_checked=True)
+    from realtime.byo.onnxruntime import onnxruntime_swapper
+
+    path = request.path
+    return GeneratorSpec(
+        f"onnx-{binding.profile.name}", swapper, binding.size, id_dim, keyed, binding.profile.template, head,
+        precision_checked=True, onnxruntime_module=lambda: onnxruntime_swapper(path, binding),
+    )
 
 
 def takes_identity(request: GeneratorRequest) -> bool:

@@ -376,3 +376,21 @@ def test_eval_swap_measures_an_onnx_swapper_with_an_arcface_onnx_encoder(aei_as_
     assert code == 0, capsys.readouterr().err
     result = json.loads(report.read_text())
     assert result["trials"] == 4 and 0.0 <= result["ours"]["retrieval_source_rate"] <= 1.0 and report.with_suffix(".png").is_file()
+
+
+def test_the_onnxruntime_backend_runs_the_users_file_behind_the_same_adapter(inswapper, tmp_path):
+    from realtime.inference.backend import CpuBackend, OnnxRuntimeBackend
+    from realtime.inference.select import select_runner
+
+    for boost in (1, 2):
+        spec = load_spec(GeneratorRequest(inswapper, pixel_boost=boost))
+        inputs = spec.example_inputs(3)  # a batch of 3 through a file declared for one face
+        ours = select_runner(spec, 3, tmp_path, backends=[CpuBackend()]).runner(*inputs)[0]
+        selection = select_runner(spec, 3, tmp_path, backends=[OnnxRuntimeBackend()])
+        assert selection.runner.backend == "onnxruntime" and "CPUExecutionProvider" in selection.runner.detail
+        assert torch.allclose(selection.runner(*inputs)[0], ours, atol=1e-4)
+    from realtime.inference.spec import spec_from_checkpoint
+
+    native = spec_from_checkpoint(MODELS / "aei-net-v1.safetensors")
+    refused = select_runner(native, 1, tmp_path, backends=[OnnxRuntimeBackend(), CpuBackend()])
+    assert refused.runner.backend == "cpu" and "only users' ONNX generators" in refused.skipped[0][1]

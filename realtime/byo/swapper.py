@@ -22,7 +22,7 @@ _NOTICED: set[str] = set()  # one licence notice per file and process
 
 
 class OnnxSwapper(nn.Module):
-    def __init__(self, graph: OnnxModule, binding: Binding) -> None:
+    def __init__(self, graph: OnnxModule, binding: Binding) -> None:  # or an OrtNetwork: the same interface
         super().__init__()
         self.network = graph
         profile = binding.profile

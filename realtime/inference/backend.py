@@ -80,6 +80,28 @@ class EagerCudaBf16Backend(EagerCudaBackend):
     detail = "eager BF16"
 
 
+class OnnxRuntimeBackend(Backend):
+    """Users' ONNX files run by onnxruntime (its CUDA provider with onnxruntime-gpu, else the CPU),
+    behind the same adapter as our converter: a reference, and a choice for those who have it."""
+
+    name = "onnxruntime"
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            return "onnxruntime is not installed (pip install onnxruntime or onnxruntime-gpu)"
+        return None
+
+    def load(self, spec: GeneratorSpec, batch: int, engine_dir: Path) -> Runner:
+        if spec.onnxruntime_module is None:
+            raise ModelError("onnxruntime runs only users' ONNX generators", "use another backend for this checkpoint")
+        module = spec.onnxruntime_module()
+        network = getattr(getattr(module, "generator", module), "network", None)
+        provider = getattr(network, "provider", "?")
+        return Runner(self.name, module, device=torch.device("cpu"), dtype=torch.float32, batch=batch, detail=f"onnxruntime FP32, {provider}")
+
+
 class CompiledBackend(Backend):
     """torch.compile (Inductor's kernels), FP16, replayed as one CUDA graph per batch size.
 
@@ -157,7 +179,7 @@ class TensorRTBackend(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {
-    backend.name: backend for backend in (TensorRTBackend, AotPackageBackend, CompiledBackend, EagerCudaBackend, EagerCudaBf16Backend, EagerCudaFp32Backend, CpuBackend)
+    backend.name: backend for backend in (TensorRTBackend, AotPackageBackend, CompiledBackend, EagerCudaBackend, EagerCudaBf16Backend, EagerCudaFp32Backend, OnnxRuntimeBackend, CpuBackend)
 }
 DEFAULT_ORDER: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "cpu")
 

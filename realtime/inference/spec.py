@@ -32,6 +32,7 @@ class GeneratorSpec:
     template: TemplateName = "arcface"  # the crop framing the generator was trained on
     identity_head: nn.Module | None = None  # the source embedding → the identity input (users' ONNX models)
     precision_checked: bool = False  # FP16 only after a comparison with FP32 on the user's source face
+    onnxruntime_module: Callable[[], nn.Module] | None = None  # users' ONNX files: the same generator run by onnxruntime
 
     def example_inputs(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[torch.Tensor, ...]:
         generator = torch.Generator().manual_seed(seed)
