@@ -287,7 +287,7 @@ def _output_paths(pipeline: Pipeline) -> list[str]:
         sink = getattr(worker, "sink", None)
         if isinstance(sink, FileSink) and sink.final_path is not None:
             paths.append(str(sink.final_path))
-        elif sink is not None:
+        elif sink is not None and not sink.name.startswith("panel-"):  # the panel's own views are not outputs
             paths.append(sink.name)
     return paths
 

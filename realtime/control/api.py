@@ -92,7 +92,7 @@ def make_app(panel: Panel, token: str) -> Starlette:
             if input_side:
                 panel.watch_input(True)
             try:
-                while not await request.is_disconnected():
+                while not panel.closing.is_set() and not await request.is_disconnected():
                     frame = await run_in_threadpool(panel.preview.jpeg, input_side=input_side)
                     if frame is not None and frame[0] != last:
                         last = frame[0]
@@ -112,9 +112,12 @@ def make_app(panel: Panel, token: str) -> Starlette:
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
-            while not await request.is_disconnected():
+            while not panel.closing.is_set() and not await request.is_disconnected():
                 yield f"data: {json.dumps({**panel.numbers(), 'state': panel.state()})}\n\n"
-                await asyncio.sleep(1.0)
+                for _ in range(10):  # a second between updates, closing within a tenth of one
+                    if panel.closing.is_set():
+                        break
+                    await asyncio.sleep(0.1)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

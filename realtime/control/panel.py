@@ -97,6 +97,7 @@ class Panel:
     started: float = field(default_factory=time.monotonic)
     sources: dict[str, Any] = field(default_factory=dict)  # name → embedding, for per-person choices
     applied_ns: dict[int, int] = field(default_factory=dict)  # choices version → when it was set
+    closing: threading.Event = field(default_factory=threading.Event)  # the run is ending: streams close
     _input_watchers: int = 0
     _watch_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -56,7 +56,8 @@ class PanelServer:
     def start(self) -> None:
         import uvicorn
 
-        config = uvicorn.Config(make_app(self.panel, self.token), host=self.host, port=self.port, log_level="warning", lifespan="off", access_log=False)
+        # open preview streams are cut after a second when the run ends (they never end by themselves)
+        config = uvicorn.Config(make_app(self.panel, self.token), host=self.host, port=self.port, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="control-panel", daemon=True)
         self._thread.start()
@@ -70,6 +71,7 @@ class PanelServer:
         log.warning("control panel: %s", self.url)  # printed at any verbosity: the token is only here
 
     def stop(self) -> None:
+        self.panel.closing.set()  # open streams end on their own, so the server closes cleanly
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
