@@ -66,7 +66,8 @@ canvas { width: 100%; height: 90px; background: #000; }
     <button id="from-frame">Use the face in the frame</button>
     <div id="gallery"></div>
     <p id="message"></p></section>
-  <section><h2>People in the frame</h2><div id="tracks"></div></section>
+  <section><h2>People in the frame</h2><div id="tracks"></div>
+    <p style="color:#999">"none": that person is shown as they are, whatever the face-safety setting.</p></section>
   <section><h2>Generator</h2><select id="generators"></select></section>
   <section><h2>Record</h2><button id="record">Start recording</button> <span id="recording"></span></section>
   <section><h2>Swap</h2>
