@@ -76,9 +76,9 @@ def takes_identity(request: GeneratorRequest) -> bool:
     than one person of its own (per-target models, DFM files)."""
     if request.is_onnx:
         from realtime.byo.profiles import detect_profile
-        from realtime.models.onnx.graph import load_onnx
+        from realtime.models.onnx.graph import inspect_onnx
 
-        return detect_profile(load_onnx(request.path, what="generator")[1], request.profile).profile.source != "baked"
+        return detect_profile(inspect_onnx(request.path, what="generator"), request.profile).profile.source != "baked"
     from realtime.models.checkpoint import read_checkpoint_info
 
     return read_checkpoint_info(request.path).architecture != "target_autoencoder"
@@ -88,10 +88,9 @@ def generator_geometry(request: GeneratorRequest) -> tuple[int, TemplateName]:
     """The crop size and template a generator file wants, without building it."""
     if request.is_onnx:
         from realtime.byo.profiles import detect_profile
-        from realtime.models.onnx.graph import load_onnx
+        from realtime.models.onnx.graph import inspect_onnx
 
-        _, graph_info = load_onnx(request.path, what="generator")
-        binding = detect_profile(graph_info, request.profile)
+        binding = detect_profile(inspect_onnx(request.path, what="generator"), request.profile)
         return binding.size * request.pixel_boost, binding.profile.template
     from realtime.models.checkpoint import read_checkpoint_info
 

@@ -166,9 +166,35 @@ def _flat(value: Value) -> list[float]:
     return [] if value is None or isinstance(value, tuple) else [float(value)]
 
 
+def _declared(model: Any, path: Path, ops: dict[str, int]) -> OnnxInfo:
+    """What a file declares: inputs, outputs, op set, unused initializers (with their values)."""
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+    unused = tuple(name for name in initializers if name not in used)
+    return OnnxInfo(
+        path=path,
+        sha256=sha256_file(path),
+        inputs=tuple(_tensor_info(v) for v in graph.input if v.name not in initializers),
+        outputs=tuple(_tensor_info(v) for v in graph.output),
+        opset=max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0),
+        ops=ops,
+        unused_initializers=unused,
+        last_initializer=graph.initializer[-1].name if graph.initializer else None,
+        producer=model.producer_name,
+        arrays={name: _array(initializers[name]) for name in unused},
+    )
+
+
+def inspect_onnx(path: Path, what: str = "model") -> OnnxInfo:
+    """What ``path`` declares, without building or folding its graph (``ops``: as stored)."""
+    model = read_model(path, what)
+    return _declared(model, path, dict(Counter(n.op_type for n in model.graph.node)))
+
+
 def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
-    """The graph of ``path`` as an FP32 CPU module in eval mode, and what the file declares.
-    ModelError names every op the file uses that is not implemented."""
+    """The graph of ``path`` as an FP32 CPU module in eval mode, and what the file declares
+    (``ops``: what runs after folding). ModelError names every op the file uses that is not implemented."""
     model = read_model(path, what)
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
@@ -178,7 +204,6 @@ def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
     if unknown:
         raise ModelError(f"{path} uses ONNX ops {', '.join(unknown)}, which realtime does not run", "use a model built from standard ONNX ops, or report the model")
     used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
-    unused = tuple(name for name in initializers if name not in used)
     constants: dict[str, torch.Tensor] = {name: torch.from_numpy(np.array(_array(t))) for name, t in initializers.items() if name in used}
     nodes: list[Node] = []
     known: dict[str, Value] = dict(constants)
@@ -219,16 +244,5 @@ def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
     folded = {name: (value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=torch.int64)) for name, value in known.items() if name in needed and value is not None}
     declared = inputs[0].shape[0] if inputs and inputs[0].shape else None
     module = OnnxModule(nodes, folded, [i.name for i in inputs], [o.name for o in outputs], declared).eval()
-    info = OnnxInfo(
-        path=path,
-        sha256=sha256_file(path),
-        inputs=tuple(inputs),
-        outputs=tuple(outputs),
-        opset=max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0),
-        ops=dict(Counter(n.op for n in nodes)),
-        unused_initializers=unused,
-        last_initializer=graph.initializer[-1].name if graph.initializer else None,
-        producer=model.producer_name,
-        arrays={name: _array(initializers[name]) for name in unused},
-    )
+    info = _declared(model, path, dict(Counter(n.op for n in nodes)))
     return module, info
