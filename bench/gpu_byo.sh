@@ -2,12 +2,12 @@
 # Users' ONNX swappers on a GPU machine: full-size random-weight stand-ins (the inswapper_128
 # architecture, 138 M parameters; the same architecture at 256 px and half width for a
 # hyperswap-sized model), made here from the published architecture (nothing third-party).
-#   bench/gpu_byo.sh OUTDIR CLIP            STAGES="parity generator pipeline boost" (default: all)
+#   bench/gpu_byo.sh OUTDIR CLIP            STAGES="parity generator pipeline boost hyper" (default: all)
 # Everything is logged to OUTDIR/log.txt; reports are packed into OUTDIR/results.tgz after each step.
 set -uo pipefail
 out=${1:?usage: bench/gpu_byo.sh OUTDIR CLIP}
 clip=${2:?usage: bench/gpu_byo.sh OUTDIR CLIP}
-stages=${STAGES:-parity generator pipeline boost}
+stages=${STAGES:-parity generator pipeline boost hyper}
 mkdir -p "$out"
 exec > >(tee -a "$out/log.txt") 2>&1
 py=${PYTHON:-python3}
@@ -53,6 +53,14 @@ if [[ $stages == *boost* ]]; then
   $py -m realtime build-engines --generator "$work/inswapper.onnx" --pixel-boost 2 --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines boost"
   run byo-boost2-one-unpaced --input "$work/one.mp4" --frames 900 --pixel-boost 2 "${swap[@]}"
   run byo-boost2-one-paced60 --input "$work/one.mp4" --frames 900 --pace native --pixel-boost 2 "${swap[@]}"
+fi
+if [[ $stages == *hyper* ]]; then  # the 256-px stand-in (hyperswap-sized): compiled, then the pipeline
+  hyper=(--generator "$work/hyper256.onnx" --generator-profile hyperswap_256 --identity-encoder "$work/arcface.onnx" --source demo --engines-dir "$work/engines" --detect-mode async --quiet)
+  $py -m realtime build-engines --generator "$work/hyper256.onnx" --generator-profile hyperswap_256 --batch 1 2 4 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines hyper"
+  $py -m realtime bench generator --generator "$work/hyper256.onnx" --generator-profile hyperswap_256 --engines-dir "$work/engines" --backends compiled --batches 1 2 4 --json "$work/generator-hyper256-compiled.json" || echo "FAILED: generator hyper256 compiled"
+  run hyper-one-unpaced --input "$work/one.mp4" --frames 1200 "${hyper[@]}"
+  run hyper-one-paced60 --input "$work/one.mp4" --frames 1200 --pace native "${hyper[@]}"
+  run hyper-four-unpaced --input "$work/four.mp4" --frames 600 --max-faces 4 "${hyper[@]}"
 fi
 pack
 echo "== done $(date -u +%T)"

@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--times", type=int, default=8)
     parser.add_argument("--backends", nargs="+", default=["cpu"])
     parser.add_argument("--input", default="demo")
+    parser.add_argument("--engines-dir", default="auto")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
@@ -37,6 +38,7 @@ def main() -> None:
     command = [
         sys.executable, "-m", "realtime", "run", "--input", args.input, "--loop", "--output", "null", "--generator", str(ROOT / "models" / "aei-net-v1.safetensors"),
         "--identity-encoder", str(ROOT / "models" / "identity-encoder-v1.safetensors"), "--source", "demo", "--backends", *args.backends, "--control", "0",
+        "--engines-dir", args.engines_dir, "--pace", "native",
     ]
     log = folder / "run.log"
     process, url = start_with_panel(command, log)

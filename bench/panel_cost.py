@@ -1,8 +1,9 @@
-"""What the control panel costs the pipeline's process: the same paced run (the demo clip at its
-30 fps, faces tracked, no generator, so the panel's share is visible) without and with --control,
-the latter with a browser's worth of clients (the MJPEG preview and the one-second numbers).
-Prints CPU cores busy, frames and drops of each, from the runs' own reports.
-    python3 bench/panel_cost.py [--seconds 20] [--json OUT]"""
+"""What the control panel costs the pipeline's process: the same paced run (by default the demo
+clip at its 30 fps, faces tracked, no generator, so the panel's share is visible) without and with
+--control, the latter with a browser's worth of clients (the MJPEG preview and the one-second
+numbers). Prints CPU time, frames, drops and p99 latency of each, from the runs' own reports.
+    python3 bench/panel_cost.py [--seconds 20] [--json OUT]
+    python3 bench/panel_cost.py --input clip.mp4 --fps 60 -- --generator G --identity-encoder E --source demo   (the GPU run)"""
 
 from __future__ import annotations
 
@@ -37,11 +38,11 @@ def _client(url: str, stop: threading.Event, counts: dict[str, int]) -> None:
     stop.wait()
 
 
-def run(seconds: float, panel: bool) -> dict[str, object]:
+def run(seconds: float, panel: bool, source: str = "demo", fps: float = 30.0, extra: tuple[str, ...] = ()) -> dict[str, object]:
     folder = Path(tempfile.mkdtemp())
     report = folder / "report.json"
-    frames = int(seconds * 30)
-    command = [sys.executable, "-m", "realtime", "run", "--input", "demo", "--loop", "--max-frames", str(frames), "--pace", "native", "--output", "null", "--report", str(report)]
+    frames = int(seconds * fps)
+    command = [sys.executable, "-m", "realtime", "run", "--input", source, "--loop", "--max-frames", str(frames), "--pace", "native", "--output", "null", "--report", str(report), *extra]
     if panel:
         command += ["--control", "0"]
     log = folder / "run.log"
@@ -64,8 +65,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--input", default="demo")
+    parser.add_argument("--fps", type=float, default=30.0, help="the input's frame rate (frames = seconds × fps)")
+    parser.add_argument("extra", nargs="*", help="more flags for realtime run (after --)")
     args = parser.parse_args()
-    results = [run(args.seconds, panel) for panel in (False, True, False, True)]
+    results = [run(args.seconds, panel, args.input, args.fps, tuple(args.extra)) for panel in (False, True, False, True)]
     for r in results:
         print(f"panel {'on ' if r['panel'] else 'off'}: {r['frames']} frames, dropped {r['dropped']}, CPU {r['cpu_cores_busy']} cores busy ({r['cpu_seconds']} s), p99 {r['latency_p99_ms']} ms"
               + (f", preview {int(r['preview_bytes']) >> 10} KiB, numbers {int(r['events_bytes'])} B" if r["panel"] else ""))

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The control panel on a GPU machine, with the shipped model at 1080p: a paced 60 fps run without
+# and with the panel (a client streaming the preview and the numbers), then the time from a face
+# change to the first output frame wearing it. Reports go to OUTDIR (log.txt, panel-cost.json,
+# panel-apply.json).
+#   bench/gpu_panel.sh OUTDIR CLIP
+set -uo pipefail
+out=${1:?usage: bench/gpu_panel.sh OUTDIR CLIP}
+clip=${2:?usage: bench/gpu_panel.sh OUTDIR CLIP}
+mkdir -p "$out"
+exec > >(tee -a "$out/log.txt") 2>&1
+py=${PYTHON:-python3}
+work=$(mktemp -d)
+echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"
+$py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
+$py -m realtime build-engines --generator models/aei-net-v1.safetensors --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
+swap=(--generator models/aei-net-v1.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo --engines-dir "$work/engines" --detect-mode async)
+echo "-- panel cost $(date -u +%T)"
+$py bench/panel_cost.py --seconds 30 --input "$work/one.mp4" --fps 60 --json "$out/panel-cost.json" -- "${swap[@]}" || echo "FAILED: panel cost"
+echo "-- apply to frame $(date -u +%T)"
+$py bench/panel_apply.py --times 8 --input "$work/one.mp4" --backends compiled eager-cuda --engines-dir "$work/engines" --json "$out/panel-apply.json" || echo "FAILED: panel apply"
+echo "== done $(date -u +%T)"
