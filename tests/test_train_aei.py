@@ -144,7 +144,7 @@ def test_ddp_path_runs_with_world_size_one(encoder_file, tmp_path, gloo_world_of
     assert TimeBudget(0.0).spent(device) and not TimeBudget(None).spent(device)  # agreed through the group
 
 
-def test_train_aei_command_runs_and_refuses_other_crop_sizes(encoder_file, tmp_path, capsys):
+def test_train_aei_command_runs_on_112_px_or_larger_crops_and_refuses_smaller(encoder_file, tmp_path, capsys):
     from realtime.cli import main
 
     faces = make_face_dataset(tmp_path / "faces")
@@ -152,9 +152,12 @@ def test_train_aei_command_runs_and_refuses_other_crop_sizes(encoder_file, tmp_p
     code = main(["train-aei", "--faces", str(faces), "--identity-encoder", str(encoder_file), "--output", str(out), "--steps", "2", "--batch", "2", "--device", "cpu", "--save-parts", str(tmp_path / "parts"), "--part-mib", "1"])
     assert code == 0 and (out / "aei-net.safetensors").is_file() and (out / "samples.png").is_file()
     assert any((tmp_path / "parts").glob("state.pt.part*"))
-    wrong = make_face_dataset(tmp_path / "faces128", size=128)
-    assert main(["train-aei", "--faces", str(wrong), "--identity-encoder", str(encoder_file), "--output", str(tmp_path / "run2"), "--device", "cpu"]) != 0
-    assert "--crop-size 112" in capsys.readouterr().err
+    larger = make_face_dataset(tmp_path / "faces128", size=128)  # targets keep 128 px of detail; sources go to 112
+    code = main(["train-aei", "--faces", str(larger), "--identity-encoder", str(encoder_file), "--output", str(tmp_path / "run2"), "--steps", "1", "--batch", "2", "--device", "cpu"])
+    assert code == 0 and (tmp_path / "run2" / "aei-net.safetensors").is_file()
+    small = make_face_dataset(tmp_path / "faces96", size=96)
+    assert main(["train-aei", "--faces", str(small), "--identity-encoder", str(encoder_file), "--output", str(tmp_path / "run3"), "--device", "cpu"]) != 0
+    assert "96 px crops" in capsys.readouterr().err
 
 
 def test_merge_datasets_renumbers_reencodes_and_keeps_labels(tmp_path):
@@ -201,3 +204,13 @@ def test_the_training_step_reports_its_phases(encoder_file, tmp_path):
     phases = trainer.clock.summary()
     assert {"generator forward", "generator backward", "discriminator backward", "data and augmentation", "losses to the host"} <= set(phases)
     assert 0.5 * step_ms <= sum(phases.values()) <= step_ms * 1.01
+
+
+def test_larger_crops_feed_the_encoder_at_112_and_the_generator_at_its_size(encoder_file, tmp_path):
+    crops = np.random.default_rng(0).integers(0, 256, (8, 256, 256, 3), dtype=np.uint8)
+    trainer = AEITrainer(crops, encoder_file, tmp_path, AEIOptions(steps=1, batch=2, **{**TINY, "crop_size": 256}), "cpu")
+    sources, targets, _ = trainer.draw_batch()
+    assert sources.shape[-1] == 112 and targets.shape[-1] == 256
+    assert np.isfinite(list(trainer.train_step().values())).all()
+    with pytest.raises(ValueError, match="S ≥ 112"):
+        AEITrainer(crops[:, :100, :100], encoder_file, tmp_path, AEIOptions(steps=1, batch=2, **TINY), "cpu")

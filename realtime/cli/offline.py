@@ -85,12 +85,15 @@ def _device(choice: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
 
 
-def _trained_crops(faces: Sequence[Path], what: str) -> Any:
+def _trained_crops(faces: Sequence[Path], what: str, *, larger: bool = False) -> Any:
+    """The datasets' crops: exactly the identity encoder's 112 px, or (``larger``) at least that."""
     from realtime.train.data import face_records, load_crops
 
     crops = load_crops(face_records(faces))
-    if crops.shape[1:3] != (TRAINED_CROP, TRAINED_CROP):
-        raise UsageError(f"the datasets hold {crops.shape[1]} px crops; {what} reads {TRAINED_CROP} px crops (the identity encoder's size)", f"prepare them with --crop-size {TRAINED_CROP}")
+    size = crops.shape[1]
+    if size < TRAINED_CROP or (size != TRAINED_CROP and not larger):
+        wanted = f"{TRAINED_CROP} px or larger" if larger else f"{TRAINED_CROP} px"
+        raise UsageError(f"the datasets hold {size} px crops; {what} reads {wanted} crops (the identity encoder's size is {TRAINED_CROP})", f"prepare them with --crop-size {TRAINED_CROP}" + (" or 128/256" if larger else ""))
     return crops
 
 
@@ -110,7 +113,7 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
 
     setup_logging(_debug(args), quiet=False)
     inputs, run, options = from_args(AEIInputs, args), from_args(TrainRun, args), from_args(AEIOptions, args)
-    crops = _trained_crops(inputs.faces, "AEI-Net training")
+    crops = _trained_crops(inputs.faces, "AEI-Net training", larger=True)
     run.output.mkdir(parents=True, exist_ok=True)
     trainer = AEITrainer(crops, inputs.identity_encoder, run.output, options, _device(run.device))
     wrote = f"{run.output / 'aei-net.safetensors'}, {run.output / 'losses.png'} and {run.output / 'samples.png'}"

@@ -93,8 +93,8 @@ class AEITrainer(ChunkedTrainer):
     architecture_options = ("crop_size", "attr_width", "gen_width", "max_mult", "d_scales", "d_width")
 
     def __init__(self, crops: np.ndarray, encoder_path: Path, output: Path, options: AEIOptions, device: str) -> None:
-        if crops.shape[1:] != (IDENTITY_SIZE, IDENTITY_SIZE, 3):
-            raise ValueError(f"crops must be (N, 112, 112, 3), not {crops.shape}")
+        if crops.ndim != 4 or crops.shape[1] != crops.shape[2] or crops.shape[1] < IDENTITY_SIZE or crops.shape[3] != 3:
+            raise ValueError(f"crops must be (N, S, S, 3) with S ≥ {IDENTITY_SIZE}, not {crops.shape}")
         self.rank, self.world = distributed()
         self.device = rank_device(device)
         self.cuda = self.device.type == "cuda"
@@ -126,7 +126,8 @@ class AEITrainer(ChunkedTrainer):
         self.sample_sources, self.sample_targets = picks[:8], picks[8:16] if len(picks) >= 16 else picks[:8].roll(1)
 
     def draw_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """This rank's (sources at 112 px, targets at crop size, same) for the next step."""
+        """This rank's (sources at the identity encoder's 112 px, targets at crop size, same) for the
+        next step; crops larger than 112 px keep their detail for the targets."""
         batch, per_rank = self.options.batch, self.options.batch // self.world
         ours = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
         sources = torch.randint(len(self.faces), (batch,), generator=self.random)[ours]
@@ -136,7 +137,7 @@ class AEITrainer(ChunkedTrainer):
         target_images = augment(to_unit_range(self.faces[targets.to(self.device)]), self.random)
         same = same.to(self.device)
         source_images = torch.where(same[:, None, None, None], target_images, source_images)
-        return source_images, resize(target_images, self.options.crop_size), same
+        return resize(source_images, IDENTITY_SIZE), resize(target_images, self.options.crop_size), same
 
     def train_step(self) -> dict[str, float]:
         options, clock = self.options, self.clock
@@ -198,7 +199,7 @@ class AEITrainer(ChunkedTrainer):
         """Swapped crops (B, 3, S, S) for face indices, the generator in inference mode."""
         self.generator.eval()
         try:
-            identity = self.encoder(to_unit_range(self.faces[sources.to(self.device)]))
+            identity = self.encoder(resize(to_unit_range(self.faces[sources.to(self.device)]), IDENTITY_SIZE))
             return self.generator(resize(to_unit_range(self.faces[targets.to(self.device)]), self.options.crop_size), identity)
         finally:
             self.generator.train()

@@ -86,7 +86,7 @@ class DistillOptions:
 
 @dataclass(frozen=True)
 class AEIInputs:
-    faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112 (no minors)")
+    faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112, 128 or 256, all one size (no minors): larger crops keep their detail for 256-px generators")
     identity_encoder: Path = required("the identity encoder for the identity loss (e.g. models/identity-encoder-v1.safetensors)")
 
 
