@@ -1,0 +1,194 @@
+"""What a viewer sees of a generator on real clips at 1080p: each talking-head clip fitted into a
+1920×1080 frame (as bench/make_clip.py does), run through the live pipeline offline wearing a
+held-out LFW person (one photo as the source, another photo of them as the reference), and per clip:
+- identity: our encoder's cosine of the swapped face to the reference photo and to the input face;
+- sharpness: the variance of the Laplacian inside the face (landmarks' hull, shrunk), swap / input;
+- flicker: on still stretches, the mean frame-to-frame change inside the face, swap / input;
+- lattice: in the generator's own crops, the spectrum's energy at the highest frequencies along
+  either axis (where an upsampling lattice sits) as a share of the high band, swap / input crop;
+and a grid: input | swap | the reference photo, the face at full resolution.
+    python3 bench/clip_quality.py OUTDIR [--generator G] [--clips NAME ...] [--frames 60]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from realtime import app  # noqa: E402
+from realtime.config import build_config  # noqa: E402
+from realtime.pipeline.stage import SinkStage  # noqa: E402
+from realtime.still.image import detect_faces_in_image, embed_face, load_identity_encoder, read_image  # noqa: E402
+from realtime.vision.align import crop_from_frame_matrix, warp_crop  # noqa: E402
+from realtime.vision.landmarks import five_points  # noqa: E402
+
+CLIPS = ("liveportrait_d0", "liveportrait_d3", "liveportrait_d10", "liveportrait_d14", "liveportrait_d19", "dfl_Obama_speaking")
+TILE = 320  # the face at about the size it has in the 1080p frame, kept small for the repository
+STILL_PX = 1.0  # a frame is "still" when the face's landmarks moved less than this (mean, 1080p pixels)
+
+
+def fitted_clip(source: Path, out: Path, frames: int) -> Path:
+    """The first ``frames`` frames of ``source`` fitted into 1920×1080, lossless-ish H.264."""
+    with av.open(str(source)) as container, av.open(str(out), "w") as writer:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or 30
+        encoder = writer.add_stream("libx264", rate=rate, options={"crf": "10"})
+        encoder.width, encoder.height, encoder.pix_fmt = 1920, 1080, "yuv420p"
+        for index, frame in enumerate(container.decode(stream)):
+            if index >= frames:
+                break
+            image = frame.to_ndarray(format="rgb24")
+            scale = min(1920 / image.shape[1], 1080 / image.shape[0])
+            inner = cv2.resize(image, (int(image.shape[1] * scale) // 2 * 2, int(image.shape[0] * scale) // 2 * 2), interpolation=cv2.INTER_CUBIC)
+            canvas = np.full((1080, 1920, 3), 24, np.uint8)
+            y, x = (1080 - inner.shape[0]) // 2, (1920 - inner.shape[1]) // 2
+            canvas[y : y + inner.shape[0], x : x + inner.shape[1]] = inner
+            writer.mux(encoder.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        writer.mux(encoder.encode())
+    return out
+
+
+class Keep(SinkStage):
+    """Keeps every output frame with its first face's landmarks and generated crop."""
+
+    name = "keep"
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]] = []
+
+    def write(self, bundle) -> None:  # type: ignore[no-untyped-def]
+        face = bundle.faces[0] if bundle.faces else None
+        crop = face.swapped_crop if face is not None and face.swapped_crop is not None else None
+        matrix = face.crop_from_frame if face is not None else None
+        self.frames.append((bundle.frame.copy(), face.landmarks.copy() if face is not None else None, crop, matrix))
+
+
+def face_mask(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(landmarks.astype(np.int32)), 1)
+    size = max(3, int(0.08 * np.ptp(landmarks[:, 0])))
+    return cv2.erode(mask, np.ones((size, size), np.uint8)).astype(bool)
+
+
+def laplacian_variance(image: np.ndarray, mask: np.ndarray) -> float:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F)[mask].var())
+
+
+def lattice_share(crop: np.ndarray) -> float:
+    """Energy at the highest frequencies along either axis (|f| ≥ 0.45 cycles/px), as a share of
+    the band above 0.25: a regular lattice from upsampling raises it; natural images keep it low."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey -= grey.mean()
+    power = np.abs(np.fft.fftshift(np.fft.fft2(grey * np.outer(np.hanning(grey.shape[0]), np.hanning(grey.shape[1]))))) ** 2
+    fy, fx = np.meshgrid(np.fft.fftshift(np.fft.fftfreq(grey.shape[0])), np.fft.fftshift(np.fft.fftfreq(grey.shape[1])), indexing="ij")
+    radius = np.maximum(np.abs(fx), np.abs(fy))
+    high = power[radius >= 0.25].sum()
+    return float(power[radius >= 0.45].sum() / max(high, 1e-9))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--generator", type=Path, default=ROOT / "models" / "aei-net-v1.safetensors")
+    parser.add_argument("--identity-encoder", type=Path, default=ROOT / "models" / "identity-encoder-v1.safetensors")
+    parser.add_argument("--videos", type=Path, default=ROOT.parent / "shared" / "data" / "videos")
+    parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "faces" / "lfw-deepfunneled")
+    parser.add_argument("--clips", nargs="+", default=list(CLIPS))
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--backends", nargs="+", default=["cpu"])
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    encoder = load_identity_encoder(args.identity_encoder)
+    # held-out LFW people (two or more photos; v1 trained only on the single-photo ones): a source photo and a reference photo each
+    people = sorted(p for p in args.lfw.iterdir() if len(list(p.glob("*.jpg"))) >= 2)
+    rng = np.random.default_rng(7)
+    chosen = [people[i] for i in rng.choice(len(people), size=len(args.clips), replace=False)]
+    results, rows = [], []
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp())
+    for index, (name, person) in enumerate(zip(args.clips, chosen, strict=True), 1):
+        photos = sorted(person.glob("*.jpg"))
+        source, reference = photos[0], photos[1]
+        reference_image = read_image(reference)
+        found = detect_faces_in_image(reference_image, build_config().detect)
+        if not found:
+            print(f"{name}: no face in {reference.name}, skipped")
+            continue
+        reference_embedding = embed_face(reference_image, found[0].landmarks, encoder)
+        clip = fitted_clip(args.videos / f"{name}.mp4", work / f"{name}.mp4", args.frames)
+        keep = Keep()
+        config = build_config(overrides={
+            "input": str(clip), "generator": str(args.generator), "identity_encoder": str(args.identity_encoder), "source": str(source),
+            "backends": tuple(args.backends), "detect_mode": "sync", "face_safety": "reveal", "quiet": True, "colour": "smoothed",
+        })
+        app.run(config, extra_sinks=[lambda _info, keep=keep: keep])
+        with av.open(str(clip)) as container:
+            inputs = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        sharp, identity_ref, identity_in, lattice_out, lattice_in, flicker_out, flicker_in = [], [], [], [], [], [], []
+        previous = None
+        for t, (output, landmarks, crop, matrix) in enumerate(keep.frames):
+            if landmarks is None or crop is None or t >= len(inputs):
+                previous = None
+                continue
+            mask = face_mask(output.shape, landmarks)
+            sharp.append(laplacian_variance(output, mask) / max(laplacian_variance(inputs[t], mask), 1e-6))
+            if t % 10 == 0:
+                swapped_embedding = embed_face(output, landmarks, encoder)
+                identity_ref.append(float(torch.nn.functional.cosine_similarity(swapped_embedding, reference_embedding, dim=0)))
+                identity_in.append(float(torch.nn.functional.cosine_similarity(swapped_embedding, embed_face(inputs[t], landmarks, encoder), dim=0)))
+            lattice_out.append(lattice_share(crop))
+            lattice_in.append(lattice_share(warp_crop(inputs[t], matrix, crop.shape[0])))
+            if previous is not None and np.abs(landmarks - previous[0]).mean() < STILL_PX:
+                both = mask & previous[1]
+                flicker_out.append(float(np.abs(output.astype(np.int16) - keep.frames[t - 1][0].astype(np.int16))[both].mean()))
+                flicker_in.append(float(np.abs(inputs[t].astype(np.int16) - inputs[t - 1].astype(np.int16))[both].mean()))
+            previous = (landmarks, mask)
+        entry = {
+            "clip": name, "source": f"{person.name}/{source.name}", "reference": reference.name, "frames": len(keep.frames),
+            "identity_to_reference": round(float(np.mean(identity_ref)), 3) if identity_ref else None,
+            "identity_to_input": round(float(np.mean(identity_in)), 3) if identity_in else None,
+            "sharpness_vs_input": round(float(np.median(sharp)), 3) if sharp else None,
+            "flicker_vs_input": round(float(np.mean(flicker_out) / max(np.mean(flicker_in), 1e-6)), 3) if flicker_in else None,
+            "still_frames": len(flicker_in),
+            "lattice_vs_input": round(float(np.mean(lattice_out) / max(np.mean(lattice_in), 1e-9)), 3) if lattice_out else None,
+        }
+        results.append(entry)
+        middle = next((t for t in range(len(keep.frames) // 2, len(keep.frames)) if keep.frames[t][1] is not None), None)
+        if middle is not None:
+            landmarks = keep.frames[middle][1]
+            left, top = landmarks.min(axis=0) - 0.15 * np.ptp(landmarks, axis=0)
+            right, bottom = landmarks.max(axis=0) + 0.15 * np.ptp(landmarks, axis=0)
+            box = (slice(max(int(top), 0), int(bottom)), slice(max(int(left), 0), int(right)))
+            tiles = [inputs[middle][box], keep.frames[middle][0][box]]
+            tiles = [cv2.resize(t, (TILE, TILE), interpolation=cv2.INTER_AREA) for t in tiles]
+            ref_crop = warp_crop(reference_image, crop_from_frame_matrix(five_points(found[0].landmarks), TILE, "ffhq"), TILE)
+            rows.append(np.hstack([*tiles, ref_crop]))
+        eta = (time.monotonic() - started) / index * (len(args.clips) - index)
+        print(f"[{index}/{len(args.clips)}] {json.dumps(entry)}; ETA {eta:.0f} s", flush=True)
+    keys = ("identity_to_reference", "identity_to_input", "sharpness_vs_input", "flicker_vs_input", "lattice_vs_input")
+    summary = {k: round(float(np.mean([r[k] for r in results if r[k] is not None])), 3) for k in keys}
+    report = {"generator": args.generator.name, "backends": args.backends, "frames_per_clip": args.frames, "clips": results, "mean": summary}
+    (args.out / "clip-quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    if rows:
+        grid = np.vstack(rows)
+        header = np.full((36, grid.shape[1], 3), 255, np.uint8)
+        for i, label in enumerate(["input (1080p)", f"swap ({args.generator.stem})", "another photo of the source"]):
+            cv2.putText(header, label, (i * TILE + 8, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
+        cv2.imwrite(str(args.out / "clip-quality-grid.jpg"), cv2.cvtColor(np.vstack([header, grid]), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
