@@ -1,7 +1,9 @@
 """What a viewer sees of a generator on real clips at 1080p: each talking-head clip fitted into a
 1920×1080 frame (as bench/make_clip.py does), run through the live pipeline offline wearing a
 held-out LFW person (one photo as the source, another photo of them as the reference), and per clip:
-- identity: our encoder's cosine of the swapped face to the reference photo and to the input face;
+- identity: our encoder's cosine of the swapped face to the reference photo and to the input face,
+  and dlib's independent judge (when installed: pip install -e '.[judge]'): its distance to the
+  reference and the share of frames it calls the same person (distance < 0.6);
 - sharpness: the variance of the Laplacian inside the face (landmarks' hull, shrunk), swap / input;
 - flicker: on still stretches, the mean frame-to-frame change inside the face, swap / input;
 - lattice: in the generator's own crops, the spectrum's energy at the highest frequencies along
@@ -111,6 +113,13 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     encoder = load_identity_encoder(args.identity_encoder)
+    try:
+        from realtime.eval.swap_measures import DlibJudge
+
+        judge: DlibJudge | None = DlibJudge()
+    except ImportError as exc:
+        judge = None
+        print(f"no dlib judge: {exc}")
     # held-out LFW people (two or more photos; v1 trained only on the single-photo ones): a source photo and a reference photo each
     people = sorted(p for p in args.lfw.iterdir() if len(list(p.glob("*.jpg"))) >= 2)
     rng = np.random.default_rng(7)
@@ -127,6 +136,9 @@ def main() -> None:
             print(f"{name}: no face in {reference.name}, skipped")
             continue
         reference_embedding = embed_face(reference_image, found[0].landmarks, encoder)
+        reference_dlib = judge.describe(reference_image, found[0].landmarks) if judge else None
+        dlib_distances: list[float] = []
+        dlib_baseline: list[float] = []  # the input face (another person) to the reference: what "not the source" reads
         clip = fitted_clip(args.videos / f"{name}.mp4", work / f"{name}.mp4", args.frames)
         keep = Keep()
         config = build_config(overrides={
@@ -148,6 +160,9 @@ def main() -> None:
                 swapped_embedding = embed_face(output, landmarks, encoder)
                 identity_ref.append(float(torch.nn.functional.cosine_similarity(swapped_embedding, reference_embedding, dim=0)))
                 identity_in.append(float(torch.nn.functional.cosine_similarity(swapped_embedding, embed_face(inputs[t], landmarks, encoder), dim=0)))
+                if judge is not None and reference_dlib is not None:
+                    dlib_distances.append(float(np.linalg.norm(judge.describe(output, landmarks) - reference_dlib)))
+                    dlib_baseline.append(float(np.linalg.norm(judge.describe(inputs[t], landmarks) - reference_dlib)))
             lattice_out.append(lattice_share(crop))
             lattice_in.append(lattice_share(warp_crop(inputs[t], matrix, crop.shape[0])))
             if previous is not None and np.abs(landmarks - previous[0]).mean() < STILL_PX:
@@ -159,6 +174,9 @@ def main() -> None:
             "clip": name, "source": f"{person.name}/{source.name}", "reference": reference.name, "frames": len(keep.frames),
             "identity_to_reference": round(float(np.mean(identity_ref)), 3) if identity_ref else None,
             "identity_to_input": round(float(np.mean(identity_in)), 3) if identity_in else None,
+            "dlib_distance_to_reference": round(float(np.mean(dlib_distances)), 3) if dlib_distances else None,
+            "dlib_same_person_share": round(float(np.mean(np.array(dlib_distances) < 0.6)), 3) if dlib_distances else None,
+            "dlib_input_to_reference": round(float(np.mean(dlib_baseline)), 3) if dlib_baseline else None,
             "sharpness_vs_input": round(float(np.median(sharp)), 3) if sharp else None,
             "flicker_vs_input": round(float(np.mean(flicker_out) / max(np.mean(flicker_in), 1e-6)), 3) if flicker_in else None,
             "still_frames": len(flicker_in),
@@ -177,8 +195,8 @@ def main() -> None:
             rows.append(np.hstack([*tiles, ref_crop]))
         eta = (time.monotonic() - started) / index * (len(args.clips) - index)
         print(f"[{index}/{len(args.clips)}] {json.dumps(entry)}; ETA {eta:.0f} s", flush=True)
-    keys = ("identity_to_reference", "identity_to_input", "sharpness_vs_input", "flicker_vs_input", "lattice_vs_input")
-    summary = {k: round(float(np.mean([r[k] for r in results if r[k] is not None])), 3) for k in keys}
+    keys = ("identity_to_reference", "identity_to_input", "dlib_distance_to_reference", "dlib_same_person_share", "dlib_input_to_reference", "sharpness_vs_input", "flicker_vs_input", "lattice_vs_input")
+    summary = {k: round(float(np.mean(values)), 3) if (values := [r[k] for r in results if r[k] is not None]) else None for k in keys}
     report = {"generator": args.generator.name, "backends": args.backends, "frames_per_clip": args.frames, "clips": results, "mean": summary}
     (args.out / "clip-quality.json").write_text(json.dumps(report, indent=2) + "\n")
     if rows:
