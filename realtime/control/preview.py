@@ -14,8 +14,7 @@ import numpy as np
 
 from realtime.bundle import FrameBundle
 from realtime.pipeline.stage import SinkStage
-
-PREVIEW_WIDTH = 640
+from realtime.stages.swap.controls import PREVIEW_WIDTH, preview_copy
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class PreviewSink(SinkStage):
             return latest.index, cached[2]
         frame = latest.input_frame if input_side and latest.input_frame is not None else latest.frame
         if frame.shape[1] > width:
-            frame = cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_AREA)
+            frame = preview_copy(frame, width)
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             return None

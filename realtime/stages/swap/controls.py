@@ -10,10 +10,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
 SwapMode = Literal["swap", "original", "blur"]
+PREVIEW_WIDTH = 640  # the panel's views: the output and, while watched, the input
+
+
+def preview_copy(frame: np.ndarray, width: int = PREVIEW_WIDTH) -> np.ndarray:
+    """A copy of ``frame`` at most ``width`` wide, for the panel's views."""
+    if frame.shape[1] <= width:
+        return frame.copy()
+    import cv2
+
+    return cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_AREA)
 SWAP_MODES: tuple[SwapMode, ...] = ("swap", "original", "blur")
 
 

@@ -23,7 +23,7 @@ from realtime.inference.select import PrecisionReference, select_runner
 from realtime.inference.spec import GeneratorSpec, Runner
 from realtime.pipeline.stage import Stage
 from realtime.stages.swap.batching import batch_bucket, choose_faces, split_batches
-from realtime.stages.swap.controls import SwapChoice, SwapControls
+from realtime.stages.swap.controls import SwapChoice, SwapControls, preview_copy
 from realtime.stages.swap.faces import SourceFaces
 from realtime.still.image import find_one_face, to_tensor
 from realtime.vision.align import warp_crop
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("realtime")
 
 
+MAX_IDENTITY_BATCHES = 64  # per choice: batch sizes × sets of tracks seen together
+
+
 @dataclass
 class LoadedGenerator:
     """A generator prepared at start: switching to it between frames costs nothing."""
@@ -44,18 +47,6 @@ class LoadedGenerator:
     runners: dict[int, Runner]
     identity: torch.Tensor | None
     skipped: list[tuple[str, str]]
-
-
-PREVIEW_WIDTH = 640
-
-
-def preview_copy(frame: np.ndarray, width: int = PREVIEW_WIDTH) -> np.ndarray:
-    """A copy of ``frame`` at most ``width`` wide, for the panel's input view."""
-    if frame.shape[1] <= width:
-        return frame.copy()
-    import cv2
-
-    return cv2.resize(frame, (width, round(frame.shape[0] * width / frame.shape[1])), interpolation=cv2.INTER_AREA)
 
 
 def to_images(tensor: torch.Tensor) -> np.ndarray:
@@ -85,7 +76,7 @@ class SwapStage(Stage):
         self.sources = SourceFaces(config, detect)  # the --source face and faces chosen live, embedded
         self.loaded: list[LoadedGenerator] = []  # --generator, then each --also-generator
         self.active = 0
-        self._identity_of: dict[int, torch.Tensor] = {}  # chosen embeddings → the active generator's identities
+        self._identity_batches: dict[tuple[int, int, int, tuple[int, ...]], torch.Tensor] = {}  # (choice, generator, batch, tracks) → identities
         self.runners: dict[int, Runner] = {}
         self.skipped: list[tuple[str, str]] = []
         self.faces_swapped = 0
@@ -109,7 +100,7 @@ class SwapStage(Stage):
         self.spec, self.runners, self.identity, self.skipped = chosen.spec, chosen.runners, chosen.identity, chosen.skipped
         self.active = index
         self._identity_on_device = {}
-        self._identity_of = {}
+        self._identity_batches = {}
 
     def _load(self, request: GeneratorRequest) -> LoadedGenerator:
         """One generator ready to swap: its runners built, warmed up, and its --source identity."""
@@ -196,6 +187,7 @@ class SwapStage(Stage):
             raise ModelError("this generator takes no identity embedding of that shape", "pass an embedding from the generator's identity encoder")
         self.identity = identity
         self._identity_on_device = {}
+        self._identity_batches = {}
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         choice = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
@@ -219,21 +211,22 @@ class SwapStage(Stage):
         return bundle
 
     def _identities(self, faces: list[Face], batch: int, choice: SwapChoice) -> torch.Tensor | None:
-        """Each face's identity, padded to ``batch`` rows; None when every face wears --source
-        (the cached tensors serve then)."""
+        """Each face's identity, padded to ``batch`` rows, on the runner's device; None when every
+        face wears --source (the cached tensors serve then). Made once per choice and set of
+        faces, not every frame."""
         if self.identity is None or (choice.default is None and not choice.per_track):
             return None
-        rows = [choice.identity_for(face.track_id, None) for face in faces]
-        chosen = [self._chosen_identity(row) if row is not None else self.identity for row in rows]
-        chosen += [chosen[0]] * (batch - len(chosen))
-        return torch.stack(chosen).contiguous()
-
-    def _chosen_identity(self, embedding: torch.Tensor) -> torch.Tensor:
-        """A chosen face's embedding as the active generator's identity (made once per choice)."""
-        cached = self._identity_of.get(id(embedding))
+        key = (choice.version, self.active, batch, tuple(face.track_id for face in faces))
+        cached = self._identity_batches.get(key)
         if cached is None:
+            if len(self._identity_batches) > MAX_IDENTITY_BATCHES or any(k[0] != choice.version for k in self._identity_batches):
+                self._identity_batches.clear()  # entries of an older choice can never match again
             assert self.spec is not None
-            cached = self._identity_of[id(embedding)] = SourceFaces.identity_for(embedding, self.spec)
+            rows = [choice.identity_for(face.track_id, None) for face in faces]
+            chosen = [SourceFaces.identity_for(row, self.spec) if row is not None else self.identity for row in rows]
+            chosen += [chosen[0]] * (batch - len(chosen))
+            runner = self.runners[batch]
+            cached = self._identity_batches[key] = torch.stack(chosen).contiguous().to(runner.device, runner.dtype)
         return cached
 
     def _swap_batch(self, bundle: FrameBundle, faces: list[Face], batch: int, choice: SwapChoice | None = None) -> None:
@@ -273,8 +266,7 @@ class SwapStage(Stage):
         with torch.inference_mode():
             inputs = [warp_crop_torch(frame, crops_from_frame, self.spec.crop_size, batch) / 127.5 - 1.0]
             if identities is not None:
-                runner = self.runners[batch]
-                inputs.append(identities.to(runner.device, runner.dtype, non_blocking=True))
+                inputs.append(identities)
             elif self.identity is not None:
                 inputs.append(self._device_identity(batch))
             outputs = runner(*inputs)
