@@ -267,3 +267,15 @@ def test_unused_initializers_are_reported_with_their_values(tmp_path):
     _, info = load_onnx(path)
     assert info.unused_initializers == ("buff2fs",) and info.last_initializer == "buff2fs"
     np.testing.assert_array_equal(info.arrays["buff2fs"], emap)
+
+
+def test_split_into_equal_parts_by_its_number_of_outputs(tmp_path):
+    nodes = [helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1), helper.make_node("Concat", ["c", "a", "b"], ["y"], axis=1)]
+    path = _save(tmp_path, nodes, (2, 6, 3), opset=13)
+    _compare(path, _x(2, 6, 3))
+
+
+def test_flatten_at_any_axis(tmp_path):
+    for axis in (0, 2):
+        path = _save(tmp_path, [helper.make_node("Flatten", ["x"], ["y"], axis=axis)], (2, 3, 4), name=f"f{axis}.onnx")
+        _compare(path, _x(2, 3, 4))

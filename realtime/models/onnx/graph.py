@@ -101,10 +101,6 @@ class OnnxModule(nn.Module):
 
 
 def run_node(node: Node, args: list[Value], ctx: Context) -> Value:
-    if node.op == "Split":
-        from realtime.models.onnx.ops import _split
-
-        return _split(args, node.attrs, ctx, outputs=len(node.outputs))
     return OPS[node.op](args, node.attrs, ctx)
 
 
@@ -216,6 +212,8 @@ def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
             known[proto.output[0]] = torch.from_numpy(np.array(value))
             continue
         inputs_of = list(proto.input)
+        if proto.op_type == "Split" and "num_outputs" not in attrs:
+            attrs["num_outputs"] = len(proto.output)  # equal parts, as many as the node has outputs
         if proto.op_type in ("Resize", "Upsample"):
             # constant scales and sizes become attributes: Python numbers, never a tensor to read back
             scale_at = 1 if proto.op_type == "Upsample" or len(inputs_of) == 2 else 2

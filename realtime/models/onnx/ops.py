@@ -6,6 +6,7 @@ outputs). Shapes stay Python values, so ``torch.export`` sees no data-dependent 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -199,17 +200,18 @@ def _instance_norm(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     return F.instance_norm(x, weight=_t(inputs[1]).to(x.dtype), bias=_t(inputs[2]).to(x.dtype), eps=float(attrs.get("epsilon", 1e-5)))
 
 
-def _pool_pads(attrs: Attrs, dims: int) -> tuple[list[int], bool]:
+def _pool_window(attrs: Attrs) -> tuple[list[int], list[int], list[int], bool]:
+    """A pooling node's kernel, strides and ONNX pads, and whether the pads are symmetric."""
+    kernel = [int(k) for k in attrs["kernel_shape"]]
+    dims = len(kernel)
     pads = _spatial_pads(attrs, dims)
-    return pads, pads[:dims] == pads[dims:]
+    return kernel, [int(s) for s in attrs.get("strides", [1] * dims)], pads, pads[:dims] == pads[dims:]
 
 
 def _max_pool(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     x = _t(inputs[0])
-    kernel = [int(k) for k in attrs["kernel_shape"]]
+    kernel, strides, pads, symmetric = _pool_window(attrs)
     dims = len(kernel)
-    strides = [int(s) for s in attrs.get("strides", [1] * dims)]
-    pads, symmetric = _pool_pads(attrs, dims)
     padding = pads[:dims]
     if not symmetric:
         x, padding = F.pad(x, _torch_pads(pads, dims), value=float("-inf")), [0] * dims
@@ -219,10 +221,8 @@ def _max_pool(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
 
 def _average_pool(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     x = _t(inputs[0])
-    kernel = [int(k) for k in attrs["kernel_shape"]]
+    kernel, strides, pads, symmetric = _pool_window(attrs)
     dims = len(kernel)
-    strides = [int(s) for s in attrs.get("strides", [1] * dims)]
-    pads, symmetric = _pool_pads(attrs, dims)
     if not symmetric:
         raise ModelError("AveragePool with asymmetric pads is not supported", "re-export the model")
     fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[dims]
@@ -337,7 +337,7 @@ def _reshape(inputs: list[Value], attrs: Attrs, ctx: Context) -> Value:
 def _flatten(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     x = _t(inputs[0])
     axis = int(attrs.get("axis", 1)) % max(x.dim(), 1)
-    return x.reshape(int(torch.tensor(x.shape[:axis]).prod().item()) if axis else 1, -1) if axis != 1 else x.reshape(x.shape[0], -1)
+    return x.reshape(math.prod(x.shape[:axis]), -1)
 
 
 def _transpose(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
@@ -403,12 +403,12 @@ def _concat(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     return torch.cat([t.to(dtype) for t in tensors if t.numel() or t.dim() > 1], int(attrs["axis"]))
 
 
-def _split(inputs: list[Value], attrs: Attrs, _ctx: Context, outputs: int = 0) -> Value:
+def _split(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     x = _t(inputs[0])
     axis = int(attrs.get("axis", 0))
     sizes = _ints(inputs[1]) if len(inputs) > 1 and inputs[1] is not None else [int(s) for s in attrs.get("split", [])]
     if not sizes:
-        count = int(attrs.get("num_outputs", outputs))
+        count = int(attrs["num_outputs"])
         sizes = [-(-x.shape[axis] // count)] * count
         sizes[-1] = x.shape[axis] - sum(sizes[:-1])
     return tuple(torch.split(x, sizes, dim=axis))
