@@ -8,9 +8,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from realtime.io.sinks import linux_loopback_devices, virtual_camera_fix
+
+if TYPE_CHECKING:
+    from realtime.models.onnx.graph import OnnxInfo, OnnxModule
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -182,7 +185,7 @@ def find_user_models(places: list[Path]) -> list[Path]:
     return found
 
 
-def parity_with_onnxruntime(module: object, info: object) -> str:
+def parity_with_onnxruntime(module: OnnxModule, info: OnnxInfo) -> str:
     """Our converted graph against onnxruntime (CPU) on one random input of the file's declared
     shapes: the largest difference, or why it was not run."""
     try:
@@ -193,16 +196,16 @@ def parity_with_onnxruntime(module: object, info: object) -> str:
         return "parity not checked (pip install onnxruntime to compare with it)"
     rng = np.random.default_rng(0)
     feeds = {}
-    for tensor in info.inputs:  # type: ignore[attr-defined]
+    for tensor in info.inputs:
         shape = [d or 1 for d in tensor.shape]
         feeds[tensor.name] = rng.random(shape, dtype=np.float32) if "float" in tensor.dtype else np.zeros(shape, np.int64)
     try:
         quiet = onnxruntime.SessionOptions()
         quiet.log_severity_level = 3  # inswapper's unused emap is expected: no warning for it
-        session = onnxruntime.InferenceSession(str(info.path), quiet, providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+        session = onnxruntime.InferenceSession(str(info.path), quiet, providers=["CPUExecutionProvider"])
         expected = session.run(None, feeds)
         with torch.no_grad():
-            got = module(*[torch.from_numpy(feeds[t.name]) for t in info.inputs])  # type: ignore[attr-defined, operator]
+            got = module(*[torch.from_numpy(feeds[t.name]) for t in info.inputs])
     except Exception as exc:  # noqa: BLE001 - a report, not a run: say what failed
         return f"parity not checked ({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})"
     outputs = got if isinstance(got, tuple) else (got,)

@@ -173,10 +173,10 @@ class Panel:
         return {"track": track_id, "wears": wear, "version": choice.version}
 
     def set_generator(self, index: Any) -> dict[str, Any]:
-        names = self._swap().describe()["generators"]
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(names):  # type: ignore[arg-type]
-            raise PanelError(400, f"no generator {index!r}", f"use 0 to {len(names) - 1} (--generator, then each --also-generator)")  # type: ignore[arg-type]
-        return {"generator": index, "name": names[index], "version": self.controls.set_generator(index).version}  # type: ignore[index]
+        names = [g.name for g in self._swap().loaded]
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(names):
+            raise PanelError(400, f"no generator {index!r}", f"use 0 to {len(names) - 1} (--generator, then each --also-generator)")
+        return {"generator": index, "name": names[index], "version": self.controls.set_generator(index).version}
 
     def watch_input(self, watching: bool) -> None:
         """Someone opened (or closed) the input view: input copies are made only while watched."""
