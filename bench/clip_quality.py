@@ -36,7 +36,6 @@ from realtime.vision.align import crop_from_frame_matrix, warp_crop  # noqa: E40
 from realtime.vision.landmarks import five_points  # noqa: E402
 
 CLIPS = ("liveportrait_d0", "liveportrait_d3", "liveportrait_d10", "liveportrait_d14", "liveportrait_d19", "dfl_Obama_speaking")
-TILE = 320  # the face at about the size it has in the 1080p frame, kept small for the repository
 STILL_PX = 1.0  # a frame is "still" when the face's landmarks moved less than this (mean, 1080p pixels)
 
 
@@ -186,13 +185,15 @@ def main() -> None:
         middle = next((t for t in range(len(keep.frames) // 2, len(keep.frames)) if keep.frames[t][1] is not None), None)
         if middle is not None:
             landmarks = keep.frames[middle][1]
-            left, top = landmarks.min(axis=0) - 0.15 * np.ptp(landmarks, axis=0)
-            right, bottom = landmarks.max(axis=0) + 0.15 * np.ptp(landmarks, axis=0)
+            left, top = landmarks.min(axis=0) - 0.05 * np.ptp(landmarks, axis=0)
+            right, bottom = landmarks.max(axis=0) + 0.05 * np.ptp(landmarks, axis=0)
             box = (slice(max(int(top), 0), int(bottom)), slice(max(int(left), 0), int(right)))
-            tiles = [inputs[middle][box], keep.frames[middle][0][box]]
-            tiles = [cv2.resize(t, (TILE, TILE), interpolation=cv2.INTER_AREA) for t in tiles]
-            ref_crop = warp_crop(reference_image, crop_from_frame_matrix(five_points(found[0].landmarks), TILE, "ffhq"), TILE)
-            rows.append(np.hstack([*tiles, ref_crop]))
+            tiles = [inputs[middle][box], keep.frames[middle][0][box]]  # the face at its size in the 1080p frame: no scaling
+            height = tiles[0].shape[0]
+            reference_tile = warp_crop(reference_image, crop_from_frame_matrix(five_points(found[0].landmarks), height, "arcface"), height)
+            label = np.full((28, sum(t.shape[1] for t in tiles) + height, 3), 255, np.uint8)
+            cv2.putText(label, f"{name}: input (1080p, full resolution) | swap ({args.generator.stem}) | another photo of the source (scaled)", (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+            rows.append(np.vstack([label, np.hstack([*tiles, reference_tile])]))
         eta = (time.monotonic() - started) / index * (len(args.clips) - index)
         print(f"[{index}/{len(args.clips)}] {json.dumps(entry)}; ETA {eta:.0f} s", flush=True)
     keys = ("identity_to_reference", "identity_to_input", "dlib_distance_to_reference", "dlib_same_person_share", "dlib_input_to_reference", "sharpness_vs_input", "flicker_vs_input", "lattice_vs_input")
@@ -200,11 +201,9 @@ def main() -> None:
     report = {"generator": args.generator.name, "backends": args.backends, "frames_per_clip": args.frames, "clips": results, "mean": summary}
     (args.out / "clip-quality.json").write_text(json.dumps(report, indent=2) + "\n")
     if rows:
-        grid = np.vstack(rows)
-        header = np.full((36, grid.shape[1], 3), 255, np.uint8)
-        for i, label in enumerate(["input (1080p)", f"swap ({args.generator.stem})", "another photo of the source"]):
-            cv2.putText(header, label, (i * TILE + 8, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
-        cv2.imwrite(str(args.out / "clip-quality-grid.jpg"), cv2.cvtColor(np.vstack([header, grid]), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        width = max(r.shape[1] for r in rows)
+        grid = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+        cv2.imwrite(str(args.out / "clip-quality-grid.jpg"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 72])
     print(json.dumps(summary))
 
 
