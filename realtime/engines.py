@@ -23,7 +23,7 @@ def build_all(request: GeneratorRequest, batches: Sequence[int], engine_dir: Pat
     if "compiled" in kinds:
         from realtime.stages.blend.kernels import build_blend_cache
 
-        crop_size, generator_mask = spec.crop_size, len(spec.module(*spec.example_inputs(1))) > 1
+        crop_size, generator_mask = spec.crop_size, spec.makes_mask
         prelude = ((f"the fused blend kernels ({crop_size} px crops)", lambda: build_blend_cache(crop_size, generator_mask, engine_dir)),)
     return build_engines(spec, batches, engine_dir, kinds, prelude=prelude)
 

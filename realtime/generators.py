@@ -67,7 +67,7 @@ def _spec_from_onnx(request: GeneratorRequest) -> GeneratorSpec:
     path = request.path
     return GeneratorSpec(
         f"onnx-{binding.profile.name}", swapper, binding.size, id_dim, keyed, binding.profile.template, head,
-        precision_checked=True, onnxruntime_module=lambda: onnxruntime_swapper(path, binding),
+        precision_checked=True, makes_mask=binding.mask_output is not None, onnxruntime_module=lambda: onnxruntime_swapper(path, binding),
     )
 
 

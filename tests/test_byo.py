@@ -394,3 +394,11 @@ def test_the_onnxruntime_backend_runs_the_users_file_behind_the_same_adapter(ins
     native = spec_from_checkpoint(MODELS / "aei-net-v1.safetensors")
     refused = select_runner(native, 1, tmp_path, backends=[OnnxRuntimeBackend(), CpuBackend()])
     assert refused.runner.backend == "cpu" and "only users' ONNX generators" in refused.skipped[0][1]
+
+
+def test_a_spec_knows_whether_its_generator_makes_a_mask(tmp_path, inswapper):
+    from realtime.inference.spec import spec_from_checkpoint
+
+    assert not load_spec(GeneratorRequest(inswapper)).makes_mask
+    assert load_spec(GeneratorRequest(make_dfm_standin(tmp_path / "p.onnx"))).makes_mask
+    assert not spec_from_checkpoint(MODELS / "aei-net-v1.safetensors").makes_mask

@@ -32,6 +32,7 @@ class GeneratorSpec:
     template: TemplateName = "arcface"  # the crop framing the generator was trained on
     identity_head: nn.Module | None = None  # the source embedding → the identity input (users' ONNX models)
     precision_checked: bool = False  # FP16 only after a comparison with FP32 on the user's source face
+    makes_mask: bool = False  # the generator gives a mask with its face (per-target models, DFM files)
     onnxruntime_module: Callable[[], nn.Module] | None = None  # users' ONNX files: the same generator run by onnxruntime
 
     def example_inputs(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -77,5 +78,5 @@ def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSp
     if info.architecture == "target_autoencoder":
         swapper = TargetSwapper(model, target_identity).eval()  # type: ignore[arg-type]
         keyed = hashlib.sha256(f"{sha}:{target_identity}".encode()).hexdigest()
-        return GeneratorSpec(f"target_autoencoder-{target_identity}", swapper, int(info.hyperparameters.get("crop_size", 128)), None, keyed, template)
+        return GeneratorSpec(f"target_autoencoder-{target_identity}", swapper, int(info.hyperparameters.get("crop_size", 128)), None, keyed, template, makes_mask=True)
     raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a generator", "pass an aei_net or target_autoencoder checkpoint")

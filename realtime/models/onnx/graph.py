@@ -45,9 +45,6 @@ class OnnxInfo:
     producer: str = ""
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # the unused initializers' values
 
-    def input(self, name: str) -> TensorInfo | None:
-        return next((i for i in self.inputs if i.name == name), None)
-
 
 @dataclass(frozen=True)
 class Node:
