@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from realtime import app  # noqa: E402
 from realtime.config import build_config  # noqa: E402
+from realtime.eval.image_measures import face_region, lattice_share, sharpness  # noqa: E402
 from realtime.pipeline.stage import SinkStage  # noqa: E402
 from realtime.still.image import detect_faces_in_image, embed_face, load_identity_encoder, read_image  # noqa: E402
 from realtime.vision.align import crop_from_frame_matrix, warp_crop  # noqa: E402
@@ -40,22 +41,18 @@ STILL_PX = 1.0  # a frame is "still" when the face's landmarks moved less than t
 
 
 def fitted_clip(source: Path, out: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``source`` fitted into 1920×1080, lossless-ish H.264."""
+    """The first ``frames`` frames of ``source`` fitted into 1920×1080 as bench/make_clip.py fits
+    them, nearly lossless (the measures compare the swap with this input)."""
+    from make_clip import fit_frame
+
     with av.open(str(source)) as container, av.open(str(out), "w") as writer:
         stream = container.streams.video[0]
-        rate = stream.average_rate or 30
-        encoder = writer.add_stream("libx264", rate=rate, options={"crf": "10"})
+        encoder = writer.add_stream("libx264", rate=stream.average_rate or 30, options={"crf": "10"})
         encoder.width, encoder.height, encoder.pix_fmt = 1920, 1080, "yuv420p"
         for index, frame in enumerate(container.decode(stream)):
             if index >= frames:
                 break
-            image = frame.to_ndarray(format="rgb24")
-            scale = min(1920 / image.shape[1], 1080 / image.shape[0])
-            inner = cv2.resize(image, (int(image.shape[1] * scale) // 2 * 2, int(image.shape[0] * scale) // 2 * 2), interpolation=cv2.INTER_CUBIC)
-            canvas = np.full((1080, 1920, 3), 24, np.uint8)
-            y, x = (1080 - inner.shape[0]) // 2, (1920 - inner.shape[1]) // 2
-            canvas[y : y + inner.shape[0], x : x + inner.shape[1]] = inner
-            writer.mux(encoder.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+            writer.mux(encoder.encode(fit_frame(frame, 1920, 1080)))
         writer.mux(encoder.encode())
     return out
 
@@ -73,30 +70,6 @@ class Keep(SinkStage):
         crop = face.swapped_crop if face is not None and face.swapped_crop is not None else None
         matrix = face.crop_from_frame if face is not None else None
         self.frames.append((bundle.frame.copy(), face.landmarks.copy() if face is not None else None, crop, matrix))
-
-
-def face_mask(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
-    mask = np.zeros(shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(landmarks.astype(np.int32)), 1)
-    size = max(3, int(0.08 * np.ptp(landmarks[:, 0])))
-    return cv2.erode(mask, np.ones((size, size), np.uint8)).astype(bool)
-
-
-def laplacian_variance(image: np.ndarray, mask: np.ndarray) -> float:
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return float(cv2.Laplacian(grey, cv2.CV_32F)[mask].var())
-
-
-def lattice_share(crop: np.ndarray) -> float:
-    """Energy at the highest frequencies along either axis (|f| ≥ 0.45 cycles/px), as a share of
-    the band above 0.25: a regular lattice from upsampling raises it; natural images keep it low."""
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    grey -= grey.mean()
-    power = np.abs(np.fft.fftshift(np.fft.fft2(grey * np.outer(np.hanning(grey.shape[0]), np.hanning(grey.shape[1]))))) ** 2
-    fy, fx = np.meshgrid(np.fft.fftshift(np.fft.fftfreq(grey.shape[0])), np.fft.fftshift(np.fft.fftfreq(grey.shape[1])), indexing="ij")
-    radius = np.maximum(np.abs(fx), np.abs(fy))
-    high = power[radius >= 0.25].sum()
-    return float(power[radius >= 0.45].sum() / max(high, 1e-9))
 
 
 def main() -> None:
@@ -153,8 +126,8 @@ def main() -> None:
             if landmarks is None or crop is None or t >= len(inputs):
                 previous = None
                 continue
-            mask = face_mask(output.shape, landmarks)
-            sharp.append(laplacian_variance(output, mask) / max(laplacian_variance(inputs[t], mask), 1e-6))
+            mask = face_region(output.shape, landmarks)
+            sharp.append(sharpness(output, mask) / max(sharpness(inputs[t], mask), 1e-6))
             if t % 10 == 0:
                 swapped_embedding = embed_face(output, landmarks, encoder)
                 identity_ref.append(float(torch.nn.functional.cosine_similarity(swapped_embedding, reference_embedding, dim=0)))

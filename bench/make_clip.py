@@ -12,7 +12,7 @@ import av
 import numpy as np
 
 
-def _fit(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+def fit_frame(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     """Scale to fit inside width×height without distortion, centred on a dark canvas."""
     scale = min(width / frame.width, height / frame.height)
     w, h = int(frame.width * scale) // 2 * 2, int(frame.height * scale) // 2 * 2
@@ -50,7 +50,7 @@ def main() -> None:
     with av.open(args.input) as src:
         stream = src.streams.video[0]
         fps = Fraction(args.fps).limit_denominator(1001) if args.fps else stream.average_rate or Fraction(25)
-        frames = [_fit(f, width // args.tile, height // args.tile) for f in src.decode(stream)]
+        frames = [fit_frame(f, width // args.tile, height // args.tile) for f in src.decode(stream)]
     if args.tile > 1:
         frames = _tiled(frames, args.tile, width, height)
     total = int(args.seconds * fps)
