@@ -20,18 +20,24 @@ from realtime.testing import start_with_panel
 
 
 def _client(url: str, stop: threading.Event, counts: dict[str, int]) -> None:
-    """Read the preview stream and the numbers as a browser would."""
+    """Read the preview stream and the numbers as a browser would: a browser waits as long as it
+    takes for the first frame (a GPU run loads its engines after the panel is up), so a stream
+    that times out or ends early is opened again until the run ends."""
     base, token = url.split("/?token=")
+
     def stream(path: str, key: str) -> None:
-        try:
-            with urllib.request.urlopen(f"{base}{path}?token={token}", timeout=10) as response:
-                while not stop.is_set():
-                    chunk = response.read1(65536)
-                    if not chunk:
-                        return
-                    counts[key] += len(chunk)
-        except Exception:  # noqa: BLE001 - the run ended and closed the stream
-            return
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"{base}{path}?token={token}", timeout=10) as response:
+                    while not stop.is_set():
+                        chunk = response.read1(65536)
+                        if not chunk:
+                            break
+                        counts[key] += len(chunk)
+            except Exception:  # noqa: BLE001 - a timeout before the first frame, or the run ended
+                counts["reconnects"] += 1
+                stop.wait(0.2)
+
     threads = [threading.Thread(target=stream, args=(p, k), daemon=True) for p, k in (("/api/preview.mjpg", "preview_bytes"), ("/api/events", "events_bytes"))]
     for thread in threads:
         thread.start()
@@ -46,16 +52,22 @@ def run(seconds: float, panel: bool, source: str = "demo", fps: float = 30.0, ex
     if panel:
         command += ["--control", "0"]
     log = folder / "run.log"
-    counts = {"preview_bytes": 0, "events_bytes": 0}
+    counts = {"preview_bytes": 0, "events_bytes": 0, "reconnects": 0}
     stop = threading.Event()
     if panel:
         process, url = start_with_panel(command, log)
-        if url:
-            threading.Thread(target=_client, args=(url, stop, counts), daemon=True).start()
+        if not url:  # a run without its panel measures nothing: say why instead of printing zeros
+            process.kill()
+            raise SystemExit(f"panel_cost: the run never printed its panel's address:\n{log.read_text()[-2000:]}")
+        threading.Thread(target=_client, args=(url, stop, counts), daemon=True).start()
     else:
         process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    process.wait()
+    code = process.wait()
     stop.set()
+    if code != 0:
+        raise SystemExit(f"panel_cost: the run exited {code}:\n{log.read_text()[-2000:]}")
+    if panel and counts["preview_bytes"] == 0:  # the point is the cost with the preview streaming
+        raise SystemExit(f"panel_cost: no preview frame reached the client:\n{log.read_text()[-2000:]}")
     data = json.loads(report.read_text())
     return {"panel": panel, "frames": data["frames"]["done"], "dropped": sum(data["frames"]["dropped"].values()), "cpu_cores_busy": data["resources"]["cpu_cores_busy"],
             "cpu_seconds": data["resources"]["cpu_seconds"], "latency_p99_ms": data["latency_ms"].get("p99"), **counts}

@@ -187,6 +187,10 @@ def run(
     specs = resolve_outputs(config, required=not extra_sinks)
     if config.stats.report:
         check_report_path(Path(config.stats.report))  # before anything opens, not after the run
+    if config.control.control:
+        from realtime.control import check_panel_packages
+
+        check_panel_packages()
     source = open_source(config.capture)
     preview, recording = None, None
     if config.control.control:

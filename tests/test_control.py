@@ -357,3 +357,14 @@ def test_the_input_view_costs_nothing_until_someone_watches_it(panel, swap_stage
     assert panel.preview.jpeg(input_side=True) is not None
     panel.watch_input(False)
     assert swap_stage.process(_two_faces(5)).input_preview is None
+
+
+def test_control_without_the_web_stack_is_refused_before_anything_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    import realtime.control as control
+    from realtime.errors import ConfigError
+
+    monkeypatch.setattr(control, "find_spec", lambda name: None if name == "uvicorn" else object())
+    with pytest.raises(ConfigError, match="--control needs uvicorn.*pip install uvicorn"):
+        control.check_panel_packages()
+    monkeypatch.setattr(control, "find_spec", lambda name: object())
+    control.check_panel_packages()
