@@ -107,6 +107,9 @@ class AEITrainer(ChunkedTrainer):
         freeze(self.encoder, True)
         self.generator = AEINet(**options.generator_hyperparameters(encoder.embed_dim)).to(self.device)  # type: ignore[arg-type]
         self.discriminator = MultiScaleDiscriminator(scales=options.d_scales, width=options.d_width).to(self.device)
+        if self.cuda:  # cuDNN's bf16 convolutions run fastest on NHWC tensors (set before DDP takes its views)
+            for module in (self.encoder, self.generator, self.discriminator):
+                module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         swap: nn.Module = SwapWithAttributes(self.generator)
         critic: nn.Module = self.discriminator
         if torch.distributed.is_initialized():
@@ -115,12 +118,17 @@ class AEITrainer(ChunkedTrainer):
             critic = nn.parallel.DistributedDataParallel(critic, device_ids=ids)
         self.swap, self.critic = swap, critic
         betas = (0.0, 0.999)
-        self.optimiser_g = torch.optim.Adam(self.generator.parameters(), lr=options.lr, betas=betas)
-        self.optimiser_d = torch.optim.Adam(self.discriminator.parameters(), lr=options.lr, betas=betas)
-        self.random = torch.Generator().manual_seed(options.seed)
+        fused = self.cuda  # one kernel per optimiser step instead of a few per parameter
+        self.optimiser_g = torch.optim.Adam(self.generator.parameters(), lr=options.lr, betas=betas, fused=fused)
+        self.optimiser_d = torch.optim.Adam(self.discriminator.parameters(), lr=options.lr, betas=betas, fused=fused)
+        # drawn on the device: a GPU step then needs no copy from the host and no synchronisation
+        self.random = torch.Generator(self.device).manual_seed(options.seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.clock: NullClock = NullClock()  # bench/profile_train_aei.py times the phases of a step with a PhaseClock
+        compiled = self.cuda and options.compile
+        self.generator_objective = torch.compile(self._generator_objective) if compiled else self._generator_objective
+        self.critic_objective = torch.compile(self._critic_objective) if compiled else self._critic_objective
         # fixed pairs for the sample grid: the same faces every time, so grids compare across steps
         picks = torch.randperm(len(self.faces), generator=torch.Generator().manual_seed(12345))[:16]
         self.sample_sources, self.sample_targets = picks[:8], picks[8:16] if len(picks) >= 16 else picks[:8].roll(1)
@@ -130,57 +138,70 @@ class AEITrainer(ChunkedTrainer):
         next step; crops larger than 112 px keep their detail for the targets."""
         batch, per_rank = self.options.batch, self.options.batch // self.world
         ours = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
-        sources = torch.randint(len(self.faces), (batch,), generator=self.random)[ours]
-        targets = torch.randint(len(self.faces), (batch,), generator=self.random)[ours]
-        same = (torch.rand(batch, generator=self.random) < self.options.same_prob)[ours]
-        source_images = augment(to_unit_range(self.faces[sources.to(self.device)]), self.random)
-        target_images = augment(to_unit_range(self.faces[targets.to(self.device)]), self.random)
-        same = same.to(self.device)
+        where = self.random.device
+        sources = torch.randint(len(self.faces), (batch,), generator=self.random, device=where)[ours].to(self.device)
+        targets = torch.randint(len(self.faces), (batch,), generator=self.random, device=where)[ours].to(self.device)
+        same = (torch.rand(batch, generator=self.random, device=where) < self.options.same_prob)[ours].to(self.device)
+        source_images = augment(to_unit_range(self.faces[sources]), self.random)
+        target_images = augment(to_unit_range(self.faces[targets]), self.random)
         source_images = torch.where(same[:, None, None, None], target_images, source_images)
-        return resize(source_images, IDENTITY_SIZE), resize(target_images, self.options.crop_size), same
+        sources_out, targets_out = resize(source_images, IDENTITY_SIZE), resize(target_images, self.options.crop_size)
+        if self.cuda:
+            sources_out, targets_out = sources_out.contiguous(memory_format=torch.channels_last), targets_out.contiguous(memory_format=torch.channels_last)
+        return sources_out, targets_out, same
 
-    def train_step(self) -> dict[str, float]:
-        options, clock = self.options, self.clock
+    def _generator_objective(self, sources: torch.Tensor, targets: torch.Tensor, same: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """FaceShifter's generator loss: (total, the swaps, the four terms stacked). The
+        discriminator is frozen by the caller, so its weights get no gradient here."""
+        options = self.options
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+            with torch.no_grad():
+                source_identity = self.encoder(sources)
+            swapped, target_attributes, swapped_attributes = self.swap(targets, source_identity)
+            swapped_identity = self.encoder(resize(swapped, IDENTITY_SIZE))
+            adversarial = hinge_generator_loss(self.discriminator(swapped))
+            attributes = attribute_loss(swapped_attributes, [a.detach() for a in target_attributes])
+            identity = identity_loss(swapped_identity, source_identity)
+            reconstruction = reconstruction_loss(swapped, targets, same)
+            total = adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
+        return total, swapped, torch.stack([adversarial, attributes, identity, reconstruction])
+
+    def _critic_objective(self, targets: torch.Tensor, swapped: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+            scores = self.critic(torch.cat([targets, swapped]))
+            half = len(targets)
+            return hinge_discriminator_loss([s[:half] for s in scores], [s[half:] for s in scores])
+
+    def advance(self) -> torch.Tensor:
+        """One step of both networks; the losses (``LOSS_KEYS`` order) stay on the device, so
+        nothing waits for the GPU until the loop reads them (every ``log_every`` steps)."""
+        clock = self.clock
         with clock.phase("data and augmentation"):
             sources, targets, same = self.draw_batch()
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda)
         self.generator.train()
         freeze(self.discriminator, True)  # the generator's step must not touch D (nor DDP's D hooks)
-        with autocast:
-            with clock.phase("identity of the sources"), torch.no_grad():
-                source_identity = self.encoder(sources)
-            with clock.phase("generator forward"):
-                swapped, target_attributes, swapped_attributes = self.swap(targets, source_identity)
-            with clock.phase("identity of the swaps"):
-                swapped_identity = self.encoder(resize(swapped, IDENTITY_SIZE))
-            with clock.phase("discriminator on the swaps"):
-                adversarial = hinge_generator_loss(self.discriminator(swapped))
-            with clock.phase("losses"):
-                attributes = attribute_loss(swapped_attributes, [a.detach() for a in target_attributes])
-                identity = identity_loss(swapped_identity, source_identity)
-                reconstruction = reconstruction_loss(swapped, targets, same)
-                total = adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
+        with clock.phase("generator forward and losses"):
+            total, swapped, terms = self.generator_objective(sources, targets, same)
         with clock.phase("generator backward"):
             self.optimiser_g.zero_grad(set_to_none=True)
             total.backward()
         with clock.phase("generator optimiser"):
             self.optimiser_g.step()
-
         freeze(self.discriminator, False)
-        with clock.phase("discriminator forward"), autocast:
-            scores = self.critic(torch.cat([targets, swapped.detach()]))
-            half = len(targets)
-            critic_loss = hinge_discriminator_loss([s[:half] for s in scores], [s[half:] for s in scores])
+        with clock.phase("discriminator forward and loss"):
+            critic_loss = self.critic_objective(targets, swapped.detach())
         with clock.phase("discriminator backward"):
             self.optimiser_d.zero_grad(set_to_none=True)
             critic_loss.backward()
         with clock.phase("discriminator optimiser"):
             self.optimiser_d.step()
         self.step += 1
-        with clock.phase("losses to the host"):
-            values = torch.stack([total, adversarial, attributes, identity, reconstruction, critic_loss]).detach().float().cpu()
         clock.end_step()
-        return dict(zip(LOSS_KEYS, values.tolist(), strict=True))
+        return torch.cat([total.detach()[None], terms.detach(), critic_loss.detach()[None]]).float()
+
+    def train_step(self) -> dict[str, float]:
+        """One step, its losses read back (a synchronisation: loops use ``advance``)."""
+        return dict(zip(LOSS_KEYS, self.advance().tolist(), strict=True))
 
     def training_state(self) -> dict[str, Any]:
         return {

@@ -116,6 +116,15 @@ def plot_losses(history: Sequence[dict[str, float]], path: Path, title: str, key
     plt.close(fig)
 
 
+def mean_losses(rows: Sequence[dict[str, float] | torch.Tensor], keys: Sequence[str]) -> dict[str, float]:
+    """Each loss averaged over the steps since the last log line (steps' dicts, or their losses
+    as tensors in ``keys`` order: one read-back for all of them)."""
+    if rows and isinstance(rows[0], torch.Tensor):
+        return dict(zip(keys, torch.stack(list(rows)).float().mean(dim=0).tolist(), strict=True))  # type: ignore[arg-type]
+    dicts: list[dict[str, float]] = list(rows)  # type: ignore[arg-type]
+    return {k: sum(float(r[k]) for r in dicts) / len(dicts) for k in keys}
+
+
 class ChunkedTrainer:
     """The loop the generator trainers share: steps until ``options.steps`` or the chunk's time
     is up; averaged losses logged with speed and ETA; sample grids, state saves and, on the way
@@ -134,6 +143,11 @@ class ChunkedTrainer:
 
     def train_step(self) -> dict[str, float]:
         raise NotImplementedError
+
+    def advance(self) -> dict[str, float] | torch.Tensor:
+        """One step for the loop: its losses as a dict, or as a tensor in ``loss_keys`` order left
+        on the device (read back only when the loop logs, so the GPU is never waited for)."""
+        return self.train_step()
 
     def training_state(self) -> dict[str, Any]:
         """Networks, optimisers and counters of this trainer, for ``state.pt``."""
@@ -184,18 +198,17 @@ class ChunkedTrainer:
         to also write the state into, in parts of at most ``part_bytes``."""
         import logging
 
-        import numpy as np
 
         log = logging.getLogger("realtime")
         options = self.options
         budget = TimeBudget(options.time_limit_s)
         start_step = self.step
-        running: list[dict[str, float]] = []
+        running: list[dict[str, float] | torch.Tensor] = []
         while self.step < options.steps:
-            running.append(self.train_step())
+            running.append(self.advance())
             if self.step % options.log_every == 0 or self.step == options.steps:
                 elapsed = budget.elapsed_s()
-                row = {"step": self.step, **{k: float(np.mean([r[k] for r in running])) for k in self.loss_keys}, "seconds": round(elapsed, 1)}
+                row = {"step": self.step, **mean_losses(running, self.loss_keys), "seconds": round(elapsed, 1)}
                 self.history.append(row)
                 running = []
                 if self.rank == 0:

@@ -36,17 +36,20 @@ def normalise(faces_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def augment(faces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flip, ±5% scale, ±3 px shift, ±20% brightness/contrast; (B, 3, H, W) normalised."""
+    """Flip, ±5% scale, ±3 px shift, ±20% brightness/contrast; (B, 3, H, W) normalised. The
+    numbers are drawn on ``generator``'s device: a CPU generator is reproducible on any device, a
+    CUDA one keeps a GPU step free of host-to-device copies."""
     batch, _, height, width = faces.shape
     device = faces.device
-    rand = lambda *shape: torch.rand(*shape, generator=generator, device="cpu").to(device)  # noqa: E731 - one CPU generator: reproducible on any device
+    rand = lambda *shape: torch.rand(*shape, generator=generator, device=generator.device).to(device)  # noqa: E731
     flip = rand(batch) < 0.5
     faces = torch.where(flip[:, None, None, None], faces.flip(-1), faces)
     scale = 1 + (rand(batch) - 0.5) * 0.1
-    shift = (rand(batch, 2) - 0.5) * 6 / torch.tensor([width / 2, height / 2], device=device)
+    shift = rand(batch, 2) - 0.5
     theta = torch.zeros(batch, 2, 3, device=device)
     theta[:, 0, 0] = theta[:, 1, 1] = scale
-    theta[:, :, 2] = shift
+    theta[:, 0, 2] = shift[:, 0] * (12 / width)  # ±3 px in grid units (2 / size per pixel)
+    theta[:, 1, 2] = shift[:, 1] * (12 / height)
     grid = F.affine_grid(theta, list(faces.shape), align_corners=False)
     faces = F.grid_sample(faces, grid, padding_mode="border", align_corners=False)
     contrast = 1 + (rand(batch, 1, 1, 1) - 0.5) * 0.4

@@ -110,6 +110,7 @@ class AEIOptions:
     sample_every: int = option(500, "write samples.png every N steps")
     save_every: int = 1000
     time_limit_s: float | None = option(None, "save and stop after this long (chunked GPU sessions); rerun to resume")
+    compile: bool = option(True, "on CUDA, torch.compile the step's forward passes and losses (--no-compile: eager, to compare or debug)")
 
     def __post_init__(self) -> None:
         _at_least(self.batch, 2, "--batch", "64")
