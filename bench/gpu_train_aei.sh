@@ -23,7 +23,7 @@ gpus=$(nvidia-smi -L | wc -l)
   status=0
   torchrun --standalone --nproc-per-node "$gpus" -m realtime train-aei --faces "$@" \
     --identity-encoder models/identity-encoder-v1.safetensors --output "$run" \
-    --steps "${STEPS:-200000}" --batch "${BATCH:-128}" --time-limit-s "$limit" --save-parts "$out/parts" || status=$?
+    --steps "${STEPS:-200000}" --batch "${BATCH:-$((256 * gpus))}" --time-limit-s "$limit" --save-parts "$out/parts" || status=$?
   kill $smi 2>/dev/null || true
   echo "== exit $status"
 } 2>&1 | tee "$run/train.log"

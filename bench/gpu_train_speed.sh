@@ -17,6 +17,6 @@ prof before-b32 $py "$base/bench/profile_train_aei.py" "$out/speed/before-b32" -
 prof before-b128 $py "$base/bench/profile_train_aei.py" "$out/speed/before-b128" --batch 128 --steps 30
 prof after-b128-eager $py bench/profile_train_aei.py "$out/speed/after-b128-eager" --batch 128 --steps 30 --no-compile
 prof after-b256-eager $py bench/profile_train_aei.py "$out/speed/after-b256-eager" --batch 256 --steps 30 --no-compile
-prof after-b256-compiled $py bench/profile_train_aei.py "$out/speed/after-b256-compiled" --batch 256 --steps 40 --trace
+prof after-b256-compiled $py bench/profile_train_aei.py "$out/speed/after-b256-compiled" --batch 256 --steps 40 --warmup 6
 tar -czf "$out/speed.tgz" -C "$out" --exclude trace.json speed && rm -rf "$out/speed"/*/trace.json
 echo "== done $(date -u +%T)"

@@ -214,3 +214,32 @@ def test_larger_crops_feed_the_encoder_at_112_and_the_generator_at_its_size(enco
     assert np.isfinite(list(trainer.train_step().values())).all()
     with pytest.raises(ValueError, match="S ≥ 112"):
         AEITrainer(crops[:, :100, :100], encoder_file, tmp_path, AEIOptions(steps=1, batch=2, **TINY), "cpu")
+
+
+def test_the_loop_reads_losses_back_only_when_it_logs_and_averages_them_exactly(encoder_file, tmp_path):
+    """``advance`` leaves the losses on the device; the loop's averages equal the per-step values'."""
+    from realtime.train.common import mean_losses
+
+    options = AEIOptions(steps=4, batch=2, **{**TINY, "log_every": 4})
+    stepped = AEITrainer(_faces(8), encoder_file, tmp_path / "a", options, "cpu")
+    rows = [stepped.train_step() for _ in range(4)]
+    looped = AEITrainer(_faces(8), encoder_file, tmp_path / "b", options, "cpu")
+    looped.run()
+    expected = mean_losses(rows, looped.loss_keys)
+    assert looped.history[-1]["step"] == 4
+    for key in looped.loss_keys:
+        assert looped.history[-1][key] == pytest.approx(expected[key], rel=1e-5), key
+    assert isinstance(AEITrainer(_faces(8), encoder_file, tmp_path / "c", options, "cpu").advance(), torch.Tensor)
+
+
+@pytest.mark.gpu
+def test_the_compiled_step_matches_the_eager_step_on_the_gpu(encoder_file, tmp_path):
+    """The compiled objectives compute FaceShifter's losses as the eager ones do (bf16 noise)."""
+    losses = {}
+    for compiled in (False, True):
+        options = AEIOptions(steps=3, batch=8, compile=compiled, **TINY)
+        trainer = AEITrainer(_faces(16), encoder_file, tmp_path / str(compiled), options, "cuda")
+        losses[compiled] = [trainer.train_step() for _ in range(3)]
+    for eager, compiled_row in zip(losses[False], losses[True], strict=True):
+        for key in ("att", "id", "rec"):
+            assert compiled_row[key] == pytest.approx(eager[key], rel=0.1, abs=2e-3), key

@@ -107,7 +107,11 @@ class AEITrainer(ChunkedTrainer):
         freeze(self.encoder, True)
         self.generator = AEINet(**options.generator_hyperparameters(encoder.embed_dim)).to(self.device)  # type: ignore[arg-type]
         self.discriminator = MultiScaleDiscriminator(scales=options.d_scales, width=options.d_width).to(self.device)
-        if self.cuda:  # cuDNN's bf16 convolutions run fastest on NHWC tensors (set before DDP takes its views)
+        # cuDNN's bf16 convolutions run fastest on NHWC tensors (set before DDP takes its views);
+        # a compiled step chooses its own layouts, and inductor (torch 2.11) mis-strides a 2×2
+        # convolution's backward when handed NHWC weights
+        self.channels_last = self.cuda and not options.compile
+        if self.channels_last:
             for module in (self.encoder, self.generator, self.discriminator):
                 module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         swap: nn.Module = SwapWithAttributes(self.generator)
@@ -146,7 +150,7 @@ class AEITrainer(ChunkedTrainer):
         target_images = augment(to_unit_range(self.faces[targets]), self.random)
         source_images = torch.where(same[:, None, None, None], target_images, source_images)
         sources_out, targets_out = resize(source_images, IDENTITY_SIZE), resize(target_images, self.options.crop_size)
-        if self.cuda:
+        if self.channels_last:
             sources_out, targets_out = sources_out.contiguous(memory_format=torch.channels_last), targets_out.contiguous(memory_format=torch.channels_last)
         return sources_out, targets_out, same
 
