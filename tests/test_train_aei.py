@@ -243,3 +243,71 @@ def test_the_compiled_step_matches_the_eager_step_on_the_gpu(encoder_file, tmp_p
     for eager, compiled_row in zip(losses[False], losses[True], strict=True):
         for key in ("att", "id", "rec"):
             assert compiled_row[key] == pytest.approx(eager[key], rel=0.1, abs=2e-3), key
+
+
+def test_the_discriminator_exposes_its_features_and_the_same_scores():
+    torch.manual_seed(0)
+    critic = MultiScaleDiscriminator(scales=2, width=8).eval()
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    features, scores = critic.features_and_scores(images)
+    assert len(features) == 2 * 4 and [f.shape[1] for f in features[:4]] == [8, 16, 32, 64]
+    for ours, plain in zip(scores, critic(images), strict=True):
+        assert torch.equal(ours, plain)
+
+
+def test_feature_matching_and_masked_mean_on_known_inputs():
+    from realtime.train.swap_losses import feature_matching_loss, masked_mean
+
+    real = [torch.zeros(1, 2, 2, 2), torch.ones(1, 1, 3, 3)]
+    assert feature_matching_loss(real, real).item() == 0.0
+    fake = [torch.full((1, 2, 2, 2), 0.5, requires_grad=True), torch.full((1, 1, 3, 3), 3.0, requires_grad=True)]
+    loss = feature_matching_loss(fake, real)
+    assert loss.item() == pytest.approx(0.5 + 2.0)
+    loss.backward()
+    assert all(f.grad is not None for f in fake)
+    assert masked_mean(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([True, False, True])).item() == pytest.approx(3.0)
+    assert masked_mean(torch.tensor([1.0]), torch.tensor([False])).item() == 0.0
+
+
+def test_the_optional_terms_are_zero_when_off_and_pull_on_the_generator_when_on(encoder_file, tmp_path):
+    plain = AEITrainer(_faces(8), encoder_file, tmp_path / "a", AEIOptions(steps=1, batch=4, same_prob=1.0, **TINY), "cpu")
+    row = plain.train_step()
+    assert row["fm"] == row["id2"] == row["perc"] == 0.0
+    options = AEIOptions(steps=1, batch=4, same_prob=1.0, lambda_fm=10.0, lambda_perceptual=1.0, **TINY)
+    trainer = AEITrainer(_faces(8), encoder_file, tmp_path / "b", options, "cpu")
+    sources, targets, same = trainer.draw_batch()
+    trainer.discriminator.requires_grad_(False)
+    total, _, terms = trainer._generator_objective(sources, targets, same)
+    fm, perc = terms[4], terms[6]
+    assert fm.item() > 0 and perc.item() > 0 and np.isfinite(total.item())
+    grads = torch.autograd.grad(fm + perc, list(trainer.generator.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert "10 feature matching + 1 perceptual" in trainer.method()
+
+
+def test_a_second_identity_encoder_needs_its_file(encoder_file, tmp_path):
+    from realtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--second-identity-encoder"):
+        AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=1, batch=2, lambda_id2=1.0, **TINY), "cpu")
+    with pytest.raises(ConfigError, match="--lambda-fm"):
+        AEIOptions(lambda_fm=-1.0)
+
+
+def test_the_teacher_as_a_second_identity_judge(encoder_file, tmp_path):
+    from conftest import shared_dir
+
+    teacher = shared_dir() / "models" / "teacher_mobilefacenet_casia_112x96.ckpt" if shared_dir() else None
+    if teacher is None or not teacher.is_file():
+        pytest.skip("needs ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt")
+    options = AEIOptions(steps=1, batch=4, lambda_id2=1.0, **TINY)
+    trainer = AEITrainer(_faces(8), encoder_file, tmp_path, options, "cpu", second_encoder_path=teacher)
+    row = trainer.train_step()
+    assert 0 < row["id2"] <= 2 and all(not p.requires_grad for p in trainer.second_encoder.parameters())
+
+
+def test_train_aei_refuses_lambda_id2_without_its_encoder_before_loading_anything(tmp_path, capsys):
+    from realtime.cli import main
+
+    code = main(["train-aei", "--faces", str(tmp_path / "missing"), "--identity-encoder", str(tmp_path / "e"), "--output", str(tmp_path / "run"), "--lambda-id2", "1", "--device", "cpu"])
+    assert code == 2 and "--second-identity-encoder" in capsys.readouterr().err and not (tmp_path / "run").exists()

@@ -11,6 +11,7 @@ from typing import Any
 
 from realtime.cli.common import EXIT_OK, DebugFlag, UsageError, log, setup_logging
 from realtime.cli.flags import add_dataclass_arguments, from_args
+from realtime.errors import ConfigError
 from realtime.eval.options import EvalIdentityOptions, EvalSwapOptions
 from realtime.inference.build_options import BuildOptions
 from realtime.train.options import (
@@ -113,9 +114,11 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
 
     setup_logging(_debug(args), quiet=False)
     inputs, run, options = from_args(AEIInputs, args), from_args(TrainRun, args), from_args(AEIOptions, args)
+    if options.lambda_id2 > 0 and inputs.second_identity_encoder is None:  # before the datasets load
+        raise ConfigError("--lambda-id2 needs a second identity encoder", "add --second-identity-encoder ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt (or set --lambda-id2 0)")
     crops = _trained_crops(inputs.faces, "AEI-Net training", larger=True)
     run.output.mkdir(parents=True, exist_ok=True)
-    trainer = AEITrainer(crops, inputs.identity_encoder, run.output, options, _device(run.device))
+    trainer = AEITrainer(crops, inputs.identity_encoder, run.output, options, _device(run.device), second_encoder_path=inputs.second_identity_encoder)
     wrote = f"{run.output / 'aei-net.safetensors'}, {run.output / 'losses.png'} and {run.output / 'samples.png'}"
     return _run_trainer(trainer, run, options.steps, f"training AEI-Net {options.crop_size} px on {len(crops)} faces", wrote)
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from realtime.errors import ConfigError
 from realtime.models.aei_net import AEINet
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
@@ -36,15 +37,18 @@ from realtime.train.options import AEIOptions
 from realtime.train.phases import NullClock
 from realtime.train.swap_losses import (
     attribute_loss,
+    feature_matching_loss,
     hinge_discriminator_loss,
     hinge_generator_loss,
     identity_loss,
+    masked_mean,
     reconstruction_loss,
 )
+from realtime.train.teacher import load_teacher, teacher_view
 
 log = logging.getLogger("realtime")
 IDENTITY_SIZE = 112
-LOSS_KEYS = ("g", "adv", "att", "id", "rec", "d")
+LOSS_KEYS = ("g", "adv", "att", "id", "rec", "fm", "id2", "perc", "d")
 
 
 class SwapWithAttributes(nn.Module):
@@ -92,7 +96,7 @@ class AEITrainer(ChunkedTrainer):
     loss_keys = LOSS_KEYS
     architecture_options = ("crop_size", "attr_width", "gen_width", "max_mult", "d_scales", "d_width")
 
-    def __init__(self, crops: np.ndarray, encoder_path: Path, output: Path, options: AEIOptions, device: str) -> None:
+    def __init__(self, crops: np.ndarray, encoder_path: Path, output: Path, options: AEIOptions, device: str, *, second_encoder_path: Path | None = None) -> None:
         if crops.ndim != 4 or crops.shape[1] != crops.shape[2] or crops.shape[1] < IDENTITY_SIZE or crops.shape[3] != 3:
             raise ValueError(f"crops must be (N, S, S, 3) with S ≥ {IDENTITY_SIZE}, not {crops.shape}")
         self.rank, self.world = distributed()
@@ -105,6 +109,13 @@ class AEITrainer(ChunkedTrainer):
         encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
         self.encoder = encoder.to(self.device).eval()
         freeze(self.encoder, True)
+        if options.lambda_id2 > 0 and second_encoder_path is None:
+            raise ConfigError("--lambda-id2 needs a second identity encoder", "add --second-identity-encoder ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt (or set --lambda-id2 0)")
+        # a second judge of identity, trained on other data: the generator cannot satisfy it by
+        # exploiting the first encoder's blind spots
+        self.second_encoder = load_teacher(second_encoder_path).to(self.device) if options.lambda_id2 > 0 and second_encoder_path else None
+        if self.second_encoder is not None:
+            freeze(self.second_encoder, True)
         self.generator = AEINet(**options.generator_hyperparameters(encoder.embed_dim)).to(self.device)  # type: ignore[arg-type]
         self.discriminator = MultiScaleDiscriminator(scales=options.d_scales, width=options.d_width).to(self.device)
         # cuDNN's bf16 convolutions run fastest on NHWC tensors (set before DDP takes its views);
@@ -155,20 +166,41 @@ class AEITrainer(ChunkedTrainer):
         return sources_out, targets_out, same
 
     def _generator_objective(self, sources: torch.Tensor, targets: torch.Tensor, same: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """FaceShifter's generator loss: (total, the swaps, the four terms stacked). The
-        discriminator is frozen by the caller, so its weights get no gradient here."""
+        """FaceShifter's generator loss, plus the optional terms whose weight is not 0: (total, the
+        swaps, the terms in ``LOSS_KEYS`` order from "adv" to "perc"). The discriminator is frozen
+        by the caller, so its weights get no gradient here."""
         options = self.options
+        zero = sources.new_zeros((), dtype=torch.float32)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
             with torch.no_grad():
                 source_identity = self.encoder(sources)
             swapped, target_attributes, swapped_attributes = self.swap(targets, source_identity)
-            swapped_identity = self.encoder(resize(swapped, IDENTITY_SIZE))
-            adversarial = hinge_generator_loss(self.discriminator(swapped))
+            swapped_112 = resize(swapped, IDENTITY_SIZE)
+            swapped_identity = self.encoder(swapped_112)
+            fake_features, fake_scores = self.discriminator.features_and_scores(swapped)
+            adversarial = hinge_generator_loss(fake_scores)
             attributes = attribute_loss(swapped_attributes, [a.detach() for a in target_attributes])
             identity = identity_loss(swapped_identity, source_identity)
             reconstruction = reconstruction_loss(swapped, targets, same)
-            total = adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
-        return total, swapped, torch.stack([adversarial, attributes, identity, reconstruction])
+            matching = zero
+            if options.lambda_fm > 0:
+                with torch.no_grad():
+                    real_features, _ = self.discriminator.features_and_scores(targets)
+                matching = feature_matching_loss(fake_features, real_features)
+            identity2 = zero
+            if self.second_encoder is not None:
+                with torch.no_grad():
+                    source_identity2 = self.second_encoder(teacher_view(sources))
+                identity2 = identity_loss(self.second_encoder(teacher_view(swapped_112)), source_identity2)
+            perceptual = zero
+            if options.lambda_perceptual > 0:
+                with torch.no_grad():
+                    wanted = encoder_features(self.encoder, resize(targets, IDENTITY_SIZE))
+                produced = encoder_features(self.encoder, swapped_112)
+                perceptual = masked_mean((produced.float() - wanted.float()).abs().flatten(1).mean(dim=1), same)
+            total = (adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
+                     + options.lambda_fm * matching + options.lambda_id2 * identity2 + options.lambda_perceptual * perceptual)
+        return total, swapped, torch.stack([adversarial, attributes, identity, reconstruction, matching, identity2, perceptual])
 
     def _critic_objective(self, targets: torch.Tensor, swapped: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
@@ -236,13 +268,20 @@ class AEITrainer(ChunkedTrainer):
         self.output.mkdir(parents=True, exist_ok=True)
         write_grid(rows, self.output / "samples.png", labels=("source", "target", f"swap, step {self.step}"))
 
+    def method(self) -> str:
+        """The objective in words, for the model card's training record."""
+        o = self.options
+        text = f"FaceShifter objective: hinge adversarial (multi-scale PatchGAN) + {o.lambda_att:g} attribute + {o.lambda_id:g} identity + {o.lambda_rec:g} reconstruction"
+        extras = [f"{w:g} {name}" for w, name in ((o.lambda_fm, "feature matching"), (o.lambda_id2, "second-encoder identity"), (o.lambda_perceptual, "perceptual")) if w > 0]
+        return text + "".join(f" + {e}" for e in extras)
+
     def export(self) -> None:
         """The shipped generator (FP16 safetensors with its training record) and the curves."""
         self.output.mkdir(parents=True, exist_ok=True)
         generator = AEINet(**self.options.generator_hyperparameters(self.encoder.embed_dim))  # type: ignore[arg-type]
         generator.load_state_dict(self.generator.state_dict())
         training = {
-            "method": "FaceShifter objective: hinge adversarial (multi-scale PatchGAN) + 10 attribute + 5 identity + 10 reconstruction",
+            "method": self.method(),
             "steps": self.step, "batch": self.options.batch, "faces": len(self.faces), "world_size": self.world,
         }
         hyperparameters = self.options.generator_hyperparameters(self.encoder.embed_dim)
@@ -252,6 +291,13 @@ class AEITrainer(ChunkedTrainer):
                 handle.write(json.dumps(row) + "\n")
         plot_losses(self.history, self.output / "losses.png", "AEI-Net training (FaceShifter losses)", LOSS_KEYS)
         self.write_samples()
+
+
+def encoder_features(encoder: nn.Module, faces_112: torch.Tensor) -> torch.Tensor:
+    """Mid-level maps of the identity encoder (its stem and first eight blocks): features that
+    see texture and parts rather than who it is, for a perceptual loss."""
+    blocks = cast("nn.Sequential", encoder.blocks)[:8]
+    return blocks(cast("nn.Module", encoder.stem)(faces_112))
 
 
 def write_grid(rows: list[torch.Tensor], path: Path, *, labels: tuple[str, ...] = ()) -> None:

@@ -7,6 +7,8 @@ Shapes: (B, 3, S, S) in [-1, 1] → one (B, 1, h, w) map of real/fake scores per
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +33,17 @@ class PatchGAN(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
 
+    def features_and_score(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Each block's activation (after its LeakyReLU) and the score map: what a feature
+        matching loss compares."""
+        features = []
+        h = images
+        for layer in self.net:
+            h = layer(h)
+            if isinstance(layer, nn.LeakyReLU):
+                features.append(h)
+        return features, h
+
 
 class MultiScaleDiscriminator(nn.Module):
     def __init__(self, *, scales: int = 2, width: int = 32) -> None:
@@ -39,10 +52,24 @@ class MultiScaleDiscriminator(nn.Module):
             raise ValueError(f"scales must be at least 1, not {scales}")
         self.scales = nn.ModuleList(PatchGAN(width=width) for _ in range(scales))
 
+    def _patch_gans(self) -> list[PatchGAN]:
+        return [cast(PatchGAN, patch_gan) for patch_gan in self.scales]
+
+    def _pyramid(self, images: torch.Tensor) -> list[torch.Tensor]:
+        levels = [images]
+        for _ in range(len(self.scales) - 1):
+            levels.append(F.avg_pool2d(levels[-1], 3, stride=2, padding=1, count_include_pad=False))
+        return levels
+
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return [patch_gan(level) for patch_gan, level in zip(self.scales, self._pyramid(images), strict=True)]
+
+    def features_and_scores(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Every scale's block activations (one flat list, coarsest scale last) and its scores."""
+        features: list[torch.Tensor] = []
         scores = []
-        for index, patch_gan in enumerate(self.scales):
-            if index:
-                images = F.avg_pool2d(images, 3, stride=2, padding=1, count_include_pad=False)
-            scores.append(patch_gan(images))
-        return scores
+        for patch_gan, level in zip(self._patch_gans(), self._pyramid(images), strict=True):
+            level_features, score = patch_gan.features_and_score(level)
+            features += level_features
+            scores.append(score)
+        return features, scores

@@ -88,6 +88,7 @@ class DistillOptions:
 class AEIInputs:
     faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112, 128 or 256, all one size (no minors): larger crops keep their detail for 256-px generators")
     identity_encoder: Path = required("the identity encoder for the identity loss (e.g. models/identity-encoder-v1.safetensors)")
+    second_identity_encoder: Path | None = option(None, "a second frozen identity encoder for --lambda-id2: the MobileFaceNet teacher checkpoint (e.g. ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt)")
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class AEIOptions:
     lambda_att: float = 10.0
     lambda_id: float = 5.0
     lambda_rec: float = 10.0
+    lambda_fm: float = option(0.0, "weight of feature matching on the discriminator's activations, swap against target (SimSwap's; 0: FaceShifter's objective)")
+    lambda_id2: float = option(0.0, "weight of an identity loss from --second-identity-encoder (0: none)")
+    lambda_perceptual: float = option(0.0, "weight of an L1 on the identity encoder's mid-level features, swap against target, on the pairs whose source is the target (0: none)")
     d_scales: int = 2
     d_width: int = 32
     seed: int = 0
@@ -115,6 +119,8 @@ class AEIOptions:
     def __post_init__(self) -> None:
         _at_least(self.batch, 2, "--batch", "64")
         _at_least(self.steps, 1, "--steps", "20000")
+        for name in ("lambda_fm", "lambda_id2", "lambda_perceptual"):
+            _at_least(getattr(self, name), 0.0, f"--{name.replace('_', '-')}", "1")
 
     def generator_hyperparameters(self, id_dim: int) -> dict[str, int]:
         return {"crop_size": self.crop_size, "id_dim": id_dim, "attr_width": self.attr_width, "gen_width": self.gen_width, "max_mult": self.max_mult}

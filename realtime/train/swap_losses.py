@@ -44,3 +44,19 @@ def reconstruction_loss(swapped: torch.Tensor, target: torch.Tensor, same: torch
     per_sample = 0.5 * (swapped.float() - target.float()).pow(2).flatten(1).mean(dim=1)
     weight = same.float()
     return (per_sample * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def feature_matching_loss(fake_features: list[torch.Tensor], real_features: list[torch.Tensor]) -> torch.Tensor:
+    """SimSwap's weak feature matching: Σ_layers mean |D_l(Ŷ) − D_l(X_t)| over the discriminator's
+    activations (the real side carries no gradient): the swap's textures pulled towards the
+    target's, which an L2 pixel loss alone leaves soft."""
+    total = fake_features[0].new_zeros((), dtype=torch.float32)
+    for fake, real in zip(fake_features, real_features, strict=True):
+        total = total + (fake.float() - real.detach().float()).abs().mean()
+    return total
+
+
+def masked_mean(per_sample: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The mean of a (B,) loss over the samples ``keep`` (a (B,) bool) selects; 0 when none."""
+    weight = keep.float()
+    return (per_sample.float() * weight).sum() / weight.sum().clamp(min=1.0)
