@@ -94,9 +94,9 @@ class AEIInputs:
 @dataclass(frozen=True)
 class AEIOptions:
     crop_size: GeneratorCrop = option(128, "generator crop size")
-    attr_width: int = 12
-    gen_width: int = 12
-    max_mult: int = 6
+    attr_width: int = option(12, "channels of the attribute encoder's finest level (each coarser level doubles them)")
+    gen_width: int = option(12, "channels of the generator's finest AAD block (each coarser level doubles them)")
+    max_mult: int = option(6, "cap on the doubling: the coarse levels' channels are at most width × this")
     steps: int = option(20000, "optimiser steps in all")
     batch: int = option(64, "pairs per step, across all GPUs")
     lr: float = option(4e-4, "Adam learning rate of both networks")
