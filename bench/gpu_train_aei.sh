@@ -4,6 +4,8 @@
 # Resumes from RUN/state.pt, or from state.pt.partNNN files put into RUN (a fresh machine);
 # trains for at most LIMIT_S seconds; leaves in OUTDIR what a machine can hand back: the FP16
 # generator, the state in parts of < 16 MiB, and train.tgz (curves, samples, log, GPU readings).
+# BATCH: pairs a step over all GPUs (default 256 a GPU); EXTRA: more train-aei flags, e.g.
+# EXTRA="--crop-size 256 --lambda-fm 10" (a resumed run must keep the architecture flags).
 set -euo pipefail
 run=${1:?usage: bench/gpu_train_aei.sh RUN OUTDIR LIMIT_S FACES...}
 out=${2:?usage}
@@ -23,7 +25,7 @@ gpus=$(nvidia-smi -L | wc -l)
   status=0
   torchrun --standalone --nproc-per-node "$gpus" -m realtime train-aei --faces "$@" \
     --identity-encoder models/identity-encoder-v1.safetensors --output "$run" \
-    --steps "${STEPS:-200000}" --batch "${BATCH:-$((256 * gpus))}" --time-limit-s "$limit" --save-parts "$out/parts" || status=$?
+    --steps "${STEPS:-200000}" --batch "${BATCH:-$((256 * gpus))}" --time-limit-s "$limit" --save-parts "$out/parts" ${EXTRA:-} || status=$?
   kill $smi 2>/dev/null || true
   echo "== exit $status"
 } 2>&1 | tee "$run/train.log"
