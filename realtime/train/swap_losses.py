@@ -41,9 +41,7 @@ def attribute_loss(swapped_attributes: list[torch.Tensor], target_attributes: li
 def reconstruction_loss(swapped: torch.Tensor, target: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
     """½‖Ŷ − X_t‖² (mean over pixels) over the samples whose source is the target image itself
     (``same``, a (B,) bool), averaged over those samples; 0 when there are none."""
-    per_sample = 0.5 * (swapped.float() - target.float()).pow(2).flatten(1).mean(dim=1)
-    weight = same.float()
-    return (per_sample * weight).sum() / weight.sum().clamp(min=1.0)
+    return masked_mean(0.5 * (swapped.float() - target.float()).pow(2).flatten(1).mean(dim=1), same)
 
 
 def feature_matching_loss(fake_features: list[torch.Tensor], real_features: list[torch.Tensor]) -> torch.Tensor:
