@@ -311,3 +311,13 @@ def test_train_aei_refuses_lambda_id2_without_its_encoder_before_loading_anythin
 
     code = main(["train-aei", "--faces", str(tmp_path / "missing"), "--identity-encoder", str(tmp_path / "e"), "--output", str(tmp_path / "run"), "--lambda-id2", "1", "--device", "cpu"])
     assert code == 2 and "--second-identity-encoder" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_the_export_can_store_int8_weights(encoder_file, tmp_path):
+    from realtime.models.checkpoint import read_checkpoint_info
+
+    AEITrainer(_faces(8), encoder_file, tmp_path, AEIOptions(steps=1, batch=2, weight_storage="int8", **TINY), "cpu").run()
+    info = read_checkpoint_info(tmp_path / "aei-net.safetensors")
+    assert info.int8_weights and info.format_version == 2
+    generator, _ = load_checkpoint(tmp_path / "aei-net.safetensors", expect="aei_net")
+    assert isinstance(generator, AEINet)

@@ -4,6 +4,10 @@ The metadata (stored in the safetensors header under ``realtime``) names the arc
 hyperparameters, the crop size and template, the embedding size, how the weights were trained,
 and the sha256 of the tensor data, which ``load_checkpoint`` verifies. Every failure is a
 ``ModelError`` that names the file and what is wrong with it.
+
+Weights may be stored as int8 with one FP16 scale per output channel (``weight_storage="int8"``,
+format 2: halves a file, so a wider model still travels and ships under 10 MB); they are
+dequantised at load, so every backend sees ordinary float weights.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from realtime.models.aei_net import AEINet
 from realtime.models.identity import IdentityEncoder
 from realtime.models.target_autoencoder import TargetAutoencoder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: may hold int8 weights (``int8_weights``); files without them are still written as 1
+SCALE_SUFFIX = ".int8_scale"
+INT8_MIN_ELEMENTS = 1024  # smaller tensors (biases, norms, tiny kernels) stay FP16: they cost nothing
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "aei_net": AEINet,
@@ -43,6 +49,7 @@ class CheckpointInfo:
     training: dict[str, Any] = field(default_factory=dict)
     tensors_sha256: str = ""
     format_version: int = FORMAT_VERSION
+    int8_weights: list[str] = field(default_factory=list)  # stored as int8 beside a per-channel scale
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
@@ -59,6 +66,18 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 with one scale per output channel (dim 0): (int8 values, FP16 scales)."""
+    flat = weight.detach().float().reshape(weight.shape[0], -1)
+    scale = (flat.abs().amax(dim=1) / 127.0).clamp(min=1e-12).half()
+    values = (flat / scale.float()[:, None]).round().clamp(-127, 127).to(torch.int8)
+    return values.reshape(weight.shape), scale
+
+
+def dequantize_int8(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return values.float() * scale.float().reshape(-1, *([1] * (values.dim() - 1)))
+
+
 def save_checkpoint(
     path: Path,
     model: nn.Module,
@@ -68,15 +87,24 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
     template: str | None = None,
     dtype: torch.dtype | None = None,
+    weight_storage: str = "float",
 ) -> CheckpointInfo:
-    """Write ``model``'s weights (optionally cast, e.g. to float16 for shipping) atomically."""
+    """Write ``model``'s weights (optionally cast, e.g. to float16 for shipping; with
+    ``weight_storage="int8"`` the large weight tensors as per-channel int8) atomically."""
     from safetensors.torch import save_file
 
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}")
+    if weight_storage not in ("float", "int8"):
+        raise ValueError(f"weight_storage must be 'float' or 'int8', not {weight_storage!r}")
     tensors = {}
+    int8_weights = []
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
+        if weight_storage == "int8" and tensor.is_floating_point() and tensor.dim() >= 2 and tensor.numel() >= INT8_MIN_ELEMENTS:
+            tensors[name], tensors[name + SCALE_SUFFIX] = quantize_int8(tensor)
+            int8_weights.append(name)
+            continue
         if dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(dtype)
         tensors[name] = tensor
@@ -88,6 +116,8 @@ def save_checkpoint(
         embed_dim=hyperparameters.get("id_dim", hyperparameters.get("embed_dim")),
         training=dict(training or {}),
         tensors_sha256=tensors_sha256(tensors),
+        format_version=2 if int8_weights else 1,
+        int8_weights=int8_weights,
     )
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata={"realtime": info.to_json()})
@@ -116,6 +146,8 @@ def _metadata_problem(info: CheckpointInfo) -> str | None:
             return f"{name} {getattr(info, name)!r} is not text"
     if info.embed_dim is not None and (not whole(info.embed_dim) or info.embed_dim < 1):
         return f"embed_dim {info.embed_dim!r} is not a size"
+    if not isinstance(info.int8_weights, list) or not all(isinstance(n, str) for n in info.int8_weights):
+        return "int8_weights must be a list of tensor names"
     return None
 
 
@@ -162,6 +194,11 @@ def load_checkpoint(path: Path, *, expect: str | None = None, dtype: torch.dtype
         raise ModelError(f"checkpoint {path} is truncated or damaged ({str(exc).splitlines()[0][:100]})", "re-download or re-train it") from None
     if tensors_sha256(tensors) != info.tensors_sha256:
         raise ModelError(f"checkpoint {path} failed its checksum", "the weights were changed or damaged: re-download or re-train it")
+    for name in info.int8_weights:
+        values, scale = tensors.get(name), tensors.pop(name + SCALE_SUFFIX, None)
+        if values is None or scale is None or values.dtype != torch.int8 or scale.numel() != values.shape[0]:
+            raise ModelError(f"checkpoint {path}: int8 tensor {name} or its scale is missing or malformed", "re-export it with this version of realtime")
+        tensors[name] = dequantize_int8(values, scale)
     try:
         model = ARCHITECTURES[info.architecture](**info.hyperparameters)
     except (TypeError, ValueError) as exc:

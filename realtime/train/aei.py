@@ -285,7 +285,7 @@ class AEITrainer(ChunkedTrainer):
             "steps": self.step, "batch": self.options.batch, "faces": len(self.faces), "world_size": self.world,
         }
         hyperparameters = self.options.generator_hyperparameters(self.encoder.embed_dim)
-        save_checkpoint(self.output / "aei-net.safetensors", generator.half().eval(), architecture="aei_net", hyperparameters=hyperparameters, training=training, template="arcface")
+        save_checkpoint(self.output / "aei-net.safetensors", generator.half().eval(), architecture="aei_net", hyperparameters=hyperparameters, training=training, template="arcface", weight_storage=self.options.weight_storage)
         with (self.output / "losses.jsonl").open("w") as handle:
             for row in self.history:
                 handle.write(json.dumps(row) + "\n")

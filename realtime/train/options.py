@@ -115,6 +115,7 @@ class AEIOptions:
     save_every: int = 1000
     time_limit_s: float | None = option(None, "save and stop after this long (chunked GPU sessions); rerun to resume")
     compile: bool = option(True, "on CUDA, torch.compile the step's forward passes and losses (--no-compile: eager, to compare or debug)")
+    weight_storage: Literal["float", "int8"] = option("float", "how aei-net.safetensors stores its weights: FP16, or int8 with a scale per channel (about half the file; dequantised at load)")
 
     def __post_init__(self) -> None:
         _at_least(self.batch, 2, "--batch", "64")
