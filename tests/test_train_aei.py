@@ -251,8 +251,12 @@ def test_the_discriminator_exposes_its_features_and_the_same_scores():
     images = torch.rand(2, 3, 64, 64) * 2 - 1
     features, scores = critic.features_and_scores(images)
     assert len(features) == 2 * 4 and [f.shape[1] for f in features[:4]] == [8, 16, 32, 64]
-    for ours, plain in zip(scores, critic(images), strict=True):
-        assert torch.equal(ours, plain)
+    # the scores are each PatchGAN's plain forward on the image and on its 2× average-pooled copy
+    pooled = torch.nn.functional.avg_pool2d(images, 3, stride=2, padding=1, count_include_pad=False)
+    for ours, patch_gan, level in zip(scores, critic.scales, (images, pooled), strict=True):
+        assert torch.equal(ours, patch_gan(level))
+    net = critic.scales[0].net
+    assert torch.equal(features[0], net[:2](images)) and torch.equal(features[1], net[:5](images))  # after each LeakyReLU
 
 
 def test_feature_matching_and_masked_mean_on_known_inputs():

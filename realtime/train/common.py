@@ -198,7 +198,6 @@ class ChunkedTrainer:
         to also write the state into, in parts of at most ``part_bytes``."""
         import logging
 
-
         log = logging.getLogger("realtime")
         options = self.options
         budget = TimeBudget(options.time_limit_s)

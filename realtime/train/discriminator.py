@@ -52,9 +52,6 @@ class MultiScaleDiscriminator(nn.Module):
             raise ValueError(f"scales must be at least 1, not {scales}")
         self.scales = nn.ModuleList(PatchGAN(width=width) for _ in range(scales))
 
-    def _patch_gans(self) -> list[PatchGAN]:
-        return [cast(PatchGAN, patch_gan) for patch_gan in self.scales]
-
     def _pyramid(self, images: torch.Tensor) -> list[torch.Tensor]:
         levels = [images]
         for _ in range(len(self.scales) - 1):
@@ -62,14 +59,14 @@ class MultiScaleDiscriminator(nn.Module):
         return levels
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return [patch_gan(level) for patch_gan, level in zip(self.scales, self._pyramid(images), strict=True)]
+        return self.features_and_scores(images)[1]
 
     def features_and_scores(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Every scale's block activations (one flat list, coarsest scale last) and its scores."""
         features: list[torch.Tensor] = []
         scores = []
-        for patch_gan, level in zip(self._patch_gans(), self._pyramid(images), strict=True):
-            level_features, score = patch_gan.features_and_score(level)
+        for patch_gan, level in zip(self.scales, self._pyramid(images), strict=True):
+            level_features, score = cast(PatchGAN, patch_gan).features_and_score(level)
             features += level_features
             scores.append(score)
         return features, scores
