@@ -118,7 +118,8 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
         raise ConfigError("--lambda-id2 needs a second identity encoder", "add --second-identity-encoder ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt (or set --lambda-id2 0)")
     crops = _trained_crops(inputs.faces, "AEI-Net training", larger=True)
     run.output.mkdir(parents=True, exist_ok=True)
-    trainer = AEITrainer(crops, inputs.identity_encoder, run.output, options, _device(run.device), second_encoder_path=inputs.second_identity_encoder)
+    trainer = AEITrainer(crops, inputs.identity_encoder, run.output, options, _device(run.device), second_encoder_path=inputs.second_identity_encoder,
+                         init_generator=inputs.init_generator, init_discriminator=inputs.init_discriminator)
     wrote = f"{run.output / 'aei-net.safetensors'}, {run.output / 'losses.png'} and {run.output / 'samples.png'}"
     return _run_trainer(trainer, run, options.steps, f"training AEI-Net {options.crop_size} px on {len(crops)} faces", wrote)
 

@@ -25,10 +25,11 @@ from typing import Any, cast
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from realtime.errors import ConfigError
-from realtime.models.aei_net import AEINet
+from realtime.models.aei_net import AEINet, core_state
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import MultiScaleDiscriminator
@@ -49,6 +50,7 @@ from realtime.train.teacher import load_teacher, teacher_view
 log = logging.getLogger("realtime")
 IDENTITY_SIZE = 112
 LOSS_KEYS = ("g", "adv", "att", "id", "rec", "fm", "id2", "perc", "d")
+DISCRIMINATOR_FILE = "discriminator.safetensors"
 
 
 class SwapWithAttributes(nn.Module):
@@ -60,9 +62,12 @@ class SwapWithAttributes(nn.Module):
         self.generator = generator
 
     def forward(self, target: torch.Tensor, identity: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """The swap, and the core's attribute maps of target and swap (a detail stage's features
+        are not compared: matching them pixel for pixel would pull the swap back to the target)."""
         target_attributes = self.generator.attributes(target)
         swapped = self.generator.decode(target_attributes, identity)
-        return swapped, target_attributes, self.generator.attributes(swapped)
+        core = len(self.generator.blocks)
+        return swapped, target_attributes[:core], self.generator.core_attributes(swapped)
 
 
 def to_unit_range(faces_uint8: torch.Tensor) -> torch.Tensor:
@@ -94,9 +99,10 @@ def freeze(module: nn.Module, frozen: bool) -> None:
 
 class AEITrainer(ChunkedTrainer):
     loss_keys = LOSS_KEYS
-    architecture_options = ("crop_size", "attr_width", "gen_width", "max_mult", "d_scales", "d_width")
+    architecture_options = ("crop_size", "attr_width", "gen_width", "max_mult", "detail_width", "d_scales", "d_width")
 
-    def __init__(self, crops: np.ndarray, encoder_path: Path, output: Path, options: AEIOptions, device: str, *, second_encoder_path: Path | None = None) -> None:
+    def __init__(self, crops: np.ndarray, encoder_path: Path, output: Path, options: AEIOptions, device: str, *, second_encoder_path: Path | None = None,
+                 init_generator: Path | None = None, init_discriminator: Path | None = None) -> None:
         if crops.ndim != 4 or crops.shape[1] != crops.shape[2] or crops.shape[1] < IDENTITY_SIZE or crops.shape[3] != 3:
             raise ValueError(f"crops must be (N, S, S, 3) with S ≥ {IDENTITY_SIZE}, not {crops.shape}")
         self.rank, self.world = distributed()
@@ -118,6 +124,10 @@ class AEITrainer(ChunkedTrainer):
             freeze(self.second_encoder, True)
         self.generator = AEINet(**options.generator_hyperparameters(encoder.embed_dim)).to(self.device)  # type: ignore[arg-type]
         self.discriminator = MultiScaleDiscriminator(scales=options.d_scales, width=options.d_width).to(self.device)
+        if init_generator is not None:  # a resume (later) overwrites these with the run's own state
+            self.generator.load_state_dict(starting_generator(self.generator, init_generator))
+        if init_discriminator is not None:
+            self.discriminator.load_state_dict(starting_discriminator(self.discriminator, init_discriminator))
         # cuDNN's bf16 convolutions run fastest on NHWC tensors (set before DDP takes its views);
         # a compiled step chooses its own layouts, and inductor (torch 2.11) mis-strides a 2×2
         # convolution's backward when handed NHWC weights
@@ -286,11 +296,37 @@ class AEITrainer(ChunkedTrainer):
         }
         hyperparameters = self.options.generator_hyperparameters(self.encoder.embed_dim)
         save_checkpoint(self.output / "aei-net.safetensors", generator.half().eval(), architecture="aei_net", hyperparameters=hyperparameters, training=training, template="arcface", weight_storage=self.options.weight_storage)
+        # FP16 weights small enough to carry to a fresh machine: --init-discriminator restarts from them
+        save_file({name: tensor.detach().half().cpu().contiguous() for name, tensor in self.discriminator.state_dict().items()}, str(self.output / DISCRIMINATOR_FILE))
         with (self.output / "losses.jsonl").open("w") as handle:
             for row in self.history:
                 handle.write(json.dumps(row) + "\n")
         plot_losses(self.history, self.output / "losses.png", "AEI-Net training (FaceShifter losses)", LOSS_KEYS)
         self.write_samples()
+
+
+def starting_generator(generator: AEINet, path: Path) -> dict[str, torch.Tensor]:
+    """The state a new run starts from: ``path``'s weights when it is ``generator``'s architecture,
+    or a 128-px model as the core of a generator with a detail stage."""
+    start, info = load_checkpoint(path, expect="aei_net")
+    state = {name: tensor.float() for name, tensor in start.state_dict().items()}
+    ours = generator.state_dict()
+    if state.keys() == ours.keys() and all(state[k].shape == ours[k].shape for k in state):
+        return state
+    if generator.detail is not None and info.crop_size == generator.core_size:
+        try:
+            return core_state(generator, state)
+        except ValueError as exc:
+            raise ConfigError(f"--init-generator {path}: {exc}", "use the core's --attr-width/--gen-width/--max-mult") from None
+    raise ConfigError(f"--init-generator {path} is a {info.crop_size}-px AEI-Net of other widths than this run's", "start from a model of this run's architecture, or a 128-px one with --crop-size 256 --detail-width N")
+
+
+def starting_discriminator(discriminator: nn.Module, path: Path) -> dict[str, torch.Tensor]:
+    state = load_file(str(path))
+    ours = discriminator.state_dict()
+    if state.keys() != ours.keys() or any(state[k].shape != ours[k].shape for k in state):
+        raise ConfigError(f"--init-discriminator {path} does not fit this run's discriminator", "use the discriminator.safetensors of a run with the same crop size")
+    return {name: tensor.float() for name, tensor in state.items()}
 
 
 def encoder_features(encoder: nn.Module, faces_112: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,9 @@ def face_records(datasets: Sequence[Path], keep: Callable[[FaceRecord], bool] | 
 
 
 def load_crops(records: list[FaceRecord]) -> np.ndarray:
-    """(N, S, S, 3) uint8 RGB, in the order of ``records`` (each shard is read once)."""
+    """(N, S, S, 3) uint8 RGB, in the order of ``records`` (each shard is read once). Datasets
+    prepared at different crop sizes (one template, scaled) are brought to the largest: video
+    frames keep their native detail beside photos that never had it."""
     wanted: dict[tuple[Path, str], dict[str, int]] = {}
     for index, record in enumerate(records):
         wanted.setdefault((record.dataset, record.shard), {})[record.file] = index
@@ -62,7 +64,8 @@ def load_crops(records: list[FaceRecord]) -> np.ndarray:
     missing = [records[i].file for i, c in enumerate(crops) if c is None]
     if missing:
         raise ConfigError(f"{len(missing)} crops listed in the manifest are missing from the shards (first: {missing[0]})", "prepare the dataset again")
-    return np.stack(crops)  # type: ignore[arg-type]
+    size = max(crop.shape[0] for crop in crops if crop is not None) if crops else 0
+    return np.stack([crop if crop.shape[0] == size else cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC) for crop in crops if crop is not None])
 
 
 def identity_counts(records: list[FaceRecord]) -> dict[str, int]:

@@ -89,6 +89,8 @@ class AEIInputs:
     faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112, 128 or 256, all one size (no minors): larger crops keep their detail for 256-px generators")
     identity_encoder: Path = required("the identity encoder for the identity loss (e.g. models/identity-encoder-v1.safetensors)")
     second_identity_encoder: Path | None = option(None, "a second frozen identity encoder for --lambda-id2: the MobileFaceNet teacher checkpoint (e.g. ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt)")
+    init_generator: Path | None = option(None, "start a new run from this AEI-Net: one of the same architecture, or a 128-px one as the core of --detail-width (e.g. models/aei-net-v1.safetensors); ignored when resuming")
+    init_discriminator: Path | None = option(None, "start a new run's discriminator from this file (discriminator.safetensors, written beside each trained model); ignored when resuming")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class AEIOptions:
     attr_width: int = option(12, "channels of the attribute encoder's finest level (each coarser level doubles them)")
     gen_width: int = option(12, "channels of the generator's finest AAD block (each coarser level doubles them)")
     max_mult: int = option(6, "cap on the doubling: the coarse levels' channels are at most width × this")
+    detail_width: int = option(0, "with --crop-size 256: a 128-px core plus a detail stage this wide that doubles its output (0: none)")
     steps: int = option(20000, "optimiser steps in all")
     batch: int = option(64, "pairs per step, across all GPUs")
     lr: float = option(4e-4, "Adam learning rate of both networks")
@@ -122,9 +125,13 @@ class AEIOptions:
         _at_least(self.steps, 1, "--steps", "20000")
         for name in ("lambda_fm", "lambda_id2", "lambda_perceptual"):
             _at_least(getattr(self, name), 0.0, f"--{name.replace('_', '-')}", "1")
+        _at_least(self.detail_width, 0, "--detail-width", "16")
+        if self.detail_width and self.crop_size != 256:
+            raise ConfigError(f"--detail-width {self.detail_width} doubles a 128-px core to 256 px, and --crop-size is {self.crop_size}", "add --crop-size 256 (or drop --detail-width)")
 
     def generator_hyperparameters(self, id_dim: int) -> dict[str, int]:
-        return {"crop_size": self.crop_size, "id_dim": id_dim, "attr_width": self.attr_width, "gen_width": self.gen_width, "max_mult": self.max_mult}
+        shape = {"crop_size": self.crop_size, "id_dim": id_dim, "attr_width": self.attr_width, "gen_width": self.gen_width, "max_mult": self.max_mult}
+        return {**shape, "detail_width": self.detail_width} if self.detail_width else shape
 
 
 @dataclass(frozen=True)
