@@ -29,5 +29,5 @@ gpus=$(nvidia-smi -L | wc -l)
   kill $smi 2>/dev/null || true
   echo "== exit $status"
 } 2>&1 | tee "$run/train.log"
-cp "$run/aei-net.safetensors" "$out/" 2>/dev/null || true
+cp "$run/aei-net.safetensors" "$run/discriminator.safetensors" "$out/" 2>/dev/null || true  # a weights-only restart: --init-generator/--init-discriminator
 tar -czf "$out/train.tgz" -C "$run" train.log $(cd "$run" && ls losses.png losses.jsonl samples.png 2>/dev/null)
