@@ -150,3 +150,22 @@ def test_train_aei_command_starts_a_detail_model_from_a_core(encoder_file, core_
     assert code == 0
     _, info = load_checkpoint(out / "aei-net.safetensors", expect="aei_net")
     assert info.crop_size == 256 and info.hyperparameters["detail_width"] == 8
+
+
+def test_a_merge_can_shrink_the_crops_and_moves_their_landmarks(tmp_path):
+    import json
+
+    from realtime.train.data import face_records, load_crops, merge_datasets, read_manifest
+
+    big = make_face_dataset(tmp_path / "big", people=1, each=2, size=256)
+    manifest = read_manifest(big)
+    for face in manifest["faces"]:  # as prepare-faces writes them: the five points in crop pixels
+        face["landmarks5"] = [[90.0, 114.0], [166.0, 114.0], [128.0, 172.0], [97.0, 211.0], [159.0, 210.0]]
+    (big / "manifest.json").write_text(json.dumps(manifest))
+    assert merge_datasets([big], tmp_path / "small", jpeg_quality=80, crop_size=128) == 2
+    assert load_crops(face_records([tmp_path / "small"])).shape == (2, 128, 128, 3)
+    before, after = read_manifest(big)["faces"], read_manifest(tmp_path / "small")["faces"]
+    assert np.allclose(np.asarray(after[0]["landmarks5"]), np.asarray(before[0]["landmarks5"]) / 2, atol=0.01)
+    with pytest.raises(ConfigError, match="invent detail"):
+        merge_datasets([tmp_path / "small"], tmp_path / "up", crop_size=256)
+    assert not (tmp_path / "up").exists()  # refused before anything was written

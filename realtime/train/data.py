@@ -100,15 +100,23 @@ def write_subset(source: Path, output: Path, keep: Callable[[FaceRecord], bool])
     return len(kept)
 
 
-def merge_datasets(sources: list[Path], output: Path, *, jpeg_quality: int | None = None) -> int:
+def merge_datasets(sources: list[Path], output: Path, *, jpeg_quality: int | None = None, crop_size: int | None = None) -> int:
     """One single-shard dataset holding every face of ``sources`` (re-encoded at ``jpeg_quality``
-    when given, to make a training set small enough to travel to a GPU machine). File names are
-    renumbered; manifest entries keep their fields and say where they came from."""
-    output.mkdir(parents=True, exist_ok=False)
+    and shrunk to ``crop_size`` when given, to make a training set small enough to travel to a GPU
+    machine). File names are renumbered; manifest entries keep their fields and say where they
+    came from; the manifest is compact JSON."""
+    if output.exists():
+        raise FileExistsError(f"{output} exists: merge into a new folder")
     records = face_records(sources)
     crops = load_crops(records)
+    scale = 1.0 if crop_size is None else crop_size / crops.shape[1]  # landmarks follow the crops
+    if crop_size is not None and crop_size != crops.shape[1]:
+        if crop_size > crops.shape[1]:
+            raise ConfigError(f"cannot merge {crops.shape[1]} px crops into a {crop_size} px dataset: that would invent detail", f"use --crop-size {crops.shape[1]} or less")
+        crops = np.stack([cv2.resize(crop, (crop_size, crop_size), interpolation=cv2.INTER_AREA) for crop in crops])
     manifests = {source: {(f["shard"], f["file"]): f for f in read_manifest(source)["faces"]} for source in sources}
     faces = []
+    output.mkdir(parents=True)
     with tarfile.open(output / "shard-00000.tar", "w") as out:
         for index, (record, crop) in enumerate(zip(records, crops, strict=True)):
             params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if jpeg_quality is not None else [cv2.IMWRITE_JPEG_QUALITY, 95]
@@ -119,6 +127,8 @@ def merge_datasets(sources: list[Path], output: Path, *, jpeg_quality: int | Non
             info.size = len(payload)
             out.addfile(info, io.BytesIO(payload.tobytes()))
             entry = manifests[record.dataset][(record.shard, record.file)]
-            faces.append({**entry, "file": info.name, "shard": "shard-00000.tar", "merged_from": f"{record.dataset}/{record.shard}/{record.file}"})
-    (output / "manifest.json").write_text(json.dumps({"faces": faces, "merged_from": [str(s) for s in sources]}, indent=1))
+            moved = {"landmarks5": np.round(np.asarray(entry["landmarks5"]) * scale, 2).tolist()} if "landmarks5" in entry and scale != 1.0 else {}
+            faces.append({**entry, **moved, "file": info.name, "shard": "shard-00000.tar", "merged_from": f"{record.dataset}/{record.shard}/{record.file}"})
+    options = {"crop_size": int(crops.shape[1]), "jpeg_quality": jpeg_quality}
+    (output / "manifest.json").write_text(json.dumps({"faces": faces, "merged_from": [str(s) for s in sources], "options": options}, separators=(",", ":")))
     return len(faces)
