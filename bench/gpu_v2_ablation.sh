@@ -33,5 +33,6 @@ for variant in ${VARIANTS:-core base fm id2 perc}; do
   tail -n 3 "$work/$variant/losses.jsonl" 2>/dev/null || true
   cp "$work/$variant/aei-net.safetensors" "$out/$variant.safetensors" 2>/dev/null || true
   nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader || true
+  # after every variant: a call cut short still hands back what ran
+  tar -czf "$out/ablation.tgz" -C "$work" $(cd "$work" && ls -d */train.log */losses.png */losses.jsonl */discriminator.safetensors 2>/dev/null)  # the faces: bench/swap_probe.py; D: to go on from a variant
 done
-tar -czf "$out/ablation.tgz" -C "$work" $(cd "$work" && ls -d */train.log */losses.png */losses.jsonl */discriminator.safetensors 2>/dev/null)  # the faces: bench/swap_probe.py; D: to go on from a variant
