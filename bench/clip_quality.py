@@ -167,6 +167,9 @@ def main() -> None:
             label = np.full((28, sum(t.shape[1] for t in tiles) + height, 3), 255, np.uint8)
             cv2.putText(label, f"{name}: input (1080p, full resolution) | swap ({args.generator.stem}) | another photo of the source (scaled)", (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
             rows.append(np.vstack([label, np.hstack([*tiles, reference_tile])]))
+            (args.out / "faces").mkdir(exist_ok=True)  # the same tiles alone, for bench/compare_grid.py
+            for kind, tile in (("input", tiles[0]), ("swap", tiles[1]), ("reference", reference_tile)):
+                cv2.imwrite(str(args.out / "faces" / f"{name}-{kind}.png"), cv2.cvtColor(tile, cv2.COLOR_RGB2BGR))
         eta = (time.monotonic() - started) / index * (len(args.clips) - index)
         print(f"[{index}/{len(args.clips)}] {json.dumps(entry)}; ETA {eta:.0f} s", flush=True)
     keys = ("identity_to_reference", "identity_to_input", "dlib_distance_to_reference", "dlib_same_person_share", "dlib_input_to_reference", "sharpness_vs_input", "flicker_vs_input", "lattice_vs_input")
