@@ -21,7 +21,7 @@ install: $(BIN)/.installed
 demo: install
 	mkdir -p out
 	$(BIN)/realtime run --input demo --output out/demo.mp4 --report out/demo-report.json \
-		--generator models/aei-net-v1.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo
+		--generator models/aei-net-v2.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo
 
 test: install
 	$(BIN)/ruff check realtime tests bench build_engines.py

@@ -75,7 +75,7 @@ class Keep(SinkStage):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
-    parser.add_argument("--generator", type=Path, default=ROOT / "models" / "aei-net-v1.safetensors")
+    parser.add_argument("--generator", type=Path, default=ROOT / "models" / "aei-net-v2.safetensors")
     parser.add_argument("--identity-encoder", type=Path, default=ROOT / "models" / "identity-encoder-v1.safetensors")
     parser.add_argument("--videos", type=Path, default=ROOT.parent / "shared" / "data" / "videos")
     parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "faces" / "lfw-deepfunneled")

@@ -77,7 +77,7 @@ def main() -> int:
         for index, policy in enumerate(args.policies, start=1):
             out, report = Path(tmp) / f"{policy}.mp4", Path(tmp) / f"{policy}.json"
             command = [sys.executable, "-m", "realtime", "run", "--input", str(clip), "--output", str(out), "--report", str(report), "--quiet",
-                       "--generator", "models/aei-net-v1.safetensors", "--identity-encoder", "models/identity-encoder-v1.safetensors",
+                       "--generator", "models/aei-net-v2.safetensors", "--identity-encoder", "models/identity-encoder-v1.safetensors",
                        "--source", "demo", "--face-safety", policy, "--detect-mode", "sync", "--backends", "cpu"]
             print(f"[{index}/{len(args.policies)}] {policy} ...", flush=True)
             subprocess.run(command, check=True)

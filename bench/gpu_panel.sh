@@ -13,8 +13,8 @@ py=${PYTHON:-python3}
 work=$(mktemp -d)
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"
 $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
-$py -m realtime build-engines --generator models/aei-net-v1.safetensors --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
-swap=(--generator models/aei-net-v1.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo --engines-dir "$work/engines" --detect-mode async)
+$py -m realtime build-engines --generator models/aei-net-v2.safetensors --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
+swap=(--generator models/aei-net-v2.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo --engines-dir "$work/engines" --detect-mode async)
 echo "-- panel cost $(date -u +%T)"
 $py bench/panel_cost.py --seconds 30 --input "$work/one.mp4" --fps 60 --json "$out/panel-cost.json" -- "${swap[@]}" || echo "FAILED: panel cost"
 echo "-- apply to frame $(date -u +%T)"

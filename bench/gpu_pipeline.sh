@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole pipeline at 1080p on a GPU machine, in one command; reports go to OUTDIR/results.tgz.
 #   bench/gpu_pipeline.sh OUTDIR CLIP
-#   GENERATOR=models/aei-net-v1.safetensors bench/gpu_pipeline.sh OUTDIR CLIP   # the shipped model
+#   GENERATOR=models/aei-net-v2.safetensors bench/gpu_pipeline.sh OUTDIR CLIP   # the shipped model
 # (one-unpaced-60s: the clip looped, 12000 frames (over 60 s at up to 200 fps), for the 'sustained for 60 s' target.)
 # Without GENERATOR: an AEI-Net (256 px) and identity encoder with random weights (timing does not
 # depend on the weights). With it: that checkpoint, the shipped identity encoder and --source demo.

@@ -14,7 +14,7 @@ exec > >(tee -a "$out/log.txt") 2>&1
 limit=${RUN_TIMEOUT:-150}
 work=$(mktemp -d)
 py=${PYTHON:-python3}
-generator=${GENERATOR:-models/aei-net-v1.safetensors}
+generator=${GENERATOR:-models/aei-net-v2.safetensors}
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader) generator $generator"
 echo "-- clips $(date -u +%T)"
 $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1

@@ -3,6 +3,7 @@
 # (v1 as the core), trains LIMIT_S seconds eager (compiling costs ~2 min a process, more than it
 # saves in a chunk this short) on the same faces, and hands back its generator and curves.
 #   bench/gpu_v2_ablation.sh OUTDIR LIMIT_S TEACHER FACES...
+# CORE: the 128-px model every variant starts from (v1, no longer in models/: see the error below).
 # VARIANTS picks some of: core (v1 at 128 px, trained on), base (256 px: v1 core + detail stage,
 # FaceShifter's objective), fm, id2, perc (base plus one added term each).
 set -euo pipefail
@@ -13,7 +14,7 @@ shift 3
 mkdir -p "$out"
 work=$(mktemp -d)
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-v1=models/aei-net-v1.safetensors
+v1=${CORE:?set CORE to the 128-px starting model, e.g. v1: git show 674a0a5:models/aei-net-v1.safetensors > .devdata/aei-net-v1.safetensors}
 detail="--crop-size 256 --detail-width ${DETAIL_WIDTH:-16} --init-generator $v1"
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 for variant in ${VARIANTS:-core base fm id2 perc}; do

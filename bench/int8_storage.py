@@ -3,7 +3,7 @@ weights (``save_checkpoint(weight_storage="int8")``), both loaded as the pipelin
 real aligned faces (a prepared dataset: each face swapped onto another person's), and compared:
 file sizes, the per-pixel difference in grey levels (max, 99.9th percentile, mean), PSNR, and a
 PNG grid (target | FP16 swap | int8 swap | difference × 10) to look at.
-    python3 bench/int8_storage.py OUTDIR --faces DATASET [--generator models/aei-net-v1.safetensors] [--pairs 16]"""
+    python3 bench/int8_storage.py OUTDIR --faces DATASET --generator FP16_CHECKPOINT [--pairs 16]"""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
     parser.add_argument("--faces", type=Path, required=True)
-    parser.add_argument("--generator", type=Path, default=ROOT / "models" / "aei-net-v1.safetensors")
+    parser.add_argument("--generator", type=Path, required=True, help="an FP16 checkpoint (the shipped aei-net-v2 is already int8)")
     parser.add_argument("--encoder", type=Path, default=ROOT / "models" / "identity-encoder-v1.safetensors")
     parser.add_argument("--pairs", type=int, default=16)
     args = parser.parse_args()

@@ -36,7 +36,7 @@ def main() -> None:
     cv2.imwrite(str(astronaut), cv2.cvtColor(make_demo_frame(0), cv2.COLOR_RGB2BGR))
     photos = [demo_source_path().read_bytes(), astronaut.read_bytes()]
     command = [
-        sys.executable, "-m", "realtime", "run", "--input", args.input, "--loop", "--output", "null", "--generator", str(ROOT / "models" / "aei-net-v1.safetensors"),
+        sys.executable, "-m", "realtime", "run", "--input", args.input, "--loop", "--output", "null", "--generator", str(ROOT / "models" / "aei-net-v2.safetensors"),
         "--identity-encoder", str(ROOT / "models" / "identity-encoder-v1.safetensors"), "--source", "demo", "--backends", *args.backends, "--control", "0",
         "--engines-dir", args.engines_dir, "--pace", "native",
     ]

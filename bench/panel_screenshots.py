@@ -24,7 +24,7 @@ def main() -> None:
     gallery = Path(tempfile.mkdtemp())
     shutil.copy(demo_source_path(), gallery / "grace_hopper.jpg")
     command = [
-        sys.executable, "-m", "realtime", "run", "--input", "demo", "--loop", "--output", "null", "--generator", str(ROOT / "models" / "aei-net-v1.safetensors"),
+        sys.executable, "-m", "realtime", "run", "--input", "demo", "--loop", "--output", "null", "--generator", str(ROOT / "models" / "aei-net-v2.safetensors"),
         "--identity-encoder", str(ROOT / "models" / "identity-encoder-v1.safetensors"), "--source", "demo", "--backends", "cpu",
         "--control", "0", "--faces-dir", str(gallery), "--face-safety", "reveal",
     ]

