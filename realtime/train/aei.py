@@ -25,14 +25,13 @@ from typing import Any, cast
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from realtime.errors import ConfigError
 from realtime.models.aei_net import AEINet, core_state
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
-from realtime.train.discriminator import MultiScaleDiscriminator
+from realtime.train.discriminator import MultiScaleDiscriminator, load_weights, save_weights
 from realtime.train.distill import augment
 from realtime.train.options import AEIOptions
 from realtime.train.phases import NullClock
@@ -297,7 +296,7 @@ class AEITrainer(ChunkedTrainer):
         hyperparameters = self.options.generator_hyperparameters(self.encoder.embed_dim)
         save_checkpoint(self.output / "aei-net.safetensors", generator.half().eval(), architecture="aei_net", hyperparameters=hyperparameters, training=training, template="arcface", weight_storage=self.options.weight_storage)
         # FP16 weights small enough to carry to a fresh machine: --init-discriminator restarts from them
-        save_file({name: tensor.detach().half().cpu().contiguous() for name, tensor in self.discriminator.state_dict().items()}, str(self.output / DISCRIMINATOR_FILE))
+        save_weights(self.discriminator, self.output / DISCRIMINATOR_FILE)
         with (self.output / "losses.jsonl").open("w") as handle:
             for row in self.history:
                 handle.write(json.dumps(row) + "\n")
@@ -322,11 +321,11 @@ def starting_generator(generator: AEINet, path: Path) -> dict[str, torch.Tensor]
 
 
 def starting_discriminator(discriminator: nn.Module, path: Path) -> dict[str, torch.Tensor]:
-    state = load_file(str(path))
+    state = load_weights(path)
     ours = discriminator.state_dict()
     if state.keys() != ours.keys() or any(state[k].shape != ours[k].shape for k in state):
         raise ConfigError(f"--init-discriminator {path} does not fit this run's discriminator", "use the discriminator.safetensors of a run with the same crop size")
-    return {name: tensor.float() for name, tensor in state.items()}
+    return state
 
 
 def encoder_features(encoder: nn.Module, faces_112: torch.Tensor) -> torch.Tensor:
