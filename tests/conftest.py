@@ -77,3 +77,17 @@ def gloo_world_of_one(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     gc.collect()  # the test's trainer (and its DDP reducers) may sit in a reference cycle
     torch.distributed.destroy_process_group()
+
+
+@pytest.fixture()
+def encoder_file(tmp_path: Path) -> Path:
+    """A tiny identity encoder with fixed random weights, saved as a checkpoint (the trainers' tests)."""
+    import torch
+
+    from realtime.models.checkpoint import save_checkpoint
+    from realtime.models.identity import IdentityEncoder
+
+    torch.manual_seed(2)
+    path = tmp_path / "encoder.safetensors"
+    save_checkpoint(path, IdentityEncoder(width=0.25).eval(), architecture="identity_encoder", hyperparameters={"embed_dim": 128, "width": 0.25})
+    return path

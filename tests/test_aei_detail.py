@@ -12,20 +12,11 @@ import torch.nn.functional as F
 from realtime.errors import ConfigError
 from realtime.models.aei_net import AEINet, core_state
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
-from realtime.models.identity import IdentityEncoder
 from realtime.testing import make_face_dataset
 from realtime.train.aei import DISCRIMINATOR_FILE, AEIOptions, AEITrainer, SwapWithAttributes
 
 WIDTHS = {"attr_width": 4, "gen_width": 4, "max_mult": 2}
 TINY = {**WIDTHS, "d_width": 8, "log_every": 2, "sample_every": 1000, "save_every": 1000}
-
-
-@pytest.fixture()
-def encoder_file(tmp_path: Path) -> Path:
-    torch.manual_seed(2)
-    path = tmp_path / "encoder.safetensors"
-    save_checkpoint(path, IdentityEncoder(width=0.25).eval(), architecture="identity_encoder", hyperparameters={"embed_dim": 128, "width": 0.25})
-    return path
 
 
 @pytest.fixture()

@@ -2,15 +2,13 @@
 learns, exact resume (also from handed-back parts), the DDP path at world size 1, and the CLI."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from realtime.models.aei_net import AEINet
-from realtime.models.checkpoint import load_checkpoint, save_checkpoint
-from realtime.models.identity import IdentityEncoder
+from realtime.models.checkpoint import load_checkpoint
 from realtime.testing import make_face_dataset
 from realtime.train.aei import AEIOptions, AEITrainer, compact_adam_state, expand_adam_state
 from realtime.train.common import TimeBudget, join_parts, split_file
@@ -24,14 +22,6 @@ from realtime.train.swap_losses import (
 )
 
 TINY = {"attr_width": 4, "gen_width": 4, "max_mult": 2, "d_width": 8, "log_every": 2, "sample_every": 1000, "save_every": 1000}
-
-
-@pytest.fixture()
-def encoder_file(tmp_path: Path) -> Path:
-    torch.manual_seed(2)
-    path = tmp_path / "encoder.safetensors"
-    save_checkpoint(path, IdentityEncoder(width=0.25).eval(), architecture="identity_encoder", hyperparameters={"embed_dim": 128, "width": 0.25})
-    return path
 
 
 def _faces(n: int = 12) -> np.ndarray:
