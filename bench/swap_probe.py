@@ -5,7 +5,8 @@ from it), and per generator:
 - sharpness: variance of the Laplacian in the inner face, swap / target, both at 256 px (a 128-px
   generator's output is upsampled as the pipeline would);
 - reconstruction: mean absolute error (grey levels) when the source is the target itself;
-and a grid: target | each generator's swap | the source frame.
+and a grid: target | each generator's swap | the source frame, and the mean log power spectra of
+the targets and of each generator's swaps (spectra.png: a lattice shows as fixed bright points).
     python3 bench/swap_probe.py OUTDIR --faces DATASET --generators NAME=PATH ... [--clips C ...] [--per-clip 8]"""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from realtime.eval.image_measures import mean_log_spectrum  # noqa: E402
 from realtime.eval.swap_measures import DlibJudge  # noqa: E402
 from realtime.models.checkpoint import load_checkpoint  # noqa: E402
 from realtime.train.data import face_records, load_crops  # noqa: E402
@@ -145,7 +147,27 @@ def main() -> None:
         cv2.putText(band, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
         strips += [band, strip]
     cv2.imwrite(str(args.outdir / "swap-probe.jpg"), cv2.cvtColor(np.concatenate(strips), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    print(f"wrote {args.outdir / 'swap-probe.json'} and {args.outdir / 'swap-probe.jpg'}")
+    write_spectra(args.outdir / "spectra.png", labels[:-1], rows[:-1])
+    print(f"wrote {args.outdir / 'swap-probe.json'}, {args.outdir / 'swap-probe.jpg'} and {args.outdir / 'spectra.png'}")
+
+
+def write_spectra(path: Path, labels: list[str], rows: list[np.ndarray]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spectra = [mean_log_spectrum(row) for row in rows]
+    low, high = min(float(s.min()) for s in spectra), max(float(s.max()) for s in spectra)
+    figure, axes = plt.subplots(1, len(spectra), figsize=(3.2 * len(spectra), 3.4))
+    for axis, label, spectrum in zip(np.atleast_1d(axes), labels, spectra, strict=True):
+        axis.imshow(spectrum, cmap="magma", vmin=low, vmax=high, extent=(-0.5, 0.5, 0.5, -0.5))
+        axis.set_title(label)
+        axis.set_xlabel("cycles / px")
+    figure.suptitle("mean log power spectrum of the 256-px crops (one colour scale)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

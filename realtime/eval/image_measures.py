@@ -23,13 +23,24 @@ def sharpness(image: np.ndarray, mask: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_32F)[mask].var())
 
 
-def lattice_share(crop: np.ndarray) -> float:
-    """Energy at the highest frequencies along either axis (|f| ≥ 0.45 cycles/px), as a share of
-    the band above 0.25: a regular lattice from upsampling raises it; natural images keep it low."""
+def power_spectrum(crop: np.ndarray) -> np.ndarray:
+    """The grey image's windowed power spectrum, zero frequency at the centre."""
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
     grey -= grey.mean()
     window = np.outer(np.hanning(grey.shape[0]), np.hanning(grey.shape[1]))
-    power = np.abs(np.fft.fftshift(np.fft.fft2(grey * window))) ** 2
-    fy, fx = np.meshgrid(np.fft.fftshift(np.fft.fftfreq(grey.shape[0])), np.fft.fftshift(np.fft.fftfreq(grey.shape[1])), indexing="ij")
+    return np.abs(np.fft.fftshift(np.fft.fft2(grey * window))) ** 2
+
+
+def mean_log_spectrum(crops: np.ndarray) -> np.ndarray:
+    """log10 of the mean power spectrum of same-sized crops: an upsampling lattice shows as bright
+    points or lines at fixed frequencies, which single images hide in their noise."""
+    return np.log10(np.mean([power_spectrum(crop) for crop in crops], axis=0) + 1e-6)
+
+
+def lattice_share(crop: np.ndarray) -> float:
+    """Energy at the highest frequencies along either axis (|f| ≥ 0.45 cycles/px), as a share of
+    the band above 0.25: a regular lattice from upsampling raises it; natural images keep it low."""
+    power = power_spectrum(crop)
+    fy, fx = np.meshgrid(np.fft.fftshift(np.fft.fftfreq(crop.shape[0])), np.fft.fftshift(np.fft.fftfreq(crop.shape[1])), indexing="ij")
     radius = np.maximum(np.abs(fx), np.abs(fy))
     return float(power[radius >= 0.45].sum() / max(power[radius >= 0.25].sum(), 1e-9))
