@@ -19,6 +19,15 @@ def _aei():
     return AEINet(**SMALL_AEI).eval()
 
 
+def _aei_with_detail():
+    """The shipped architecture, small: a 128-px core and a detail stage that adds something."""
+    torch.manual_seed(0)
+    model = AEINet(**{**SMALL_AEI, "crop_size": 256, "detail_width": 8}).eval()
+    assert model.detail is not None
+    torch.nn.init.normal_(model.detail.out.weight, std=0.1)
+    return model
+
+
 def _inputs(batch=2, size=128, dim=32):
     g = torch.Generator().manual_seed(1)
     return torch.rand(batch, 3, size, size, generator=g) * 2 - 1, torch.nn.functional.normalize(torch.randn(batch, dim, generator=g), dim=1)
@@ -74,10 +83,11 @@ def test_target_autoencoder_rgb_and_mask():
     "make, inputs",
     [
         (lambda: _aei(), lambda: _inputs(1)),
+        (lambda: _aei_with_detail(), lambda: _inputs(1, size=256)),
         (lambda: IdentityEncoder(embed_dim=32, width=0.25).eval(), lambda: (torch.rand(1, 3, 112, 112),)),
         (lambda: TargetSwapper(TargetAutoencoder(crop_size=128, identities=2, width=8, bottleneck=64).eval(), 1).eval(), lambda: (torch.rand(1, 3, 128, 128),)),
     ],
-    ids=["aei_net", "identity_encoder", "target_autoencoder"],
+    ids=["aei_net", "aei_net_detail", "identity_encoder", "target_autoencoder"],
 )
 def test_every_model_exports(make, inputs):
     """torch-tensorrt's dynamo path starts from this same exported graph."""
