@@ -13,7 +13,7 @@ limit=${3:?usage}
 shift 3
 mkdir -p "$run" "$out/parts"
 if [ -n "${REQUIRE_STATE:-}" ] && ! ls "$run"/state.pt* >/dev/null 2>&1; then
-  echo "no state in $run (the machine was not warm): not training from scratch"; exit 3
+  echo "no state in $run (each call gets a fresh working tree: put the handed-back state.pt.part* files into RUN): not training from scratch"; exit 3
 fi
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"

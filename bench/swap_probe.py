@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from realtime.eval.image_measures import mean_log_spectrum  # noqa: E402
 from realtime.eval.swap_measures import DlibJudge  # noqa: E402
 from realtime.models.checkpoint import load_checkpoint  # noqa: E402
+from realtime.train.aei import to_unit_range  # noqa: E402
 from realtime.train.data import face_records, load_crops  # noqa: E402
 from realtime.train.teacher import load_teacher, teacher_view  # noqa: E402
 
@@ -45,10 +46,6 @@ def inner_face(size: int) -> np.ndarray:
 def laplacian_variance(image: np.ndarray, mask: np.ndarray) -> float:
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     return float(cv2.Laplacian(grey, cv2.CV_32F)[mask].var())
-
-
-def unit(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -99,7 +96,7 @@ def main() -> None:
     args.outdir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     targets_np, sources_np, references_np = pick(args.faces, args.clips, args.per_clip)
-    targets, sources, references = unit(targets_np), unit(sources_np), unit(references_np)
+    targets, sources, references = (to_unit_range(torch.from_numpy(x)) for x in (targets_np, sources_np, references_np))
     encoder, _ = load_checkpoint(args.identity_encoder, expect="identity_encoder")
     encoder = encoder.eval()
     teacher = load_teacher(TEACHER).eval() if TEACHER.is_file() else None

@@ -162,17 +162,13 @@ def test_a_merge_can_shrink_the_crops_and_moves_their_landmarks(tmp_path):
     assert not (tmp_path / "up").exists()  # refused before anything was written
 
 
-def test_discriminator_weights_round_trip_in_fp16_and_int8(tmp_path):
+def test_discriminator_weights_round_trip_in_fp16(tmp_path):
     from realtime.train.discriminator import MultiScaleDiscriminator, load_weights, save_weights
 
     torch.manual_seed(5)
     critic = MultiScaleDiscriminator(scales=2, width=8)
-    save_weights(critic, tmp_path / "d16.safetensors")
-    save_weights(critic, tmp_path / "d8.safetensors", int8=True)
-    fp16, int8 = load_weights(tmp_path / "d16.safetensors"), load_weights(tmp_path / "d8.safetensors")
-    assert fp16.keys() == int8.keys() == critic.state_dict().keys()
-    assert (tmp_path / "d8.safetensors").stat().st_size < 0.7 * (tmp_path / "d16.safetensors").stat().st_size
+    save_weights(critic, tmp_path / "d.safetensors")
+    back = load_weights(tmp_path / "d.safetensors")
+    assert back.keys() == critic.state_dict().keys()
     for name, tensor in critic.state_dict().items():
-        assert torch.allclose(fp16[name], tensor.float(), atol=1e-3), name
-        step = tensor.float().abs().reshape(tensor.shape[0], -1).amax(dim=1).max() / 127 if tensor.dim() >= 2 else 1e-3
-        assert (int8[name] - tensor.float()).abs().max() <= step, name  # within half an int8 step of its channel, or FP16's rounding
+        assert back[name].dtype == torch.float32 and torch.equal(back[name], tensor.half().float()), name

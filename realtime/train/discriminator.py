@@ -74,32 +74,19 @@ class MultiScaleDiscriminator(nn.Module):
         return features, scores
 
 
-def save_weights(discriminator: nn.Module, path: Path, *, int8: bool = False) -> None:
-    """The discriminator's weights alone (no optimiser state), FP16 or, with ``int8``, the large
-    tensors per-channel int8 as the shipped generators store theirs: a training state small enough
-    to commit or carry, for a restart with ``--init-discriminator``."""
+def save_weights(discriminator: nn.Module, path: Path) -> None:
+    """The discriminator's weights alone (FP16, no optimiser state): small enough to carry to a
+    fresh machine, for a restart with ``--init-discriminator``."""
     from safetensors.torch import save_file
 
-    from realtime.models.checkpoint import INT8_MIN_ELEMENTS, SCALE_SUFFIX, quantize_int8
-
-    tensors: dict[str, torch.Tensor] = {}
-    for name, tensor in discriminator.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        if int8 and tensor.is_floating_point() and tensor.dim() >= 2 and tensor.numel() >= INT8_MIN_ELEMENTS:
-            tensors[name], tensors[name + SCALE_SUFFIX] = quantize_int8(tensor)
-        else:
-            tensors[name] = tensor.half() if tensor.is_floating_point() else tensor
+    tensors = {name: (t.detach().cpu().contiguous().half() if t.is_floating_point() else t.detach().cpu().contiguous()) for name, t in discriminator.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp))
     os.replace(tmp, path)
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    """What ``save_weights`` wrote, as FP32 tensors (int8 ones dequantised)."""
+    """What ``save_weights`` wrote, as FP32 tensors."""
     from safetensors.torch import load_file
 
-    from realtime.models.checkpoint import SCALE_SUFFIX, dequantize_int8
-
-    tensors = load_file(str(path))
-    scales = {name[: -len(SCALE_SUFFIX)]: tensors.pop(name) for name in list(tensors) if name.endswith(SCALE_SUFFIX)}
-    return {name: (dequantize_int8(tensor, scales[name]) if name in scales else tensor.float()) for name, tensor in tensors.items()}
+    return {name: tensor.float() for name, tensor in load_file(str(path)).items()}
