@@ -172,3 +172,15 @@ def test_discriminator_weights_round_trip_in_fp16(tmp_path):
     assert back.keys() == critic.state_dict().keys()
     for name, tensor in critic.state_dict().items():
         assert back[name].dtype == torch.float32 and torch.equal(back[name], tensor.half().float()), name
+
+
+def test_a_state_saved_before_an_option_existed_resumes_as_its_default(encoder_file, tmp_path):
+    AEITrainer(_faces(4, 128), encoder_file, tmp_path, AEIOptions(steps=1, batch=2, **TINY), "cpu").run()
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    del state["options"]["detail_width"]  # as a run of the version before --detail-width wrote it
+    torch.save(state, tmp_path / "state.pt")
+    again = AEITrainer(_faces(4, 128), encoder_file, tmp_path, AEIOptions(steps=2, batch=2, **TINY), "cpu")
+    assert again.resume() and again.step == 1
+    wider = AEITrainer(_faces(4, 256), encoder_file, tmp_path, AEIOptions(crop_size=256, detail_width=8, steps=2, batch=2, **TINY), "cpu")
+    with pytest.raises(ValueError, match="new --output folder"):
+        wider.resume()

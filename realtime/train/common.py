@@ -184,7 +184,11 @@ class ChunkedTrainer:
         # on the CPU first: the random generator's state must stay a CPU tensor
         # tensors and plain values only (weights_only): a state file swapped for another can run no code
         state = torch.load(self.state_path(), map_location="cpu", weights_only=True)
-        saved = {k: state["options"].get(k) for k in self.architecture_options}
+        from dataclasses import fields
+
+        # an option added after the state was saved reads as its default (what that run had)
+        defaults = {f.name: f.default for f in fields(self.options)}
+        saved = {k: state["options"].get(k, defaults.get(k)) for k in self.architecture_options}
         wanted = {k: getattr(self.options, k) for k in self.architecture_options}
         if saved != wanted:
             raise ValueError(f"{self.state_path()} was trained with {saved}, not {wanted}: use a new --output folder or the same options")

@@ -86,7 +86,7 @@ class DistillOptions:
 
 @dataclass(frozen=True)
 class AEIInputs:
-    faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112, 128 or 256, all one size (no minors): larger crops keep their detail for 256-px generators")
+    faces: tuple[Path, ...] = required("datasets from prepare-faces at --crop-size 112, 128 or 256 (no minors); several sizes train together at the largest, so 256-px video frames keep their detail beside 112-px photos")
     identity_encoder: Path = required("the identity encoder for the identity loss (e.g. models/identity-encoder-v1.safetensors)")
     second_identity_encoder: Path | None = option(None, "a second frozen identity encoder for --lambda-id2: the MobileFaceNet teacher checkpoint (e.g. ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt)")
     init_generator: Path | None = option(None, "start a new run from this AEI-Net: one of the same architecture, or a 128-px one as the core of --detail-width (e.g. aei-net-v1.safetensors, from git: git show 674a0a5:models/aei-net-v1.safetensors); ignored when resuming")
