@@ -203,6 +203,10 @@ class BlendConfig:
     keep_mouth: bool = option(False, "keep the original mouth (teeth, tongue, exact lip sync)")
     keep_eyes: bool = option(False, "keep the original eyes (gaze)")
     opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
+    detail: float = option(
+        0.0, "restore this share (0 to 1) of the camera's fine skin texture, finer than the generator's crop can hold, "
+        "over the swapped face: sharper at 1080p, where a face spans more pixels than the crop", metavar="D",
+    )
     blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch, one CUDA graph per face), 'cpu' (OpenCV), or 'auto'")
     blend_compile: BlendFuse = option(
         "auto", "CUDA: fuse each face's mask and colour maths with torch.compile (~0.35-0.7 ms less per 256-px face): "
@@ -218,6 +222,8 @@ class BlendConfig:
             raise ConfigError("--erode and --blur must be between 0 and 1", "e.g. --erode 0.05 --blur 0.12")
         if not 0.0 <= self.opacity <= 1.0:
             raise ConfigError(f"--opacity {self.opacity} is out of range", "use 0 to 1")
+        if not 0.0 <= self.detail <= 1.0:
+            raise ConfigError(f"--detail {self.detail} is out of range", "use 0 (off) to 1 (all of the camera's fine texture)")
         if self.colour_smoothing_s < 0:
             raise ConfigError("--colour-smoothing-s cannot be negative", "use e.g. 0.5")
 

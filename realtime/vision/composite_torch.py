@@ -104,14 +104,29 @@ def sample_affine(image: torch.Tensor, source_from_output: torch.Tensor, height:
     return F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode=padding, align_corners=False)[0]
 
 
-def paste_region(region: torch.Tensor, crop: torch.Tensor, mask: torch.Tensor, crop_from_region: torch.Tensor, opacity: torch.Tensor | float) -> torch.Tensor:
+def detail_band_torch(region: torch.Tensor, region_from_crop: torch.Tensor, crop_from_region: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """``composite.detail_band`` on a (3, H, W) float region: the region minus itself sampled into
+    the ``crop_size``² crop and back, bilinear both ways (fixed shapes: it runs inside a CUDA graph)."""
+    through = sample_affine(region, region_from_crop, crop_size, crop_size, "border")
+    return region - sample_affine(through, crop_from_region, region.shape[1], region.shape[2], "border")
+
+
+def paste_region(
+    region: torch.Tensor, crop: torch.Tensor, mask: torch.Tensor, crop_from_region: torch.Tensor, opacity: torch.Tensor | float,
+    detail: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """``region`` (H, W, 3) uint8 with the crop composited over it, as a new tensor.
-    crop: (S, S, 3) 0–255; mask: (S, S) in [0, 1]; crop_from_region: (2, 3) device tensor.
+    crop: (S, S, 3) 0–255; mask: (S, S) in [0, 1]; crop_from_region: (2, 3) device tensor;
+    detail: (strength, region_from_crop) to add that share of the region's ``detail_band_torch``.
     Float32 throughout: FP16 sampling coordinates are off by up to 1/16 px on a 256-px crop,
     which shows as grey-level errors on sharp detail, and a face box is too small for FP16 to pay."""
     height, width = region.shape[:2]
     grid = affine_grid(crop_from_region, height, width, crop.shape[0], crop.shape[1])  # one grid for colour and mask
     colour = F.grid_sample(crop.permute(2, 0, 1).float()[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    if detail is not None:
+        strength, region_from_crop = detail
+        band = detail_band_torch(region.permute(2, 0, 1).float(), region_from_crop, crop_from_region, crop.shape[0])
+        colour = (colour + strength * band).clamp(0.0, 255.0).round()
     alpha = F.grid_sample(mask.float()[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0]
     alpha = (alpha.clamp(0, 1) * opacity)[..., None]
     # where alpha is 0 lerp gives ``base`` back exactly: pixels outside the face stay as they were

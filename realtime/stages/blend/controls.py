@@ -13,7 +13,7 @@ from realtime.config import BlendConfig, coerce_section_values, load_toml
 from realtime.errors import ConfigError
 
 log = logging.getLogger("realtime")
-LIVE_FIELDS = ("erode", "blur", "colour", "colour_smoothing_s", "keep_mouth", "keep_eyes", "opacity")
+LIVE_FIELDS = ("erode", "blur", "colour", "colour_smoothing_s", "keep_mouth", "keep_eyes", "opacity", "detail")
 
 
 class BlendControls:

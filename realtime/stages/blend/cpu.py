@@ -26,18 +26,19 @@ class CpuBlender:
         """Blend each face's host crop into ``frame`` (in place, returned), marking it ``blended``."""
         for face in faces:
             assert face.swapped_crop is not None  # the stage brought every crop to the host
-            self.paste(frame, face, face.swapped_crop, face.swapped_mask, t_s, settings, opacity=settings.opacity * face.alpha)
+            self.paste(frame, face, face.swapped_crop, face.swapped_mask, t_s, settings, opacity=settings.opacity * face.alpha, detail=settings.detail)
             face.blended = True
         return frame
 
-    def paste(self, frame: np.ndarray, face: Face, crop: np.ndarray, generator_mask: np.ndarray | None, t_s: float, settings: BlendConfig, *, opacity: float) -> None:
-        """One face: its mask from the smoothed landmarks (times the generator's), colour, paste."""
+    def paste(self, frame: np.ndarray, face: Face, crop: np.ndarray, generator_mask: np.ndarray | None, t_s: float, settings: BlendConfig, *, opacity: float, detail: float = 0.0) -> None:
+        """One face: its mask from the smoothed landmarks (times the generator's), colour, paste
+        with ``detail`` of the frame's own fine texture."""
         mask = face_mask(apply_affine(face.crop_from_frame, face.landmarks), face.crop_size, erode=settings.erode, blur=settings.blur, keep_mouth=settings.keep_mouth, keep_eyes=settings.keep_eyes)
         if generator_mask is not None:
             mask = mask * generator_mask
         if settings.colour != "off":
             crop = self._match_colour(frame, face, crop, mask, t_s, settings)
-        paste_crop(frame, crop, mask, face.frame_from_crop, opacity=opacity, out=frame)
+        paste_crop(frame, crop, mask, face.frame_from_crop, opacity=opacity, detail=detail, out=frame)
 
     def _smooth(self, face: Face, t_s: float, target: ColourStats, settings: BlendConfig) -> ColourStats:
         """'smoothed' mode: the target's statistics follow the lighting slowly, per track, so a

@@ -32,8 +32,9 @@ from realtime.vision.composite_torch import (
     sample_affine,
 )
 
-SCALARS = 5  # erode px, hole margin px, blur sigma, opacity, colour smoothing weight
+SCALARS = 6  # erode px, hole margin px, blur sigma, opacity, colour smoothing weight, detail
 OPACITY = 3  # its place among the scalars
+DETAIL = 5
 MATRICES = 12  # crop_from_region and region_from_small, 2×3 each
 
 
@@ -48,17 +49,21 @@ class RegionShape:
     holes: tuple[tuple[int, ...], ...]
     generator_mask: bool
     colour: bool
+    detail: bool = False  # the frame's fine texture added back (``paste_region``'s detail)
 
 
 def params_size(points: int) -> int:
     return 2 * points + SCALARS + MATRICES
 
 
-def pack_params(out: np.ndarray, points_in_crop: np.ndarray, sizes: tuple[float, float, float], opacity: float, colour_weight: float, crop_from_region: np.ndarray, region_from_small: np.ndarray) -> np.ndarray:
+def pack_params(
+    out: np.ndarray, points_in_crop: np.ndarray, sizes: tuple[float, float, float], opacity: float, colour_weight: float,
+    crop_from_region: np.ndarray, region_from_small: np.ndarray, detail: float = 0.0,
+) -> np.ndarray:
     """Writes the per-frame inputs of ``blend_region`` into ``out`` (float32, ``params_size``)."""
     n = 2 * len(points_in_crop)
     out[:n] = points_in_crop.reshape(-1)
-    out[n : n + SCALARS] = (*sizes, opacity, colour_weight)
+    out[n : n + SCALARS] = (*sizes, opacity, colour_weight, detail)
     out[n + SCALARS : n + SCALARS + 6] = crop_from_region.reshape(-1)
     out[n + SCALARS + 6 :] = region_from_small.reshape(-1)
     return out
@@ -88,7 +93,11 @@ def blend_region(region: torch.Tensor, crop: torch.Tensor, generator_mask: torch
     else:
         generated, mask, state = core(crop, generator_mask, params, original_small, state)
     opacity = params[n + OPACITY]
-    return paste_region(region, generated, mask, crop_from_region, opacity), state
+    detail = None
+    if shape.detail:  # region_from_small's linear part is STATS_STEP times region_from_crop's
+        region_from_crop = torch.cat([region_from_small[:, :2] / STATS_STEP, region_from_small[:, 2:]], dim=1)
+        detail = (params[n + DETAIL], region_from_crop)
+    return paste_region(region, generated, mask, crop_from_region, opacity, detail), state
 
 
 def crop_core(crop: torch.Tensor, generator_mask: torch.Tensor, params: torch.Tensor, original_small: torch.Tensor | None, state: torch.Tensor, shape: RegionShape) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -96,7 +105,7 @@ def crop_core(crop: torch.Tensor, generator_mask: torch.Tensor, params: torch.Te
     face is: the mask, and the colour-matched crop (float 0–255). Returns (crop, mask, state)."""
     n = 2 * shape.points
     points = params[:n].view(-1, 2)
-    erode, margin, sigma, _, weight = params[n : n + SCALARS].unbind()
+    erode, margin, sigma, _, weight, _ = params[n : n + SCALARS].unbind()
     mask = mask_from_polygons(points, erode, margin, sigma, shape.crop_size, shape.holes)
     if shape.generator_mask:
         mask = mask * generator_mask
@@ -110,8 +119,9 @@ _FUSED: dict[RegionShape, CropCore] = {}
 
 
 def crop_space(shape: RegionShape) -> RegionShape:
-    """What of ``shape`` the crop-space maths depend on (not the box's size)."""
-    return dataclasses.replace(shape, height=0, width=0)
+    """What of ``shape`` the crop-space maths depend on (not the box's size, nor the detail,
+    which is added in the region)."""
+    return dataclasses.replace(shape, height=0, width=0, detail=False)
 
 
 def fused_crop_core(shape: RegionShape) -> CropCore:
@@ -196,10 +206,11 @@ class FacePlan:
     colour_weight: float
     crop_from_region: np.ndarray
     region_from_small: np.ndarray
+    detail: float = 0.0
 
     def pack(self, out: np.ndarray | None = None) -> np.ndarray:
         buffer = np.empty(params_size(self.shape.points), np.float32) if out is None else out
-        return pack_params(buffer, self.landmarks_in_crop, self.sizes, self.opacity, self.colour_weight, self.crop_from_region, self.region_from_small)
+        return pack_params(buffer, self.landmarks_in_crop, self.sizes, self.opacity, self.colour_weight, self.crop_from_region, self.region_from_small, self.detail)
 
 
 def plan_face(face: Face, width: int, height: int, settings: BlendConfig, *, has_mask: bool, colour_weight: float) -> FacePlan | None:
@@ -210,12 +221,12 @@ def plan_face(face: Face, width: int, height: int, settings: BlendConfig, *, has
         return None
     x0, y0, x1, y1 = bucket_box(box, width, height)
     landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-    shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
+    shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off", settings.detail > 0)
     crop_from_region = shift_affine(face.crop_from_frame, x0, y0)
     region_from_small = face.frame_from_crop.astype(np.float64)  # a copy, made frame_from_small:
     region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels,
     region_from_small[:, 2] -= (x0, y0)  # then moved into the region
     return FacePlan(
         (x0, y0, x1, y1), shape, landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
-        settings.opacity * face.alpha, colour_weight, crop_from_region, region_from_small,
+        settings.opacity * face.alpha, colour_weight, crop_from_region, region_from_small, settings.detail,
     )
