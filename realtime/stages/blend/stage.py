@@ -177,6 +177,7 @@ class BlendStage(Stage):
         if not isinstance(crop, np.ndarray):  # a swap left on the GPU
             crop = crop.cpu().numpy()
             generator_mask = None if generator_mask is None else generator_mask.cpu().numpy()
+        # no detail restore: the texture under a held face is the real face's (or, once it moved, none of it)
         self.cpu.paste(bundle.frame, cover.face, crop, generator_mask, bundle.media_time_s, settings, opacity=settings.opacity)
 
     def describe(self) -> dict[str, object]:
