@@ -107,7 +107,7 @@ def test_the_token_works_as_header_query_or_the_cookie_the_page_sets(panel):
 def test_state_numbers_previews_and_faces(client):
     state = client.get("/api/state").json()
     assert state["mode"] == "swap" and [t["id"] for t in state["tracks"]] == [1, 2] and state["gallery"] == ["grace.jpg"]
-    assert state["generator"] == "aei_net" and set(state["blend"]) >= {"erode", "blur", "opacity", "colour"}
+    assert state["generator"] == "aei_net" and set(state["blend"]) >= {"erode", "blur", "opacity", "detail", "colour"}
     assert set(client.get("/api/numbers").json()) >= {"fps", "latency_ms", "stages_ms", "dropped", "failed"}
     jpeg = client.get("/api/preview.jpg")
     assert jpeg.headers["content-type"] == "image/jpeg" and cv2.imdecode(np.frombuffer(jpeg.content, np.uint8), cv2.IMREAD_COLOR).shape[1] == 640
@@ -175,7 +175,8 @@ def test_mapping_mode_and_blend(client, swap_stage):
     assert client.post("/api/mode", json={"mode": "blur"}).json()["mode"] == "blur" and swap_stage.controls.snapshot().mode == "blur"
     assert client.post("/api/mode", json={"mode": "off"}).status_code == 400
     assert client.post("/api/blend", json={"erode": 0.1, "keep_mouth": True}).json()["erode"] == 0.1
-    for bad in ({"erode": "x"}, {"colour": "bogus"}, {"blend_device": "cuda"}, {"opacity": 3.0}):
+    assert client.post("/api/blend", json={"detail": 0.5}).json()["detail"] == 0.5
+    for bad in ({"erode": "x"}, {"colour": "bogus"}, {"blend_device": "cuda"}, {"opacity": 3.0}, {"detail": -0.1}):
         response = client.post("/api/blend", json=bad)
         assert response.status_code == 400, bad
     assert client.post("/api/blend", content=b"not json").status_code == 400

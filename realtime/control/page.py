@@ -78,6 +78,7 @@ canvas { width: 100%; height: 90px; background: #000; }
     <label>erode <input id="erode" type="range" min="0" max="0.3" step="0.01"></label>
     <label>blur <input id="blur" type="range" min="0" max="0.5" step="0.01"></label>
     <label>opacity <input id="opacity" type="range" min="0" max="1" step="0.05"></label>
+    <label>detail <input id="detail" type="range" min="0" max="1" step="0.05"></label>
     <label>colour <select id="colour"><option>off</option><option>per_frame</option><option>smoothed</option></select></label>
     <label><input id="keep_mouth" type="checkbox"> keep the original mouth</label>
     <label><input id="keep_eyes" type="checkbox"> keep the original eyes</label></section>
@@ -129,7 +130,7 @@ function show(data) {
       row.append(face, document.createTextNode('person ' + t.id + ' wears '), select, use); return row; }));
   }
   if (state.blend && !document.activeElement.closest('section:last-child')) {
-    for (const name of ['erode', 'blur', 'opacity', 'colour']) document.getElementById(name).value = state.blend[name];
+    for (const name of ['erode', 'blur', 'opacity', 'detail', 'colour']) document.getElementById(name).value = state.blend[name];
     for (const name of ['keep_mouth', 'keep_eyes']) document.getElementById(name).checked = state.blend[name];
   }
 }
@@ -149,7 +150,7 @@ document.getElementById('record').onclick = async () => {
   if (data.file) { const message = document.getElementById('message'); message.textContent = 'recorded ' + data.frames + ' frames to ' + data.file; message.className = 'ok'; }
 };
 document.querySelectorAll('input[name=mode]').forEach(radio => radio.onchange = () => call('/api/mode', {mode: radio.value}));
-for (const name of ['erode', 'blur', 'opacity', 'colour']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: name === 'colour' ? e.target.value : Number(e.target.value)});
+for (const name of ['erode', 'blur', 'opacity', 'detail', 'colour']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: name === 'colour' ? e.target.value : Number(e.target.value)});
 for (const name of ['keep_mouth', 'keep_eyes']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: e.target.checked});
 </script></body></html>
 """
