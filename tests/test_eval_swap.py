@@ -39,6 +39,14 @@ def test_trials_never_swap_a_person_onto_themselves_and_keep_the_gallery_apart()
         make_trials(_faces(3, 3), identities=5)
 
 
+def test_a_seed_draws_another_set_of_people_and_the_same_seed_the_same_set():
+    faces = _faces(40, 3)
+    people = {seed: [t.source_identity for t in make_trials(faces, identities=10, seed=seed)] for seed in (0, 1)}
+    assert people[0] == [t.source_identity for t in make_trials(faces, identities=10)]  # 0: the benchmark's draw
+    assert set(people[0]) != set(people[1])
+    assert people[1] == [t.source_identity for t in make_trials(faces, identities=10, seed=1)]
+
+
 def test_nearest_identity_by_cosine_and_by_distance():
     gallery = np.eye(3)
     query = np.array([[0.9, 0.1, 0.0], [0.0, 0.2, 0.8]])

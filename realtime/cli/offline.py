@@ -162,7 +162,7 @@ def cmd_eval_swap(args: argparse.Namespace) -> int:
 
     setup_logging(_debug(args), quiet=False)
     opts = from_args(EvalSwapOptions, args)
-    result, examples = evaluate_generator(opts.faces, opts.generator, opts.identity_encoder, identities=opts.identities, judge=opts.judge, person=opts.person, byo=opts.byo())
+    result, examples = evaluate_generator(opts.faces, opts.generator, opts.identity_encoder, identities=opts.identities, judge=opts.judge, person=opts.person, byo=opts.byo(), seed=opts.seed)
     opts.json.write_text(json.dumps(result, indent=2) + "\n")
     write_example_grid(examples, opts.json.with_suffix(".png"), rows="the person / input / swap" if "person" in result else "source / target / swap")
     print("\n".join(describe_result(result)) + f"\nwrote {opts.json} and {opts.json.with_suffix('.png')}")

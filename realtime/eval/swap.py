@@ -19,6 +19,7 @@ log = logging.getLogger("realtime")
 
 def evaluate_generator(
     faces: Path, generator: Path, identity_encoder: Path, *, identities: int = 100, judge: bool = True, person: Path | None = None, byo: dict[str, Any] | None = None,
+    seed: int = 0,
 ) -> tuple[dict[str, Any], list[tuple[np.ndarray, ...]]]:
     """The eval-swap result (JSON-ready) and example (source, target, swap) images."""
     from realtime.bundle import Detection
@@ -37,7 +38,7 @@ def evaluate_generator(
     from realtime.still.swapper import StillSwapper
 
     try:
-        trials = make_trials(original_paths(faces), identities)
+        trials = make_trials(original_paths(faces), identities, seed)
     except ValueError as exc:
         raise ConfigError(f"{faces}: {exc}", "use a dataset of more people (LFW folders) or fewer --identities") from None
     missing = [t.source for t in trials if not t.source.is_file()][:1]
@@ -68,7 +69,7 @@ def evaluate_generator(
             rate = done / (time.monotonic() - t0)
             log.info("[%d/%d] trials, ETA %.0f s", done, total, (total - done) / rate)
 
-    header: dict[str, Any] = {"faces": str(faces), "generator": str(generator), "identity_encoder": str(identity_encoder)}
+    header: dict[str, Any] = {"faces": str(faces), "generator": str(generator), "identity_encoder": str(identity_encoder), "seed": seed}
     if per_target:
         assert person is not None
         swapper = StillSwapper(build_config(overrides={"generator": str(generator), "target_identity": 0, "colour": "per_frame", **byo}))
