@@ -18,17 +18,35 @@ def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> t
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
-def detail_band(region: np.ndarray, region_from_crop: np.ndarray, crop_size: int) -> np.ndarray:
-    """What of ``region`` (H×W×C) a ``crop_size``² crop cannot carry: the region minus itself
-    sampled into the crop and back, bilinear both ways (float32, signed, zero mean). Where the face
-    spans more frame pixels than the crop has, this is the fine texture the generator never saw;
-    where it spans fewer, it is next to nothing. Pasted crop + band gives the region back."""
-    height, width = region.shape[:2]
+# The band's Gaussian, in crop pixels: it keeps what the crop's pixel grid can hold (at the crop's
+# Nyquist frequency it keeps 29%), so the band is the texture finer than the generator could draw.
+# A Gaussian, not the crop's own resampling (sampling the frame into the crop and back), so the band
+# does not depend on the crop's sub-pixel position, which the tracker moves every frame.
+DETAIL_SIGMA_CROP_PX = 0.5
+MIN_DETAIL_SIGMA_PX = 0.25  # narrower than this in frame pixels the band is nothing: no blur to do
+DETAIL_RADIUS_PX = 8  # the Gaussian's fixed half-width (the GPU's graph needs one), so sigma stops at a third of it
+MAX_DETAIL_SIGMA_PX = DETAIL_RADIUS_PX / 3
+
+
+def crop_pixel_size(region_from_crop: np.ndarray) -> float:
+    """How many frame pixels one crop pixel spans (the map's linear scale)."""
+    return math.sqrt(abs(float(np.linalg.det(np.asarray(region_from_crop, np.float64)[:, :2]))))
+
+
+def detail_sigma(region_from_crop: np.ndarray) -> float:
+    """The band's Gaussian in frame pixels for a crop placed by ``region_from_crop``."""
+    return min(DETAIL_SIGMA_CROP_PX * crop_pixel_size(region_from_crop), MAX_DETAIL_SIGMA_PX)
+
+
+def detail_band(region: np.ndarray, sigma_px: float) -> np.ndarray:
+    """What of ``region`` (H×W×C) is finer than a Gaussian of ``sigma_px`` frame pixels (float32,
+    signed, zero mean): for ``detail_sigma``, the fine texture a generated face lacks. Where the
+    face spans fewer frame pixels than the crop has, ``sigma_px`` is small and the band next to nothing."""
     region_f = region.astype(np.float32)
-    crop_from_region = cv2.invertAffineTransform(region_from_crop)
-    through = cv2.warpAffine(region_f, crop_from_region, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    back = cv2.warpAffine(through, region_from_crop, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return region_f - back.reshape(region_f.shape)
+    if sigma_px < MIN_DETAIL_SIGMA_PX:
+        return np.zeros_like(region_f)
+    taps = 2 * DETAIL_RADIUS_PX + 1
+    return region_f - cv2.GaussianBlur(region_f, (taps, taps), sigma_px, borderType=cv2.BORDER_REPLICATE).reshape(region_f.shape)
 
 
 def paste_crop(
@@ -57,7 +75,7 @@ def paste_crop(
     alpha = np.clip(alpha * opacity, 0.0, 1.0)
     region = out[y0:y1, x0:x1]
     if detail > 0.0:
-        band = detail_band(region, box_from_crop, crop.shape[0])
+        band = detail_band(region, detail_sigma(box_from_crop))
         warped = np.clip(warped.astype(np.float32) + detail * band, 0.0, 255.0).round().astype(np.uint8)
     # OpenCV's blendLinear: weighted sum with per-pixel weights, in one optimised pass
     region[...] = cv2.blendLinear(warped, np.ascontiguousarray(region), alpha, 1.0 - alpha)

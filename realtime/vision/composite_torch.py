@@ -15,7 +15,13 @@ import torch.nn.functional as F
 
 from realtime.vision.align import invert_affine, shift_affine
 from realtime.vision.colour import STD_EPSILON
-from realtime.vision.composite import box_of  # the CPU rule; also re-exported for the torch code
+from realtime.vision.composite import (  # the CPU rules; box_of is also re-exported for the torch code
+    DETAIL_RADIUS_PX,
+    DETAIL_SIGMA_CROP_PX,
+    MAX_DETAIL_SIGMA_PX,
+    MIN_DETAIL_SIGMA_PX,
+    box_of,
+)
 
 # sRGB (D65) → XYZ, and the D65 white point, as OpenCV uses them.
 _RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
@@ -104,11 +110,20 @@ def sample_affine(image: torch.Tensor, source_from_output: torch.Tensor, height:
     return F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode=padding, align_corners=False)[0]
 
 
-def detail_band_torch(region: torch.Tensor, region_from_crop: torch.Tensor, crop_from_region: torch.Tensor, crop_size: int) -> torch.Tensor:
-    """``composite.detail_band`` on a (3, H, W) float region: the region minus itself sampled into
-    the ``crop_size``² crop and back, bilinear both ways (fixed shapes: it runs inside a CUDA graph)."""
-    through = sample_affine(region, region_from_crop, crop_size, crop_size, "border")
-    return region - sample_affine(through, crop_from_region, region.shape[1], region.shape[2], "border")
+def detail_band_torch(region: torch.Tensor, region_from_crop: torch.Tensor) -> torch.Tensor:
+    """``composite.detail_band`` at ``composite.detail_sigma`` on a (3, H, W) float region, its
+    sigma computed from the device matrix (fixed shapes: it runs inside a CUDA graph)."""
+    linear = region_from_crop[:, :2]
+    scale = (linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0]).abs().sqrt()
+    sigma = (DETAIL_SIGMA_CROP_PX * scale).clamp(1e-3, MAX_DETAIL_SIGMA_PX)
+    r = DETAIL_RADIUS_PX
+    x = torch.arange(-r, r + 1, device=region.device, dtype=torch.float32)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = region.shape[0]
+    rows = F.conv2d(F.pad(region[None], (r, r, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    blurred = F.conv2d(F.pad(rows, (0, 0, r, r), mode="replicate"), kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)[0]
+    return (region - blurred) * (sigma >= MIN_DETAIL_SIGMA_PX)
 
 
 def paste_region(
@@ -125,7 +140,7 @@ def paste_region(
     colour = F.grid_sample(crop.permute(2, 0, 1).float()[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     if detail is not None:
         strength, region_from_crop = detail
-        band = detail_band_torch(region.permute(2, 0, 1).float(), region_from_crop, crop_from_region, crop.shape[0])
+        band = detail_band_torch(region.permute(2, 0, 1).float(), region_from_crop)
         colour = (colour + strength * band).clamp(0.0, 255.0).round()
     alpha = F.grid_sample(mask.float()[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0]
     alpha = (alpha.clamp(0, 1) * opacity)[..., None]
