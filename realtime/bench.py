@@ -179,9 +179,9 @@ def format_generator_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str] | None = None, iters: int = 200, crop_size: int = 256, fuse: str = "off", engines_dir: str | None = None) -> dict[str, Any]:
-    """Blend cost per frame (one face's ``crop_size``² swap, its mask, colour matching, paste-back and, on CUDA,
-    the frame's upload and download), for each device and colour mode."""
+def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str] | None = None, iters: int = 200, crop_size: int = 256, fuse: str = "off", engines_dir: str | None = None, detail: float = 0.0) -> dict[str, Any]:
+    """Blend cost per frame (one face's ``crop_size``² swap, its mask, colour matching, ``detail`` restore,
+    paste-back and, on CUDA, the frame's upload and download), for each device and colour mode."""
     import statistics
 
     import numpy as np
@@ -208,7 +208,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
         uploader = DeviceFrames("cuda") if device == "cuda-frame" else None
         crop_on_device = torch.from_numpy(crop).cuda() if uploader is not None else None
         for colour in ("off", "smoothed"):
-            stage = BlendStage(BlendControls(BlendConfig(colour=colour, blend_compile=cast(BlendFuse, fuse))), device="cuda" if uploader else device, crop_size=crop_size, engines_dir=engines_dir)
+            stage = BlendStage(BlendControls(BlendConfig(colour=colour, blend_compile=cast(BlendFuse, fuse), detail=detail)), device="cuda" if uploader else device, crop_size=crop_size, engines_dir=engines_dir)
             t_setup = time.perf_counter()
             stage.setup()
             setup_s = time.perf_counter() - t_setup  # with fusing: its compile (warm when build-engines saved the kernels)
@@ -228,10 +228,10 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
             fused = bool(stage.describe().get("fused", False))
             rows.append({"device": device, "colour": colour, "fused": fused, "setup_s": round(setup_s, 2), "median_ms": round(statistics.median(samples), 4), "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 4)})
             stage.teardown()
-    return {"benchmark": "blend", "frame_size": f"{width}x{height}", "faces": 1, "crop": crop_size, "fused": any(r["fused"] for r in rows), "fuse_mode": fuse, "device": device_info(), "rows": rows}
+    return {"benchmark": "blend", "frame_size": f"{width}x{height}", "faces": 1, "crop": crop_size, "detail": detail, "fused": any(r["fused"] for r in rows), "fuse_mode": fuse, "device": device_info(), "rows": rows}
 
 
 def format_blend_table(result: dict[str, Any]) -> str:
-    lines = [f"blend benchmark, {result['frame_size']}, one {result['crop']}-px face{' (fused)' if result.get('fused') else ''} (mask, colour match, paste-back; cuda: the face's box up and down; cuda-frame: the whole frame up and down)"]
+    lines = [f"blend benchmark, {result['frame_size']}, one {result['crop']}-px face{' (fused)' if result.get('fused') else ''}, detail {result.get('detail', 0.0)} (mask, colour match, detail, paste-back; cuda: the face's box up and down; cuda-frame: the whole frame up and down)"]
     lines += [f"{r['device']:<10} colour {r['colour']:<9} median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms  (set-up {r.get('setup_s', 0):.1f} s)" for r in result["rows"]]
     return "\n".join(lines)

@@ -33,7 +33,7 @@ def test_the_band_holds_the_texture_finer_than_the_crop_and_not_the_smooth_shadi
     sigma = detail_sigma(SCALE_2)
     assert np.abs(_interior(detail_band(smooth, sigma))).max() < 1.0  # shading survives the crop
     textured = _textured(256)
-    band = _interior(detail_band(textured, sigma))
+    band = _interior(detail_band(textured, sigma)).astype(np.float32)
     texture = _interior(textured.astype(np.float32) - smooth)
     assert band.std() > 0.6 * texture.std()  # most of the 1-px texture is finer than a crop of half the pixels
     assert abs(float(band.mean())) < 0.5  # zero mean: it cannot shift the face's colour
@@ -54,7 +54,8 @@ def test_the_torch_band_is_the_opencv_band():
     for matrix in (SCALE_2, SCALE_2 * 0.8, np.array([[0.4, 0.0, 0.0], [0.0, 0.4, 0.0]])):
         ours = detail_band_torch(region, torch.tensor(matrix, dtype=torch.float32)).permute(1, 2, 0).numpy()
         theirs = detail_band(textured, detail_sigma(matrix))
-        assert np.abs(ours - theirs).max() < 0.05, matrix
+        # the CPU blurs in uint8 (its blur rounded to whole grey levels) and to 3 sigma, not the GPU's fixed 8 px
+        assert np.abs(ours - theirs).max() <= 1.0, matrix
 
 
 BIG_FACE = make_face_landmarks((320, 240), 140)  # a crop pixel spans 1.5 frame pixels, as at 1080p

@@ -133,7 +133,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         width, height = parse_size(opts.size, what="--size")
         setup_logging(_debug(args), quiet=True)
         if opts.what == "blend":
-            result = bench.bench_blend(width=width, height=height, iters=min(opts.frames, 1000), crop_size=config.track.crop_px, fuse=config.blend.blend_compile, engines_dir=config.swap.engines_dir)
+            result = bench.bench_blend(width=width, height=height, iters=min(opts.frames, 1000), crop_size=config.track.crop_px, fuse=config.blend.blend_compile, engines_dir=config.swap.engines_dir, detail=config.blend.detail)
             print(bench.format_blend_table(result))
         else:
             result = bench.bench_engine(frames=opts.frames, width=width, height=height, paced_frames=min(opts.frames, 600))

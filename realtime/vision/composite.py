@@ -39,14 +39,16 @@ def detail_sigma(region_from_crop: np.ndarray) -> float:
 
 
 def detail_band(region: np.ndarray, sigma_px: float) -> np.ndarray:
-    """What of ``region`` (H×W×C) is finer than a Gaussian of ``sigma_px`` frame pixels (float32,
-    signed, zero mean): for ``detail_sigma``, the fine texture a generated face lacks. Where the
-    face spans fewer frame pixels than the crop has, ``sigma_px`` is small and the band next to nothing."""
-    region_f = region.astype(np.float32)
+    """What of ``region`` (H×W×C uint8) is finer than a Gaussian of ``sigma_px`` frame pixels, as
+    signed int16 (zero mean): for ``detail_sigma``, the fine texture a generated face lacks. Where
+    the face spans fewer frame pixels than the crop has, ``sigma_px`` is small and the band nothing.
+    The blur runs on the uint8 region (OpenCV's fixed-point path, ~3× faster than float at 1080p),
+    to ``3·sigma`` a side."""
     if sigma_px < MIN_DETAIL_SIGMA_PX:
-        return np.zeros_like(region_f)
-    taps = 2 * DETAIL_RADIUS_PX + 1
-    return region_f - cv2.GaussianBlur(region_f, (taps, taps), sigma_px, borderType=cv2.BORDER_REPLICATE).reshape(region_f.shape)
+        return np.zeros(region.shape, np.int16)
+    taps = 2 * min(math.ceil(3 * sigma_px), DETAIL_RADIUS_PX) + 1
+    blurred = cv2.GaussianBlur(region, (taps, taps), sigma_px, borderType=cv2.BORDER_REPLICATE)
+    return cv2.subtract(region, blurred, dtype=cv2.CV_16S).reshape(region.shape)
 
 
 def paste_crop(
@@ -75,8 +77,8 @@ def paste_crop(
     alpha = np.clip(alpha * opacity, 0.0, 1.0)
     region = out[y0:y1, x0:x1]
     if detail > 0.0:
-        band = detail_band(region, detail_sigma(box_from_crop))
-        warped = np.clip(warped.astype(np.float32) + detail * band, 0.0, 255.0).round().astype(np.uint8)
+        sharpened = cv2.scaleAdd(detail_band(region, detail_sigma(box_from_crop)), detail, warped.astype(np.int16))
+        warped = np.clip(sharpened, 0, 255).astype(np.uint8)
     # OpenCV's blendLinear: weighted sum with per-pixel weights, in one optimised pass
     region[...] = cv2.blendLinear(warped, np.ascontiguousarray(region), alpha, 1.0 - alpha)
     return out
