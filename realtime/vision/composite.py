@@ -38,17 +38,23 @@ def detail_sigma(region_from_crop: np.ndarray) -> float:
     return min(DETAIL_SIGMA_CROP_PX * crop_pixel_size(region_from_crop), MAX_DETAIL_SIGMA_PX)
 
 
+BAND_STEPS_PER_GREY = 16  # the band's fixed-point unit: rounding it to whole grey levels added noise
+# that the eye, the sharpness measure and the flicker measure all saw (on six clips, sharpness 0.73
+# became 0.94 and the worst flicker 1.27 became 1.34 with nothing else changed)
+
+
 def detail_band(region: np.ndarray, sigma_px: float) -> np.ndarray:
     """What of ``region`` (H×W×C uint8) is finer than a Gaussian of ``sigma_px`` frame pixels, as
-    signed int16 (zero mean): for ``detail_sigma``, the fine texture a generated face lacks. Where
-    the face spans fewer frame pixels than the crop has, ``sigma_px`` is small and the band nothing.
-    The blur runs on the uint8 region (OpenCV's fixed-point path, ~3× faster than float at 1080p),
-    to ``3·sigma`` a side."""
+    signed int16 in 1/``BAND_STEPS_PER_GREY`` grey levels (zero mean): for ``detail_sigma``, the
+    fine texture a generated face lacks. Where the face spans fewer frame pixels than the crop has,
+    ``sigma_px`` is small and the band nothing. Fixed point, not float: OpenCV's 16-bit blur is
+    ~3× faster at 1080p; the Gaussian is cut at ``3·sigma`` a side."""
     if sigma_px < MIN_DETAIL_SIGMA_PX:
         return np.zeros(region.shape, np.int16)
     taps = 2 * min(math.ceil(3 * sigma_px), DETAIL_RADIUS_PX) + 1
-    blurred = cv2.GaussianBlur(region, (taps, taps), sigma_px, borderType=cv2.BORDER_REPLICATE)
-    return cv2.subtract(region, blurred, dtype=cv2.CV_16S).reshape(region.shape)
+    fine = region.astype(np.uint16) * BAND_STEPS_PER_GREY
+    blurred = cv2.GaussianBlur(fine, (taps, taps), sigma_px, borderType=cv2.BORDER_REPLICATE)
+    return cv2.subtract(fine, blurred, dtype=cv2.CV_16S).reshape(region.shape)
 
 
 def paste_crop(
@@ -77,8 +83,8 @@ def paste_crop(
     alpha = np.clip(alpha * opacity, 0.0, 1.0)
     region = out[y0:y1, x0:x1]
     if detail > 0.0:
-        sharpened = cv2.scaleAdd(detail_band(region, detail_sigma(box_from_crop)), detail, warped.astype(np.int16))
-        warped = np.clip(sharpened, 0, 255).astype(np.uint8)
+        band = detail_band(region, detail_sigma(box_from_crop))
+        warped = cv2.addWeighted(warped, 1.0, band, detail / BAND_STEPS_PER_GREY, 0.0, dtype=cv2.CV_8U).reshape(warped.shape)  # rounded once, saturated
     # OpenCV's blendLinear: weighted sum with per-pixel weights, in one optimised pass
     region[...] = cv2.blendLinear(warped, np.ascontiguousarray(region), alpha, 1.0 - alpha)
     return out
