@@ -1,7 +1,9 @@
 """One grid from several bench/clip_quality.py runs on the same clips: per clip, the input face at its
 full 1080p resolution | each run's swap | another photo of the source. The runs must share their
 clips and frames (detection is the same, so the face boxes are too).
-    python3 bench/compare_grid.py OUT.jpg RUN_DIR [RUN_DIR ...] [--names v1 v2]"""
+    python3 bench/compare_grid.py OUT.jpg RUN_DIR [RUN_DIR ...] [--names v1 v2] [--band 0.2 0.7] [--no-reference]
+--band keeps only that horizontal band of each face (fractions of its height, e.g. eyes to mouth):
+texture is judged at full resolution, so a smaller file shows more faces."""
 
 from __future__ import annotations
 
@@ -24,7 +26,11 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--names", nargs="+")
+    parser.add_argument("--band", nargs=2, type=float, metavar=("TOP", "BOTTOM"), help="keep this band of each face, as fractions of its height")
+    parser.add_argument("--no-reference", action="store_true", help="leave out the other photo of the source")
     args = parser.parse_args()
+    if args.band is not None and not 0.0 <= args.band[0] < args.band[1] <= 1.0:
+        raise SystemExit(f"--band {args.band[0]} {args.band[1]}: give TOP < BOTTOM, both between 0 and 1")
     names = args.names or [run.name for run in args.runs]
     if len(names) != len(args.runs):
         raise SystemExit(f"{len(args.runs)} runs but {len(names)} names: give one name a run")
@@ -38,9 +44,12 @@ def main() -> None:
         height = tiles[0].shape[0]
         if any(t.shape[0] != height for t in tiles):
             raise SystemExit(f"{clip}: the runs cut different face boxes (not the same frames?)")
-        tiles.append(cv2.resize(tile(args.runs[0] / "faces" / f"{clip}-reference.png"), (height, height)))
+        if not args.no_reference:
+            tiles.append(cv2.resize(tile(args.runs[0] / "faces" / f"{clip}-reference.png"), (height, height)))
+        if args.band is not None:
+            tiles = [t[int(args.band[0] * height) : int(args.band[1] * height)] for t in tiles]
         label = np.full((28, sum(t.shape[1] for t in tiles), 3), 255, np.uint8)
-        text = f"{clip}: input (1080p, full resolution) | " + " | ".join(names) + " | another photo of the source"
+        text = f"{clip}: input (1080p, full resolution) | " + " | ".join(names) + ("" if args.no_reference else " | another photo of the source")
         cv2.putText(label, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
         rows.append(np.vstack([label, np.hstack(tiles)]))
     width = max(r.shape[1] for r in rows)

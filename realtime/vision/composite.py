@@ -39,7 +39,7 @@ def detail_sigma(region_from_crop: np.ndarray) -> float:
 
 
 BAND_STEPS_PER_GREY = 16  # the band's fixed-point unit: rounding it to whole grey levels added noise
-# that the eye, the sharpness measure and the flicker measure all saw (on six clips, sharpness 0.73
+# that the eye, the sharpness measure and the flicker measure all saw (on six clips, sharpness 0.72
 # became 0.94 and the worst flicker 1.27 became 1.34 with nothing else changed)
 
 
