@@ -35,7 +35,7 @@ class EvalSwapOptions:
     identities: int = option(100, "people in the trial and the retrieval gallery")
     seed: int = option(
         0, "which draw of people: 0 is the benchmark's; another gives a validation draw, to choose between models "
-        "without choosing on the benchmark's people (draws of 100 from LFW's 901 share about 11)", metavar="N",
+        "without choosing on the benchmark's people (draws share some: seeds 0 and 1 of 100 each, 16 people)", metavar="N",
     )
     person: Path | None = option(None, "per-target models: a clip of the person the model turns faces into")
     judge: bool = option(True, "also score with dlib's independent judge (--no-judge skips it; it needs pip install -e '.[judge]')")
