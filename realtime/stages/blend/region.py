@@ -34,7 +34,7 @@ from realtime.vision.composite_torch import (
 
 SCALARS = 6  # erode px, hole margin px, blur sigma, opacity, colour smoothing weight, detail
 OPACITY = 3  # its place among the scalars
-DETAIL = 5
+DETAIL = 5  # the detail strength's place among the scalars
 MATRICES = 12  # crop_from_region and region_from_small, 2×3 each
 
 
