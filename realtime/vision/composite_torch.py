@@ -120,9 +120,9 @@ def detail_band_torch(region: torch.Tensor, region_from_crop: torch.Tensor) -> t
     x = torch.arange(-r, r + 1, device=region.device, dtype=torch.float32)
     kernel = torch.exp(-(x**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
-    channels = region.shape[0]
-    rows = F.conv2d(F.pad(region[None], (r, r, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    blurred = F.conv2d(F.pad(rows, (0, 0, r, r), mode="replicate"), kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)[0]
+    channels = region.shape[0]  # one depthwise kernel a channel, made contiguous (cuDNN wants it so)
+    rows = F.conv2d(F.pad(region[None], (r, r, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+    blurred = F.conv2d(F.pad(rows, (0, 0, r, r), mode="replicate"), kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)[0]
     return (region - blurred) * (sigma >= MIN_DETAIL_SIGMA_PX)
 
 
