@@ -122,4 +122,20 @@ def test_detail_out_of_range_is_refused_with_the_fix():
 
 def test_detail_changes_live():
     controls = BlendControls(BlendConfig())
-    assert controls.update(detail=0.6).detail == 0.6
+    assert controls.snapshot().detail != 0.25
+    assert controls.update(detail=0.25).detail == 0.25 == controls.snapshot().detail
+
+
+def test_turning_detail_off_and_on_live_builds_no_new_gpu_shape():
+    """The strength is a parameter of the region graph, not part of its shape: a panel slider
+    moved during a stream must not cost a graph build (a slow frame)."""
+    frame = _fine_frame()
+    controls = BlendControls(BlendConfig(colour="off", detail=0.6))
+    stage = BlendStage(controls, device="torch-cpu")
+    stage.setup()
+    outputs = []
+    for detail in (0.6, 0.0, 0.6):
+        controls.update(detail=detail)
+        outputs.append(stage.process(_blurred_swap(_bundle(frame, landmarks=BIG_FACE))).frame)
+    assert stage.describe()["shapes_built_live"] == 1
+    assert not np.array_equal(outputs[0], outputs[1]) and np.array_equal(outputs[0], outputs[2])

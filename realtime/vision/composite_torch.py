@@ -141,7 +141,7 @@ def paste_region(
     if detail is not None:
         strength, region_from_crop = detail
         band = detail_band_torch(region.permute(2, 0, 1).float(), region_from_crop)
-        colour = (colour + strength * band).clamp(0.0, 255.0).round()
+        colour = (colour + strength * band).clamp(0.0, 255.0)  # at strength 0, the colour exactly
     alpha = F.grid_sample(mask.float()[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0]
     alpha = (alpha.clamp(0, 1) * opacity)[..., None]
     # where alpha is 0 lerp gives ``base`` back exactly: pixels outside the face stay as they were

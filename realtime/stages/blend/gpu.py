@@ -132,7 +132,7 @@ class GpuBlender:
         holes = mask_holes(settings.keep_mouth, settings.keep_eyes)
         built = 0
         for h, w in region_sizes(width, height):
-            shape = RegionShape(h, w, crop_size, LANDMARK_COUNT, holes, generator_mask, settings.colour != "off", settings.detail > 0)
+            shape = RegionShape(h, w, crop_size, LANDMARK_COUNT, holes, generator_mask, settings.colour != "off")
             if shape not in self.slots:
                 self._slot(shape)
                 built += 1

@@ -49,7 +49,6 @@ class RegionShape:
     holes: tuple[tuple[int, ...], ...]
     generator_mask: bool
     colour: bool
-    detail: bool = False  # the frame's fine texture added back (``paste_region``'s detail)
 
 
 def params_size(points: int) -> int:
@@ -93,11 +92,11 @@ def blend_region(region: torch.Tensor, crop: torch.Tensor, generator_mask: torch
     else:
         generated, mask, state = core(crop, generator_mask, params, original_small, state)
     opacity = params[n + OPACITY]
-    detail = None
-    if shape.detail:  # region_from_small's linear part is STATS_STEP times region_from_crop's
-        region_from_crop = torch.cat([region_from_small[:, :2] / STATS_STEP, region_from_small[:, 2:]], dim=1)
-        detail = (params[n + DETAIL], region_from_crop)
-    return paste_region(region, generated, mask, crop_from_region, opacity, detail), state
+    # the detail band is always computed, its strength a parameter: turning it on or off live
+    # changes no graph (a new graph is a slow frame); region_from_small's linear part is
+    # STATS_STEP times region_from_crop's, and only the linear part sets the band's width
+    region_from_crop = torch.cat([region_from_small[:, :2] / STATS_STEP, region_from_small[:, 2:]], dim=1)
+    return paste_region(region, generated, mask, crop_from_region, opacity, (params[n + DETAIL], region_from_crop)), state
 
 
 def crop_core(crop: torch.Tensor, generator_mask: torch.Tensor, params: torch.Tensor, original_small: torch.Tensor | None, state: torch.Tensor, shape: RegionShape) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -119,9 +118,8 @@ _FUSED: dict[RegionShape, CropCore] = {}
 
 
 def crop_space(shape: RegionShape) -> RegionShape:
-    """What of ``shape`` the crop-space maths depend on (not the box's size, nor the detail,
-    which is added in the region)."""
-    return dataclasses.replace(shape, height=0, width=0, detail=False)
+    """What of ``shape`` the crop-space maths depend on (not the box's size)."""
+    return dataclasses.replace(shape, height=0, width=0)
 
 
 def fused_crop_core(shape: RegionShape) -> CropCore:
@@ -221,7 +219,7 @@ def plan_face(face: Face, width: int, height: int, settings: BlendConfig, *, has
         return None
     x0, y0, x1, y1 = bucket_box(box, width, height)
     landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-    shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off", settings.detail > 0)
+    shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
     crop_from_region = shift_affine(face.crop_from_frame, x0, y0)
     region_from_small = face.frame_from_crop.astype(np.float64)  # a copy, made frame_from_small:
     region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels,
