@@ -37,8 +37,11 @@ $py -m realtime build-engines --generator "$work/aei.safetensors" --batch 1 2 4 
 crop=$($py -c "import sys; from pathlib import Path; from realtime.inference.spec import spec_from_checkpoint; print(spec_from_checkpoint(Path(sys.argv[1])).crop_size)" "$work/aei.safetensors")
 $py -m realtime bench blend --crop-size "$crop" --blend-compile off --json "$work/blend-$crop.json" | tail -5 || echo "FAILED: blend bench"
 $py -m realtime bench blend --crop-size "$crop" --blend-compile auto --engines-dir "$work/engines" --json "$work/blend-$crop-fused.json" | tail -5 || echo "FAILED: fused blend bench"
+# the detail restore's cost: the same fused blend without it
+$py -m realtime bench blend --crop-size "$crop" --blend-compile auto --engines-dir "$work/engines" --detail 0 --json "$work/blend-$crop-fused-detail0.json" | tail -5 || echo "FAILED: fused blend bench, detail 0"
 run one-unpaced-60s --input "$work/one.mp4" --loop --frames 12000
 run one-paced60 --input "$work/one.mp4" --loop --frames 3600 --pace native
+[[ -n ${DETAIL_RUN:-} ]] && run one-unpaced-detail0 --input "$work/one.mp4" --loop --frames 6000 --detail 0  # DETAIL_RUN=1: the pipeline without the detail restore
 [[ -n ${GIL_RUN:-} ]] && run one-unpaced-gil5ms --input "$work/one.mp4" --frames 900 --gil-switch-ms 5  # Python's default switch interval, for comparison
 run four-unpaced --input "$work/four.mp4" --frames 600 --max-faces 4
 run four-paced60 --input "$work/four.mp4" --frames 600 --max-faces 4 --pace native
