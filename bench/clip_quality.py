@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--backends", nargs="+", default=["cpu"])
     parser.add_argument("--detail", type=float, help="the blend's --detail (the camera's fine texture restored over the swap; default: the pipeline's)")
+    parser.add_argument("--steady", type=float, help="the swap's --steady (a still face's crop averaged with its previous one; default: the pipeline's)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     encoder = load_identity_encoder(args.identity_encoder)
@@ -98,7 +99,7 @@ def main() -> None:
     rng = np.random.default_rng(7)
     chosen = [people[i] for i in rng.choice(len(people), size=len(args.clips), replace=False)]
     results, rows = [], []
-    detail = None
+    detail = steady = None
     started = time.monotonic()
     work = Path(tempfile.mkdtemp())
     for index, (name, person) in enumerate(zip(args.clips, chosen, strict=True), 1):
@@ -118,8 +119,9 @@ def main() -> None:
         config = build_config(overrides={
             "input": str(clip), "generator": str(args.generator), "identity_encoder": str(args.identity_encoder), "source": str(source),
             "backends": tuple(args.backends), "detect_mode": "sync", "face_safety": "reveal", "quiet": True, "colour": "smoothed", **({} if args.detail is None else {"detail": args.detail}),
+            **({} if args.steady is None else {"steady": args.steady}),
         })
-        detail = config.blend.detail
+        detail, steady = config.blend.detail, config.swap.steady
         app.run(config, extra_sinks=[lambda _info, keep=keep: keep])
         with av.open(str(clip)) as container:
             inputs = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -177,7 +179,7 @@ def main() -> None:
         print(f"[{index}/{len(args.clips)}] {json.dumps(entry)}; ETA {eta:.0f} s", flush=True)
     keys = ("identity_to_reference", "identity_to_input", "dlib_distance_to_reference", "dlib_same_person_share", "dlib_input_to_reference", "sharpness_vs_input", "flicker_vs_input", "lattice_vs_input")
     summary = {k: round(float(np.mean(values)), 3) if (values := [r[k] for r in results if r[k] is not None]) else None for k in keys}
-    report = {"generator": args.generator.name, "detail": detail, "backends": args.backends, "frames_per_clip": args.frames, "clips": results, "mean": summary}
+    report = {"generator": args.generator.name, "detail": detail, "steady": steady, "backends": args.backends, "frames_per_clip": args.frames, "clips": results, "mean": summary}
     (args.out / "clip-quality.json").write_text(json.dumps(report, indent=2) + "\n")
     if rows:
         width = max(r.shape[1] for r in rows)

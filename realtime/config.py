@@ -174,6 +174,10 @@ class SwapConfig:
     identity_converter: str | None = option(None, "users' ONNX swappers: the family's identity converter ONNX (SimSwap, GHOST), or inswapper_128.onnx for its latent map (ReSwapper)", metavar="PATH")
     pixel_boost: int = option(1, "run the generator on a k× larger crop split into k² sub-images in one batch, and interleave them: sharper faces for k² the generator work (1, 2 or 4)", metavar="K")
     target_identity: int = option(0, "per-target generators: which decoder (person) to render", metavar="N")
+    steady: float = option(
+        0.5, "on a still head, average each face's generated crop with its previous one with this weight (0 to 0.9; "
+        "0: off): less shimmer; any expression or turn switches it off at once", metavar="W",
+    )
     backends: tuple[str, ...] = option(
         ("tensorrt", "aot", "compiled", "eager-cuda", "cpu"), "generator backends in order of preference", metavar="NAME"
     )
@@ -190,6 +194,8 @@ class SwapConfig:
             raise ConfigError("--target-identity cannot be negative", "use 0 for the first person")
         if self.pixel_boost not in (1, 2, 4):
             raise ConfigError(f"--pixel-boost {self.pixel_boost} is not supported", "use 1, 2 or 4")
+        if not 0.0 <= self.steady <= 0.9:
+            raise ConfigError(f"--steady {self.steady} is out of range", "use 0 (off) to 0.9; 0.5 is the default")
 
 
 @dataclass(frozen=True)

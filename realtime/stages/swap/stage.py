@@ -25,6 +25,7 @@ from realtime.pipeline.stage import Stage
 from realtime.stages.swap.batching import batch_bucket, choose_faces, split_batches
 from realtime.stages.swap.controls import SwapChoice, SwapControls, preview_copy
 from realtime.stages.swap.faces import SourceFaces
+from realtime.stages.swap.steady import SteadyCrops, crop_landmarks
 from realtime.still.image import find_one_face, to_tensor
 from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
@@ -84,6 +85,7 @@ class SwapStage(Stage):
         self.faces_on_device = 0
         self.faces_left_out = 0  # over --max-faces: left to the face-safety policy
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
+        self.steady = SteadyCrops(config.steady)
         # CUDA: the generator's own stream, made at set-up. Not the legacy default stream, which
         # every thread without a stream of its own shares: the swap's work and its allocations stay
         # apart from anything else (sharing it, the pipeline's threads could wait on each other's work).
@@ -101,6 +103,7 @@ class SwapStage(Stage):
         self.active = index
         self._identity_on_device = {}
         self._identity_batches = {}
+        self.steady.reset()
 
     def _load(self, request: GeneratorRequest) -> LoadedGenerator:
         """One generator ready to swap: its runners built, warmed up, and its --source identity."""
@@ -188,6 +191,7 @@ class SwapStage(Stage):
         self.identity = identity
         self._identity_on_device = {}
         self._identity_batches = {}
+        self.steady.reset()
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         choice = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
@@ -201,6 +205,7 @@ class SwapStage(Stage):
         wearing = [face for face in bundle.faces if not choice.wears_nothing(face.track_id)]
         faces = choose_faces(wearing, self.detect.max_faces)
         self.faces_left_out += sum(1 for face in wearing if face.alpha > 0 and face.state != "tentative") - len(faces)
+        self.steady.start_frame(choice.version, {face.track_id for face in faces})
         if not faces:
             return bundle
         assert self.spec is not None, "setup() loads the generator"
@@ -244,7 +249,7 @@ class SwapStage(Stage):
         with GPU_GATE.shared(), self._on_stream():
             images, masks = self._generate(crops, len(faces), identities)
         for index, face in enumerate(faces):
-            face.swapped_crop = images[index]
+            face.swapped_crop = self.steady.smooth(face.track_id, crop_landmarks(face.landmarks, face.crop_from_frame), images[index])
             face.swapped_mask = None if masks is None else masks[index]
         self.faces_swapped += len(faces)
 
@@ -290,7 +295,7 @@ class SwapStage(Stage):
         frame.wait_on(stream)
         images, masks = self._generate_on_device(frame.tensor, [face.crop_from_frame for face in faces], batch, identities)
         for index, face in enumerate(faces):
-            face.swapped_crop_device = images[index]
+            face.swapped_crop_device = self.steady.smooth_device(face.track_id, crop_landmarks(face.landmarks, face.crop_from_frame), images[index])
             face.swapped_mask_device = None if masks is None else masks[index]
         frame.done_on(stream)
         self.faces_swapped += len(faces)
@@ -324,4 +329,5 @@ class SwapStage(Stage):
             "faces_swapped": self.faces_swapped,
             "faces_swapped_on_device": self.faces_on_device,
             "faces_over_max_faces": self.faces_left_out,
+            "steady": {"weight": self.steady.strength, "crops_averaged": self.steady.averaged},
         }
