@@ -102,6 +102,9 @@ def test_every_flag_of_every_command_is_one_dataclass_field():
         (["eval-identity", "--faces", "f", "--json", "r.json"], "nothing to evaluate"),
         (["eval-swap", "--faces", "f", "--generator", "g", "--identity-encoder", "e", "--json", "r.json", "--identities", "1"], "--identities 1 is too small"),
         (["run", "--input", "demo", "--output", "null", "--backends", "bogus"], "unknown generator backend 'bogus'"),
+        # a prefix of a longer flag is not that flag: this one once set --lambda-id2 without a word
+        (["train-aei", "--faces", "f", "--identity-encoder", "e", "--output", "o", "--lambda-id", "10"], "unrecognized arguments: --lambda-id"),
+        (["run", "--input", "demo", "--output", "null", "--stead", "0.5"], "unrecognized arguments: --stead"),
     ],
 )
 def test_bad_offline_values_are_usage_errors_before_anything_opens(argv, message, capsys, tmp_path, monkeypatch):

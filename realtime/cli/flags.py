@@ -23,6 +23,11 @@ TRACK_SECTIONS = ("capture", "detect", "track", "pipeline", "stats")
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # no prefixes of long flags: '--lambda-id 10' was once taken as '--lambda-id2 10', silently
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> typing.NoReturn:
         raise UsageError(message, f"see '{self.prog} --help'")
 
