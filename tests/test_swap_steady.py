@@ -84,6 +84,18 @@ def test_the_device_average_matches_the_host_average():
     assert host.averaged == device.averaged == 3
 
 
+def test_a_track_that_changes_path_starts_afresh():
+    steady = SteadyCrops(0.5)
+    steady.start_frame(0, {1})
+    steady.smooth_device(1, POINTS, torch.from_numpy(_crop(100)))
+    steady.start_frame(0, {1})
+    assert np.array_equal(
+        steady.smooth(1, POINTS, _crop(200)), _crop(200)
+    )  # the GPU's crop is not mixed into the host's
+    steady.start_frame(0, {1})
+    assert torch.equal(steady.smooth_device(1, POINTS, torch.from_numpy(_crop(50))), torch.from_numpy(_crop(50)))
+
+
 def test_steady_is_range_checked():
     SwapConfig(steady=0.0)
     SwapConfig(steady=0.9)

@@ -8,8 +8,8 @@ inside it is expression and out-of-plane turns, which the landmarks in crop coor
 average fades out as any landmark moves, and a blink, a word or a turn is drawn at once.
 
 Only a track's own generated crops are averaged: never the camera's face. A new track, a track
-seen again, or another face or generator chosen starts afresh (the new face lands on its first
-frame). The weight rule is shared by the host and the GPU path; only the average differs."""
+seen again, another face or generator chosen, or a frame that took the other path (host or GPU)
+starts afresh (the new face lands on its first frame). The weight rule is shared by the host and the GPU path; only the average differs."""
 
 from __future__ import annotations
 
@@ -84,7 +84,12 @@ class SteadyCrops:
         """Host path: the (S, S, 3) uint8 crop to show for this track; ``landmarks`` in crop pixels."""
         weight, track = self._weight(track_id, landmarks)
         current = crop.astype(np.float32)
-        if track is not None and weight > 0.0 and track.crop.shape == current.shape:
+        if (
+            track is not None
+            and weight > 0.0
+            and isinstance(track.crop, np.ndarray)
+            and track.crop.shape == current.shape
+        ):
             current = current + weight * (track.crop - current)
             self.averaged += 1
         self._tracks[track_id] = _Track(landmarks, current)
@@ -94,7 +99,13 @@ class SteadyCrops:
         """GPU path: the same for an (S, S, 3) uint8 tensor, on its device and current stream."""
         weight, track = self._weight(track_id, landmarks)
         current = crop.to(torch.float16)
-        if track is not None and weight > 0.0 and track.crop.shape == current.shape:
+        if (
+            track is not None
+            and weight > 0.0
+            and isinstance(track.crop, torch.Tensor)
+            and track.crop.device == current.device
+            and track.crop.shape == current.shape
+        ):
             current = torch.lerp(current, track.crop, weight)
             self.averaged += 1
         self._tracks[track_id] = _Track(landmarks, current)
