@@ -210,7 +210,7 @@ class BlendConfig:
     keep_eyes: bool = option(False, "keep the original eyes (gaze)")
     opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
     detail: float = option(
-        0.6, "restore this share (0 to 1) of the camera's fine skin texture, finer than the generator's crop can hold, "
+        0.8, "restore this share (0 to 1) of the camera's fine skin texture, finer than the generator's crop can hold, "
         "over the swapped face: sharper at 1080p, where a face spans more pixels than the crop (0: off; more also "
         "restores more of the camera's grain, which flickers)", metavar="D",
     )
