@@ -73,40 +73,38 @@ class SteadyCrops:
         for track_id in [t for t in self._tracks if t not in track_ids]:
             del self._tracks[track_id]
 
-    def _weight(self, track_id: int, landmarks: np.ndarray) -> tuple[float, _Track | None]:
+    def _previous(self, track_id: int, landmarks: np.ndarray, current: Any) -> tuple[float, Any]:
+        """The previous crop's weight and that crop, to average into ``current``, and the track's
+        memory moved on to ``current``; (0, None) when nothing may be averaged: no previous crop, a
+        moved face, or a crop of the other path (an array against a tensor, or another device)."""
         track = self._tracks.get(track_id)
-        if track is None:
+        self._tracks[track_id] = _Track(landmarks, current)
+        if track is None or type(track.crop) is not type(current) or track.crop.shape != current.shape:
+            return 0.0, None
+        if isinstance(current, torch.Tensor) and track.crop.device != current.device:
             return 0.0, None
         weight = steady_weight(face_motion(track.landmarks, landmarks), self.strength, self.still_px)
-        return weight, track
+        if weight > 0.0:
+            self.averaged += 1
+        return weight, track.crop
+
+    def _remember(self, track_id: int, current: Any) -> None:
+        self._tracks[track_id].crop = current
 
     def smooth(self, track_id: int, landmarks: np.ndarray, crop: np.ndarray) -> np.ndarray:
         """Host path: the (S, S, 3) uint8 crop to show for this track; ``landmarks`` in crop pixels."""
-        weight, track = self._weight(track_id, landmarks)
         current = crop.astype(np.float32)
-        if (
-            track is not None
-            and weight > 0.0
-            and isinstance(track.crop, np.ndarray)
-            and track.crop.shape == current.shape
-        ):
-            current = current + weight * (track.crop - current)
-            self.averaged += 1
-        self._tracks[track_id] = _Track(landmarks, current)
+        weight, previous = self._previous(track_id, landmarks, current)
+        if weight > 0.0:
+            current = current + weight * (previous - current)
+            self._remember(track_id, current)
         return np.clip(np.rint(current), 0, 255).astype(np.uint8)
 
     def smooth_device(self, track_id: int, landmarks: np.ndarray, crop: torch.Tensor) -> torch.Tensor:
         """GPU path: the same for an (S, S, 3) uint8 tensor, on its device and current stream."""
-        weight, track = self._weight(track_id, landmarks)
         current = crop.to(torch.float16)
-        if (
-            track is not None
-            and weight > 0.0
-            and isinstance(track.crop, torch.Tensor)
-            and track.crop.device == current.device
-            and track.crop.shape == current.shape
-        ):
-            current = torch.lerp(current, track.crop, weight)
-            self.averaged += 1
-        self._tracks[track_id] = _Track(landmarks, current)
+        weight, previous = self._previous(track_id, landmarks, current)
+        if weight > 0.0:
+            current = torch.lerp(current, previous, weight)
+            self._remember(track_id, current)
         return current.round().clamp_(0, 255).to(torch.uint8)
