@@ -164,6 +164,9 @@ class TrackConfig:
             raise ConfigError(f"--match-iou {self.match_iou} is out of range", "use a value between 0 and 1")
 
 
+MAX_STEADY = 0.9  # --steady's ceiling: more and a still face would lag its own small changes by several frames
+
+
 @dataclass(frozen=True)
 class SwapConfig:
     generator: str | None = option(None, "generator: our checkpoint (.safetensors) or your own ONNX swapper (inswapper, hyperswap, simswap, ghost, DeepFaceLive .dfm exported to .onnx); without one, frames pass through unswapped", metavar="PATH")
@@ -194,8 +197,8 @@ class SwapConfig:
             raise ConfigError("--target-identity cannot be negative", "use 0 for the first person")
         if self.pixel_boost not in (1, 2, 4):
             raise ConfigError(f"--pixel-boost {self.pixel_boost} is not supported", "use 1, 2 or 4")
-        if not 0.0 <= self.steady <= 0.9:
-            raise ConfigError(f"--steady {self.steady} is out of range", "use 0 (off) to 0.9; 0.5 is the default")
+        if not 0.0 <= self.steady <= MAX_STEADY:
+            raise ConfigError(f"--steady {self.steady} is out of range", f"use 0 (off) to {MAX_STEADY}; 0.5 is the default")
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ ENDPOINTS = [
     ("GET", "/"), ("GET", "/kiosk"), ("GET", "/api/state"), ("GET", "/api/numbers"), ("GET", "/api/preview.jpg"),
     ("GET", "/api/faces/1.jpg"), ("GET", "/api/gallery/grace.jpg"), ("POST", "/api/source/upload"), ("POST", "/api/source/gallery"),
     ("POST", "/api/source/frame"), ("POST", "/api/mapping"), ("POST", "/api/mode"), ("POST", "/api/blend"),
+    ("POST", "/api/steady"),
 ]
 
 
@@ -180,6 +181,11 @@ def test_mapping_mode_and_blend(client, swap_stage):
         response = client.post("/api/blend", json=bad)
         assert response.status_code == 400, bad
     assert client.post("/api/blend", content=b"not json").status_code == 400
+    assert client.get("/api/state").json()["steady"] == swap_stage.config.steady  # the run's until set live
+    assert client.post("/api/steady", json={"steady": 0.2}).json()["steady"] == 0.2
+    assert swap_stage.controls.snapshot().steady == 0.2 and client.get("/api/state").json()["steady"] == 0.2
+    for bad in ("x", True, -0.1, 0.95, None):
+        assert client.post("/api/steady", json={"steady": bad}).status_code == 400, bad
 
 
 def _recording_runner(stage: SwapStage, calls: list[torch.Tensor]) -> None:

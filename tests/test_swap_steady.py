@@ -150,3 +150,22 @@ def test_the_swap_stage_averages_a_still_face_and_not_a_moved_one(target_model):
     for face in moved:  # a different expression: landmarks far from last frame's inside the crop
         face.landmarks = face.landmarks + np.random.default_rng(3).normal(0, 10, face.landmarks.shape)
     assert np.array_equal(_swapped(steadied, first, moved), _swapped(plain, first, moved))
+
+
+def test_steady_set_live_replaces_the_runs_and_is_range_checked(target_model):
+    from realtime.stages.swap.controls import SwapControls
+
+    turned_off, turned_on, plain = _stage(target_model, 0.5), _stage(target_model, 0.0), _stage(target_model, 0.0)
+    turned_off.controls.set_steady(0.0)
+    turned_on.controls.set_steady(0.5)
+    first, second = make_ground_truth_frame(0), make_ground_truth_frame(0, sensor_noise=12)
+    faces = _faces(first)
+    for stage in (turned_off, turned_on, plain):
+        _swapped(stage, first, faces)
+    raw_first = _swapped(plain, first, faces)
+    raw_second = _swapped(plain, second, faces)
+    assert np.array_equal(_swapped(turned_off, second, faces), raw_second)
+    assert np.abs(_swapped(turned_on, second, faces) - (raw_first.astype(np.float32) + raw_second) / 2).max() <= 1.0
+    assert turned_off.describe()["steady"]["weight"] == 0.0 and turned_on.describe()["steady"]["weight"] == 0.5
+    with pytest.raises(ValueError, match="out of range"):
+        SwapControls().set_steady(0.95)

@@ -159,6 +159,9 @@ def make_app(panel: Panel, token: str) -> Starlette:
     async def mode(request: Request) -> Response:
         return JSONResponse(panel.set_mode(str((await _json(request)).get("mode", ""))))
 
+    async def steady(request: Request) -> Response:
+        return JSONResponse(panel.set_steady((await _json(request)).get("steady")))
+
     async def record(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(panel.record, str((await _json(request)).get("action", ""))))
 
@@ -171,7 +174,8 @@ def make_app(panel: Panel, token: str) -> Starlette:
         Route("/api/preview.jpg", preview_jpg), Route("/api/preview.mjpg", preview_stream), Route("/api/input.mjpg", input_stream), Route("/api/faces/{track:int}.jpg", face_jpg), Route("/api/gallery/{name}", gallery_image),
         Route("/api/source/upload", upload, methods=["POST"]), Route("/api/source/gallery", gallery, methods=["POST"]),
         Route("/api/source/frame", from_frame, methods=["POST"]), Route("/api/mapping", mapping, methods=["POST"]),
-        Route("/api/mode", mode, methods=["POST"]), Route("/api/generator", generator, methods=["POST"]), Route("/api/blend", blend, methods=["POST"]), Route("/api/record", record, methods=["POST"]),
+        Route("/api/mode", mode, methods=["POST"]), Route("/api/generator", generator, methods=["POST"]), Route("/api/blend", blend, methods=["POST"]), Route("/api/steady", steady, methods=["POST"]),
+        Route("/api/record", record, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={PanelError: lambda _request, exc: _error(exc)})  # type: ignore[dict-item]
 

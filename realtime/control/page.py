@@ -73,7 +73,8 @@ canvas { width: 100%; height: 90px; background: #000; }
   <section><h2>Swap</h2>
     <label><input type="radio" name="mode" value="swap" checked> swap faces</label>
     <label><input type="radio" name="mode" value="original"> show faces as they are</label>
-    <label><input type="radio" name="mode" value="blur"> blur faces (privacy)</label></section>
+    <label><input type="radio" name="mode" value="blur"> blur faces (privacy)</label>
+    <label>steady <input id="steady" type="range" min="0" max="0.9" step="0.05"></label></section>
   <section><h2>Blend</h2>
     <label>erode <input id="erode" type="range" min="0" max="0.3" step="0.01"></label>
     <label>blur <input id="blur" type="range" min="0" max="0.5" step="0.01"></label>
@@ -129,6 +130,7 @@ function show(data) {
       const use = document.createElement('button'); use.textContent = 'wear this face'; use.onclick = () => call('/api/source/frame', {face: t.id});
       row.append(face, document.createTextNode('person ' + t.id + ' wears '), select, use); return row; }));
   }
+  if (state.steady !== null && document.activeElement.id !== 'steady') document.getElementById('steady').value = state.steady;
   if (state.blend && !document.activeElement.closest('section:last-child')) {
     for (const name of ['erode', 'blur', 'opacity', 'detail', 'colour']) document.getElementById(name).value = state.blend[name];
     for (const name of ['keep_mouth', 'keep_eyes']) document.getElementById(name).checked = state.blend[name];
@@ -150,6 +152,7 @@ document.getElementById('record').onclick = async () => {
   if (data.file) { const message = document.getElementById('message'); message.textContent = 'recorded ' + data.frames + ' frames to ' + data.file; message.className = 'ok'; }
 };
 document.querySelectorAll('input[name=mode]').forEach(radio => radio.onchange = () => call('/api/mode', {mode: radio.value}));
+document.getElementById('steady').onchange = e => call('/api/steady', {steady: Number(e.target.value)});
 for (const name of ['erode', 'blur', 'opacity', 'detail', 'colour']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: name === 'colour' ? e.target.value : Number(e.target.value)});
 for (const name of ['keep_mouth', 'keep_eyes']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: e.target.checked});
 </script></body></html>

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from realtime.config import coerce_section_values
+from realtime.config import MAX_STEADY, coerce_section_values
 from realtime.control.preview import PreviewSink
 from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.pipeline.stats import StatsCollector
@@ -189,6 +189,17 @@ class Panel:
             raise PanelError(400, f"unknown mode {mode!r}", f"use one of {', '.join(SWAP_MODES)}")
         return {"mode": mode, "version": self.controls.set_mode(mode).version}  # type: ignore[arg-type]
 
+    def set_steady(self, weight: Any) -> dict[str, Any]:
+        """The swap's --steady, live: a still face's crop averaged with its previous one."""
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= MAX_STEADY:
+            raise PanelError(400, f"bad steady value {weight!r}", f"send a number from 0 (off) to {MAX_STEADY}")
+        return {"steady": float(weight), "version": self.controls.set_steady(float(weight)).version}
+
+    def _steady(self, choice: Any) -> float | None:
+        if choice.steady is not None:
+            return float(choice.steady)
+        return self.swap.config.steady if self.swap is not None else None
+
     def set_blend(self, values: dict[str, Any]) -> dict[str, Any]:
         """Blend settings, checked exactly as the controls file's are."""
         if self.blend is None:
@@ -211,6 +222,7 @@ class Panel:
             "mode": choice.mode, "source": choice.source_name, "version": choice.version, "tracks": tracks,
             "sources": sorted(self.sources), "gallery": self.gallery(), "blend": blend, "generator": self.swap.spec.architecture if self.swap is not None and self.swap.spec else None,
             "generators": [g.name for g in self.swap.loaded] if self.swap is not None else [], "active_generator": choice.generator,
+            "steady": self._steady(choice),
             "uptime_s": round(time.monotonic() - self.started, 1),
             "recording": self._recording_name(),
             "apply_to_frame_ms": self.apply_latencies_ms()[-10:],

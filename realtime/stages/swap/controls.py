@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from realtime.config import MAX_STEADY
+
 if TYPE_CHECKING:
     import torch
 
@@ -39,6 +41,7 @@ class SwapChoice:
     source_name: str = "--source"
     generator: int = 0  # which of the generators prepared at start frames go through
     input_preview: bool = False  # keep a small copy of each input frame (someone watches it)
+    steady: float | None = None  # the steady average's weight set live; None: the run's --steady
 
     def wears_nothing(self, track_id: int) -> bool:
         return track_id in self.per_track and self.per_track[track_id] is None
@@ -73,6 +76,12 @@ class SwapControls:
 
     def set_input_preview(self, on: bool) -> SwapChoice:
         return self._change(input_preview=on)
+
+    def set_steady(self, weight: float) -> SwapChoice:
+        """A still face's crop averaged with its previous one with ``weight`` (0: off), as --steady."""
+        if not 0.0 <= weight <= MAX_STEADY:
+            raise ValueError(f"steady {weight} is out of range: use 0 (off) to {MAX_STEADY}")
+        return self._change(steady=float(weight))
 
     def set_generator(self, index: int) -> SwapChoice:
         return self._change(generator=index)

@@ -205,6 +205,7 @@ class SwapStage(Stage):
         wearing = [face for face in bundle.faces if not choice.wears_nothing(face.track_id)]
         faces = choose_faces(wearing, self.detect.max_faces)
         self.faces_left_out += sum(1 for face in wearing if face.alpha > 0 and face.state != "tentative") - len(faces)
+        self.steady.strength = self.config.steady if choice.steady is None else choice.steady
         self.steady.start_frame(choice.version, {face.track_id for face in faces})
         if not faces:
             return bundle
