@@ -16,6 +16,7 @@ from realtime.stages.swap.steady import STILL_CROP_PX, SteadyCrops, crop_landmar
 from realtime.testing import make_ground_truth_frame
 
 POINTS = np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 25.0]])
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # crop_from_frame: frame pixels are crop pixels
 
 
 def test_crop_landmarks_apply_the_matrix():
@@ -46,27 +47,42 @@ def _crop(value: int) -> np.ndarray:
 def test_first_crop_is_shown_as_it_is_then_a_still_face_is_averaged():
     steady = SteadyCrops(0.5)
     steady.start_frame(0, {1})
-    assert np.array_equal(steady.smooth(1, POINTS, _crop(100)), _crop(100))
+    assert np.array_equal(steady.smooth(1, POINTS, IDENTITY, _crop(100)), _crop(100))
     steady.start_frame(0, {1})
-    assert np.array_equal(steady.smooth(1, POINTS, _crop(200)), _crop(150))
+    assert np.array_equal(steady.smooth(1, POINTS, IDENTITY, _crop(200)), _crop(150))
     assert steady.averaged == 1
+
+
+def test_a_crop_not_averaged_is_passed_on_as_it_came_and_off_keeps_nothing():
+    steady = SteadyCrops(0.5)
+    first, moved = _crop(100), _crop(200)
+    steady.start_frame(0, {1})
+    assert steady.smooth(1, POINTS, IDENTITY, first) is first
+    steady.start_frame(0, {1})
+    assert steady.smooth(1, POINTS + STILL_CROP_PX, IDENTITY, moved) is moved
+    off = SteadyCrops(0.0)
+    for _ in range(2):
+        off.start_frame(0, {1})
+        assert off.smooth(1, POINTS, IDENTITY, first) is first
+    tensor = torch.from_numpy(first)
+    assert off.smooth_device(1, POINTS, IDENTITY, tensor) is tensor and off.averaged == 0 and not off._tracks
 
 
 def test_a_moving_face_another_track_a_new_choice_or_a_gap_are_never_averaged():
     steady = SteadyCrops(0.5)
     steady.start_frame(0, {1, 2})
-    steady.smooth(1, POINTS, _crop(100))
-    steady.smooth(2, POINTS, _crop(10))
+    steady.smooth(1, POINTS, IDENTITY, _crop(100))
+    steady.smooth(2, POINTS, IDENTITY, _crop(10))
     steady.start_frame(0, {1, 2})
-    assert np.array_equal(steady.smooth(1, POINTS + STILL_CROP_PX, _crop(200)), _crop(200))  # moved
-    assert np.array_equal(steady.smooth(2, POINTS, _crop(30)), _crop(20))  # its own past only
+    assert np.array_equal(steady.smooth(1, POINTS + STILL_CROP_PX, IDENTITY, _crop(200)), _crop(200))  # moved
+    assert np.array_equal(steady.smooth(2, POINTS, IDENTITY, _crop(30)), _crop(20))  # its own past only
     steady.start_frame(1, {1, 2})  # the operator chose another face
-    assert np.array_equal(steady.smooth(1, POINTS + STILL_CROP_PX, _crop(0)), _crop(0))
+    assert np.array_equal(steady.smooth(1, POINTS + STILL_CROP_PX, IDENTITY, _crop(0)), _crop(0))
     steady.start_frame(1, {1})  # track 2 missed a frame
     steady.start_frame(1, {1, 2})
-    assert np.array_equal(steady.smooth(2, POINTS, _crop(90)), _crop(90))
+    assert np.array_equal(steady.smooth(2, POINTS, IDENTITY, _crop(90)), _crop(90))
     steady.reset()
-    assert np.array_equal(steady.smooth(1, POINTS + STILL_CROP_PX, _crop(60)), _crop(60))
+    assert np.array_equal(steady.smooth(1, POINTS + STILL_CROP_PX, IDENTITY, _crop(60)), _crop(60))
 
 
 def test_the_device_average_matches_the_host_average():
@@ -77,8 +93,8 @@ def test_the_device_average_matches_the_host_average():
         points = POINTS + 0.4 * index  # a little motion: a weight between 0 and the strength
         host.start_frame(0, {7})
         device.start_frame(0, {7})
-        on_host = host.smooth(7, points, crop)
-        on_device = device.smooth_device(7, points, torch.from_numpy(crop))
+        on_host = host.smooth(7, points, IDENTITY, crop)
+        on_device = device.smooth_device(7, points, IDENTITY, torch.from_numpy(crop))
         assert on_device.dtype == torch.uint8 and on_device.shape == crop.shape
         assert np.abs(on_device.numpy().astype(int) - on_host.astype(int)).max() <= 1  # float16 against float32
     assert host.averaged == device.averaged == 3
@@ -87,13 +103,13 @@ def test_the_device_average_matches_the_host_average():
 def test_a_track_that_changes_path_starts_afresh():
     steady = SteadyCrops(0.5)
     steady.start_frame(0, {1})
-    steady.smooth_device(1, POINTS, torch.from_numpy(_crop(100)))
+    steady.smooth_device(1, POINTS, IDENTITY, torch.from_numpy(_crop(100)))
     steady.start_frame(0, {1})
     assert np.array_equal(
-        steady.smooth(1, POINTS, _crop(200)), _crop(200)
+        steady.smooth(1, POINTS, IDENTITY, _crop(200)), _crop(200)
     )  # the GPU's crop is not mixed into the host's
     steady.start_frame(0, {1})
-    assert torch.equal(steady.smooth_device(1, POINTS, torch.from_numpy(_crop(50))), torch.from_numpy(_crop(50)))
+    assert torch.equal(steady.smooth_device(1, POINTS, IDENTITY, torch.from_numpy(_crop(50))), torch.from_numpy(_crop(50)))
 
 
 def test_steady_is_range_checked():

@@ -21,7 +21,7 @@ from realtime.control.preview import PreviewSink
 from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.pipeline.stats import StatsCollector
 from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
-from realtime.stages.swap.controls import SWAP_MODES, SwapControls
+from realtime.stages.swap.controls import SWAP_MODES, SwapChoice, SwapControls
 
 if TYPE_CHECKING:
     from realtime.control.recording import RecordingSink
@@ -195,7 +195,7 @@ class Panel:
             raise PanelError(400, f"bad steady value {weight!r}", f"send a number from 0 (off) to {MAX_STEADY}")
         return {"steady": float(weight), "version": self.controls.set_steady(float(weight)).version}
 
-    def _steady(self, choice: Any) -> float | None:
+    def _steady(self, choice: SwapChoice) -> float | None:
         if choice.steady is not None:
             return float(choice.steady)
         return self.swap.config.steady if self.swap is not None else None

@@ -25,7 +25,7 @@ from realtime.pipeline.stage import Stage
 from realtime.stages.swap.batching import batch_bucket, choose_faces, split_batches
 from realtime.stages.swap.controls import SwapChoice, SwapControls, preview_copy
 from realtime.stages.swap.faces import SourceFaces
-from realtime.stages.swap.steady import SteadyCrops, crop_landmarks
+from realtime.stages.swap.steady import SteadyCrops
 from realtime.still.image import find_one_face, to_tensor
 from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
@@ -250,7 +250,7 @@ class SwapStage(Stage):
         with GPU_GATE.shared(), self._on_stream():
             images, masks = self._generate(crops, len(faces), identities)
         for index, face in enumerate(faces):
-            face.swapped_crop = self.steady.smooth(face.track_id, crop_landmarks(face.landmarks, face.crop_from_frame), images[index])
+            face.swapped_crop = self.steady.smooth(face.track_id, face.landmarks, face.crop_from_frame, images[index])
             face.swapped_mask = None if masks is None else masks[index]
         self.faces_swapped += len(faces)
 
@@ -296,7 +296,7 @@ class SwapStage(Stage):
         frame.wait_on(stream)
         images, masks = self._generate_on_device(frame.tensor, [face.crop_from_frame for face in faces], batch, identities)
         for index, face in enumerate(faces):
-            face.swapped_crop_device = self.steady.smooth_device(face.track_id, crop_landmarks(face.landmarks, face.crop_from_frame), images[index])
+            face.swapped_crop_device = self.steady.smooth_device(face.track_id, face.landmarks, face.crop_from_frame, images[index])
             face.swapped_mask_device = None if masks is None else masks[index]
         frame.done_on(stream)
         self.faces_swapped += len(faces)

@@ -9,7 +9,8 @@ average fades out as any landmark moves, and a blink, a word or a turn is drawn 
 
 Only a track's own generated crops are averaged: never the camera's face. A new track, a track
 seen again, another face or generator chosen, or a frame that took the other path (host or GPU)
-starts afresh (the new face lands on its first frame). The weight rule is shared by the host and the GPU path; only the average differs."""
+starts afresh (the new face lands on its first frame). The weight rule is shared by the host and
+the GPU path; only the average differs. A crop that is not averaged is passed on as it came."""
 
 from __future__ import annotations
 
@@ -91,20 +92,27 @@ class SteadyCrops:
     def _remember(self, track_id: int, current: Any) -> None:
         self._tracks[track_id].crop = current
 
-    def smooth(self, track_id: int, landmarks: np.ndarray, crop: np.ndarray) -> np.ndarray:
-        """Host path: the (S, S, 3) uint8 crop to show for this track; ``landmarks`` in crop pixels."""
+    def smooth(self, track_id: int, landmarks: np.ndarray, crop_from_frame: np.ndarray, crop: np.ndarray) -> np.ndarray:
+        """Host path: the (S, S, 3) uint8 crop to show for this track (``crop`` itself unless it was
+        averaged); ``landmarks`` in frame pixels, ``crop_from_frame`` the crop's alignment."""
+        if self.strength <= 0.0:
+            return crop  # off: no copy, no memory
         current = crop.astype(np.float32)
-        weight, previous = self._previous(track_id, landmarks, current)
-        if weight > 0.0:
-            current = current + weight * (previous - current)
-            self._remember(track_id, current)
+        weight, previous = self._previous(track_id, crop_landmarks(landmarks, crop_from_frame), current)
+        if weight <= 0.0:
+            return crop
+        current += weight * (previous - current)
+        self._remember(track_id, current)
         return np.clip(np.rint(current), 0, 255).astype(np.uint8)
 
-    def smooth_device(self, track_id: int, landmarks: np.ndarray, crop: torch.Tensor) -> torch.Tensor:
+    def smooth_device(self, track_id: int, landmarks: np.ndarray, crop_from_frame: np.ndarray, crop: torch.Tensor) -> torch.Tensor:
         """GPU path: the same for an (S, S, 3) uint8 tensor, on its device and current stream."""
+        if self.strength <= 0.0:
+            return crop
         current = crop.to(torch.float16)
-        weight, previous = self._previous(track_id, landmarks, current)
-        if weight > 0.0:
-            current = torch.lerp(current, previous, weight)
-            self._remember(track_id, current)
+        weight, previous = self._previous(track_id, crop_landmarks(landmarks, crop_from_frame), current)
+        if weight <= 0.0:
+            return crop
+        current = torch.lerp(current, previous, weight)
+        self._remember(track_id, current)
         return current.round().clamp_(0, 255).to(torch.uint8)
