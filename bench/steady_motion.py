@@ -22,7 +22,8 @@ from clip_quality import Keep, fitted_clip  # noqa: E402
 
 from realtime import app  # noqa: E402
 from realtime.config import build_config  # noqa: E402
-from realtime.stages.swap.steady import crop_landmarks, face_motion  # noqa: E402
+from realtime.stages.swap.steady import face_motion  # noqa: E402
+from realtime.vision.align import apply_affine  # noqa: E402
 
 RUN = 6  # frames shown
 
@@ -50,7 +51,7 @@ def main() -> None:
     motion = [0.0]
     for before, now in zip(frames, frames[1:], strict=False):
         seen = before[1] is not None and now[1] is not None
-        motion.append(face_motion(crop_landmarks(before[1], before[3]), crop_landmarks(now[1], now[3])) if seen else 0.0)
+        motion.append(face_motion(apply_affine(before[3], before[1][:, :2]), apply_affine(now[3], now[1][:, :2])) if seen else 0.0)
     start = int(np.argmax([sum(motion[t : t + RUN]) for t in range(len(motion) - RUN)]))
     landmarks = frames[start][1][:, :2]
     (x0, y0), (x1, y1) = landmarks.min(0).astype(int), landmarks.max(0).astype(int)

@@ -12,16 +12,23 @@ from realtime.errors import ConfigError
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.stages.swap import SwapStage
-from realtime.stages.swap.steady import STILL_CROP_PX, SteadyCrops, crop_landmarks, face_motion, steady_weight
+from realtime.stages.swap.steady import STILL_CROP_PX, SteadyCrops, face_motion, steady_weight
 from realtime.testing import make_ground_truth_frame
 
 POINTS = np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 25.0]])
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # crop_from_frame: frame pixels are crop pixels
 
 
-def test_crop_landmarks_apply_the_matrix():
+def test_motion_is_measured_inside_the_crop():
     crop_from_frame = np.array([[2.0, 0.0, -5.0], [0.0, 2.0, 1.0]])
-    assert np.allclose(crop_landmarks(POINTS, crop_from_frame), POINTS * 2 + [-5.0, 1.0])
+    followed = np.array([[2.0, 0.0, -25.0], [0.0, 2.0, -8.0]])  # the crop after the head moved (10, 4.5) frame px
+    moved = POINTS + [10.0, 4.5]
+    for matrix, expected in ((followed, 150), (crop_from_frame, 200)):  # the crop followed: still; it did not: moved
+        steady = SteadyCrops(0.5)
+        steady.start_frame(0, {1})
+        steady.smooth(1, POINTS, crop_from_frame, _crop(100))
+        steady.start_frame(0, {1})
+        assert np.array_equal(steady.smooth(1, moved, matrix, _crop(200)), _crop(expected))
 
 
 def test_face_motion_is_the_largest_landmark_move():

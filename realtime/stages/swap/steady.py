@@ -20,14 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from realtime.vision.align import apply_affine
+
 STILL_CROP_PX = 3.0  # a landmark moving this far (crop pixels, frame to frame) turns the average off
-
-
-def crop_landmarks(landmarks: np.ndarray, crop_from_frame: np.ndarray) -> np.ndarray:
-    """(N, 2) frame-pixel ``landmarks`` in the aligned crop's pixels."""
-    points = np.asarray(landmarks, np.float64)[:, :2]
-    matrix = np.asarray(crop_from_frame, np.float64)
-    return points @ matrix[:, :2].T + matrix[:, 2]
 
 
 def face_motion(before: np.ndarray, now: np.ndarray) -> float:
@@ -98,7 +93,7 @@ class SteadyCrops:
         if self.strength <= 0.0:
             return crop  # off: no copy, no memory
         current = crop.astype(np.float32)
-        weight, previous = self._previous(track_id, crop_landmarks(landmarks, crop_from_frame), current)
+        weight, previous = self._previous(track_id, apply_affine(crop_from_frame, landmarks[:, :2]), current)
         if weight <= 0.0:
             return crop
         current += weight * (previous - current)
@@ -110,7 +105,7 @@ class SteadyCrops:
         if self.strength <= 0.0:
             return crop
         current = crop.to(torch.float16)
-        weight, previous = self._previous(track_id, crop_landmarks(landmarks, crop_from_frame), current)
+        weight, previous = self._previous(track_id, apply_affine(crop_from_frame, landmarks[:, :2]), current)
         if weight <= 0.0:
             return crop
         current = torch.lerp(current, previous, weight)
