@@ -9,7 +9,8 @@ held-out LFW person (one photo as the source, another photo of them as the refer
 - lattice: in the generator's own crops, the spectrum's energy at the highest frequencies along
   either axis (where an upsampling lattice sits) as a share of the high band, swap / input crop;
 and a grid: input | swap | the reference photo, the face at full resolution.
-    python3 bench/clip_quality.py OUTDIR [--generator G] [--clips NAME ...] [--frames 60]"""
+    python3 bench/clip_quality.py OUTDIR [--generator G] [--clips NAME ...] [--frames 60] [--detail D] [--steady W]
+(--detail and --steady default to the pipeline's.)"""
 
 from __future__ import annotations
 

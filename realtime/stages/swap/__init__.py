@@ -2,7 +2,7 @@
 
 ``stage`` (SwapStage, and the generators prepared at start), ``batching`` (which faces, which batch
 sizes), ``faces`` (the --source face and faces chosen live, embedded once), ``controls`` (what an
-operator changes while frames flow).
+operator changes while frames flow), ``steady`` (a still face's crop averaged with its previous one).
 
 
 Reads ``frame`` and ``faces`` (their ``crop_from_frame``). Writes on each face with ``alpha > 0``
