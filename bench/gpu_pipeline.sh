@@ -42,7 +42,10 @@ $py -m realtime bench blend --crop-size "$crop" --blend-compile auto --engines-d
 run one-unpaced-60s --input "$work/one.mp4" --loop --frames 12000
 run one-paced60 --input "$work/one.mp4" --loop --frames 3600 --pace native
 [[ -n ${DETAIL_RUN:-} ]] && run one-unpaced-detail0 --input "$work/one.mp4" --loop --frames 6000 --detail 0  # DETAIL_RUN=1: the pipeline without the detail restore
+[[ -n ${STEADY_RUN:-} ]] && run one-unpaced-steady0 --input "$work/one.mp4" --loop --frames 3000 --steady 0  # STEADY_RUN=1: the pipeline without --steady, for its cost
 [[ -n ${GIL_RUN:-} ]] && run one-unpaced-gil5ms --input "$work/one.mp4" --frames 900 --gil-switch-ms 5  # Python's default switch interval, for comparison
 run four-unpaced --input "$work/four.mp4" --frames 600 --max-faces 4
 run four-paced60 --input "$work/four.mp4" --frames 600 --max-faces 4 --pace native
+# FOUR_LONG=1: four faces over 1,800 frames, to tell a host's one-off costs from a steady rate
+[[ -n ${FOUR_LONG:-} ]] && run four-unpaced-1800 --input "$work/four.mp4" --loop --frames 1800 --max-faces 4
 pack
