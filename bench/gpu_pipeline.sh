@@ -41,8 +41,9 @@ $py -m realtime bench blend --crop-size "$crop" --blend-compile auto --engines-d
 $py -m realtime bench blend --crop-size "$crop" --blend-compile auto --engines-dir "$work/engines" --detail 0 --json "$work/blend-$crop-fused-detail0.json" | tail -5 || echo "FAILED: fused blend bench, detail 0"
 run one-unpaced-60s --input "$work/one.mp4" --loop --frames 12000
 run one-paced60 --input "$work/one.mp4" --loop --frames 3600 --pace native
+# STEADY_RUN=1: the same paced run without --steady, right after it, for its per-frame cost
+[[ -n ${STEADY_RUN:-} ]] && run one-paced60-steady0 --input "$work/one.mp4" --loop --frames 3600 --pace native --steady 0
 [[ -n ${DETAIL_RUN:-} ]] && run one-unpaced-detail0 --input "$work/one.mp4" --loop --frames 6000 --detail 0  # DETAIL_RUN=1: the pipeline without the detail restore
-[[ -n ${STEADY_RUN:-} ]] && run one-unpaced-steady0 --input "$work/one.mp4" --loop --frames 3000 --steady 0  # STEADY_RUN=1: the pipeline without --steady, for its cost
 [[ -n ${GIL_RUN:-} ]] && run one-unpaced-gil5ms --input "$work/one.mp4" --frames 900 --gil-switch-ms 5  # Python's default switch interval, for comparison
 run four-unpaced --input "$work/four.mp4" --frames 600 --max-faces 4
 run four-paced60 --input "$work/four.mp4" --frames 600 --max-faces 4 --pace native
