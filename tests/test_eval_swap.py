@@ -15,6 +15,7 @@ from realtime.eval.swap_measures import (
     landmark_error,
     make_trials,
     nearest_identity,
+    per_trial,
     summarise,
 )
 from realtime.models.aei_net import AEINet
@@ -79,6 +80,20 @@ def test_summary_of_a_perfect_and_of_a_useless_swap():
     failed = _measured(eye)
     failed.ours["swap"][1] = np.nan
     assert summarise(failed)["ours"]["retrieval_source_rate"] == 1.0  # failed rows are left out
+
+
+def test_per_trial_readings_agree_with_the_summary_and_mark_failures():
+    trials = make_trials(_faces(4, 3), 4)
+    eye = np.eye(4, 8)
+    swap = eye.copy()
+    swap[2] = np.roll(eye, -1, axis=0)[2]  # trial 2's swap is still its target
+    swap[3] = np.nan  # trial 3 failed
+    rows = per_trial(_measured(swap), trials)
+    assert [row["ours_finds_source"] for row in rows] == [True, True, False, None]
+    assert rows[0]["ours_to_source"] == pytest.approx(1.0) and rows[2]["ours_to_target"] == pytest.approx(1.0)
+    assert rows[3]["ours_to_source"] is None and rows[0]["nme"] == pytest.approx(0.05)
+    assert rows[1]["source"] == trials[1].source.name and rows[1]["target"] == trials[1].target.name
+    assert "dlib_to_source" not in rows[0]  # no judge, no judge columns
 
 
 def _portraits() -> dict[str, np.ndarray]:
@@ -180,5 +195,6 @@ def test_eval_swap_command_end_to_end(tmp_path, capsys):
     # random weights: a swapped face may be too garbled to be found again, and is then counted
     assert result["trials"] == 4 and result["failed"] == len(result["failures"]) < 4 and report.with_suffix(".png").is_file()
     assert 0.0 <= result["ours"]["retrieval_source_rate"] <= 1.0 and result["attributes"]["source_to_target_nme_mean"] < 0.1
+    assert len(result["per_trial"]) == 4 and {"source", "target", "ours_finds_source", "nme"} <= set(result["per_trial"][0])
     assert main(["eval-swap", "--faces", str(dataset), "--generator", str(tmp_path / "g.safetensors"), "--identity-encoder", str(tmp_path / "e.safetensors"), "--identities", "9", "--no-judge", "--json", str(report)]) != 0
     assert "fewer --identities" in capsys.readouterr().err

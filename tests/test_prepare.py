@@ -10,7 +10,8 @@ import pytest
 
 from realtime.cli import main
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
-from realtime.train.prepare import utkface_age, yaw_proxy
+from realtime.train.prepare import utkface_age
+from realtime.vision.landmarks import yaw_proxy
 
 
 def test_utkface_age_and_yaw():

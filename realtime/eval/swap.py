@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ log = logging.getLogger("realtime")
 
 def evaluate_generator(
     faces: Path, generator: Path, identity_encoder: Path, *, identities: int = 100, judge: bool = True, person: Path | None = None, byo: dict[str, Any] | None = None,
-    seed: int = 0,
+    seed: int = 0, on_swap: Callable[[int, dict[str, np.ndarray], dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[np.ndarray, ...]]]:
-    """The eval-swap result (JSON-ready) and example (source, target, swap) images."""
+    """The eval-swap result (JSON-ready, with each trial's readings under ``per_trial``) and example
+    (source, target, swap) images. ``on_swap``: as for ``swap_measures.measure`` (AEI-Net trials)."""
     from realtime.bundle import Detection
     from realtime.config import DetectConfig, build_config
     from realtime.eval.swap_measures import (
@@ -30,6 +32,7 @@ def evaluate_generator(
         measure,
         measure_person,
         original_paths,
+        per_trial,
         person_frames,
         summarise,
     )
@@ -89,10 +92,10 @@ def evaluate_generator(
         return swapper.swap_faces(target, [Detection(target_landmarks)]).frame
 
     try:
-        measured, examples = measure(trials, swap, landmarks_of, embed, dlib_judge, read_image, progress)
+        measured, examples = measure(trials, swap, landmarks_of, embed, dlib_judge, read_image, progress, on_swap)
     finally:
         swapper.close()
-    return {**header, **summarise(measured), "failures": measured.failures[:20]}, examples
+    return {**header, **summarise(measured), "failures": measured.failures[:20], "per_trial": per_trial(measured, trials)}, examples
 
 
 def describe_result(result: dict[str, Any]) -> list[str]:

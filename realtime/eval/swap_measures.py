@@ -172,11 +172,15 @@ def summarise(measured: Measured) -> dict[str, Any]:
 Swap = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def measure(trials: list[Trial], swap: Swap, landmarks_of: Callable[[np.ndarray], np.ndarray | None], embed: Callable[[np.ndarray, np.ndarray], np.ndarray], judge: DlibJudge | None, read: Callable[[Path], np.ndarray], progress: Callable[[int, int], None] | None = None) -> tuple[Measured, list[tuple[np.ndarray, ...]]]:
+def measure(
+    trials: list[Trial], swap: Swap, landmarks_of: Callable[[np.ndarray], np.ndarray | None], embed: Callable[[np.ndarray, np.ndarray], np.ndarray], judge: DlibJudge | None,
+    read: Callable[[Path], np.ndarray], progress: Callable[[int, int], None] | None = None, on_swap: Callable[[int, dict[str, np.ndarray], dict[str, Any]], None] | None = None,
+) -> tuple[Measured, list[tuple[np.ndarray, ...]]]:
     """Run every trial. ``swap(source, source_landmarks, target, target_landmarks)`` → the swapped
     target image; ``landmarks_of``
     finds a face's landmarks in an image; ``embed`` gives our unit embedding. Returns the readings
-    and (source, target, swap) images of the first trials for a grid."""
+    and (source, target, swap) images of the first trials for a grid. ``on_swap(index, images,
+    landmarks)`` sees every trial's images and landmarks by name (for benches that keep more)."""
     n = len(trials)
     dim_ours = None
     ours: dict[str, list[np.ndarray | None]] = {k: [None] * n for k in ("source", "gallery", "target", "swap")}
@@ -206,6 +210,8 @@ def measure(trials: list[Trial], swap: Swap, landmarks_of: Callable[[np.ndarray]
             nme[index] = landmark_error(found["swap"], found["target"])
         if found["source"] is not None and found["target"] is not None:
             baseline[index] = aligned_landmark_error(found["source"], found["target"])
+        if on_swap is not None:
+            on_swap(index, images, found)
         if "swap" in images and len(examples) < 8:
             examples.append((images["source"], images["target"], images["swap"]))
         if progress is not None:
@@ -221,6 +227,31 @@ def measure(trials: list[Trial], swap: Swap, landmarks_of: Callable[[np.ndarray]
         nme, baseline, failures,
     )
     return measured, examples
+
+
+def per_trial(measured: Measured, trials: list[Trial]) -> list[dict[str, Any]]:
+    """Each trial's own readings, for splitting a result by the faces' conditions: the swap's
+    similarity to the source's other photo and to the target (ours: cosine; dlib: distance), whether
+    the swap's nearest gallery face is the source's, and the landmark error. None where it failed."""
+    def number(value: float) -> float | None:
+        return None if np.isnan(value) else round(float(value), 4)
+
+    rows: list[dict[str, Any]] = [{"source": trial.source.name, "target": trial.target.name} for trial in trials]
+    for name, vectors, metric in (("ours", measured.ours, "cosine"), ("dlib", measured.judge, "euclidean")):
+        if vectors is None:
+            continue
+        swap, gallery, target = vectors["swap"], filled(vectors)["gallery"], filled(vectors)["target"]
+        ok = ~np.isnan(swap).any(axis=1)
+        nearest = np.full(len(swap), -1)
+        nearest[ok] = nearest_identity(swap[ok], gallery, metric=metric)
+        for index, row in enumerate(rows):
+            score = (lambda a, b: float(a @ b)) if metric == "cosine" else (lambda a, b: float(np.linalg.norm(a - b)))
+            row[f"{name}_to_source"] = number(score(swap[index], gallery[index])) if ok[index] else None
+            row[f"{name}_to_target"] = number(score(swap[index], target[index])) if ok[index] else None
+            row[f"{name}_finds_source"] = bool(nearest[index] == index) if ok[index] else None
+    for index, row in enumerate(rows):
+        row["nme"] = number(measured.swap_to_target_nme[index])
+    return rows
 
 
 def filled(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ from realtime.config import DetectConfig
 from realtime.errors import ConfigError, SourceError
 from realtime.train.options import PrepareOptions
 from realtime.vision.align import apply_affine, crop_from_frame_matrix, warp_crop
-from realtime.vision.landmarks import five_points, inter_ocular_distance
+from realtime.vision.landmarks import five_points, inter_ocular_distance, yaw_proxy
 
 log = logging.getLogger("realtime")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -53,16 +53,6 @@ def utkface_age(path: Path) -> int | None:
     """UTKFace names files ``<age>_<gender>_<race>_<timestamp>.jpg[.chip.jpg]``."""
     match = UTKFACE_NAME.match(path.name)
     return int(match.group(1)) if match else None
-
-
-def yaw_proxy(landmarks: np.ndarray) -> float:
-    """How far the nose tip sits from the eye midpoint, across the eye line, in eye distances:
-    0 for a frontal face, about ±0.5 in profile."""
-    points = five_points(landmarks)
-    eye_mid = (points[0] + points[1]) / 2
-    axis = points[1] - points[0]
-    iod = float(np.linalg.norm(axis))
-    return float(np.dot(points[2] - eye_mid, axis / iod) / iod) if iod > 0 else 0.0
 
 
 def thumbnail(crop: np.ndarray) -> np.ndarray:

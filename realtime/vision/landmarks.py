@@ -38,6 +38,16 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
     ).astype(np.float64)
 
 
+def yaw_proxy(landmarks: np.ndarray) -> float:
+    """How far the nose tip sits from the eye midpoint, across the eye line, in eye distances:
+    0 for a frontal face, about ±0.5 in profile."""
+    points = five_points(landmarks)
+    eye_mid = (points[0] + points[1]) / 2
+    axis = points[1] - points[0]
+    iod = float(np.linalg.norm(axis))
+    return float(np.dot(points[2] - eye_mid, axis / iod) / iod) if iod > 0 else 0.0
+
+
 def inter_ocular_distance(landmarks: np.ndarray) -> float:
     """Distance between the eye centres, in pixels: the face's natural unit of length."""
     # the eye centres of ``five_points`` with Python floats: called per face and frame, where
