@@ -9,8 +9,8 @@ held-out LFW person (one photo as the source, another photo of them as the refer
 - lattice: in the generator's own crops, the spectrum's energy at the highest frequencies along
   either axis (where an upsampling lattice sits) as a share of the high band, swap / input crop;
 and a grid: input | swap | the reference photo, the face at full resolution.
-    python3 bench/clip_quality.py OUTDIR [--generator G] [--clips NAME ...] [--frames 60] [--detail D] [--steady W]
-(--detail and --steady default to the pipeline's.)"""
+    python3 bench/clip_quality.py OUTDIR [--generator G] [--clips NAME ...] [--frames 60] [--detail D] [--steady W] [--light side|bright]
+(--detail and --steady default to the pipeline's; --light relights the clips: strong side light or overexposure.)"""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from realtime import app  # noqa: E402
 from realtime.config import build_config  # noqa: E402
+from realtime.eval.face_conditions import clipped_share, side_light_stops  # noqa: E402
 from realtime.eval.image_measures import face_region, lattice_share, sharpness  # noqa: E402
 from realtime.pipeline.stage import SinkStage  # noqa: E402
 from realtime.still.image import detect_faces_in_image, embed_face, load_identity_encoder, read_image  # noqa: E402
@@ -41,9 +42,29 @@ CLIPS = ("liveportrait_d0", "liveportrait_d3", "liveportrait_d10", "liveportrait
 STILL_PX = 1.0  # a frame is "still" when the face's landmarks moved less than this (mean, 1080p pixels)
 
 
-def fitted_clip(source: Path, out: Path, frames: int) -> Path:
+LIGHTS = ("none", "side", "bright")
+SIDE_STOPS = 2.0  # --light side: up to ±2 stops across the face; its cheeks ~1.8 stops apart
+BRIGHT_STOPS = 1.3  # --light bright: the whole frame overexposed, highlights blown
+
+
+def relight(rgb: np.ndarray, light: str) -> np.ndarray:
+    """A synthetic light on a fitted 1080p frame, in linear light: ``side``, a lamp to the image's
+    right (gain 2^(2·tanh((x − 960) / 300)), the face centred at x = 960); ``bright``, 1.3 stops
+    more exposure everywhere; ``none`` leaves it. Values past white clip, as a camera's do."""
+    if light == "none":
+        return rgb
+    linear = (rgb.astype(np.float32) / 255.0) ** 2.2
+    if light == "side":
+        x = np.arange(rgb.shape[1], dtype=np.float32)
+        linear *= (2.0 ** (SIDE_STOPS * np.tanh((x - rgb.shape[1] / 2) / 300.0)))[None, :, None]
+    else:
+        linear *= 2.0**BRIGHT_STOPS
+    return (np.clip(linear, 0.0, 1.0) ** (1 / 2.2) * 255.0 + 0.5).astype(np.uint8)
+
+
+def fitted_clip(source: Path, out: Path, frames: int, light: str = "none") -> Path:
     """The first ``frames`` frames of ``source`` fitted into 1920×1080 as bench/make_clip.py fits
-    them, nearly lossless (the measures compare the swap with this input)."""
+    them, relit (``relight``), nearly lossless (the measures compare the swap with this input)."""
     from make_clip import fit_frame
 
     with av.open(str(source)) as container, av.open(str(out), "w") as writer:
@@ -53,7 +74,10 @@ def fitted_clip(source: Path, out: Path, frames: int) -> Path:
         for index, frame in enumerate(container.decode(stream)):
             if index >= frames:
                 break
-            writer.mux(encoder.encode(fit_frame(frame, 1920, 1080)))
+            fitted = fit_frame(frame, 1920, 1080)
+            if light != "none":
+                fitted = av.VideoFrame.from_ndarray(relight(fitted.to_ndarray(format="rgb24"), light), format="rgb24").reformat(format="yuv420p")
+            writer.mux(encoder.encode(fitted))
         writer.mux(encoder.encode())
     return out
 
@@ -85,6 +109,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["cpu"])
     parser.add_argument("--detail", type=float, help="the blend's --detail (the camera's fine texture restored over the swap; default: the pipeline's)")
     parser.add_argument("--steady", type=float, help="the swap's --steady (a still face's crop averaged with its previous one; default: the pipeline's)")
+    parser.add_argument("--light", choices=LIGHTS, default="none", help="a synthetic light on the clips: side (a lamp to one side, strong) or bright (overexposed)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     encoder = load_identity_encoder(args.identity_encoder)
@@ -115,7 +140,7 @@ def main() -> None:
         reference_dlib = judge.describe(reference_image, found[0].landmarks) if judge else None
         dlib_distances: list[float] = []
         dlib_baseline: list[float] = []  # the input face (another person) to the reference: what "not the source" reads
-        clip = fitted_clip(args.videos / f"{name}.mp4", work / f"{name}.mp4", args.frames)
+        clip = fitted_clip(args.videos / f"{name}.mp4", work / f"{name}.mp4", args.frames, args.light)
         keep = Keep()
         config = build_config(overrides={
             "input": str(clip), "generator": str(args.generator), "identity_encoder": str(args.identity_encoder), "source": str(source),
@@ -127,6 +152,7 @@ def main() -> None:
         with av.open(str(clip)) as container:
             inputs = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
         sharp, identity_ref, identity_in, lattice_out, lattice_in, flicker_out, flicker_in = [], [], [], [], [], [], []
+        light_stops, blown = [], []  # the input face's light, as the failure-mode bench reads it
         previous = None
         for t, (output, landmarks, crop, matrix) in enumerate(keep.frames):
             if landmarks is None or crop is None or t >= len(inputs):
@@ -135,6 +161,8 @@ def main() -> None:
             mask = face_region(output.shape, landmarks)
             sharp.append(sharpness(output, mask) / max(sharpness(inputs[t], mask), 1e-6))
             if t % 10 == 0:
+                light_stops.append(abs(side_light_stops(inputs[t], landmarks)))
+                blown.append(clipped_share(inputs[t], landmarks))
                 swapped_embedding = embed_face(output, landmarks, encoder)
                 identity_ref.append(float(torch.nn.functional.cosine_similarity(swapped_embedding, reference_embedding, dim=0)))
                 identity_in.append(float(torch.nn.functional.cosine_similarity(swapped_embedding, embed_face(inputs[t], landmarks, encoder), dim=0)))
@@ -158,6 +186,8 @@ def main() -> None:
             "sharpness_vs_input": round(float(np.median(sharp)), 3) if sharp else None,
             "flicker_vs_input": round(float(np.mean(flicker_out) / max(np.mean(flicker_in), 1e-6)), 3) if flicker_in else None,
             "still_frames": len(flicker_in),
+            "input_side_light_stops": round(float(np.median(light_stops)), 2) if light_stops else None,
+            "input_blown_share": round(float(np.median(blown)), 3) if blown else None,
             "lattice_vs_input": round(float(np.mean(lattice_out) / max(np.mean(lattice_in), 1e-9)), 3) if lattice_out else None,
         }
         results.append(entry)
@@ -180,7 +210,7 @@ def main() -> None:
         print(f"[{index}/{len(args.clips)}] {json.dumps(entry)}; ETA {eta:.0f} s", flush=True)
     keys = ("identity_to_reference", "identity_to_input", "dlib_distance_to_reference", "dlib_same_person_share", "dlib_input_to_reference", "sharpness_vs_input", "flicker_vs_input", "lattice_vs_input")
     summary = {k: round(float(np.mean(values)), 3) if (values := [r[k] for r in results if r[k] is not None]) else None for k in keys}
-    report = {"generator": args.generator.name, "detail": detail, "steady": steady, "backends": args.backends, "frames_per_clip": args.frames, "clips": results, "mean": summary}
+    report = {"generator": args.generator.name, "light": args.light, "detail": detail, "steady": steady, "backends": args.backends, "frames_per_clip": args.frames, "clips": results, "mean": summary}
     (args.out / "clip-quality.json").write_text(json.dumps(report, indent=2) + "\n")
     if rows:
         width = max(r.shape[1] for r in rows)

@@ -90,6 +90,7 @@ def test_per_trial_readings_agree_with_the_summary_and_mark_failures():
     swap[3] = np.nan  # trial 3 failed
     rows = per_trial(_measured(swap), trials)
     assert [row["ours_finds_source"] for row in rows] == [True, True, False, None]
+    assert [row["ours_source_photo_finds_source"] for row in rows] == [True] * 4  # the real photos: the ceiling
     assert rows[0]["ours_to_source"] == pytest.approx(1.0) and rows[2]["ours_to_target"] == pytest.approx(1.0)
     assert rows[3]["ours_to_source"] is None and rows[0]["nme"] == pytest.approx(0.05)
     assert rows[1]["source"] == trials[1].source.name and rows[1]["target"] == trials[1].target.name

@@ -232,7 +232,8 @@ def measure(
 def per_trial(measured: Measured, trials: list[Trial]) -> list[dict[str, Any]]:
     """Each trial's own readings, for splitting a result by the faces' conditions: the swap's
     similarity to the source's other photo and to the target (ours: cosine; dlib: distance), whether
-    the swap's nearest gallery face is the source's, and the landmark error. None where it failed."""
+    the swap's nearest gallery face is the source's, the same for the source photo itself (what a
+    perfect swap would reach on that person), and the landmark error. None where it failed."""
     def number(value: float) -> float | None:
         return None if np.isnan(value) else round(float(value), 4)
 
@@ -244,11 +245,15 @@ def per_trial(measured: Measured, trials: list[Trial]) -> list[dict[str, Any]]:
         ok = ~np.isnan(swap).any(axis=1)
         nearest = np.full(len(swap), -1)
         nearest[ok] = nearest_identity(swap[ok], gallery, metric=metric)
+        source_ok = ~np.isnan(vectors["source"]).any(axis=1)
+        source_nearest = np.full(len(swap), -1)
+        source_nearest[source_ok] = nearest_identity(vectors["source"][source_ok], gallery, metric=metric)
         for index, row in enumerate(rows):
             score = (lambda a, b: float(a @ b)) if metric == "cosine" else (lambda a, b: float(np.linalg.norm(a - b)))
             row[f"{name}_to_source"] = number(score(swap[index], gallery[index])) if ok[index] else None
             row[f"{name}_to_target"] = number(score(swap[index], target[index])) if ok[index] else None
             row[f"{name}_finds_source"] = bool(nearest[index] == index) if ok[index] else None
+            row[f"{name}_source_photo_finds_source"] = bool(source_nearest[index] == index) if source_ok[index] else None
     for index, row in enumerate(rows):
         row["nme"] = number(measured.swap_to_target_nme[index])
     return rows
