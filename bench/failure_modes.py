@@ -172,7 +172,9 @@ def write_group_grid(name: str, members: list[dict[str, Any]], thumbs: np.ndarra
 
 
 def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.split(" (")[0]).strip("-")
+    """A file name from a group's name: its words, without the thresholds (but keeping "labelled")."""
+    words = name.split(" (")[0] + (" labelled" if "(labelled)" in name else "")
+    return "".join(c if c.isalnum() else "-" for c in words).strip("-")
 
 
 def main() -> None:
