@@ -30,7 +30,7 @@ from torch import nn
 from realtime.errors import ConfigError
 from realtime.models.aei_net import AEINet, core_state
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
-from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
+from realtime.train.common import BatchShare, ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import MultiScaleDiscriminator, load_weights, save_weights
 from realtime.train.distill import augment
 from realtime.train.options import AEIOptions
@@ -105,6 +105,7 @@ class AEITrainer(ChunkedTrainer):
         if crops.ndim != 4 or crops.shape[1] != crops.shape[2] or crops.shape[1] < IDENTITY_SIZE or crops.shape[3] != 3:
             raise ValueError(f"crops must be (N, S, S, 3) with S ≥ {IDENTITY_SIZE}, not {crops.shape}")
         self.rank, self.world = distributed()
+        self.share = BatchShare.of(options.batch, self.rank, self.world)
         self.device = rank_device(device)
         self.cuda = self.device.type == "cuda"
         self.options = options
@@ -160,14 +161,12 @@ class AEITrainer(ChunkedTrainer):
     def draw_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This rank's (sources at the identity encoder's 112 px, targets at crop size, same) for the
         next step; crops larger than 112 px keep their detail for the targets."""
-        batch, per_rank = self.options.batch, self.options.batch // self.world
-        ours = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
-        where = self.random.device
-        sources = torch.randint(len(self.faces), (batch,), generator=self.random, device=where)[ours].to(self.device)
-        targets = torch.randint(len(self.faces), (batch,), generator=self.random, device=where)[ours].to(self.device)
-        same = (torch.rand(batch, generator=self.random, device=where) < self.options.same_prob)[ours].to(self.device)
-        source_images = augment(to_unit_range(self.faces[sources]), self.random)
-        target_images = augment(to_unit_range(self.faces[targets]), self.random)
+        per_rank, share, random = self.options.batch // self.world, self.share, self.random
+        sources = share.randint(len(self.faces), per_rank, generator=random).to(self.device)
+        targets = share.randint(len(self.faces), per_rank, generator=random).to(self.device)
+        same = (share.rand(per_rank, generator=random) < self.options.same_prob).to(self.device)
+        source_images = augment(to_unit_range(self.faces[sources]), random, share)
+        target_images = augment(to_unit_range(self.faces[targets]), random, share)
         source_images = torch.where(same[:, None, None, None], target_images, source_images)
         sources_out, targets_out = resize(source_images, IDENTITY_SIZE), resize(target_images, self.options.crop_size)
         if self.channels_last:

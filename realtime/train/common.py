@@ -1,15 +1,18 @@
-"""What every training loop here shares: the process group, atomic state files that can travel in
-parts, the time budget of a chunk, and loss curves as PNG."""
+"""What every training loop here shares: the process group and each rank's share of a batch, atomic
+state files that can travel in parts, the time budget of a chunk, and loss curves as PNG."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from realtime.errors import ConfigError
 
 PART_BYTES = 15 << 20  # the default largest part of a state written in parts (--part-mib)
 
@@ -29,6 +32,37 @@ def rank_device(device: str) -> torch.device:
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return torch.device(device)
+
+
+@dataclass(frozen=True)
+class BatchShare:
+    """This rank's rows of every global batch. Each rank draws the random numbers of the whole
+    batch (which faces, which flips, warps and lighting) and keeps its own rows: no two ranks give
+    their faces the same augmentation, the ranks' generators stay in step (a resume restores one
+    state for all), and a world of one draws exactly what it always drew."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def of(cls, batch: int, rank: int, world: int) -> BatchShare:
+        if batch % world:
+            raise ConfigError(f"--batch {batch} does not split evenly over {world} processes", f"use a multiple of {world}, e.g. --batch {batch - batch % world or world}")
+        return cls(rank, world)
+
+    def rows(self, local: int) -> slice:
+        """This rank's rows of a global batch of ``local`` rows a rank."""
+        return slice(self.rank * local, (self.rank + 1) * local)
+
+    def rand(self, local: int, *shape: int, generator: torch.Generator) -> torch.Tensor:
+        """``torch.rand(local, *shape)`` for this rank's rows, drawn on ``generator``'s device."""
+        return torch.rand(local * self.world, *shape, generator=generator, device=generator.device)[self.rows(local)]
+
+    def randint(self, high: int, local: int, *, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(high, (local * self.world,), generator=generator, device=generator.device)[self.rows(local)]
+
+
+WHOLE_BATCH = BatchShare()  # one process: its share is the whole batch
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:

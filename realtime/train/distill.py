@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.identity import IdentityEncoder
-from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
+from realtime.train.common import WHOLE_BATCH, BatchShare, ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.options import DistillOptions
 from realtime.train.teacher import load_teacher, teacher_view
 
@@ -35,25 +35,25 @@ def normalise(faces_uint8: torch.Tensor) -> torch.Tensor:
     return (faces_uint8.permute(0, 3, 1, 2).float() - 127.5) / 128.0
 
 
-def augment(faces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flip, ±5% scale, ±3 px shift, ±20% brightness/contrast; (B, 3, H, W) normalised. The
-    numbers are drawn on ``generator``'s device: a CPU generator is reproducible on any device, a
-    CUDA one keeps a GPU step free of host-to-device copies."""
+def augment(faces: torch.Tensor, generator: torch.Generator, share: BatchShare = WHOLE_BATCH) -> torch.Tensor:
+    """Flip, ±5% scale, ±3 px shift, ±20% brightness/contrast; (B, 3, H, W) normalised, ``faces``
+    being this rank's ``share`` of the batch. The numbers are drawn on ``generator``'s device: a CPU
+    generator is reproducible on any device, a CUDA one keeps a GPU step free of host-to-device copies."""
     batch, _, height, width = faces.shape
     device = faces.device
-    rand = lambda *shape: torch.rand(*shape, generator=generator, device=generator.device).to(device)  # noqa: E731
-    flip = rand(batch) < 0.5
+    rand = lambda *shape: share.rand(batch, *shape, generator=generator).to(device)  # noqa: E731
+    flip = rand() < 0.5
     faces = torch.where(flip[:, None, None, None], faces.flip(-1), faces)
-    scale = 1 + (rand(batch) - 0.5) * 0.1
-    shift = rand(batch, 2) - 0.5
+    scale = 1 + (rand() - 0.5) * 0.1
+    shift = rand(2) - 0.5
     theta = torch.zeros(batch, 2, 3, device=device)
     theta[:, 0, 0] = theta[:, 1, 1] = scale
     theta[:, 0, 2] = shift[:, 0] * (12 / width)  # ±3 px in grid units (2 / size per pixel)
     theta[:, 1, 2] = shift[:, 1] * (12 / height)
     grid = F.affine_grid(theta, list(faces.shape), align_corners=False)
     faces = F.grid_sample(faces, grid, padding_mode="border", align_corners=False)
-    contrast = 1 + (rand(batch, 1, 1, 1) - 0.5) * 0.4
-    brightness = (rand(batch, 1, 1, 1) - 0.5) * 0.4
+    contrast = 1 + (rand(1, 1, 1) - 0.5) * 0.4
+    brightness = (rand(1, 1, 1) - 0.5) * 0.4
     return faces * contrast + brightness
 
 
@@ -67,6 +67,7 @@ class Distiller(ChunkedTrainer):
 
     def __init__(self, crops: np.ndarray, teacher_path: Path, output: Path, options: DistillOptions, device: str) -> None:
         self.rank, self.world = distributed()
+        self.share = BatchShare.of(options.batch, self.rank, self.world)
         self.device = rank_device(device)
         self.options = options
         self.output = output
@@ -92,11 +93,14 @@ class Distiller(ChunkedTrainer):
             return peak * (step + 1) / 100
         return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - 100) / max(1, total - 100)))))
 
+    def draw_batch(self) -> torch.Tensor:
+        """This rank's share of a fresh batch, augmented."""
+        index = self.share.randint(len(self.faces), self.options.batch // self.world, generator=self.random)
+        return augment(normalise(self.faces[index.to(self.device)]), self.random, self.share)
+
     def train_step(self) -> dict[str, float]:
         """One optimiser step on a fresh batch (this rank's share); returns the loss and the rate."""
-        per_rank = self.options.batch // self.world
-        index = torch.randint(len(self.faces), (self.options.batch,), generator=self.random)[self.rank * per_rank : (self.rank + 1) * per_rank]
-        faces = augment(normalise(self.faces[index.to(self.device)]), self.random)
+        faces = self.draw_batch()
         rate = self.learning_rate(self.step)
         for group in self.optimiser.param_groups:
             group["lr"] = rate

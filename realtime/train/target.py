@@ -31,7 +31,7 @@ from torch import nn
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.train.aei import resize, to_unit_range, write_grid
-from realtime.train.common import ChunkedTrainer, distributed, plot_losses, rank_device
+from realtime.train.common import WHOLE_BATCH, BatchShare, ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import PatchGAN
 from realtime.train.options import TargetOptions
 
@@ -68,11 +68,11 @@ def lsgan_loss(scores: torch.Tensor, real: float | torch.Tensor) -> torch.Tensor
     return ((scores.float() - label.view(-1, 1, 1, 1)) ** 2).mean()
 
 
-def random_warp(faces: torch.Tensor, amplitude: float, generator: torch.Generator) -> torch.Tensor:
+def random_warp(faces: torch.Tensor, amplitude: float, generator: torch.Generator, share: BatchShare = WHOLE_BATCH) -> torch.Tensor:
     """A smooth random deformation per face (a 5×5 grid of offsets, bicubically upsampled): the
-    'distorted input' of faceswap-GAN. faces: (B, 3, S, S) in [-1, 1]."""
+    'distorted input' of faceswap-GAN. faces: (B, 3, S, S) in [-1, 1], this rank's ``share``."""
     batch, _, size, _ = faces.shape
-    offsets = (torch.rand(batch, 2, 5, 5, generator=generator) * 2 - 1) * amplitude * 2  # in [-1, 1] grid units
+    offsets = (share.rand(batch, 2, 5, 5, generator=generator) * 2 - 1) * amplitude * 2  # in [-1, 1] grid units
     flow = F.interpolate(offsets, size=(size, size), mode="bicubic", align_corners=True).permute(0, 2, 3, 1).to(faces.device)
     identity = F.affine_grid(torch.eye(2, 3, device=faces.device).expand(batch, 2, 3), [batch, 3, size, size], align_corners=False)
     return F.grid_sample(faces, identity + flow, padding_mode="border", align_corners=False)
@@ -120,6 +120,7 @@ class TargetTrainer(ChunkedTrainer):
 
     def __init__(self, target_crops: np.ndarray, other_crops: np.ndarray, output: Path, options: TargetOptions, device: str, *, perceptual_encoder: Path | None = None) -> None:
         self.rank, self.world = distributed()
+        self.share = BatchShare.of(options.batch, self.rank, self.world)
         self.device = rank_device(device)
         self.cuda = self.device.type == "cuda"
         self.options = options
@@ -148,17 +149,17 @@ class TargetTrainer(ChunkedTrainer):
         self.skipped_steps = 0
         self.history: list[dict[str, float]] = []
 
-    def _faces(self, side: int) -> torch.Tensor:
-        """This rank's share of a fresh batch of one side, at crop size, in [-1, 1]."""
-        batch, per_rank = self.options.batch, self.options.batch // self.world
-        pool = self.sides[side]
-        ours = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
-        index = torch.randint(len(pool), (batch,), generator=self.random)[ours]
+    def draw_side(self, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's share of a fresh batch of one side, at crop size, in [-1, 1]: (the faces,
+        the same faces warped, the autoencoder's input)."""
+        per_rank, pool = self.options.batch // self.world, self.sides[side]
+        index = self.share.randint(len(pool), per_rank, generator=self.random)
         # mirrored faces are more faces; the flip is the picture's, so input and goal both get it
         # (flipping only the warped input, as a first version did, asked the decoder to un-mirror)
-        flip = (torch.rand(batch, generator=self.random) < 0.5)[ours].to(self.device)
+        flip = (self.share.rand(per_rank, generator=self.random) < 0.5).to(self.device)
         faces = resize(to_unit_range(pool[index.to(self.device)]), self.options.crop_size)
-        return torch.where(flip[:, None, None, None], faces.flip(-1), faces)
+        faces = torch.where(flip[:, None, None, None], faces.flip(-1), faces)
+        return faces, random_warp(faces, self.options.warp_px, self.random, self.share)
 
     def _perceptual(self, produced: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         assert self.encoder is not None
@@ -172,8 +173,7 @@ class TargetTrainer(ChunkedTrainer):
         totals = dict.fromkeys(LOSS_KEYS, 0.0)
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda)
         for side in (0, 1):
-            faces = self._faces(side)
-            warped = random_warp(faces, options.warp_px, self.random)
+            faces, warped = self.draw_side(side)
             self.critic_module.requires_grad_(False)
             with autocast:
                 rgb, alpha = self.wrapped(warped, side)
@@ -197,7 +197,8 @@ class TargetTrainer(ChunkedTrainer):
                 if options.mixup:
                     # Beta(0.2, 0.2) mixing weights, drawn through our generator so resume stays exact
                     seed = int(torch.randint(2**31 - 1, (1,), generator=self.random))
-                    weight = torch.from_numpy(np.random.default_rng(seed).beta(0.2, 0.2, len(faces))).float().to(self.device)
+                    weights = np.random.default_rng(seed).beta(0.2, 0.2, len(faces) * self.world)[self.share.rows(len(faces))]
+                    weight = torch.from_numpy(weights).float().to(self.device)
                     mixed = weight.view(-1, 1, 1, 1) * faces + (1 - weight.view(-1, 1, 1, 1)) * fake
                     critic_loss = lsgan_loss(self.critic(mixed, side), weight)
                 else:
