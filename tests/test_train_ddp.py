@@ -72,7 +72,7 @@ def test_each_rank_draws_its_own_rows_of_the_one_process_batch(two_ranks):
         for index, expected in enumerate(whole):
             drawn = [rank[f"{kind}_batch"] if kind == "distill" else rank[f"{kind}_batch"][index] for rank in ranks]
             assert torch.allclose(torch.cat(drawn).float(), expected.float(), atol=1e-5), (kind, index)
-            # two ranks with the same augmentation would differ only in which faces they drew
+            # and the two ranks took different rows, not both the first
             if expected.dtype.is_floating_point and index == 0:
                 assert not torch.allclose(drawn[0], drawn[1]), kind
 
