@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from realtime.models.weights import FACE_LANDMARKER_NAME, FACE_LANDMARKER_SHA256, cache_dir, sha256_file
+
 # One intra-op thread for torch (OpenMP) in tests: its workers spin at barriers, and when another
 # process takes a core from one of them every step waits for it. With two busy processes beside
 # it on a 2-core machine, one 30-step CPU training test took 114 s with two threads and 27 s with
@@ -32,18 +34,41 @@ def shared() -> Path:
     return path
 
 
+# The user's cache as the product finds it (``make demo`` leaves the landmarker there), read before
+# the session fixture below points REALTIME_CACHE at a temporary folder.
+USER_CACHE = cache_dir()
+
+
+def offline_face_landmarker() -> Path | None:
+    """The landmarker the tests may use without downloading: $REALTIME_FACE_LANDMARKER, else
+    ../shared's copy, else the verified copy ``make demo`` cached (the product's cache, checked
+    against the product's checksum; never removed or written here)."""
+    if os.environ.get("REALTIME_FACE_LANDMARKER"):
+        return Path(os.environ["REALTIME_FACE_LANDMARKER"])
+    shared = shared_dir()
+    if shared is not None and (shared / "models" / FACE_LANDMARKER_NAME).is_file():
+        return shared / "models" / FACE_LANDMARKER_NAME
+    cached = USER_CACHE / FACE_LANDMARKER_NAME
+    if cached.is_file() and sha256_file(cached) == FACE_LANDMARKER_SHA256:
+        return cached
+    return None
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _hermetic_models(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests never download: the landmarker comes from ../shared when it is there, and nothing
-    is written to the user's cache."""
+    """Tests never download: the landmarker comes from ../shared or the user's cache when it is
+    there, and nothing is written to the user's cache."""
+    model = offline_face_landmarker()
     os.environ["REALTIME_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    model = shared_dir() / "models" / "face_landmarker.task" if shared_dir() else None
-    if model is not None and model.is_file() and not os.environ.get("REALTIME_FACE_LANDMARKER"):
+    if model is not None and not os.environ.get("REALTIME_FACE_LANDMARKER"):
         os.environ["REALTIME_FACE_LANDMARKER"] = str(model)
 
 
 def has_face_model() -> bool:
-    return bool(os.environ.get("REALTIME_FACE_LANDMARKER")) or (shared_dir() is not None and (shared_dir() / "models" / "face_landmarker.task").is_file())
+    return offline_face_landmarker() is not None
+
+
+NEEDS_FACE_MODEL = "needs MediaPipe's face_landmarker.task offline: run `make demo` once (it caches it), or set REALTIME_FACE_LANDMARKER or REALTIME_SHARED"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,8 +1,13 @@
 """The control panel: every endpoint through Starlette's test client (token, uploads, gallery
 confinement, sources, mapping, privacy switch, blend), identities changing per frame whole and
-per tracked person in the swap stage, and the privacy switch in the blend."""
+per tracked person in the swap stage, and the privacy switch in the blend.
+
+The HTTP tests run on ``StandInSwap``, a swap stage without models (they need no face), so they run
+on any clone; the tests that embed a real face build a real ``SwapStage`` and need the landmarker."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -18,6 +23,7 @@ from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig  
 from realtime.control.api import make_app  # noqa: E402
 from realtime.control.panel import MAX_UPLOAD_BYTES, Panel, declared_size, gallery_path  # noqa: E402
 from realtime.control.preview import PreviewSink  # noqa: E402
+from realtime.errors import SourceError  # noqa: E402
 from realtime.models.aei_net import AEINet  # noqa: E402
 from realtime.models.checkpoint import save_checkpoint  # noqa: E402
 from realtime.models.identity import IdentityEncoder  # noqa: E402
@@ -38,12 +44,39 @@ def _face_photo() -> bytes:
     return demo_source_path().read_bytes()
 
 
+class StandInSwap:
+    """What the panel asks of a swap stage, without a model: a photo's identity is its mean colour
+    (a photo of one colour has no face), a face in the frame's is its landmarks' centre. Keeps
+    every image it was asked to embed."""
+
+    def __init__(self) -> None:
+        self.controls = SwapControls()
+        self.config = SwapConfig()
+        self.spec = SimpleNamespace(architecture="aei_net")
+        self.loaded = [SimpleNamespace(name="a.safetensors"), SimpleNamespace(name="b.safetensors")]
+        self.images: list[np.ndarray] = []
+
+    def embedding_of_image(self, image: np.ndarray, what: str) -> torch.Tensor:
+        self.images.append(image)
+        if np.ptp(image) == 0:
+            raise SourceError(f"no face found in the {what} image", "use a clear photo")
+        return torch.nn.functional.normalize(torch.from_numpy(image.reshape(-1, 3).mean(0)).float() + 1, dim=0)
+
+    def embedding_of_face(self, frame: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        return torch.nn.functional.normalize(torch.from_numpy(landmarks.mean(0)).float(), dim=0)
+
+
+@pytest.fixture
+def stand_in() -> StandInSwap:
+    return StandInSwap()
+
+
 @pytest.fixture(scope="module")
 def swap_stage(tmp_path_factory) -> SwapStage:
-    from conftest import has_face_model
+    from conftest import NEEDS_FACE_MODEL, has_face_model
 
     if not has_face_model():
-        pytest.skip("no face_landmarker.task available offline (the source face is found with it)")
+        pytest.skip(NEEDS_FACE_MODEL + " (the source face is found with it)")
     folder = tmp_path_factory.mktemp("panel")
     torch.manual_seed(0)
     save_checkpoint(folder / "g.safetensors", AEINet(**AEI), architecture="aei_net", hyperparameters=AEI)
@@ -62,21 +95,37 @@ def _two_faces(frame_index: int = 0) -> FrameBundle:
     return bundle
 
 
-@pytest.fixture
-def panel(swap_stage, tmp_path) -> Panel:
+def _panel_over(swap, tmp_path) -> Panel:
     gallery = tmp_path / "faces"
     gallery.mkdir()
     (gallery / "grace.jpg").write_bytes(_face_photo())
     (tmp_path / "secret.jpg").write_bytes(_face_photo())
-    swap_stage.controls = SwapControls()
+    swap.controls = SwapControls()
     preview = PreviewSink()
     preview.write(_two_faces())
-    return Panel(swap_stage, swap_stage.controls, BlendControls(BlendConfig()), StatsCollector(), preview, gallery)
+    return Panel(swap, swap.controls, BlendControls(BlendConfig()), StatsCollector(), preview, gallery)
+
+
+@pytest.fixture
+def panel(stand_in, tmp_path) -> Panel:
+    """The panel over the stand-in swap stage: every HTTP rule, no face model."""
+    return _panel_over(stand_in, tmp_path)
 
 
 @pytest.fixture
 def client(panel) -> TestClient:
     return TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+@pytest.fixture
+def real_panel(swap_stage, tmp_path) -> Panel:
+    """The panel over a real swap stage (tiny random weights, the real landmarker)."""
+    return _panel_over(swap_stage, tmp_path)
+
+
+@pytest.fixture
+def real_client(real_panel) -> TestClient:
+    return TestClient(make_app(real_panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 ENDPOINTS = [
@@ -115,9 +164,9 @@ def test_state_numbers_previews_and_faces(client):
     assert client.get("/api/faces/1.jpg").status_code == 200 and client.get("/api/faces/9.jpg").status_code == 404
 
 
-def test_an_uploaded_face_becomes_the_default_identity(client, swap_stage):
+def test_an_uploaded_face_becomes_the_default_identity(real_client, swap_stage):
     before = swap_stage.controls.snapshot()
-    response = client.post("/api/source/upload?name=grace.jpg", content=_face_photo())
+    response = real_client.post("/api/source/upload?name=grace.jpg", content=_face_photo())
     assert response.status_code == 200, response.text
     after = swap_stage.controls.snapshot()
     assert after.version == before.version + 1 and after.source_name == "upload:grace.jpg" and after.default is not None
@@ -134,18 +183,18 @@ def test_an_uploaded_face_becomes_the_default_identity(client, swap_stage):
         (b"\xff\xd8\xff" + b"\0" * (MAX_UPLOAD_BYTES + 10), 413, "too large|MiB"),
     ],
 )
-def test_bad_uploads_are_refused_with_a_fix_and_change_nothing(client, swap_stage, body, status, words):
+def test_bad_uploads_are_refused_with_a_fix_and_change_nothing(client, stand_in, body, status, words):
     import re
 
-    version = swap_stage.controls.snapshot().version
+    version = stand_in.controls.snapshot().version
     response = client.post("/api/source/upload", content=body)
     assert response.status_code == status and re.search(words, response.json()["error"]) and response.json()["fix"]
-    assert swap_stage.controls.snapshot().version == version
+    assert stand_in.controls.snapshot().version == version and stand_in.images == []
 
 
-def test_a_photo_without_a_face_is_a_clear_message(client):
+def test_a_photo_without_a_face_is_a_clear_message(real_client):
     ok, png = cv2.imencode(".png", np.full((200, 200, 3), 90, np.uint8))
-    response = client.post("/api/source/upload", content=png.tobytes())
+    response = real_client.post("/api/source/upload", content=png.tobytes())
     assert response.status_code == 422 and response.json()["error"].startswith("no face found")
 
 
@@ -157,7 +206,7 @@ def test_the_gallery_never_reaches_outside_its_folder(client, panel, name):
     assert client.get(f"/api/gallery/{name}").status_code == 404
 
 
-def test_a_gallery_face_and_the_face_in_the_frame_can_be_worn(client, swap_stage):
+def test_a_gallery_face_and_the_face_in_the_frame_can_be_worn(client):
     assert client.post("/api/source/gallery", json={"name": "grace.jpg"}).json()["source"] == "gallery:grace.jpg"
     assert client.get("/api/gallery/grace.jpg").content == _face_photo()
     response = client.post("/api/source/frame", json={"face": 2})
@@ -165,7 +214,8 @@ def test_a_gallery_face_and_the_face_in_the_frame_can_be_worn(client, swap_stage
     assert client.post("/api/source/frame", json={"face": 7}).status_code == 404
 
 
-def test_mapping_mode_and_blend(client, swap_stage):
+def test_mapping_mode_and_blend(client, stand_in):
+    swap_stage = stand_in
     client.post("/api/source/gallery", json={"name": "grace.jpg"})
     assert client.post("/api/mapping", json={"track": 2, "wear": "none"}).status_code == 200
     assert client.post("/api/mapping", json={"track": 1, "wear": "gallery:grace.jpg"}).status_code == 200
@@ -307,12 +357,12 @@ def test_record_start_and_stop_through_the_api(panel, tmp_path):
 
 
 def test_generators_prepared_at_start_are_switched_between_frames(tmp_path):
-    from conftest import has_face_model
+    from conftest import NEEDS_FACE_MODEL, has_face_model
 
     from realtime.errors import ConfigError
 
     if not has_face_model():
-        pytest.skip("no face_landmarker.task available offline")
+        pytest.skip(NEEDS_FACE_MODEL)
     torch.manual_seed(1)
     paths = []
     for name in ("a", "b"):
@@ -340,7 +390,8 @@ def test_generators_prepared_at_start_are_switched_between_frames(tmp_path):
         mixed.setup()
 
 
-def test_the_panel_times_each_change_to_the_first_frame_swapped_under_it(panel, client, swap_stage):
+def test_the_panel_times_each_change_to_the_first_frame_swapped_under_it(real_panel, real_client, swap_stage):
+    panel, client = real_panel, real_client
     response = client.post("/api/source/gallery", json={"name": "grace.jpg"}).json()
     assert panel.apply_latencies_ms() == []  # no frame swapped under it yet
     bundle = swap_stage.process(_two_faces(3))
@@ -351,7 +402,8 @@ def test_the_panel_times_each_change_to_the_first_frame_swapped_under_it(panel, 
     assert client.get("/api/state").json()["apply_to_frame_ms"] == latencies
 
 
-def test_the_input_view_costs_nothing_until_someone_watches_it(panel, swap_stage):
+def test_the_input_view_costs_nothing_until_someone_watches_it(real_panel, swap_stage):
+    panel = real_panel
     original = _two_faces(4)
     untouched = original.frame.copy()
     assert swap_stage.process(original).input_preview is None
@@ -375,3 +427,78 @@ def test_control_without_the_web_stack_is_refused_before_anything_opens(monkeypa
         control.check_panel_packages()
     monkeypatch.setattr(control, "find_spec", lambda name: object())
     control.check_panel_packages()
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:8080", "192.168.1.5:8080", "[::]:8080", "example.com:80", "127.0.0.2:8080"])
+def test_a_panel_beyond_this_machine_needs_control_remote(address):
+    from realtime.config import build_config
+    from realtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="beyond this machine.*--control-remote"):
+        build_config(overrides={"control": address})
+    assert build_config(overrides={"control": address, "control_remote": True}).control.control == address
+
+
+@pytest.mark.parametrize("address", ["8080", "0", "127.0.0.1:8080", "localhost:8080", "[::1]:8080"])
+def test_a_loopback_panel_needs_no_control_remote(address):
+    from realtime.config import build_config
+
+    assert build_config(overrides={"control": address}).control.control_remote is False
+
+
+def test_a_control_token_shorter_than_16_characters_is_refused():
+    from realtime.config import build_config
+    from realtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--control-token is too short.*at least 16"):
+        build_config(overrides={"control": "8080", "control_token": "x" * 15})
+    assert build_config(overrides={"control": "8080", "control_token": "x" * 16}).control.control_token == "x" * 16
+
+
+def test_an_upload_streamed_without_content_length_is_capped(client, stand_in):
+    def chunks():
+        for _ in range(MAX_UPLOAD_BYTES // (1 << 20) + 2):
+            yield b"\xff" * (1 << 20)
+
+    response = client.post("/api/source/upload", content=chunks())
+    assert response.request.headers.get("transfer-encoding") == "chunked" and "content-length" not in response.request.headers
+    assert response.status_code == 413 and "too large" in response.json()["error"] and stand_in.images == []
+
+
+def test_the_body_reader_stops_at_the_cap_without_reading_the_rest():
+    """A body sent without Content-Length is read only until it passes the cap: the rest of the
+    stream is never pulled (a client cannot make the panel hold more than the cap)."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from realtime.control.api import _body
+    from realtime.control.panel import PanelError
+
+    chunk, pulled = b"\0" * (1 << 20), []
+
+    async def receive():
+        pulled.append(1)
+        return {"type": "http.request", "body": chunk, "more_body": len(pulled) < 100}
+
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}, receive)
+    with pytest.raises(PanelError, match="too large") as refused:
+        asyncio.run(_body(request))
+    assert refused.value.status == 413 and len(pulled) == MAX_UPLOAD_BYTES // len(chunk) + 1
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+@pytest.mark.parametrize("size", [(0, 30), (40, 0), (0, 0)])
+def test_a_zero_pixel_image_is_refused_before_decoding(client, stand_in, size):
+    body = _png_header(*size) + b"\0" * 64
+    response = client.post("/api/source/upload", content=body)
+    assert response.status_code == 400 and f"{size[0]}×{size[1]}" in response.json()["error"] and response.json()["fix"]
+    assert stand_in.images == [] and stand_in.controls.snapshot().version == 0

@@ -66,7 +66,9 @@ def decode_image(data: bytes) -> np.ndarray:
     size = declared_size(data)
     if size is None:
         raise PanelError(415, "the upload is not a JPEG, PNG or BMP image", "choose a photo file")
-    if size[0] * size[1] > MAX_UPLOAD_PIXELS or 0 in size:
+    if 0 in size:
+        raise PanelError(400, f"the image declares {size[0]}×{size[1]} pixels (an empty picture)", "choose a photo with a face in it")
+    if size[0] * size[1] > MAX_UPLOAD_PIXELS:
         raise PanelError(413, f"the image declares {size[0]}×{size[1]} pixels", "send an ordinary photo")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
