@@ -8,6 +8,7 @@ read as float32 and float casts inside the graph are dropped."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,16 @@ import torch
 from torch import nn
 
 from realtime.errors import ModelError
-from realtime.models.onnx.ops import OPS, Context, Value
+from realtime.models.onnx.ops import MAX_TENSOR_BYTES, OPS, Context, Value
 from realtime.models.weights import sha256_file
 
 MAX_ONNX_BYTES = 2 << 30  # protobuf's own limit; larger models keep their weights in external files
+# All of a graph's constants together (initializers read as float32, Constant nodes, folded
+# results) may take this many times the file's size: float16 weights read as float32 take twice
+# theirs, and a folded weight (a transpose, a scale) is one more copy. The floor lets a small
+# graph fold a mask or a grid larger than itself.
+MAX_CONSTANTS_PER_FILE_BYTE = 4
+MIN_CONSTANTS_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ def run_node(node: Node, args: list[Value], ctx: Context) -> Value:
 
 
 def read_model(path: Path, what: str = "model") -> Any:
-    """The file's ModelProto; ModelError with a fix when it is missing, not ONNX or cut short."""
+    """The file's ModelProto; ModelError with a fix when it is missing, not ONNX, cut short, keeps
+    any tensor's data in another file, or holds a tensor whose data does not fill its dims."""
     try:
         import onnx
     except ImportError:
@@ -113,14 +121,83 @@ def read_model(path: Path, what: str = "model") -> Any:
     if size > MAX_ONNX_BYTES:
         raise ModelError(f"{path} is {size >> 20} MiB, more than one ONNX file can hold", "use the model's single-file export")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path), load_external_data=False)  # reads this one file, nothing beside it
     except Exception as exc:  # noqa: BLE001 - protobuf raises several kinds for bad or truncated files
         raise ModelError(f"{path} is not a readable ONNX file ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__})", "check that the download or copy is complete") from None
     if not model.graph.node or not model.graph.input:
         raise ModelError(f"{path} holds no ONNX graph (empty or cut short)", "check that the download or copy is complete")
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        raise ModelError(f"{path} keeps its weights in external files", "use the model's single-file export")
+    for where, tensor in every_tensor(model):
+        _check_tensor(path, where, tensor)
     return model
+
+
+def every_tensor(model: Any) -> Iterator[tuple[str, Any]]:
+    """Every TensorProto ``model`` holds, with where it sits: initializers, sparse initializers'
+    values and indices, node attributes (a Constant's value, ConstantOfShape's fill, any tensor or
+    sparse tensor attribute) and the same inside every subgraph (If, Loop, Scan: any depth),
+    local function and training graph. Iterative, so a deeply nested file cannot exhaust the stack."""
+    graphs: list[tuple[str, Any]] = [("", model.graph)]
+    graphs += [(f"training graph {i} ", g) for i, info in enumerate(model.training_info) for g in (info.initialization, info.algorithm)]
+    node_lists: list[tuple[str, Any]] = [(f"function {f.name}: ", f.node) for f in model.functions]
+    while graphs or node_lists:
+        if graphs:
+            prefix, graph = graphs.pop()
+            for tensor in graph.initializer:
+                yield f"{prefix}initializer {tensor.name!r}", tensor
+            for sparse in graph.sparse_initializer:
+                yield f"{prefix}sparse initializer {sparse.values.name!r}", sparse.values
+                yield f"{prefix}sparse initializer {sparse.values.name!r} (indices)", sparse.indices
+            node_lists.append((prefix, graph.node))
+            continue
+        prefix, nodes = node_lists.pop()
+        for node in nodes:
+            here = f"{prefix}node {node.name or node.op_type!r} attribute"
+            for attribute in node.attribute:
+                tensors = ([attribute.t] if attribute.HasField("t") else []) + list(attribute.tensors)
+                for sparse in ([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []) + list(attribute.sparse_tensors):
+                    tensors += [sparse.values, sparse.indices]
+                for tensor in tensors:
+                    yield f"{here} {attribute.name!r}", tensor
+                subgraphs = ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
+                graphs += [(f"{prefix}subgraph {attribute.name!r} of node {node.name or node.op_type!r}: ", g) for g in subgraphs]
+
+
+_PACKED_BITS = {"INT4": 4, "UINT4": 4, "FLOAT4E2M1": 4, "INT2": 2, "UINT2": 2}
+_UNREADABLE_TYPES = {"UNDEFINED", "FLOAT6E2M3", "FLOAT6E3M2"}
+
+
+def _check_tensor(path: Path, where: str, tensor: Any) -> None:
+    """Refuse a tensor whose data lives in another file (ONNX resolves such a location against
+    the current folder: a file could read any file beside the user) or does not fill its dims
+    (numpy would fail on it later, without naming the file or the tensor)."""
+    import onnx
+
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+        location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "?")
+        raise ModelError(f"{path}: {where} keeps its data in another file ({location[:80]!r}), which realtime never opens", "use a single-file export of the model (weights inside the .onnx file)")
+    type_name = onnx.TensorProto.DataType.Name(tensor.data_type) if tensor.data_type in onnx.TensorProto.DataType.values() else str(tensor.data_type)
+    if type_name in _UNREADABLE_TYPES or not type_name.isupper():
+        raise ModelError(f"{path}: {where} has data type {type_name}, which realtime does not read", "check the file; re-export the model")
+    if any(d < 0 for d in tensor.dims):
+        raise ModelError(f"{path}: {where} has negative dims {list(tensor.dims)}", "the file is damaged: re-download or re-export it")
+    count = 1
+    for d in tensor.dims:
+        count *= d
+    if type_name in _PACKED_BITS:
+        raw_bytes = typed = -(-count * _PACKED_BITS[type_name] // 8)
+    else:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        raw_bytes = count * itemsize if type_name != "STRING" else -1
+        typed = count * (2 if type_name.startswith("COMPLEX") else 1)
+    field_name = onnx.helper.tensor_dtype_to_field(tensor.data_type)
+    held_raw, held_typed = len(tensor.raw_data), len(getattr(tensor, field_name))
+    if (held_raw == raw_bytes and not held_typed) or (held_typed == typed and not held_raw) or (count == 0 and not held_raw and not held_typed):
+        return
+    held = f"{held_raw} bytes" if held_raw else f"{held_typed} values"
+    raise ModelError(
+        f"{path}: {where} declares {type_name} {list(tensor.dims)} but holds {held}",
+        "the file is damaged or was edited: re-download or re-export it",
+    )
 
 
 def _tensor_info(value: Any) -> TensorInfo:
@@ -132,21 +209,25 @@ def _tensor_info(value: Any) -> TensorInfo:
     return TensorInfo(value.name, shape, dtype)
 
 
-def _array(tensor: Any) -> np.ndarray:
+def _array(tensor: Any, path: Path, where: str) -> np.ndarray:
+    """A checked tensor (``read_model``) as an array (float16 and float64 as float32)."""
     from onnx import numpy_helper
 
-    array = numpy_helper.to_array(tensor)
+    try:
+        array = numpy_helper.to_array(tensor)
+    except Exception as exc:  # noqa: BLE001 - numpy and onnx raise several kinds for odd tensors
+        raise ModelError(f"{path}: {where} cannot be read ({type(exc).__name__}: {str(exc)[:80]})", "check the file; re-export the model") from None
     return array.astype(np.float32) if array.dtype in (np.float16, np.float64) else array
 
 
-def _attrs(node: Any) -> dict[str, Any]:
+def _attrs(node: Any, path: Path) -> dict[str, Any]:
     import onnx
 
     attrs: dict[str, Any] = {}
     for attribute in node.attribute:
         value = onnx.helper.get_attribute_value(attribute)
         if isinstance(value, onnx.TensorProto):
-            value = _array(value)
+            value = _array(value, path, f"node {node.name or node.op_type!r} attribute {attribute.name!r}")
         attrs[attribute.name] = value
     return attrs
 
@@ -175,7 +256,7 @@ def _declared(model: Any, path: Path, ops: dict[str, int]) -> OnnxInfo:
         unused_initializers=unused,
         last_initializer=graph.initializer[-1].name if graph.initializer else None,
         producer=model.producer_name,
-        arrays={name: _array(initializers[name]) for name in unused},
+        arrays={name: _array(initializers[name], path, f"initializer {name!r}") for name in unused},
     )
 
 
@@ -185,9 +266,67 @@ def inspect_onnx(path: Path, what: str = "model") -> OnnxInfo:
     return _declared(model, path, dict(Counter(n.op_type for n in model.graph.node)))
 
 
+class _ConstantBudget:
+    """The bytes a graph's constants may take, charged as each is made: no folded or Constant
+    tensor over ``MAX_TENSOR_BYTES``, and all of them (initializers included) within ``limit``."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path, self.limit, self.used = path, limit, 0
+
+    def check(self, where: str, sizes: list[int], *, per_tensor: bool = True) -> None:
+        """Raise before ``sizes`` (bytes of the tensors ``where`` makes) would break a limit."""
+        largest = max(sizes, default=0)
+        if per_tensor and largest > MAX_TENSOR_BYTES:
+            raise ModelError(f"{self.path}: {where} makes a {largest >> 20} MiB constant (the limit is {MAX_TENSOR_BYTES >> 20} MiB)", "check the file; it is damaged or not a face model realtime can run")
+        if self.used + sum(sizes) > self.limit:
+            raise ModelError(
+                f"{self.path}: {where} brings the graph's constants to {(self.used + sum(sizes)) >> 20} MiB, more than the file's size allows ({self.limit >> 20} MiB)",
+                "check the file; it is damaged or not a face model realtime can run",
+            )
+
+    def charge(self, where: str, value: Value, *, per_tensor: bool = True) -> None:
+        sizes = _byte_sizes(value)
+        self.check(where, sizes, per_tensor=per_tensor)
+        self.used += sum(sizes)
+
+
+def _byte_sizes(value: Value) -> list[int]:
+    tensors = value if isinstance(value, tuple) else (value,)
+    return [t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor)]
+
+
+def _as_run_sees_it(value: Value) -> Value:
+    """A folded value as a sizes-only stand-in for a dry run: what ``OnnxModule`` keeps as Python
+    numbers stays a number (ops read their values), every other tensor becomes a meta tensor."""
+    if isinstance(value, tuple):
+        return tuple(_as_run_sees_it(v) for v in value)  # type: ignore[misc]
+    if not isinstance(value, torch.Tensor) or value.dtype == torch.bool:
+        return value.to("meta") if isinstance(value, torch.Tensor) else value
+    if value.dim() == 0:
+        return float(value.item()) if value.is_floating_point() else int(value.item())
+    if not value.is_floating_point() and value.dim() == 1 and value.numel() <= 64:
+        return [int(v) for v in value.tolist()]
+    return torch.empty(value.shape, dtype=value.dtype, device="meta")
+
+
+def _predicted_sizes(node: Node, args: list[Value]) -> list[int] | None:
+    """The bytes each output of ``node`` would take, from a run on meta tensors (nothing is
+    allocated); None when an op cannot run on meta tensors (the real result is checked instead)."""
+    try:
+        with torch.no_grad():
+            result = run_node(node, [_as_run_sees_it(a) for a in args], Context(1, None, torch.device("meta")))
+    except ModelError:
+        raise
+    except Exception:  # noqa: BLE001 - an op that needs values: the real run says what is wrong
+        return None
+    return _byte_sizes(result)
+
+
 def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
     """The graph of ``path`` as an FP32 CPU module in eval mode, and what the file declares
-    (``ops``: what runs after folding). ModelError names every op the file uses that is not implemented."""
+    (``ops``: what runs after folding). ModelError names every op the file uses that is not
+    implemented, and the node whose constant would be too large (``MAX_TENSOR_BYTES`` each,
+    ``MAX_CONSTANTS_PER_FILE_BYTE`` × the file's size in all), before it is made."""
     model = read_model(path, what)
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
@@ -196,17 +335,25 @@ def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
     unknown = sorted({n.op_type for n in graph.node if n.op_type not in OPS and n.op_type != "Constant"} | {n.domain for n in graph.node if n.domain not in ("", "ai.onnx")})
     if unknown:
         raise ModelError(f"{path} uses ONNX ops {', '.join(unknown)}, which realtime does not run", "use a model built from standard ONNX ops, or report the model")
+    budget = _ConstantBudget(path, max(MIN_CONSTANTS_BYTES, MAX_CONSTANTS_PER_FILE_BYTE * path.stat().st_size))
     used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
-    constants: dict[str, torch.Tensor] = {name: torch.from_numpy(np.array(_array(t))) for name, t in initializers.items() if name in used}
+    known: dict[str, Value] = {}
+    for name, tensor in initializers.items():
+        if name in used:
+            known[name] = torch.from_numpy(np.array(_array(tensor, path, f"initializer {name!r}")))
+            budget.charge(f"initializer {name!r}", known[name], per_tensor=False)  # the file's own data
     nodes: list[Node] = []
-    known: dict[str, Value] = dict(constants)
     for proto in graph.node:
-        attrs = _attrs(proto)
+        where = f"node {proto.name or proto.op_type!r} ({proto.op_type})"
+        attrs = _attrs(proto, path)
         if proto.op_type == "Constant":
             value = attrs.get("value")
             if value is None:
-                value = np.array(next(v for k, v in attrs.items() if k.startswith("value_")))
+                value = next((np.array(v) for k, v in attrs.items() if k.startswith("value_")), None)
+            if value is None:
+                raise ModelError(f"{path}: {where} holds no value realtime reads (sparse constants are not supported)", "re-export the model with dense constants")
             known[proto.output[0]] = torch.from_numpy(np.array(value))
+            budget.charge(where, known[proto.output[0]])
             continue
         inputs_of = list(proto.input)
         if proto.op_type == "Split" and "num_outputs" not in attrs:
@@ -222,13 +369,18 @@ def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
                     inputs_of[index] = ""
         node = Node(proto.op_type, tuple(inputs_of), tuple(proto.output), attrs)
         if all((not name) or name in known for name in node.inputs):
+            args = [known[n] if n else None for n in node.inputs]
             try:
+                predicted = _predicted_sizes(node, args)
+                if predicted is not None:
+                    budget.check(where, predicted)
                 with torch.no_grad():
-                    result = run_node(node, [known[n] if n else None for n in node.inputs], Context(1, None))
-            except ModelError:
-                raise
+                    result = run_node(node, args, Context(1, None))
+            except ModelError as exc:
+                raise ModelError(exc.problem if str(path) in exc.problem else f"{path}: {where}: {exc.problem}", exc.fix) from None
             except Exception as exc:  # noqa: BLE001 - a malformed constant subgraph
                 raise ModelError(f"{path}: node {proto.name or proto.op_type} cannot be evaluated ({exc})", "check the file; re-export the model") from None
+            budget.charge(where, result)
             if isinstance(result, tuple):
                 known.update(zip(node.outputs, result, strict=False))
             else:

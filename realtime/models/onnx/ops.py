@@ -21,15 +21,21 @@ ShapeValue = list[int]  # a shape (or a slice of one) computed from tensor sizes
 # a tuple: the outputs of a multi-output op
 Value = torch.Tensor | ShapeValue | int | float | tuple[torch.Tensor, ...] | None
 Attrs = dict[str, Any]
+# No tensor an op makes from a shape (ConstantOfShape), and no constant folded at load, may be
+# larger: a face swapper's largest weight is tens of MiB, and a file that asks for gigabytes
+# (an unused ConstantOfShape of 4 GiB, say) is refused before anything is allocated.
+MAX_TENSOR_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
 class Context:
-    """What an op may need beyond its inputs: the run's batch, and the batch the file declares (a
-    constant shape that names the declared batch of 1 is read as the run's batch)."""
+    """What an op may need beyond its inputs: the run's batch, the batch the file declares (a
+    constant shape that names the declared batch of 1 is read as the run's batch), and where ops
+    that take no tensor make their output (``meta``: sizes only, when folding checks a node)."""
 
     batch: int
     declared_batch: int | None
+    device: torch.device | None = None
 
 
 def _t(value: Value) -> torch.Tensor:
@@ -448,10 +454,14 @@ def _cast(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     return x.to(to)
 
 
-def _constant_of_shape(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
+def _constant_of_shape(inputs: list[Value], attrs: Attrs, ctx: Context) -> Value:
     fill = attrs.get("value")
     fill_tensor = torch.as_tensor(fill).reshape(-1) if fill is not None else torch.zeros(1)
-    return torch.full(_ints(inputs[0]), fill_tensor[0].item(), dtype=fill_tensor.dtype)
+    shape = _ints(inputs[0])
+    size = math.prod(shape) * fill_tensor.element_size()
+    if any(d < 0 for d in shape) or size > MAX_TENSOR_BYTES:
+        raise ModelError(f"ConstantOfShape {shape} would take {size >> 20} MiB (the limit is {MAX_TENSOR_BYTES >> 20} MiB)", "check the file; it is damaged or not a real model")
+    return torch.full(shape, fill_tensor[0].item(), dtype=fill_tensor.dtype, device=ctx.device)
 
 
 def _expand(inputs: list[Value], _attrs: Attrs, _ctx: Context) -> Value:

@@ -1,0 +1,149 @@
+"""Model files made to hurt (issue 32, §2): each is built here, small, with the onnx helper API or
+safetensors as realtime writes it, and each must be refused with one line naming the file and
+what is wrong, before it reads another file or takes unbounded memory."""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from realtime.errors import ModelError  # noqa: E402
+from realtime.models.onnx.graph import inspect_onnx, load_onnx  # noqa: E402
+
+
+def _model(nodes, initializers=(), sparse=(), name="m.onnx", folder: Path | None = None, opset=17) -> Path:
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        list(initializers), sparse_initializer=list(sparse),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    assert folder is not None
+    path = folder / name
+    path.write_bytes(model.SerializeToString())  # onnx.save would try to write the external data
+    return path
+
+
+def _external(name: str, location: str = "secret.bin", dims=(4,)) -> TensorProto:
+    tensor = TensorProto()
+    tensor.name, tensor.data_type = name, TensorProto.FLOAT
+    tensor.dims.extend(dims)
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", location
+    tensor.data_location = TensorProto.EXTERNAL
+    return tensor
+
+
+def _if_node_with(tensor_in_branch: TensorProto) -> onnx.NodeProto:
+    """An If node whose then-branch holds ``tensor_in_branch`` as a Constant, one level down."""
+    inner = helper.make_graph([helper.make_node("Constant", [], ["b"], value=tensor_in_branch)], "then", [], [helper.make_tensor_value_info("b", TensorProto.FLOAT, [4])])
+    outer = helper.make_graph([helper.make_node("If", ["c"], ["b2"], then_branch=inner, else_branch=inner)], "nested", [], [helper.make_tensor_value_info("b2", TensorProto.FLOAT, [4])])
+    return helper.make_node("If", ["c"], ["unused"], then_branch=outer, else_branch=outer)
+
+
+EXTERNAL_CASES = {
+    "constant node": lambda: ([helper.make_node("Constant", [], ["k"], value=_external("k")), helper.make_node("Add", ["x", "k"], ["y"])], [], []),
+    "constant of shape fill": lambda: ([helper.make_node("ConstantOfShape", ["s"], ["f"], value=_external("v", dims=(1,))), helper.make_node("Add", ["x", "f"], ["y"])], [numpy_helper.from_array(np.array([1, 4], np.int64), "s")], []),
+    "unused initializer": lambda: ([helper.make_node("Relu", ["x"], ["y"])], [_external("w")], []),
+    "sparse initializer": lambda: ([helper.make_node("Relu", ["x"], ["y"])], [], [helper.make_sparse_tensor(_external("sv", dims=(1,)), numpy_helper.from_array(np.array([0], np.int64), "si"), [4])]),
+    "subgraph two levels down": lambda: ([_if_node_with(_external("deep")), helper.make_node("Relu", ["x"], ["y"])], [numpy_helper.from_array(np.array(True), "c")], []),
+}
+
+
+@pytest.mark.parametrize("case", EXTERNAL_CASES)
+def test_external_data_on_any_tensor_is_refused_before_any_file_is_opened(tmp_path, monkeypatch, case):
+    """A tensor whose data lives in 'secret.bin' would be read from the current folder: the file
+    is refused, naming the tensor, and nothing outside the model file is opened."""
+    import onnx.external_data_helper as external_data_helper
+
+    models, cwd = tmp_path / "models", tmp_path / "cwd"
+    models.mkdir()
+    cwd.mkdir()
+    (cwd / "secret.bin").write_bytes(np.arange(4, dtype=np.float32).tobytes() * 4)
+    monkeypatch.chdir(cwd)
+    opened: list[str] = []
+    real_load = external_data_helper.load_external_data_for_tensor
+    monkeypatch.setattr(external_data_helper, "load_external_data_for_tensor", lambda tensor, base: opened.append(base) or real_load(tensor, base))
+    nodes, initializers, sparse = EXTERNAL_CASES[case]()
+    path = _model(nodes, initializers, sparse, folder=models)
+    for load in (load_onnx, inspect_onnx):
+        with pytest.raises(ModelError, match=r"m\.onnx: .* keeps its data in another file \('secret\.bin'\), which realtime never opens") as caught:
+            load(path)
+        assert "\n" not in str(caught.value)
+    assert opened == []
+
+
+def test_a_constant_of_shape_of_4_gib_is_refused_by_name_without_allocating_it(tmp_path):
+    """An unused ConstantOfShape [1024, 1024, 1024] float: a few bytes of file, 4 GiB if folded."""
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["huge"], name="hog"), helper.make_node("Relu", ["x"], ["y"])]
+    path = _model(nodes, [numpy_helper.from_array(np.array([1024, 1024, 1024], np.int64), "shape")], folder=tmp_path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    with pytest.raises(ModelError, match=r"m\.onnx: node 'hog' \(ConstantOfShape\): .*4096 MiB.*limit is 256 MiB") as caught:
+        load_onnx(path)
+    assert "\n" not in str(caught.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024
+
+
+def test_a_folded_node_over_256_mib_is_refused_before_it_runs(tmp_path):
+    """A MatMul of two constants, each 1.2 MiB, whose product is 300 MiB: an outer product
+    the meta-device dry run sizes before the real one would allocate it."""
+    column, row = np.ones((300_000, 1), np.float32), np.ones((1, 262), np.float32)
+    nodes = [helper.make_node("MatMul", ["col", "row"], ["outer"], name="outer_product"), helper.make_node("Relu", ["x"], ["y"])]
+    path = _model(nodes, [numpy_helper.from_array(column, "col"), numpy_helper.from_array(row, "row")], folder=tmp_path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelError, match=r"node 'outer_product' \(MatMul\) makes a 299 MiB constant \(the limit is 256 MiB\)"):
+        load_onnx(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
+
+
+def test_all_constants_together_are_capped_by_a_multiple_of_the_file_size(tmp_path):
+    """Many folded constants, each under the per-tensor cap, together far more than the file."""
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], [f"c{i}"], name=f"fill{i}") for i in range(12)] + [helper.make_node("Relu", ["x"], ["y"])]
+    path = _model(nodes, [numpy_helper.from_array(np.array([1024, 1024, 8], np.int64), "shape")], folder=tmp_path)  # 32 MiB each
+    with pytest.raises(ModelError, match=r"node 'fill\d+' \(ConstantOfShape\) brings the graph's constants to \d+ MiB, more than the file's size allows \(64 MiB\)"):
+        load_onnx(path)
+
+
+def test_constants_under_the_caps_still_fold(tmp_path):
+    """The caps leave real graphs alone: a 16 MiB folded constant loads and runs."""
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["zeros"]), helper.make_node("ReduceSum", ["zeros"], ["total"], keepdims=0), helper.make_node("Add", ["x", "total"], ["y"])]
+    path = _model(nodes, [numpy_helper.from_array(np.array([1024, 1024, 4], np.int64), "shape")], folder=tmp_path, opset=11)
+    module, _ = load_onnx(path)
+    import torch
+
+    assert torch.equal(module(torch.ones(1, 4)), torch.ones(1, 4))
+
+
+@pytest.mark.parametrize(("where", "named"), [("initializer", "initializer 'emap'"), ("constant", "node 'k' attribute 'value'")])
+def test_a_tensor_whose_bytes_do_not_fill_its_dims_is_named_with_its_file(tmp_path, where, named):
+    """An unused initializer (or a Constant) declaring [512, 512] float but holding 12 bytes."""
+    short = numpy_helper.from_array(np.ones(3, np.float32), "emap")
+    del short.dims[:]
+    short.dims.extend([512, 512])
+    if where == "initializer":
+        path = _model([helper.make_node("Relu", ["x"], ["y"])], [short], folder=tmp_path)
+    else:
+        path = _model([helper.make_node("Constant", [], ["k"], value=short, name="k"), helper.make_node("Relu", ["x"], ["y"])], folder=tmp_path)
+    for load in (load_onnx, inspect_onnx):
+        with pytest.raises(ModelError, match=rf"m\.onnx: {named} declares FLOAT \[512, 512\] but holds 12 bytes: the file is damaged"):
+            load(path)
+
+
+def test_a_truncated_unused_initializer_is_one_line_from_the_cli(tmp_path, capsys):
+    """What a user sees: 'realtime doctor --models' on such a file names it, not 'report it'."""
+    from realtime.cli import main
+
+    short = numpy_helper.from_array(np.ones(3, np.float32), "emap")
+    short.dims.extend([7])
+    path = _model([helper.make_node("Relu", ["x"], ["y"])], [short], folder=tmp_path)
+    main(["doctor", "--models", str(path)])
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if "m.onnx" in row)
+    assert "initializer 'emap' declares FLOAT [3, 7] but holds 12 bytes" in line and "unexpected" not in out
+
