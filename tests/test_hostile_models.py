@@ -147,3 +147,80 @@ def test_a_truncated_unused_initializer_is_one_line_from_the_cli(tmp_path, capsy
     line = next(row for row in out.splitlines() if "m.onnx" in row)
     assert "initializer 'emap' declares FLOAT [3, 7] but holds 12 bytes" in line and "unexpected" not in out
 
+
+# --- checkpoints whose metadata asks for more than the file holds ---------------------------------
+
+SMALL_AEI = {"crop_size": 128, "id_dim": 32, "attr_width": 4, "gen_width": 4, "max_mult": 4}
+
+
+def _with_metadata(source: Path, target: Path, **hyperparameters) -> Path:
+    """``source`` rewritten with changed hyperparameters: tensors and their checksum intact."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(source), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["realtime"])
+    meta["hyperparameters"].update(hyperparameters)
+    save_file(load_file(str(source)), str(target), metadata={"realtime": json.dumps(meta)})
+    return target
+
+
+@pytest.fixture
+def small_aei(tmp_path) -> Path:
+    from realtime.models.aei_net import AEINet
+    from realtime.models.checkpoint import save_checkpoint
+
+    path = tmp_path / "aei.safetensors"
+    save_checkpoint(path, AEINet(**SMALL_AEI), architecture="aei_net", hyperparameters=SMALL_AEI)
+    return path
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("gen_width", 1_000_000, "hyperparameters.gen_width 1000000 is not a whole number from 1 to 256"),
+    ("max_mult", 10**12, "hyperparameters.max_mult 1000000000000 is not a whole number from 1 to 64"),
+    ("attr_width", 4.5, "hyperparameters.attr_width 4.5 is not a whole number"),
+    ("detail_width", -3, "hyperparameters.detail_width -3 is not a whole number from 0 to 256"),
+    ("layers", 2, "hyperparameter 'layers' is not one of crop_size, id_dim"),
+])
+def test_hyperparameters_out_of_range_are_refused_before_anything_is_built(tmp_path, small_aei, name, value, says):
+    from realtime.models.checkpoint import load_checkpoint, read_checkpoint_info
+
+    hostile = _with_metadata(small_aei, tmp_path / "hostile.safetensors", **{name: value})
+    for read in (read_checkpoint_info, load_checkpoint):
+        with pytest.raises(ModelError, match=rf"checkpoint .*hostile\.safetensors has bad metadata \({says}") as caught:
+            read(hostile)
+        assert "\n" not in str(caught.value)
+
+
+def test_hyperparameters_in_range_but_not_the_stored_tensors_are_refused_without_building(tmp_path, small_aei):
+    """gen_width 256 with max_mult 64 is in range, and a real module of those numbers would
+    take gigabytes: the shapes it would have are checked (on the meta device) against the
+    tensors the file stores, and the first that differs (or is missing) is named."""
+    from realtime.models.checkpoint import load_checkpoint
+
+    hostile = _with_metadata(small_aei, tmp_path / "wide.safetensors", gen_width=256, max_mult=64)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelError, match=r"wide\.safetensors(: tensor \S+ has shape .*, the model expects| does not match the aei_net architecture \(\d+ missing)"):
+        load_checkpoint(hostile)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
+
+
+@pytest.mark.parametrize(("architecture", "name", "value"), [("target_autoencoder", "identities", 1_000_000), ("identity_encoder", "width", 1e6), ("identity_encoder", "input_size", [112, 100])])
+def test_every_architecture_checks_its_hyperparameters(tmp_path, architecture, name, value):
+    from realtime.models.checkpoint import load_checkpoint, save_checkpoint
+    from realtime.models.identity import IdentityEncoder
+    from realtime.models.target_autoencoder import TargetAutoencoder
+
+    if architecture == "target_autoencoder":
+        hyper = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
+        model = TargetAutoencoder(**hyper)
+    else:
+        hyper = {"embed_dim": 16, "width": 0.25}
+        model = IdentityEncoder(**hyper)  # type: ignore[arg-type]
+    path = tmp_path / "ok.safetensors"
+    save_checkpoint(path, model, architecture=architecture, hyperparameters=hyper)
+    load_checkpoint(path)  # the honest file loads
+    with pytest.raises(ModelError, match=rf"bad metadata \(hyperparameters\.{name} "):
+        load_checkpoint(_with_metadata(path, tmp_path / "bad.safetensors", **{name: value}))

@@ -24,6 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from realtime.models.hyperparameters import OneOf, Rule, Whole
+
+# What a checkpoint's metadata may ask ``AEINet`` for (the shipped model: 12/12/6, detail 16).
+HYPERPARAMETERS: dict[str, Rule] = {
+    "crop_size": OneOf((128, 256)),
+    "id_dim": Whole(1, 2048),
+    "attr_width": Whole(1, 256),
+    "gen_width": Whole(1, 256),
+    "max_mult": Whole(1, 64),
+    "detail_width": Whole(0, 256),
+}
+
 
 def _levels(crop_size: int) -> int:
     if crop_size not in (128, 256):

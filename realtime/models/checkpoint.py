@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from realtime.errors import ModelError
+from realtime.models import aei_net, identity, target_autoencoder
 from realtime.models.aei_net import AEINet
+from realtime.models.hyperparameters import Rule, hyperparameter_problem
 from realtime.models.identity import IdentityEncoder
 from realtime.models.target_autoencoder import TargetAutoencoder
 
@@ -36,6 +38,11 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "aei_net": AEINet,
     "identity_encoder": IdentityEncoder,
     "target_autoencoder": TargetAutoencoder,
+}
+HYPERPARAMETER_RULES: dict[str, dict[str, Rule]] = {
+    "aei_net": aei_net.HYPERPARAMETERS,
+    "identity_encoder": identity.HYPERPARAMETERS,
+    "target_autoencoder": target_autoencoder.HYPERPARAMETERS,
 }
 
 
@@ -178,16 +185,72 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         raise ModelError(f"checkpoint {path} is format {info.format_version}, newer than this realtime understands", "upgrade realtime")
     if info.architecture not in ARCHITECTURES:
         raise ModelError(f"checkpoint {path} is for an unknown architecture {info.architecture!r}", f"expected one of {', '.join(ARCHITECTURES)}")
+    problem = hyperparameter_problem(HYPERPARAMETER_RULES[info.architecture], info.hyperparameters) or _agreement_problem(info)
+    if problem:
+        raise ModelError(f"checkpoint {path} has bad metadata ({problem})", "it was damaged or not written by realtime: re-download or re-train it")
     return info
 
 
+def _agreement_problem(info: CheckpointInfo) -> str | None:
+    """Where the metadata's summary (crop size, embedding size) disagrees with its hyperparameters."""
+    hyper = info.hyperparameters
+    if "crop_size" in hyper and info.crop_size != hyper["crop_size"]:
+        return f"crop_size {info.crop_size} but hyperparameters.crop_size {hyper['crop_size']}"
+    declared = hyper.get("id_dim", hyper.get("embed_dim"))
+    if declared is not None and info.embed_dim != declared:
+        return f"embed_dim {info.embed_dim} but the hyperparameters say {declared}"
+    return None
+
+
+def _stored_shapes(path: Path, info: CheckpointInfo) -> dict[str, tuple[int, ...]]:
+    """Each stored tensor's shape, from the header alone (int8 weights without their scales)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}  # noqa: SIM118 - a safetensors handle, not a dict
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"checkpoint {path} is truncated or damaged ({str(exc).splitlines()[0][:100]})", "re-download or re-train it") from None
+    return {name: shape for name, shape in shapes.items() if not (name.endswith(SCALE_SUFFIX) and name[: -len(SCALE_SUFFIX)] in info.int8_weights)}
+
+
+def _module_shapes(path: Path, info: CheckpointInfo) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor the module the metadata describes would hold, from a build on
+    the meta device: sizes only, nothing allocated, whatever the numbers say."""
+    try:
+        with torch.device("meta"):
+            skeleton = ARCHITECTURES[info.architecture](**info.hyperparameters)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"checkpoint {path} has hyperparameters this version cannot build ({exc})", "re-export it with this version of realtime") from None
+    return {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
+
+
+def _check_shapes(path: Path, info: CheckpointInfo, stored: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> None:
+    """The file's tensors are exactly the module's, name for name and shape for shape."""
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        raise ModelError(
+            f"checkpoint {path} does not match the {info.architecture} architecture "
+            f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. {(missing or unexpected)[0]})",
+            "it was written by another version: re-export or re-train it",
+        )
+    for name, shape in stored.items():
+        if shape != expected[name]:
+            raise ModelError(f"checkpoint {path}: tensor {name} has shape {shape}, the model expects {expected[name]}", "the hyperparameters and weights disagree: re-export it")
+
+
 def load_checkpoint(path: Path, *, expect: str | None = None, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, CheckpointInfo]:
-    """Build the model the metadata describes and load the verified weights into it (eval mode)."""
+    """Build the model the metadata describes and load the verified weights into it (eval mode).
+    The hyperparameters are checked against their ranges (``read_checkpoint_info``) and the module
+    they describe against the stored tensors' shapes before the module is built, so what is built
+    is never larger than what the file holds."""
     from safetensors.torch import load_file
 
     info = read_checkpoint_info(path)
     if expect is not None and info.architecture != expect:
         raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a {expect}", f"pass a {expect} checkpoint")
+    _check_shapes(path, info, _stored_shapes(path, info), _module_shapes(path, info))
     try:
         tensors = load_file(str(path))
     except Exception as exc:  # noqa: BLE001
@@ -199,21 +262,7 @@ def load_checkpoint(path: Path, *, expect: str | None = None, dtype: torch.dtype
         if values is None or scale is None or values.dtype != torch.int8 or scale.numel() != values.shape[0]:
             raise ModelError(f"checkpoint {path}: int8 tensor {name} or its scale is missing or malformed", "re-export it with this version of realtime")
         tensors[name] = dequantize_int8(values, scale)
-    try:
-        model = ARCHITECTURES[info.architecture](**info.hyperparameters)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"checkpoint {path} has hyperparameters this version cannot build ({exc})", "re-export it with this version of realtime") from None
+    model = ARCHITECTURES[info.architecture](**info.hyperparameters)
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise ModelError(
-            f"checkpoint {path} does not match the {info.architecture} architecture "
-            f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. {(missing or unexpected)[0]})",
-            "it was written by another version: re-export or re-train it",
-        )
-    for name, tensor in tensors.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise ModelError(f"checkpoint {path}: tensor {name} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}", "the hyperparameters and weights disagree: re-export it")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return model.to(dtype).eval(), info

@@ -11,6 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from realtime.models.hyperparameters import Real, Rule, Size, Whole
+
+# What a checkpoint's metadata may ask ``IdentityEncoder`` for (shipped: 128-D, 112×112, width 1).
+HYPERPARAMETERS: dict[str, Rule] = {
+    "embed_dim": Whole(1, 2048),
+    "input_size": Size(16, 512, 16),
+    "width": Real(0.0, 8.0),
+}
+
 
 def _conv_bn(in_channels: int, out_channels: int, kernel: int | tuple[int, int], stride: int = 1, *, groups: int = 1, act: bool = True) -> nn.Sequential:
     padding = (kernel // 2) if isinstance(kernel, int) else 0

@@ -13,6 +13,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from realtime.models.hyperparameters import OneOf, Rule, Whole
+
+# What a checkpoint's metadata may ask ``TargetAutoencoder`` for (trained here: 32 wide, 512, 2 people).
+HYPERPARAMETERS: dict[str, Rule] = {
+    "crop_size": OneOf((128, 256)),
+    "identities": Whole(1, 64),
+    "width": Whole(1, 512),
+    "bottleneck": Whole(1, 8192),
+}
+
 
 def _down(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 5, 2, 2), nn.LeakyReLU(0.1))
