@@ -1,6 +1,7 @@
-"""Any generator file → a backend-ready ``GeneratorSpec``: our checkpoints (.safetensors) and
-users' own ONNX swappers (through ``byo``), optionally pixel-boosted. The swap stage, build-engines
-and the benchmarks all load generators here, so a user's file goes everywhere ours goes."""
+"""Any generator file → a backend-ready ``GeneratorSpec``: our checkpoints (safetensors) and
+users' own ONNX swappers (through ``byo``; DeepFaceLive's .dfm files are ONNX), told apart by
+their content, optionally pixel-boosted. The swap stage, build-engines and the benchmarks all load
+generators here, so a user's file goes everywhere ours goes."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import cast
 
 from realtime.choices import TemplateName
-from realtime.config import SwapConfig
-from realtime.errors import ConfigError
+from realtime.config import SwapConfig, TrackConfig
+from realtime.errors import ConfigError, ModelError
 from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
+from realtime.models.formats import detect_model_format
 
 PIXEL_BOOSTS = (1, 2, 4)
 
@@ -35,7 +37,9 @@ class GeneratorRequest:
 
     @property
     def is_onnx(self) -> bool:
-        return self.path.suffix.lower() == ".onnx"
+        """Whether the file holds an ONNX model (read from its content: a .dfm is one);
+        ModelError when it is missing or neither an ONNX model nor a checkpoint."""
+        return detect_model_format(self.path, "generator") == "onnx"
 
 
 def load_spec(request: GeneratorRequest) -> GeneratorSpec:
@@ -85,14 +89,40 @@ def takes_identity(request: GeneratorRequest) -> bool:
 
 
 def generator_geometry(request: GeneratorRequest) -> tuple[int, TemplateName]:
-    """The crop size and template a generator file wants, without building it."""
+    """The crop size and template a generator file wants, without building it. ModelError, naming
+    the file and the size it declares, when faces cannot be aligned at that size."""
     if request.is_onnx:
         from realtime.byo.profiles import detect_profile
         from realtime.models.onnx.graph import inspect_onnx
 
-        binding = detect_profile(inspect_onnx(request.path, what="generator"), request.profile)
-        return binding.size * request.pixel_boost, binding.profile.template
-    from realtime.models.checkpoint import read_checkpoint_info
+        info = inspect_onnx(request.path, what="generator")
+        binding = detect_profile(info, request.profile)
+        declared = next((f"{i.name} {[d if d is not None else '?' for d in i.shape]}" for i in info.inputs if i.name == binding.target_input), binding.target_input)
+        size, template, what = binding.size, binding.profile.template, f"a {binding.profile.name} model whose input {declared} takes"
+    else:
+        from realtime.models.checkpoint import read_checkpoint_info
 
-    info = read_checkpoint_info(request.path)
-    return (info.crop_size or 256) * request.pixel_boost, cast("TemplateName", info.template or "arcface")
+        checkpoint = read_checkpoint_info(request.path)
+        size, template, what = checkpoint.crop_size or 256, cast("TemplateName", checkpoint.template or "arcface"), f"a {checkpoint.architecture} checkpoint for"
+    _check_crop_size(request, size, what)
+    return size * request.pixel_boost, template
+
+
+def _alignable(px: int) -> bool:
+    try:
+        TrackConfig(crop_size=px)
+    except ConfigError:
+        return False
+    return True
+
+
+def _check_crop_size(request: GeneratorRequest, size: int, what: str) -> None:
+    """The track stage's rule for crop sizes (``TrackConfig``), said about the file rather than
+    about a --crop-size flag the user never gave."""
+    boosted = size * request.pixel_boost
+    if _alignable(boosted):
+        return
+    boost = f" ({boosted} px with --pixel-boost {request.pixel_boost})" if request.pixel_boost > 1 else ""
+    fitting = [k for k in PIXEL_BOOSTS if _alignable(size * k)]
+    fix = f"run it with --pixel-boost {fitting[0]} ({size * fitting[0]} px crops)" if fitting else "use a model made for 128, 256 or 512 px crops"
+    raise ModelError(f"generator {request.path} is {what} {size} px crops{boost}, a size realtime cannot align faces at", fix)

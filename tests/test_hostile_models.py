@@ -224,3 +224,73 @@ def test_every_architecture_checks_its_hyperparameters(tmp_path, architecture, n
     load_checkpoint(path)  # the honest file loads
     with pytest.raises(ModelError, match=rf"bad metadata \(hyperparameters\.{name} "):
         load_checkpoint(_with_metadata(path, tmp_path / "bad.safetensors", **{name: value}))
+
+
+# --- formats by content, not by name ---------------------------------------------------------------
+
+
+def test_formats_are_read_from_content_whatever_the_name(tmp_path, small_aei):
+    from realtime.models.formats import detect_model_format, sniff_model_format
+    from realtime.testing_onnx import make_dfm_standin
+
+    dfm = make_dfm_standin(tmp_path / "celeb.dfm", size=128)
+    renamed_checkpoint = tmp_path / "looks_like.onnx"
+    renamed_checkpoint.write_bytes(small_aei.read_bytes())
+    renamed_onnx = tmp_path / "looks_like.safetensors"
+    renamed_onnx.write_bytes(dfm.read_bytes())
+    assert sniff_model_format(dfm) == "onnx" and sniff_model_format(renamed_onnx) == "onnx"
+    assert sniff_model_format(small_aei) == "safetensors" and sniff_model_format(renamed_checkpoint) == "safetensors"
+    junk = tmp_path / "weights.bin"
+    junk.write_bytes(b"\x08\x07garbage" * 10)
+    assert sniff_model_format(junk) is None
+    with pytest.raises(ModelError, match=r"generator .*weights\.bin is neither a realtime checkpoint nor an ONNX model \(it starts with b'\\x08\\x07garbag'\)"):
+        detect_model_format(junk, "generator")
+    cut = tmp_path / "cut.dfm"  # damaged, named: the ONNX reader says what is wrong with it
+    cut.write_bytes(dfm.read_bytes()[:-100])
+    assert sniff_model_format(cut) is None and detect_model_format(cut) == "onnx"
+
+
+def test_a_dfm_file_is_a_generator_and_a_renamed_checkpoint_still_loads(tmp_path, small_aei):
+    from realtime.generators import GeneratorRequest, generator_geometry, load_spec
+    from realtime.testing_onnx import make_dfm_standin
+
+    dfm = make_dfm_standin(tmp_path / "celeb.dfm", size=128)
+    assert generator_geometry(GeneratorRequest(dfm)) == (128, "ffhq")
+    assert load_spec(GeneratorRequest(dfm)).architecture == "onnx-dfm"
+    renamed = tmp_path / "aei.onnx"
+    renamed.write_bytes(small_aei.read_bytes())
+    assert load_spec(GeneratorRequest(renamed)).architecture == "aei_net"
+
+
+def test_each_reader_names_the_format_it_was_given_instead(tmp_path, small_aei):
+    from realtime.models.checkpoint import load_checkpoint
+    from realtime.testing_onnx import make_arcface_standin
+
+    onnx_file = make_arcface_standin(tmp_path / "encoder.safetensors")
+    with pytest.raises(ModelError, match=r"encoder\.safetensors is an ONNX model \(a DeepFaceLive \.dfm is one\), not a realtime checkpoint"):
+        load_checkpoint(onnx_file)
+    with pytest.raises(ModelError, match=r"aei\.safetensors is a realtime checkpoint \(safetensors\), not an ONNX model"):
+        load_onnx(small_aei)
+
+
+def test_an_identity_encoder_is_told_by_content(tmp_path):
+    from realtime.byo.swapper import OnnxIdentityEncoder
+    from realtime.still.image import load_identity_encoder
+    from realtime.testing_onnx import make_arcface_standin
+
+    encoder = make_arcface_standin(tmp_path / "w600k_r50.bin")
+    assert isinstance(load_identity_encoder(encoder), OnnxIdentityEncoder)
+
+
+def test_a_64_px_dfm_names_the_file_and_what_it_declares_not_a_flag(tmp_path, capsys):
+    from realtime.cli import main
+    from realtime.generators import GeneratorRequest, generator_geometry
+    from realtime.testing_onnx import make_dfm_standin
+
+    dfm = make_dfm_standin(tmp_path / "tiny.dfm", size=64)
+    with pytest.raises(ModelError, match=r"generator .*tiny\.dfm is a dfm model whose input in_face:0 \[1, 64, 64, 3\] takes 64 px crops, a size realtime cannot align faces at: run it with --pixel-boost 2 \(128 px crops\)"):
+        generator_geometry(GeneratorRequest(dfm))
+    assert generator_geometry(GeneratorRequest(dfm, pixel_boost=2)) == (128, "ffhq")
+    code = main(["run", "--input", "demo", "--output", "null", "--generator", str(dfm)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "tiny.dfm" in err[0] and "64 px" in err[0] and "--crop-size" not in err[0], err

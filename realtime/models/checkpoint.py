@@ -26,6 +26,7 @@ from torch import nn
 from realtime.errors import ModelError
 from realtime.models import aei_net, identity, target_autoencoder
 from realtime.models.aei_net import AEINet
+from realtime.models.formats import sniff_model_format
 from realtime.models.hyperparameters import Rule, hyperparameter_problem
 from realtime.models.identity import IdentityEncoder
 from realtime.models.target_autoencoder import TargetAutoencoder
@@ -164,6 +165,8 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
 
     if not path.is_file():
         raise ModelError(f"checkpoint {path} does not exist", "check the path, or train/build one first")
+    if sniff_model_format(path) == "onnx":
+        raise ModelError(f"{path} is an ONNX model (a DeepFaceLive .dfm is one), not a realtime checkpoint", "pass a .safetensors checkpoint written by realtime here (ONNX models go to --generator or --identity-encoder)")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}

@@ -38,7 +38,9 @@ def read_image(path: Path) -> np.ndarray:
 def load_identity_encoder(path: Path) -> torch.nn.Module:
     """Our identity encoder checkpoint (unit-norm embeddings), or a user's ArcFace ONNX (its raw
     embedding: the generator's identity head turns it into what that generator takes)."""
-    if path.suffix.lower() == ".onnx":
+    from realtime.models.formats import detect_model_format
+
+    if detect_model_format(path, "identity encoder") == "onnx":  # by content, not by name
         from realtime.byo.swapper import load_identity_encoder_onnx
 
         return load_identity_encoder_onnx(path)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from realtime.errors import ModelError
+from realtime.models.formats import sniff_model_format
 from realtime.models.onnx.ops import MAX_TENSOR_BYTES, OPS, Context, Value
 from realtime.models.weights import sha256_file
 
@@ -120,6 +121,8 @@ def read_model(path: Path, what: str = "model") -> Any:
     size = path.stat().st_size
     if size > MAX_ONNX_BYTES:
         raise ModelError(f"{path} is {size >> 20} MiB, more than one ONNX file can hold", "use the model's single-file export")
+    if sniff_model_format(path) == "safetensors":
+        raise ModelError(f"{what} {path} is a realtime checkpoint (safetensors), not an ONNX model", "pass it to --generator or --identity-encoder, which read checkpoints")
     try:
         model = onnx.load(str(path), load_external_data=False)  # reads this one file, nothing beside it
     except Exception as exc:  # noqa: BLE001 - protobuf raises several kinds for bad or truncated files
