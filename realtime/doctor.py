@@ -178,10 +178,14 @@ def check_backends() -> list[Check]:
 
 
 def find_user_models(places: list[Path]) -> list[Path]:
-    """ONNX files named, or found directly inside the folders named."""
+    """The files named, and every file directly inside the folders named, whatever their names:
+    what each one is, is read from its content (``check_user_models``)."""
     found: list[Path] = []
     for place in places:
-        found += sorted(place.glob("*.onnx")) if place.is_dir() else [place] if place.suffix.lower() == ".onnx" else []
+        if place.is_dir():
+            found += sorted(entry for entry in place.iterdir() if entry.is_file())
+        else:
+            found.append(place)
     return found
 
 
@@ -214,32 +218,53 @@ def parity_with_onnxruntime(module: OnnxModule, info: OnnxInfo) -> str:
 
 
 def check_user_models(places: list[Path]) -> list[Check]:
-    """Each user ONNX model: what it is to realtime (swapper profile or identity encoder), its
-    sha256 and the licence its family states; or why it cannot be used."""
-    from realtime.byo.profiles import ARCFACE_SHA256, detect_profile
-    from realtime.errors import ModelError
-    from realtime.models.onnx.graph import load_onnx
-
+    """Every file named or inside a folder named, one line each: what it is to realtime (a
+    swapper's profile, an identity encoder, a checkpoint of ours) with its sha256 and licence, or
+    why it cannot be used. A bad file never stops the list, and classifying reads a few bytes of
+    each: only a file that is a model is loaded (one at a time, within the loaders' caps)."""
     checks = []
     for path in find_user_models(places):
         try:
-            module, info = load_onnx(path)
-        except ModelError as exc:
-            checks.append(Check("warn", "user model", f"{path}: {exc}"))
-            continue
-        runs = f"{sum(info.ops.values())} ops after folding ({', '.join(sorted(info.ops))}); {parity_with_onnxruntime(module, info)}"
-        shape = info.inputs[0].shape if len(info.inputs) == 1 else ()
-        if len(info.inputs) == 1 and len(shape) == 4 and shape[1] == 3:
-            licence = ARCFACE_SHA256.get(info.sha256, ("", "realtime cannot tell this file's licence; check it before use"))[1]
-            checks.append(Check("ok", "user model", f"{path}: identity encoder ({shape[2]}×{shape[3]}), sha256 {info.sha256[:12]}…; {licence}; {runs}"))
-            continue
-        try:
-            binding = detect_profile(info)
-        except ModelError as exc:
-            checks.append(Check("warn", "user model", f"{path}: {exc}"))
-            continue
-        checks.append(Check("ok", "user model", f"{path}: {binding.profile.name} ({binding.size} px, {binding.profile.template} crops), sha256 {info.sha256[:12]}…; {binding.profile.licence}; {runs}"))
+            checks.append(_describe_user_model(path))
+        except Exception as exc:  # noqa: BLE001 - a report, not a run: say why, then the next file
+            from realtime.errors import RealtimeError
+
+            why = str(exc) if isinstance(exc, RealtimeError) else f"cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})"
+            why = (why[len(str(path)) :].lstrip(": ") if why.startswith(str(path)) else why).replace(str(path), path.name)  # in full once, in front
+            checks.append(Check("warn", "user model", f"{path}: {why}"))
     return checks
+
+
+def _describe_user_model(path: Path) -> Check:
+    from realtime.models.formats import describe_format, sniff_model_format
+
+    if not path.is_file():
+        return Check("warn", "user model", f"{path}: does not exist")
+    found = sniff_model_format(path)
+    if found == "onnx":
+        return _describe_onnx(path)
+    if found == "safetensors":
+        from realtime.models.checkpoint import verify_checkpoint
+
+        info = verify_checkpoint(path)
+        size = f"{info.crop_size} px" if info.crop_size else f"{info.embed_dim}-D embedding" if info.embed_dim else "no size"
+        steps = f", {info.training['steps']} training steps" if "steps" in info.training else ""
+        return Check("ok", "user model", f"{path}: realtime checkpoint, {info.architecture} ({size}){steps}, checksum ok")
+    return Check("warn", "user model", f"{path}: {describe_format(None)}, skipped ({path.stat().st_size} bytes)")
+
+
+def _describe_onnx(path: Path) -> Check:
+    from realtime.byo.profiles import ARCFACE_SHA256, detect_profile
+    from realtime.models.onnx.graph import load_onnx
+
+    module, info = load_onnx(path)
+    runs = f"{sum(info.ops.values())} ops after folding ({', '.join(sorted(info.ops))}); {parity_with_onnxruntime(module, info)}"
+    shape = info.inputs[0].shape if len(info.inputs) == 1 else ()
+    if len(info.inputs) == 1 and len(shape) == 4 and shape[1] == 3:
+        licence = ARCFACE_SHA256.get(info.sha256, ("", "realtime cannot tell this file's licence; check it before use"))[1]
+        return Check("ok", "user model", f"{path}: identity encoder ({shape[2]}×{shape[3]}), sha256 {info.sha256[:12]}…; {licence}; {runs}")
+    binding = detect_profile(info)
+    return Check("ok", "user model", f"{path}: {binding.profile.name} ({binding.size} px, {binding.profile.template} crops), sha256 {info.sha256[:12]}…; {binding.profile.licence}; {runs}")
 
 
 CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_backends, check_models, check_shipped_models, check_cameras, check_virtual_camera]

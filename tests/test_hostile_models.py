@@ -294,3 +294,58 @@ def test_a_64_px_dfm_names_the_file_and_what_it_declares_not_a_flag(tmp_path, ca
     code = main(["run", "--input", "demo", "--output", "null", "--generator", str(dfm)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "tiny.dfm" in err[0] and "64 px" in err[0] and "--crop-size" not in err[0], err
+
+
+# --- realtime doctor --models DIR ------------------------------------------------------------------
+
+
+def test_doctor_lists_every_file_in_a_folder_with_the_bad_ones_marked_and_why(tmp_path, small_aei, monkeypatch):
+    import realtime.models.onnx.graph as graph
+    from realtime.doctor import check_user_models
+    from realtime.testing_onnx import make_arcface_standin, make_dfm_standin
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    make_dfm_standin(folder / "celeb.dfm", size=128)
+    make_arcface_standin(folder / "encoder.onnx")
+    (folder / "odd.onnx").write_bytes((folder / "encoder.onnx").read_bytes())  # its reader fails unexpectedly (below)
+    (folder / "aei.safetensors").write_bytes(small_aei.read_bytes())
+    _with_metadata(small_aei, folder / "hostile.safetensors", gen_width=1_000_000)
+    _model([helper.make_node("Constant", [], ["k"], value=_external("k")), helper.make_node("Add", ["x", "k"], ["y"])], folder=folder, name="external.onnx")
+    (folder / "notes.md").write_text("# my models\n")
+    (folder / "empty.onnx").write_bytes(b"")
+    real = graph.load_onnx
+
+    def load_onnx(path, what="model"):
+        if path.name == "odd.onnx":
+            raise RuntimeError("boom")
+        return real(path, what)
+
+    monkeypatch.setattr(graph, "load_onnx", load_onnx)
+    checks = check_user_models([folder])
+    by_name = {Path(c.detail.split(": ")[0]).name: c for c in checks}
+    assert sorted(by_name) == sorted(p.name for p in folder.iterdir()) and len(checks) == len(by_name)
+    assert by_name["celeb.dfm"].status == "ok" and "dfm (128 px, ffhq crops)" in by_name["celeb.dfm"].detail
+    assert by_name["encoder.onnx"].status == "ok" and "identity encoder (112×112)" in by_name["encoder.onnx"].detail
+    assert by_name["aei.safetensors"].status == "ok" and "realtime checkpoint, aei_net (128 px), checksum ok" in by_name["aei.safetensors"].detail
+    assert by_name["hostile.safetensors"].status == "warn" and "hyperparameters.gen_width 1000000" in by_name["hostile.safetensors"].detail
+    assert by_name["external.onnx"].status == "warn" and "keeps its data in another file" in by_name["external.onnx"].detail
+    assert by_name["notes.md"].status == "warn" and "neither a realtime checkpoint nor an ONNX model" in by_name["notes.md"].detail
+    assert by_name["empty.onnx"].status == "warn" and "neither" in by_name["empty.onnx"].detail
+    assert by_name["odd.onnx"].status == "warn" and "cannot be read (RuntimeError: boom)" in by_name["odd.onnx"].detail
+    assert all(c.detail.count(str(folder)) == 1 for c in checks)  # each file named in full once
+
+
+def test_doctor_classifies_big_files_without_reading_them_into_memory(tmp_path):
+    """Two 1 GiB files (sparse: no disk used) named like models: neither is loaded to be told."""
+    from realtime.doctor import check_user_models
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("big.onnx", "big.dfm", "big.safetensors"):
+        with (folder / name).open("wb") as handle:
+            handle.truncate(1 << 30)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    checks = check_user_models([folder])
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
+    assert len(checks) == 3 and all(c.status == "warn" and "neither" in c.detail for c in checks)

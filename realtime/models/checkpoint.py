@@ -67,11 +67,15 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """A content hash over names, dtypes, shapes and bytes, in name order."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        tensor = tensors[name].detach().contiguous().cpu()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        # reshape(-1) first: a 0-d tensor (BatchNorm's counter) cannot be viewed as bytes
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        _digest_tensor(digest, name, tensors[name])
     return digest.hexdigest()
+
+
+def _digest_tensor(digest: Any, name: str, tensor: torch.Tensor) -> None:
+    tensor = tensor.detach().contiguous().cpu()
+    digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+    # reshape(-1) first: a 0-d tensor (BatchNorm's counter) cannot be viewed as bytes
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
 
 
 def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,6 +245,26 @@ def _check_shapes(path: Path, info: CheckpointInfo, stored: dict[str, tuple[int,
     for name, shape in stored.items():
         if shape != expected[name]:
             raise ModelError(f"checkpoint {path}: tensor {name} has shape {shape}, the model expects {expected[name]}", "the hyperparameters and weights disagree: re-export it")
+
+
+def verify_checkpoint(path: Path) -> CheckpointInfo:
+    """What ``load_checkpoint`` checks, without building the module: the metadata, the module's
+    shapes against the stored tensors', and the checksum, read one tensor at a time (memory: the
+    largest tensor, never the whole file). For ``doctor``."""
+    from safetensors import safe_open
+
+    info = read_checkpoint_info(path)
+    _check_shapes(path, info, _stored_shapes(path, info), _module_shapes(path, info))
+    digest = hashlib.sha256()
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            for name in sorted(handle.keys()):  # noqa: SIM118 - a safetensors handle, not a dict
+                _digest_tensor(digest, name, handle.get_tensor(name))
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"checkpoint {path} is truncated or damaged ({str(exc).splitlines()[0][:100]})", "re-download or re-train it") from None
+    if digest.hexdigest() != info.tensors_sha256:
+        raise ModelError(f"checkpoint {path} failed its checksum", "the weights were changed or damaged: re-download or re-train it")
+    return info
 
 
 def load_checkpoint(path: Path, *, expect: str | None = None, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, CheckpointInfo]:

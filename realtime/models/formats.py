@@ -5,7 +5,7 @@ Both formats are recognised from a few bytes, in bounded memory whatever the fil
 safetensors by its header (an 8-byte little-endian length, then a JSON object that fits the file);
 ONNX by walking the top-level protobuf fields of a ModelProto from the first byte to the last,
 reading each tag and length and skipping over the bytes (the graph, megabytes of weights, is one
-field), with a graph among them.
+field), with a graph among them. Fields newer than this reader are skipped as protobuf would.
 """
 
 from __future__ import annotations
@@ -54,12 +54,20 @@ def _is_onnx(handle: BinaryIO, size: int) -> bool:
         if handle.tell() == size:
             return seen_graph
         tag = _varint(handle)
-        if tag is None or _ONNX_FIELDS.get(tag >> 3) != tag & 7:
-            return False
-        if tag & 7 == 0:
+        if tag is None or tag >> 3 == 0 or _ONNX_FIELDS.get(tag >> 3, tag & 7) != tag & 7:
+            return False  # a field a ModelProto cannot have, or a known one of the wrong kind
+        wire = tag & 7
+        if wire == 0:
             if _varint(handle) is None:
                 return False
             continue
+        if wire in (1, 5):  # fixed 64 and 32 bits: fields newer than this reader
+            handle.seek(8 if wire == 1 else 4, 1)
+            if handle.tell() > size:
+                return False
+            continue
+        if wire != 2:
+            return False
         length = _varint(handle)
         if length is None or handle.tell() + length > size:
             return False

@@ -121,8 +121,11 @@ def read_model(path: Path, what: str = "model") -> Any:
     size = path.stat().st_size
     if size > MAX_ONNX_BYTES:
         raise ModelError(f"{path} is {size >> 20} MiB, more than one ONNX file can hold", "use the model's single-file export")
-    if sniff_model_format(path) == "safetensors":
+    found = sniff_model_format(path)  # a few bytes: nothing else is read into memory unless it is ONNX
+    if found == "safetensors":
         raise ModelError(f"{what} {path} is a realtime checkpoint (safetensors), not an ONNX model", "pass it to --generator or --identity-encoder, which read checkpoints")
+    if found is None:
+        raise ModelError(f"{path} is not a readable ONNX file (its bytes are not an ONNX model's fields, or it is cut short)", "check that the download or copy is complete")
     try:
         model = onnx.load(str(path), load_external_data=False)  # reads this one file, nothing beside it
     except Exception as exc:  # noqa: BLE001 - protobuf raises several kinds for bad or truncated files
