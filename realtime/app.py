@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from realtime.config import COVERING, Config, resolve_face_safety
+from realtime.config import COVERING, Config, resolve_face_safety, resolve_others
 from realtime.errors import ConfigError
 from realtime.gpu.gate import stream_states
 from realtime.io.sinks import FileSink, SinkSpec, make_sinks, parse_sink_spec
@@ -95,6 +95,7 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
     asynchronous = plan.policy == "latest_wins" if mode == "auto" else mode == "async"
     safety = resolve_face_safety(config.safety.face_safety, live=plan.policy == "latest_wins") if config.swap.generator else "reveal"
     cover_lost_s = config.safety.cover_lost_s if safety in COVERING else None
+    others = resolve_others(config.safety.others, safety)
     stages: list[Stage] = [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track, cover_lost_s=cover_lost_s)]
     if config.swap.generator:
         from realtime.stages.blend import BlendControls, BlendStage, resolve_blend_device
@@ -112,8 +113,9 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
         blend = BlendStage(
             BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size,
             engines_dir=config.swap.engines_dir, face_safety=safety, hold_s=config.safety.cover_lost_s, swap_controls=swap_controls,
+            others=others,
         )
-        stages += [SwapStage(config.swap, config.track, config.detect, frames=frames, controls=swap_controls), blend]
+        stages += [SwapStage(config.swap, config.track, config.detect, frames=frames, controls=swap_controls, others=others), blend]
     return stages
 
 

@@ -48,6 +48,8 @@ class Face:
     by the face-safety policy), 'live' (seen within the coast time) or 'lost' (missed for longer).
     ``confirmed_for_s``: how long the track has been confirmed (established faces are swapped
     first). ``blended`` is set by the blend stage on each face it composited into the frame.
+    ``other`` is set by the swap stage on a face it does not serve because every slot of
+    ``--max-faces`` is taken (a passer-by): ``--others`` says whether it is swapped, covered or shown.
     """
 
     track_id: int
@@ -67,6 +69,7 @@ class Face:
     state: FaceState = "live"
     confirmed_for_s: float = 0.0
     blended: bool = False
+    other: bool = False  # over --max-faces, not the wearer's: --others decides what the viewer sees
 
     @property
     def area(self) -> float:
@@ -97,6 +100,9 @@ class FrameBundle:
     faces: list[Face] = field(default_factory=list)  # confirmed tracks ('live' or 'lost')
     tentative_faces: list[Face] = field(default_factory=list)  # new faces not yet confirmed (never swapped)
     scene_cut: bool = False  # the tracker found a cut before this frame and ended every track
+    # No face on this frame can be located: a cut ended every track and the detector has not yet
+    # reported on a frame of the new shot. Under a covering policy the whole picture is covered.
+    blind: bool = False
     swap_version: int | None = None  # the live swap choices this frame was swapped under (control panel)
     input_preview: np.ndarray | None = None  # a small copy of the input, made only while the panel shows it
     failed_stages: list[str] = field(default_factory=list)

@@ -27,6 +27,7 @@ from realtime.choices import (  # noqa: F401 - re-exported: the options' types l
     DetectMode,
     ErrorPolicy,
     FaceSafety,
+    Others,
     OutputErrorPolicy,
     Pace,
     QueuePolicy,
@@ -251,6 +252,13 @@ class SafetyConfig:
     cover_lost_s: float = option(
         1.0, "how long a lost face stays held or covered after the detector last saw it (then its track ends)", metavar="S",
     )
+    others: Others = option(
+        "auto",
+        "faces past --max-faces (a passer-by, a guest: every slot is taken by faces swapped longer): 'cover' "
+        "covers them as --face-safety covers ('hold' blurs them), 'reveal' leaves them as they are, 'swap' swaps "
+        "them too (more generator work on a crowded frame); 'auto': 'cover' under a covering --face-safety, "
+        "else 'reveal'",
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.cover_lost_s <= 30.0:
@@ -262,6 +270,19 @@ def resolve_face_safety(choice: str, *, live: bool) -> str:
     if choice == "auto":
         return "hold" if live else "reveal"
     return choice
+
+
+def resolve_others(choice: str, face_safety: str) -> str:
+    """``auto``: faces past --max-faces are covered when ``face_safety`` (resolved) covers, else shown."""
+    if choice == "auto":
+        return "cover" if face_safety in COVERING else "reveal"
+    return choice
+
+
+# The landmarker looks for this many faces more than --max-faces: a face over the limit must be
+# seen to be covered. MediaPipe runs its face detector whenever it tracks fewer faces than it may
+# find, so with room for more it also finds a new shot's face on the very frame of a cut.
+FACES_SEEN_PAST_MAX = 2
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ Reads ``frame``, ``frame_id``, ``media_time_s``. Writes ``detections`` (a list, 
 when the landmarker produced a result for this step; None when it did not run or has nothing new)
 and ``detections_media_time_s`` (the frame time the result belongs to).
 
+The landmarker is asked for ``FACES_SEEN_PAST_MAX`` more faces than ``--max-faces``: the faces
+over the limit are tracked too, so the face-safety policy can cover them (``--others``).
+
 Synchronous mode runs the landmarker in the frame's path every ``detect_every`` frames.
 Asynchronous mode runs it on a thread beside the pipeline: the stage hands it the newest frame
 and picks up whatever result is ready, so no frame ever waits ~12 ms for the landmarker; the
@@ -12,6 +15,7 @@ track stage predicts the faces forward to each frame's time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -20,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.bundle import Detection, FrameBundle, StageTiming
-from realtime.config import DetectConfig
+from realtime.config import FACES_SEEN_PAST_MAX, DetectConfig
 from realtime.models.landmarker import FaceLandmarkerModel, LandmarkerOptions
 from realtime.models.weights import resolve_face_landmarker
 from realtime.pipeline.stage import Stage
@@ -117,7 +121,8 @@ class DetectStage(Stage):
         self.config = config
         self.asynchronous = asynchronous
         self.model_path = model_path
-        self.options = landmarker_options(config)
+        # more faces than are swapped: a face over --max-faces is seen, so it can be covered
+        self.options = dataclasses.replace(landmarker_options(config), max_faces=config.max_faces + FACES_SEEN_PAST_MAX)
         self._model: FaceLandmarkerModel | None = None
         self._worker: _AsyncLandmarker | None = None
         self.small_faces_ignored = 0

@@ -9,6 +9,10 @@ empty lists and passes through unswapped.
 
 At a cut every track ends and no id carries over; detections taken before the cut (the async
 detector delivers late) are dropped, so a face from the last shot is never pasted into the new one.
+Under a covering policy the frame is ``blind`` from the cut until the detector has reported on a
+frame of the new shot: nobody knows yet where the new shot's faces are, so the blend covers the
+whole picture rather than show them (one or two frames with the async detector, none in sync).
+The first frames of a run, before the detector's first report, are blind for the same reason.
 
 The tracker (``FaceTracker``) keeps stable ids across frames, births and deaths with hysteresis,
 fades in and out.
@@ -195,7 +199,7 @@ class TrackStage(Stage):
     name = "track"
     reads = ("frame", "detections", "detections_media_time_s", "media_time_s")
     writes = (
-        "faces", "tentative_faces", "scene_cut", "faces.track_id", "faces.landmarks", "faces.raw_landmarks", "faces.box",
+        "faces", "tentative_faces", "scene_cut", "blind", "faces.track_id", "faces.landmarks", "faces.raw_landmarks", "faces.box",
         "faces.alpha", "faces.crop_from_frame", "faces.frame_from_crop", "faces.crop_size", "faces.state", "faces.confirmed_for_s",
     )
 
@@ -206,6 +210,9 @@ class TrackStage(Stage):
         self.scene_cuts = 0
         self._thumbnail: np.ndarray | None = None
         self._cut_at_s = float("-inf")
+        # from the start and from each cut, until the detector reports on a frame of the (new) shot
+        self._blind = cover_lost_s is not None
+        self.blind_frames = 0
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         if self.config.scene_cut > 0:
@@ -214,11 +221,16 @@ class TrackStage(Stage):
                 self.tracker.end_all(bundle.media_time_s)
                 self.scene_cuts += 1
                 self._cut_at_s = bundle.media_time_s
+                self._blind = self.tracker.cover_lost_s is not None
                 bundle.scene_cut = True
             self._thumbnail = current
         detections, t_detected = bundle.detections, bundle.detections_media_time_s
         if detections is not None and (t_detected if t_detected is not None else bundle.media_time_s) < self._cut_at_s:
             detections = None  # seen in the last shot
+        if detections is not None:
+            self._blind = False  # the detector has looked at the new shot: its faces are tracked from here
+        bundle.blind = self._blind
+        self.blind_frames += self._blind
         bundle.faces = self.tracker.step(detections, t_detected, bundle.media_time_s)
         bundle.tentative_faces = self.tracker.tentative
         if not bundle.faces:
@@ -234,4 +246,5 @@ class TrackStage(Stage):
             "tracks_started": self.tracker.tracks_started,
             "scene_cuts": self.scene_cuts,
             "tracks_ended_by_cuts": self.tracker.tracks_ended_by_cuts,
+            "frames_covered_whole_after_cuts": self.blind_frames,
         }

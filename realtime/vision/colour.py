@@ -41,6 +41,15 @@ def from_lab(lab: np.ndarray) -> np.ndarray:
 MIN_STATS_PIXELS = 16  # fewer mask pixels than this: no statistics, the crop keeps its colour
 STD_EPSILON = 1e-3  # added to every std, so a flat patch never divides by zero
 MAX_GAIN = 2.0  # a std ratio is clamped to [1/MAX_GAIN, MAX_GAIN]: a flat crop is never blown into noise
+# A face's mean lightness moves well under 1 L unit from frame to frame (noise, talking, slow light);
+# a camera flash or an exposure step moves it by 15-40 at once. Smoothed statistics would lag such a
+# jump for several frames (a dark oval on a bright face), so past this the smoother starts afresh.
+EXPOSURE_JUMP_L = 8.0
+
+
+def exposure_jumped(smoothed_l: float, new_l: float) -> bool:
+    """Whether the face's mean lightness moved too far at once for smoothing to follow (a flash)."""
+    return abs(new_l - smoothed_l) > EXPOSURE_JUMP_L
 
 
 def smoothing_weight(dt_s: float, time_constant_s: float) -> float:
@@ -76,7 +85,7 @@ class ColourSmoother:
 
     def update(self, track_id: int, t_s: float, stats: ColourStats) -> ColourStats:
         previous = self.state.get(track_id)
-        if previous is None or self.time_constant_s <= 0:
+        if previous is None or self.time_constant_s <= 0 or exposure_jumped(float(previous[1].mean[0]), float(stats.mean[0])):
             smoothed = stats
         else:
             t_previous, old = previous

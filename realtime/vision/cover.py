@@ -19,6 +19,9 @@ GROW = 0.15
 FEATHER = 0.12
 BLUR_CELLS = 6
 PIXEL_CELLS = 12
+# A whole frame is covered in cells this size: the smallest face the detector keeps (eyes 24 px
+# apart, ~60 px wide) falls within two of them, so no face anywhere in the picture can be told.
+FRAME_CELL_PX = 48
 Box = tuple[float, float, float, float]
 
 
@@ -45,10 +48,11 @@ def feather_weights(inner: tuple[int, int, int, int], outer: tuple[int, int, int
     return np.clip(1.0 - distance / max(feather_px, 1.0), 0.0, 1.0).astype(np.float32)
 
 
-def cell_picture(region: np.ndarray, mode: CoverMode) -> np.ndarray:
-    """``region`` (H×W×3 uint8) rebuilt from the mean colours of a few cells, blurred or in blocks."""
+def cell_picture(region: np.ndarray, mode: CoverMode, cells: int | None = None) -> np.ndarray:
+    """``region`` (H×W×3 uint8) rebuilt from the mean colours of a few cells (``cells`` along the
+    longer side; default: the face cover's), blurred or in blocks."""
     height, width = region.shape[:2]
-    cells = BLUR_CELLS if mode == "blur" else PIXEL_CELLS
+    cells = cells or (BLUR_CELLS if mode == "blur" else PIXEL_CELLS)
     scale = cells / max(height, width)
     small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
     small = cv2.resize(region, (small_w, small_h), interpolation=cv2.INTER_AREA)
@@ -82,3 +86,10 @@ def cover_face(frame: np.ndarray, box: Box, mode: CoverMode, *, grow: float = GR
     weights = feather_weights(inner, outer, feather_px)
     region[...] = cv2.blendLinear(picture, np.ascontiguousarray(region), weights, 1.0 - weights)
     return inner
+
+
+def cover_frame(frame: np.ndarray, mode: CoverMode) -> None:
+    """Cover all of ``frame`` (H×W×3 uint8, in place): a cut whose faces are not located yet."""
+    height, width = frame.shape[:2]
+    cells = max(BLUR_CELLS if mode == "blur" else PIXEL_CELLS, -(-max(height, width) // FRAME_CELL_PX))
+    frame[...] = cell_picture(frame, mode, cells)

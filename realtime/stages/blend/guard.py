@@ -6,6 +6,10 @@ on its frame. Under 'reveal' the real face shows (today's fade). Under 'blur' an
 is covered. Under 'hold' the face's last swap is pasted again along the track's predicted motion
 for at most ``--cover-lost-s``, and a face with no swap to hold is blurred.
 
+Faces over ``--max-faces`` (marked ``other`` by the swap stage) follow ``--others``: 'cover' treats
+them as any unswapped face, 'reveal' leaves them as they are. A ``blind`` frame (a cut whose new
+faces the detector has not reported yet) is covered whole under a covering policy.
+
 ``FaceGuard`` only decides (``plan``) and remembers (``remember``, ``forget``); the blend stage
 draws what it decides, so the decision is testable without pixels.
 """
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime.bundle import Face, FrameBundle
-from realtime.choices import CoverAction
+from realtime.choices import CoverAction, CoverMode
 
 Action = CoverAction
 # stages whose failure leaves a frame's faces unswapped: the guard covers every face the frame has
@@ -40,18 +44,30 @@ class Cover:
 
 
 class FaceGuard:
-    def __init__(self, policy: str, hold_s: float) -> None:
+    def __init__(self, policy: str, hold_s: float, others: str = "cover") -> None:
         if policy not in ("reveal", "hold", "blur", "pixelate"):
             raise ValueError(f"unknown face-safety policy {policy!r}")
+        if others not in ("swap", "cover", "reveal"):
+            raise ValueError(f"unknown --others choice {others!r}")
         self.policy = policy
         self.hold_s = hold_s
+        self.others = others
         self._held: dict[int, HeldSwap] = {}
         self._last_faces: list[Face] = []
         self.covered: dict[str, int] = {"hold": 0, "blur": 0, "pixelate": 0}
+        self.others_covered = 0  # faces over --max-faces covered (face × frame)
+        self.others_revealed = 0
+        self.frames_covered_whole = 0
 
     @property
     def active(self) -> bool:
         return self.policy != "reveal"
+
+    def frame_cover(self, bundle: FrameBundle) -> CoverMode | None:
+        """How to cover the whole of a ``blind`` frame (None: it is not blind, or nothing covers)."""
+        if not bundle.blind or not self.active:
+            return None
+        return "pixelate" if self.policy == "pixelate" else "blur"
 
     def faces_at_risk(self, bundle: FrameBundle) -> list[Face]:
         """Every face on the frame that the blend has not composited. When the track stage failed
@@ -63,10 +79,15 @@ class FaceGuard:
 
     def plan(self, bundle: FrameBundle) -> list[Cover]:
         """What to draw over each unswapped face of ``bundle`` (nothing under 'reveal')."""
-        if not self.active:
-            return []
         covers = []
         for face in self.faces_at_risk(bundle):
+            if face.other and self.others != "cover":
+                self.others_revealed += self.others == "reveal"
+                continue
+            if not self.active:
+                if face.other:  # --others cover under 'reveal': a passer-by is still covered
+                    covers.append(Cover(face, "blur"))
+                continue
             if self.policy != "hold":
                 covers.append(Cover(face, self.policy))  # type: ignore[arg-type]
                 continue
@@ -97,3 +118,4 @@ class FaceGuard:
     def count(self, covers: list[Cover]) -> None:
         for cover in covers:
             self.covered[cover.action] += 1
+            self.others_covered += cover.face.other

@@ -20,7 +20,7 @@ import torch
 from realtime.bundle import Face
 from realtime.config import BlendConfig
 from realtime.vision.align import apply_affine, shift_affine
-from realtime.vision.colour import MAX_GAIN, MIN_STATS_PIXELS, STATS_STEP
+from realtime.vision.colour import EXPOSURE_JUMP_L, MAX_GAIN, MIN_STATS_PIXELS, STATS_STEP
 from realtime.vision.composite_torch import (
     box_of,
     colour_apply,
@@ -158,12 +158,14 @@ def compile_crop_core(shape: RegionShape, device: torch.device | str) -> CropCor
 
 def _match_colour(original: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor, state: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """LAB mean/std transfer inside the mask; the target's statistics are smoothed by ``weight``
-    (1: per frame) unless the state has not started yet. Too few mask pixels: no change."""
+    (1: per frame) unless the state has not started yet or the face's lightness jumped by more than
+    ``EXPOSURE_JUMP_L`` (a flash: the statistics start afresh). Too few mask pixels: no change."""
     step = STATS_STEP
     small_mask = mask[step // 2 :: step, step // 2 :: step].contiguous()
     stats = colour_statistics(generated, original, small_mask, step)
     started = state[2, 0] > 0
-    w = torch.where(started, weight, torch.ones_like(weight))
+    steady_light = (stats[0, 0] - state[0, 0]).abs() <= EXPOSURE_JUMP_L  # a flash starts the statistics afresh
+    w = torch.where(started & steady_light, weight, torch.ones_like(weight))
     target = state[:2] + w * (stats[:2] - state[:2])
     gain = (target[1] / stats[3]).clamp(1.0 / MAX_GAIN, MAX_GAIN)
     applied = colour_apply(generated, torch.stack([stats[2], gain, target[0]]))

@@ -33,7 +33,7 @@ from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
 from realtime.stages.blend.cpu import CpuBlender
 from realtime.stages.blend.guard import Cover, FaceGuard
 from realtime.stages.swap.controls import SwapControls
-from realtime.vision.cover import cover_face, covered_box
+from realtime.vision.cover import cover_face, cover_frame, covered_box
 
 if TYPE_CHECKING:
     from realtime.stages.blend.gpu import GpuBlender
@@ -68,6 +68,7 @@ class BlendStage(Stage):
         "frame", "device_frame", "media_time_s", "failed_stages", "faces", "tentative_faces", "faces.swapped_crop",
         "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "faces.landmarks",
         "faces.crop_from_frame", "faces.frame_from_crop", "faces.alpha", "faces.track_id", "faces.box", "faces.state",
+        "faces.other", "blind",
     )
     # on the GPU path ``frame`` is replaced by the composite's host copy, which ``frame_ready`` guards
     writes = ("frame", "frame_ready", "faces.blended")
@@ -75,7 +76,7 @@ class BlendStage(Stage):
     def __init__(
         self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256,
         frame_size: tuple[int, int] | None = None, engines_dir: str | None = None,
-        face_safety: str = "reveal", hold_s: float = 1.0, swap_controls: SwapControls | None = None,
+        face_safety: str = "reveal", hold_s: float = 1.0, swap_controls: SwapControls | None = None, others: str = "cover",
     ) -> None:
         self.controls = controls or BlendControls(BlendConfig())
         self.device = device
@@ -84,7 +85,7 @@ class BlendStage(Stage):
         self.engines_dir = engines_dir  # where build-engines saved the fused kernels ('auto' fusing)
         self.fused_kernels: str | None = None  # how fusing started: the saved file, or why not
         self.cpu = CpuBlender()
-        self.guard = FaceGuard(face_safety, hold_s)
+        self.guard = FaceGuard(face_safety, hold_s, others)
         self.swap_controls = swap_controls  # the operator's privacy switch and per-person choices
         self.cover_failures = 0
         self._gpu: GpuBlender | None = None
@@ -147,19 +148,24 @@ class BlendStage(Stage):
     def _protect(self, bundle: FrameBundle, settings: BlendConfig) -> None:
         """The face-safety policy over every face this frame did not get a swap on."""
         covers = self.guard.plan(bundle)
+        whole = self.guard.frame_cover(bundle)
         self.guard.remember(bundle)
         choice = self.swap_controls.snapshot() if self.swap_controls is not None else None
         if choice is not None and choice.mode == "original":
-            covers = []  # the operator chose to show faces as they are
+            covers, whole = [], None  # the operator chose to show faces as they are
         elif choice is not None and choice.mode == "blur":
             covers = [Cover(face, "blur") for face in [*bundle.faces, *bundle.tentative_faces]]
+            whole = "blur" if bundle.blind else None
         elif choice is not None and choice.per_track:
             covers = [c for c in covers if not choice.wears_nothing(c.face.track_id)]
-        if not covers:
+        if not covers and whole is None:
             return
         if bundle.frame_ready is not None:  # the GPU's composite is still on its way to the host
             bundle.wait_for_frame()
             bundle.frame_ready = None
+        if whole is not None:  # where the new shot's faces are is not known yet: nothing of it shows
+            cover_frame(bundle.frame, whole)
+            self.guard.frames_covered_whole += 1
         for cover in covers:
             try:
                 self._draw(bundle, cover, settings)
@@ -185,6 +191,10 @@ class BlendStage(Stage):
         info: dict[str, object] = {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
         info["face_safety"] = self.guard.policy
         info["faces_covered"] = dict(self.guard.covered)
+        info["others"] = self.guard.others
+        info["others_covered"] = self.guard.others_covered
+        info["others_revealed"] = self.guard.others_revealed
+        info["frames_covered_whole"] = self.guard.frames_covered_whole
         info["cover_failures"] = self.cover_failures
         if self._gpu is not None:
             info["shapes_built_live"] = self._gpu.shapes_built_live  # face sizes not built ahead: one slow frame each

@@ -17,7 +17,7 @@ the generator (``choose_faces``: established, then larger), and any count is spl
 sizes (``split_batches``), so more tracks than batches is never an error.
 """
 
-from realtime.stages.swap.batching import batch_bucket, choose_faces, split_batches
+from realtime.stages.swap.batching import batch_bucket, choose_faces, others_of, split_batches
 from realtime.stages.swap.stage import SwapStage, to_images
 
-__all__ = ["SwapStage", "batch_bucket", "choose_faces", "split_batches", "to_images"]
+__all__ = ["SwapStage", "batch_bucket", "choose_faces", "others_of", "split_batches", "to_images"]

@@ -34,3 +34,14 @@ def split_batches(count: int, built: list[int]) -> list[tuple[int, int]]:
     if remaining > 0:
         chunks.append((next(size for size in sizes if size >= remaining), remaining))
     return chunks
+
+
+def others_of(faces: list[Face], tentative: list[Face], chosen: list[Face], limit: int) -> list[Face]:
+    """The faces the swap does not serve because all ``limit`` slots are taken (a passer-by, a
+    guest): seen faces (live or new) not among ``chosen``. None while a slot is free: a new face
+    may be the wearer's, and stays covered until it is swapped. A lost face is never an 'other':
+    it is a wearer the detector missed, and stays held or covered."""
+    if len(chosen) < limit:
+        return []
+    served = {id(face) for face in chosen}
+    return [face for face in [*faces, *tentative] if id(face) not in served and face.state != "lost"]

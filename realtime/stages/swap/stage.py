@@ -22,7 +22,7 @@ from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import PrecisionReference, select_runner
 from realtime.inference.spec import GeneratorSpec, Runner
 from realtime.pipeline.stage import Stage
-from realtime.stages.swap.batching import batch_bucket, choose_faces, split_batches
+from realtime.stages.swap.batching import batch_bucket, choose_faces, others_of, split_batches
 from realtime.stages.swap.controls import SwapChoice, SwapControls, preview_copy
 from realtime.stages.swap.faces import SourceFaces
 from realtime.stages.swap.steady import SteadyCrops
@@ -62,10 +62,13 @@ def device_images(tensor: torch.Tensor) -> torch.Tensor:
 
 class SwapStage(Stage):
     name = "swap"
-    reads = ("frame", "device_frame", "faces", "faces.crop_from_frame", "faces.alpha", "faces.state", "faces.confirmed_for_s", "faces.box")
-    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "swap_version", "input_preview")
+    reads = ("frame", "device_frame", "faces", "tentative_faces", "faces.crop_from_frame", "faces.alpha", "faces.state", "faces.confirmed_for_s", "faces.box")
+    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "faces.other", "swap_version", "input_preview")
 
-    def __init__(self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None, controls: SwapControls | None = None) -> None:
+    def __init__(
+        self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None,
+        controls: SwapControls | None = None, others: str = "cover",
+    ) -> None:
         if not config.generator:
             raise ConfigError("the swap stage needs --generator", "pass a generator checkpoint")
         self.config = config
@@ -84,6 +87,7 @@ class SwapStage(Stage):
         self.frames = frames
         self.faces_on_device = 0
         self.faces_left_out = 0  # over --max-faces: left to the face-safety policy
+        self.others = others  # faces past --max-faces: 'swap' serves them too, else they are marked 'other'
         self._identity_on_device: dict[int, torch.Tensor] = {}  # per batch size, on the runner's device
         self.steady = SteadyCrops(config.steady)
         # CUDA: the generator's own stream, made at set-up. Not the legacy default stream, which
@@ -203,7 +207,10 @@ class SwapStage(Stage):
         if choice.generator != self.active and 0 <= choice.generator < len(self.loaded):
             self._activate(choice.generator)
         wearing = [face for face in bundle.faces if not choice.wears_nothing(face.track_id)]
-        faces = choose_faces(wearing, self.detect.max_faces)
+        limit = max(self.detect.max_faces, len(wearing)) if self.others == "swap" else self.detect.max_faces
+        faces = choose_faces(wearing, limit)
+        for face in others_of(wearing, bundle.tentative_faces, faces, limit):
+            face.other = True
         self.faces_left_out += sum(1 for face in wearing if face.alpha > 0 and face.state != "tentative") - len(faces)
         self.steady.strength = self.config.steady if choice.steady is None else choice.steady
         self.steady.start_frame(choice.version, {face.track_id for face in faces})
