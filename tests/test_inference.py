@@ -150,3 +150,73 @@ def test_gpu_backends_match_eager_fp32(tmp_path):
         error = (got - reference).abs()
         psnr = 10 * torch.log10(4.0 / (error**2).mean())  # range [-1, 1]: peak-to-peak 2
         assert error.max() < 0.05 and psnr > 40, (backend.name, float(error.max()), float(psnr))
+
+
+# --- who may have put a file in an engine folder (issue 32, item 8) ---------------------------------
+
+OTHER_UID = 12345
+
+
+def _give_to_another_user(path):
+    """chown ``path`` to a uid that is not this user's: possible only as root (CI runs as root)."""
+    import os
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("giving a file another owner needs root (os.chown); CI runs these tests as root")
+    os.chown(path, OTHER_UID, OTHER_UID)
+
+
+def _engines_with_one_entry(tmp_path):
+    engines = tmp_path / "engines"
+    engines.mkdir(mode=0o700)
+    spec = _spec()
+    key = EngineKey.for_spec(spec, kind="aot", batch=1, device="cpu")
+    (engines / key.file_name(".pt2")).write_bytes(b"package")
+    record_engine(engines, key, key.file_name(".pt2"), 1.0)
+    assert find_engine(engines, spec, kind="aot", batch=1, device="cpu").file == key.file_name(".pt2")  # ours: accepted
+    return engines, spec, key
+
+
+def test_a_world_writable_engine_folder_is_refused_even_with_the_sticky_bit(tmp_path):
+    from realtime.inference.engine_dir import check_engines_dir
+
+    engines, spec, _ = _engines_with_one_entry(tmp_path)
+    engines.chmod(0o1777)
+    with pytest.raises(ModelError, match=r"engine folder .*engines can be written by other users \(the sticky bit stops others deleting files there, not adding them\)"):
+        check_engines_dir(engines)
+    with pytest.raises(ModelError, match="can be written by other users"):
+        find_engine(engines, spec, kind="aot", batch=1, device="cpu")
+    sticky_parent = tmp_path / "tmp"
+    sticky_parent.mkdir()
+    sticky_parent.chmod(0o1777)
+    (sticky_parent / "mine").mkdir(mode=0o700)
+    check_engines_dir(sticky_parent / "mine")  # a folder of one's own inside /tmp is fine
+
+
+def test_a_manifest_owned_by_another_user_is_not_read(tmp_path):
+    engines, spec, _ = _engines_with_one_entry(tmp_path)
+    _give_to_another_user(engines / "manifest.json")
+    with pytest.raises(ModelError, match=rf"manifest\.json in the engine folder belongs to another user \(uid {OTHER_UID}\)"):
+        read_manifest(engines)
+    with pytest.raises(ModelError, match="belongs to another user"):
+        find_engine(engines, spec, kind="aot", batch=1, device="cpu")
+
+
+def test_an_engine_owned_by_another_user_or_writable_by_others_is_not_loaded(tmp_path):
+    engines, spec, key = _engines_with_one_entry(tmp_path)
+    engine = engines / key.file_name(".pt2")
+    engine.chmod(0o666)
+    with pytest.raises(ModelError, match=r"\.pt2 in the engine folder can be written by other users"):
+        find_engine(engines, spec, kind="aot", batch=1, device="cpu")
+    engine.chmod(0o644)
+    link = engines / "planted.pt2"
+    target = tmp_path / "elsewhere.pt2"
+    target.write_bytes(b"their code")
+    link.symlink_to(target)
+    _give_to_another_user(target)  # a link of ours to a file of theirs
+    with pytest.raises(ModelError, match=rf"planted\.pt2 in the engine folder belongs to another user \(uid {OTHER_UID}\)"):
+        find_engine(engines, spec, kind="aot", batch=1, device="cpu")
+    link.unlink()
+    _give_to_another_user(engine)
+    with pytest.raises(ModelError, match="belongs to another user"):
+        find_engine(engines, spec, kind="aot", batch=1, device="cpu")

@@ -75,7 +75,10 @@ class EngineEntry:
 
 
 def read_manifest(engine_dir: Path) -> list[EngineEntry]:
+    """The entries of ``engine_dir``'s manifest, once the folder and every file in it is found to
+    be this user's alone (``check_engines_dir``): a manifest names what gets loaded."""
     path = engine_dir / MANIFEST
+    check_engines_dir(engine_dir)
     if not path.exists():
         return []
     try:
