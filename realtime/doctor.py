@@ -172,7 +172,7 @@ def check_backends() -> list[Check]:
     except Exception as exc:  # noqa: BLE001
         entries, note = [], f"unreadable ({exc})"
     else:
-        note = ", ".join(f"{e['kind']} b{e['batch']} {e['precision']} {e['device']}" for e in entries) or "none built (realtime build-engines --checkpoint …)"
+        note = ", ".join(f"{e['kind']} b{e['batch']} {e['precision']} {e['device']}" for e in entries) or "none built (realtime build-engines --generator …)"
     checks.append(Check("ok" if entries else "warn", "engines", f"{engines_dir}: {note}"))
     return checks
 
