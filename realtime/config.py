@@ -170,7 +170,7 @@ MAX_STEADY = 0.9  # --steady's ceiling: more and a still face would lag its own 
 
 @dataclass(frozen=True)
 class SwapConfig:
-    generator: str | None = option(None, "generator: our checkpoint (.safetensors) or your own ONNX swapper (inswapper, hyperswap, simswap, ghost, DeepFaceLive .dfm exported to .onnx); without one, frames pass through unswapped", metavar="PATH")
+    generator: str | None = option(None, "generator: our checkpoint (.safetensors) or your own ONNX swapper (inswapper, hyperswap, simswap, ghost, DeepFaceLive .dfm; told apart by content, not name); without one, frames pass through unswapped", metavar="PATH")
     source: str | None = option(None, "image of the face to wear (identity-driven generators); 'demo' is a built-in public-domain portrait", metavar="IMAGE")
     identity_encoder: str | None = option(None, "identity encoder used to embed --source: our checkpoint, or an ArcFace ONNX (w600k_r50.onnx) for users' ONNX swappers", metavar="PATH")
     also_generator: tuple[str, ...] = option((), "more generators prepared at start, to switch to from the control panel without a restart (one crop size and template, the same --identity-encoder)", metavar="PATH")
