@@ -79,6 +79,18 @@ def test_external_data_on_any_tensor_is_refused_before_any_file_is_opened(tmp_pa
     assert opened == []
 
 
+
+def test_the_onnxruntime_backend_refuses_external_data_before_onnxruntime_opens_the_file(tmp_path, monkeypatch):
+    ort = pytest.importorskip("onnxruntime")
+    from realtime.byo.onnxruntime import OrtNetwork
+
+    opened: list[str] = []
+    monkeypatch.setattr(ort, "InferenceSession", lambda path, *a, **k: opened.append(path))
+    path = _model([helper.make_node("Constant", [], ["k"], value=_external("k")), helper.make_node("Add", ["x", "k"], ["y"])], folder=tmp_path)
+    with pytest.raises(ModelError, match="keeps its data in another file"):
+        OrtNetwork(path)
+    assert opened == []
+
 def test_a_constant_of_shape_of_4_gib_is_refused_by_name_without_allocating_it(tmp_path):
     """An unused ConstantOfShape [1024, 1024, 1024] float: a few bytes of file, 4 GiB if folded."""
     nodes = [helper.make_node("ConstantOfShape", ["shape"], ["huge"], name="hog"), helper.make_node("Relu", ["x"], ["y"])]

@@ -27,6 +27,9 @@ class OrtNetwork(nn.Module):
             import onnxruntime
         except ImportError:
             raise ModelError("the onnxruntime backend needs onnxruntime", "pip install onnxruntime (or onnxruntime-gpu)") from None
+        from realtime.models.onnx.graph import read_model
+
+        read_model(path, "generator")  # onnxruntime would follow external data: the same refusals as ours first
         available = onnxruntime.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         options = onnxruntime.SessionOptions()
