@@ -230,7 +230,7 @@ def test_mapping_mode_and_blend(client, stand_in):
     for bad in ({"erode": "x"}, {"colour": "bogus"}, {"blend_device": "cuda"}, {"opacity": 3.0}, {"detail": -0.1}):
         response = client.post("/api/blend", json=bad)
         assert response.status_code == 400, bad
-    assert client.post("/api/blend", content=b"not json").status_code == 400
+    assert client.post("/api/blend", content=b"not json", headers={"Content-Type": "application/json"}).status_code == 400
     assert client.get("/api/state").json()["steady"] == swap_stage.config.steady  # the run's until set live
     assert client.post("/api/steady", json={"steady": 0.2}).json()["steady"] == 0.2
     assert swap_stage.controls.snapshot().steady == 0.2 and client.get("/api/state").json()["steady"] == 0.2
@@ -502,3 +502,364 @@ def test_a_zero_pixel_image_is_refused_before_decoding(client, stand_in, size):
     response = client.post("/api/source/upload", content=body)
     assert response.status_code == 400 and f"{size[0]}×{size[1]}" in response.json()["error"] and response.json()["fix"]
     assert stand_in.images == [] and stand_in.controls.snapshot().version == 0
+
+
+# --- requests from elsewhere (issue 32 item 9) ---------------------------------------------------
+
+JSON_ENDPOINTS = ["/api/source/gallery", "/api/source/frame", "/api/mapping", "/api/mode", "/api/generator", "/api/blend", "/api/steady", "/api/record"]
+
+
+@pytest.mark.parametrize("host", ["evil.example", "testserver:8080", "127.0.0.1", "localhost", "testserver.evil.example", "", "bad host:x"])
+def test_a_request_for_another_host_is_refused_even_with_the_token(client, stand_in, host):
+    """A page on a DNS name rebound to this machine reaches the panel with its own name in Host."""
+    version = stand_in.controls.snapshot().version
+    response = client.post("/api/mode", json={"mode": "original"}, headers={"Host": host})
+    assert response.status_code == 403 and "not this panel" in response.json()["error"] and response.json()["fix"]
+    assert stand_in.controls.snapshot().mode == "swap" and stand_in.controls.snapshot().version == version
+    assert client.get("/api/state", headers={"Host": host}).status_code == 403
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:8081", "http://testserver:8080", "https://testserver", "http://evil.example", "null", "http://testserver/page", "file://"])
+def test_a_request_from_another_page_is_refused_even_with_the_token(client, stand_in, origin):
+    """SameSite ignores ports: a page on another port of this machine gets the cookie sent along,
+    so only its Origin shows that the panel's page did not send it."""
+    response = client.post("/api/mode", json={"mode": "original"}, headers={"Origin": origin})
+    assert response.status_code == 403 and "not from the panel" in response.json()["error"]
+    assert stand_in.controls.snapshot().mode == "swap"
+    upload = client.post("/api/source/upload", content=_face_photo(), headers={"Origin": origin})
+    assert upload.status_code == 403 and stand_in.images == []
+
+
+def test_the_panels_own_origin_is_accepted(client, stand_in):
+    assert client.post("/api/mode", json={"mode": "blur"}, headers={"Origin": "http://testserver"}).status_code == 200
+    assert client.post("/api/mode", json={"mode": "swap"}, headers={"Origin": "http://testserver:80", "Host": "testserver:80"}).status_code == 200
+    assert stand_in.controls.snapshot().mode == "swap" and stand_in.controls.snapshot().version == 2
+
+
+@pytest.mark.parametrize(
+    ("server", "bind", "host", "ok"),
+    [
+        (("127.0.0.1", 8080), "127.0.0.1", "127.0.0.1:8080", True),
+        (("127.0.0.1", 8080), "127.0.0.1", "localhost:8080", True),
+        (("127.0.0.1", 8080), "127.0.0.1", "LOCALHOST:8080", True),
+        (("127.0.0.1", 8080), "127.0.0.1", "127.0.0.1:8081", False),
+        (("127.0.0.1", 8080), "127.0.0.1", "127.0.0.1", False),
+        (("127.0.0.1", 8080), "127.0.0.1", "rebound.example:8080", False),
+        (("::1", 8080), "::1", "[::1]:8080", True),
+        (("::1", 8080), "::1", "::1:8080", False),
+        (("192.168.1.5", 8080), "0.0.0.0", "192.168.1.5:8080", True),
+        (("192.168.1.5", 8080), "0.0.0.0", "localhost:8080", False),
+        (("192.168.1.5", 8080), "0.0.0.0", "0.0.0.0:8080", False),
+        (("192.168.1.5", 8080), "studio.lan", "studio.lan:8080", True),
+        (("192.168.1.5", 8080), "studio.lan", "other.lan:8080", False),
+    ],
+)
+def test_the_panel_answers_only_to_its_own_address(server, bind, host, ok):
+    from realtime.control.api import check_same_origin
+
+    def scope(**headers):
+        return {"server": server, "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+
+    assert (check_same_origin(scope(host=host), bind) is None) == ok
+    assert (check_same_origin(scope(host=host, origin=f"http://{host}"), bind) is None) == ok
+    if ok:  # the right Host, but a page elsewhere
+        assert "not from the panel" in check_same_origin(scope(host=host, origin=f"http://{host.rsplit(':', 1)[0]}:9"), bind)
+
+
+def test_a_wildcard_panel_answers_to_this_machines_name():
+    import socket
+
+    from realtime.control.api import check_same_origin
+
+    name = socket.gethostname()
+    scope = {"server": ("192.168.1.5", 8080), "headers": [(b"host", f"{name}:8080".encode())]}
+    assert check_same_origin(scope, "0.0.0.0") is None and check_same_origin(scope, "127.0.0.1") is not None
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"])
+def test_json_endpoints_take_only_application_json(client, stand_in, path, content_type):
+    """The three types a page elsewhere can send without the browser asking first (and none)."""
+    version = stand_in.controls.snapshot().version
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post(path, content=b'{"mode": "original", "track": 1, "wear": "none", "name": "grace.jpg", "index": 1, "steady": 0.2, "action": "start"}', headers=headers)
+    assert response.status_code == 415 and "takes JSON" in response.json()["error"] and "application/json" in response.json()["fix"]
+    assert stand_in.controls.snapshot().version == version
+
+
+def test_json_with_a_charset_is_json(client, stand_in):
+    response = client.post("/api/mode", content=b'{"mode": "blur"}', headers={"Content-Type": "Application/JSON; charset=utf-8"})
+    assert response.status_code == 200 and stand_in.controls.snapshot().mode == "blur"
+
+
+# --- photos read at once, and how big (item 10) -------------------------------------------------
+
+
+class GatedSwap(StandInSwap):
+    """A stand-in whose embedding waits until the test lets it go, counting how many run at once;
+    a call that finds ``hold`` calls already inside returns at once (so a missing bound shows as
+    an overlap, never as a hang)."""
+
+    def __init__(self, hold: int) -> None:
+        super().__init__()
+        import threading
+
+        self.hold, self.inside, self.most_inside = hold, 0, 0
+        self.lock, self.all_in, self.go = threading.Lock(), threading.Event(), threading.Event()
+
+    def embedding_of_image(self, image, what):
+        with self.lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+            if self.inside == self.hold:
+                self.all_in.set()
+            wait = self.inside <= self.hold
+        try:
+            if wait:
+                assert self.go.wait(60), "the test never let the embedding go"
+            return super().embedding_of_image(image, what)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+
+def test_at_most_two_photos_are_read_at_once_and_a_third_gets_429(tmp_path):
+    import threading
+
+    from realtime.control.panel import DECODE_SLOTS, PanelError
+
+    assert DECODE_SLOTS == 2
+    gated = GatedSwap(hold=DECODE_SLOTS)
+    panel = _panel_over(gated, tmp_path)
+    panel.decode_wait_s = 0.0
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(panel.wear_upload(_face_photo(), "a.jpg"))) for _ in range(DECODE_SLOTS)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert gated.all_in.wait(60), "the first two uploads never reached the face finder"
+        with pytest.raises(PanelError) as refused:
+            panel.wear_upload(_face_photo(), "third.jpg")
+        assert refused.value.status == 429 and "2 photos are being read" in refused.value.message and refused.value.fix
+        with pytest.raises(PanelError, match="being read"):
+            panel.wear_gallery("grace.jpg")  # the gallery shares the slots
+    finally:
+        gated.go.set()
+        for thread in threads:
+            thread.join()
+    assert len(results) == DECODE_SLOTS and gated.most_inside == DECODE_SLOTS
+    assert panel.wear_upload(_face_photo(), "fourth.jpg")["source"] == "upload:fourth.jpg"  # the slots come back
+
+
+def test_a_photo_waits_for_a_slot_when_one_frees(tmp_path):
+    """Waiting is the first answer: a third photo, sent while two are read, is read when one ends."""
+    import threading
+
+    gated = GatedSwap(hold=2)
+    panel = _panel_over(gated, tmp_path)
+    panel.decode_wait_s = 120.0  # a bound on the wait, never reached: the slot frees as soon as the test says so
+    threads = [threading.Thread(target=panel.wear_upload, args=(_face_photo(), f"{i}.jpg")) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert gated.all_in.wait(60)
+    finally:
+        gated.go.set()
+        for thread in threads:
+            thread.join()
+    assert len(gated.images) == 3 and gated.most_inside == 2
+
+
+def test_an_upload_refused_for_want_of_a_slot_is_a_429_over_http(client, panel, stand_in):
+    panel.decode_wait_s = 0.0
+    for _ in range(2):
+        assert panel._decoding.acquire(blocking=False)
+    response = client.post("/api/source/upload", content=_face_photo())
+    assert response.status_code == 429 and "being read" in response.json()["error"] and stand_in.images == []
+
+
+def _jpeg(width: int, height: int, *, progressive: bool = False) -> bytes:
+    """A grey JPEG of any size for little memory (one channel), with a red-ish stripe at the top."""
+    image = np.full((height, width), 90, np.uint8)
+    image[: height // 10] = 200
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive), cv2.IMWRITE_JPEG_QUALITY, 60])
+    return data.tobytes()
+
+
+def test_a_large_jpeg_is_decoded_reduced_for_the_face_finder(client, stand_in):
+    from realtime.control.panel import MAX_DECODE_PIXELS
+
+    response = client.post("/api/source/upload", content=_jpeg(6000, 4000))
+    assert response.status_code == 200, response.text
+    (image,) = stand_in.images
+    assert image.shape == (1000, 1500, 3) and image.shape[0] * image.shape[1] <= MAX_DECODE_PIXELS  # 1/4: DCT-scaled decoding
+    assert image[10, 10].tolist() == pytest.approx([200] * 3, abs=3) and image[-10, -10].tolist() == pytest.approx([90] * 3, abs=3)
+
+
+def test_decoding_a_40_mpx_jpeg_costs_little_memory(tmp_path):
+    """Peak memory of decoding, measured in a fresh process: a 7000×5700 JPEG decoded whole costs
+    about 230 MB; reduced, a few tens."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.jpg"
+    path.write_bytes(_jpeg(7000, 5700))
+    code = (
+        "import resource, sys; from realtime.control.panel import decode_image; data = open(sys.argv[1], 'rb').read(); "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; image = decode_image(data); "
+        "print(image.shape, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True, timeout=300)
+    shape, grown_mb = done.stdout.rsplit(" ", 1)
+    assert shape.startswith("(1425, 1750, 3") and int(grown_mb) < 80, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (_png_header(7300, 5440) + b"\0" * 1000, "a PNG of 7300×5440 pixels is decoded whole"),
+        (b"BM" + b"\0" * 16 + (5000).to_bytes(4, "little") + (3000).to_bytes(4, "little") + b"\0" * 100, "a BMP of 5000×3000"),
+    ],
+)
+def test_a_png_or_bmp_too_big_to_decode_small_is_refused_before_decoding(client, stand_in, body, words):
+    response = client.post("/api/source/upload", content=body)
+    assert response.status_code == 413 and words in response.json()["error"] and "JPEG" in response.json()["fix"] and stand_in.images == []
+
+
+def test_a_progressive_jpeg_too_big_to_decode_small_is_refused(client, stand_in):
+    response = client.post("/api/source/upload", content=_jpeg(4000, 3500, progressive=True))
+    assert response.status_code == 413 and "progressive JPEG of 4000×3500" in response.json()["error"] and stand_in.images == []
+    assert client.post("/api/source/upload", content=_jpeg(400, 300, progressive=True)).status_code == 200
+
+
+def test_a_png_decoded_whole_is_shrunk_before_the_face_finder(client, stand_in):
+    from realtime.control.panel import MAX_DECODE_PIXELS
+
+    image = np.zeros((2000, 3000, 3), np.uint8)
+    image[..., 2] = 255  # red, in OpenCV's BGR order
+    ok, png = cv2.imencode(".png", image)
+    assert client.post("/api/source/upload", content=png.tobytes()).status_code == 200
+    (seen,) = stand_in.images
+    assert seen.shape[0] * seen.shape[1] <= MAX_DECODE_PIXELS and abs(seen.shape[1] / seen.shape[0] - 1.5) < 0.01
+    assert seen[0, 0].tolist() == [255, 0, 0]  # RGB for the face finder
+
+
+def test_a_large_gallery_photo_is_decoded_reduced_too(client, panel, stand_in):
+    (panel.faces_dir / "big.jpg").write_bytes(_jpeg(6000, 4000))
+    assert client.post("/api/source/gallery", json={"name": "big.jpg"}).status_code == 200
+    assert stand_in.images[0].shape == (1000, 1500, 3)
+
+
+# --- numbers from query strings and JSON (item 11) ----------------------------------------------
+
+
+@pytest.mark.parametrize("track", ["9" * 5000, "-1", "1e3", "0x10", "٣", "2147483648", " 1", "1.0"])
+def test_a_track_in_a_query_string_or_path_is_checked_before_it_is_used(panel, stand_in, track):
+    from urllib.parse import quote
+
+    client = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"}, raise_server_exceptions=False)
+    response = client.post(f"/api/source/upload?track={quote(track)}", content=_face_photo())
+    assert response.status_code == 400 and "is not a track id" in response.json()["error"] and stand_in.images == []
+    face = client.get(f"/api/faces/{quote(track)}.jpg")
+    assert face.status_code == 400 and "is not a track id" in face.json()["error"]
+
+
+def test_a_track_in_a_query_string_reaches_the_mapping(client, stand_in):
+    assert client.post("/api/source/upload?track=2147483647", content=_face_photo()).json()["track"] == 2147483647
+    assert 2147483647 in stand_in.controls.snapshot().per_track
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/mapping", b'{"track": ' + b"9" * 5000 + b', "wear": "none"}'),
+        ("/api/mapping", b'{"track": 2147483648, "wear": "none"}'),
+        ("/api/mapping", b'{"track": -1, "wear": "none"}'),
+        ("/api/source/frame", b'{"face": ' + b"1" * 5000 + b"}"),
+        ("/api/source/gallery", b'{"name": "grace.jpg", "track": 1e400}'),
+        ("/api/generator", b'{"index": ' + b"1" * 5000 + b"}"),
+        ("/api/steady", b'{"steady": NaN}'),
+        ("/api/steady", b'{"steady": 1e999}'),
+        ("/api/blend", b'{"erode": ' + b"1" * 400 + b"}"),
+        ("/api/blend", b'{"opacity": -Infinity}'),
+        ("/api/mode", b"[" * 30_000 + b"]" * 30_000),
+        ("/api/mode", b'{"mode": "\xff"}'),
+    ],
+)
+def test_every_number_in_json_is_checked(panel, stand_in, path, body):
+    client = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}, raise_server_exceptions=False)
+    response = client.post(path, content=body)
+    assert response.status_code == 400 and response.json()["error"] and response.json()["fix"], response.text
+    assert stand_in.controls.snapshot().version == 0
+
+
+def test_a_json_body_over_64_kib_is_refused(client):
+    response = client.post("/api/mode", content=b'{"mode": "' + b"x" * (64 << 10) + b'"}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "too large" in response.json()["error"]
+
+
+# --- headers, the input view, the gallery list (item 12) ----------------------------------------
+
+SECURITY_HEADERS = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'", "referrer-policy": "no-referrer", "x-content-type-options": "nosniff"}
+
+
+def _has_security_headers(response) -> bool:
+    return all(response.headers.get(name) == value for name, value in SECURITY_HEADERS.items())
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_every_response_forbids_framing_referrers_and_sniffing(panel, method, path):
+    app = make_app(panel, TOKEN)
+    answered = TestClient(app).request(method, path, headers={"Authorization": f"Bearer {TOKEN}"})
+    refused = TestClient(app).request(method, path)
+    foreign = TestClient(app).request(method, path, headers={"Authorization": f"Bearer {TOKEN}", "Origin": "http://127.0.0.1:1"})
+    assert (refused.status_code, foreign.status_code) == (401, 403)
+    for response in (answered, refused, foreign):
+        assert _has_security_headers(response), (response.status_code, dict(response.headers))
+
+
+@pytest.mark.parametrize("path", ["/api/preview.mjpg", "/api/events", "/api/input.mjpg", "/nowhere"])
+def test_streams_and_errors_carry_the_headers_too(panel, path):
+    panel.closing.set()  # the streams end at once
+    response = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"}).get(path)
+    assert _has_security_headers(response), (path, response.status_code)
+
+
+def test_the_input_view_of_a_run_without_a_generator_answers_at_once(tmp_path):
+    """Without a swap stage nothing makes the input copies: the stream would stay open for ever
+    without a frame. (Were it opened, the first frame asked for ends the run here, so a missing
+    check shows as an empty 200, not a hang.)"""
+    preview = PreviewSink()
+    panel = Panel(None, SwapControls(), None, StatsCollector(), preview)
+    asked: list[bool] = []
+
+    def jpeg(*args, **kwargs):
+        asked.append(True)
+        panel.closing.set()
+
+    preview.jpeg = jpeg  # type: ignore[method-assign]
+    response = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"}).get("/api/input.mjpg")
+    assert response.status_code == 409 and "no input view" in response.json()["error"] and "--generator" in response.json()["fix"]
+    assert asked == [] and panel.controls.snapshot().input_preview is False
+
+
+def test_the_gallery_lists_only_what_it_serves(client, panel, tmp_path, monkeypatch):
+    import os
+
+    faces = panel.faces_dir
+    (faces / "escape.jpg").symlink_to(tmp_path / "secret.jpg")  # outside the folder: never served
+    (faces / "alias.jpg").symlink_to(faces / "grace.jpg")  # inside: served
+    (faces / "broken.jpg").symlink_to(faces / "missing.jpg")
+    (faces / "notes.txt").write_text("x")
+    (faces / "photo.txt").symlink_to(faces / "grace.jpg")  # a photo under a name that is not one
+    (faces / "folder.jpg").mkdir()
+    (faces / ".hidden.jpg").write_bytes(_face_photo())
+    (faces / "locked.png").write_bytes(_face_photo())
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path).endswith("locked.png") else real_access(path, mode))  # unreadable (root reads everything)
+    listed = client.get("/api/state").json()["gallery"]
+    assert listed == ["alias.jpg", "grace.jpg"]
+    for name in listed:
+        assert client.get(f"/api/gallery/{name}").status_code == 200
+    for name in ("escape.jpg", "broken.jpg", "notes.txt", "photo.txt", "folder.jpg", "locked.png"):
+        assert client.get(f"/api/gallery/{name}").status_code == 404, name

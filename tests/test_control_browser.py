@@ -1,7 +1,7 @@
 """The panel in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright) opens
 the page of a running pipeline, sees the preview update, uploads a source, and the face in the
-output changes. Skips, saying why, where Chromium or Playwright is missing (`.ci/run` installs
-Chromium first)."""
+output changes; and a page on another port of 127.0.0.1 trying to drive the panel is refused.
+Skips, saying why, where Chromium or Playwright is missing (`.ci/run` installs Chromium first)."""
 
 from __future__ import annotations
 
@@ -59,12 +59,12 @@ def _other_face(tmp_path: Path) -> Path:
 
 @pytest.mark.timeout(240)
 def test_the_panel_in_chromium_previews_and_changes_the_face(tmp_path):
-    from conftest import has_face_model
+    from conftest import NEEDS_FACE_MODEL, has_face_model
 
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
     if not has_face_model():
-        pytest.skip("no face_landmarker.task available offline")
+        pytest.skip(NEEDS_FACE_MODEL)
     photo = _other_face(tmp_path)
     clip = _still_clip(tmp_path / "still.mp4")
     command = [
@@ -112,3 +112,94 @@ def _preview(page, base: str) -> np.ndarray:
     """The newest preview frame, fetched by the page itself (with the cookie it was given)."""
     data = page.evaluate("async url => Array.from(new Uint8Array(await (await fetch(url)).arrayBuffer()))", base + "/api/preview.jpg")
     return cv2.imdecode(np.array(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="form" method="POST" action="{panel}/api/mode" enctype="text/plain" target="sink">
+  <input name='{{"mode": "original", "x": "' value='"}}'></form>
+<iframe name="sink"></iframe>
+<script>
+async function attack() {{
+  const results = {{}};
+  try {{ await fetch('{panel}/api/mode', {{method: 'POST', mode: 'no-cors', credentials: 'include', headers: {{'Content-Type': 'text/plain'}}, body: '{{"mode": "original"}}'}}); results.fetch = 'sent'; }}
+  catch (error) {{ results.fetch = String(error); }}
+  try {{ const response = await fetch('{panel}/api/mode', {{method: 'POST', credentials: 'include', headers: {{'Content-Type': 'application/json'}}, body: '{{"mode": "original"}}'}}); results.cors = response.status; }}
+  catch (error) {{ results.cors = 'blocked by the browser'; }}
+  return results;
+}}
+</script></body></html>"""
+
+
+def _serve_page(html: str):
+    """A page on its own port of 127.0.0.1 (another origin, the same site as the panel)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.timeout(180)
+def test_a_page_on_another_port_cannot_drive_the_panel_in_chromium():
+    """The panel's page is opened first (so the browser holds its cookie, which SameSite=strict
+    still sends to another port of the same host); then a page on another port of 127.0.0.1
+    POSTs to /api/mode by fetch (no-cors, text/plain), by a CORS fetch and by a form. Each must be
+    refused and the mode stay 'swap'. The panel's own page still switches the mode (its JSON is
+    accepted) and a text/plain POST from it gets 415. A DNS name rebound to 127.0.0.1 gets 403.
+    No face model needed: the panel runs over no swap stage."""
+    from realtime.control.panel import Panel
+    from realtime.control.preview import PreviewSink
+    from realtime.control.server import PanelServer
+    from realtime.pipeline.stats import StatsCollector
+    from realtime.stages.swap.controls import SwapControls
+
+    chromium = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    controls = SwapControls()
+    panel_server = PanelServer(Panel(None, controls, None, StatsCollector(), PreviewSink()), "127.0.0.1:0", TOKEN)
+    panel_server.start()
+    base = f"http://127.0.0.1:{panel_server.port}"
+    attacker = _serve_page(ATTACK_PAGE.format(panel=base))
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--host-resolver-rules=MAP rebound.test 127.0.0.1"])
+            page = browser.new_page()
+            page.goto(panel_server.url, wait_until="domcontentloaded")  # the preview never loads: no frames here
+            assert any(c["name"] == "realtime_token" for c in page.context.cookies())
+
+            statuses: list[int] = []
+            page.on("response", lambda response: statuses.append(response.status) if response.url.endswith("/api/mode") else None)
+            page.goto(f"http://127.0.0.1:{attacker.server_address[1]}/")
+            results = page.evaluate("attack()")
+            with page.expect_response(lambda response: response.url.endswith("/api/mode") and response.request.method == "POST") as form_post:
+                page.evaluate("document.getElementById('form').submit()")
+            assert form_post.value.status == 403
+            assert results["fetch"] == "sent" and results["cors"] == "blocked by the browser", results
+            assert controls.snapshot().mode == "swap" and controls.snapshot().version == 0
+            assert statuses and all(status == 403 for status in statuses), statuses  # what reached the panel was refused
+
+            page.goto(panel_server.url, wait_until="domcontentloaded")  # the panel's own page: its JSON goes through, text/plain does not
+            page.check("input[name=mode][value=blur]")
+            page.wait_for_function("document.querySelector('input[name=mode][value=blur]').checked")
+            own_plain = page.evaluate("async () => (await fetch('/api/mode', {method: 'POST', headers: {'Content-Type': 'text/plain'}, body: '{\"mode\": \"original\"}'})).status")
+            assert own_plain == 415
+            rebound = page.goto(f"http://rebound.test:{panel_server.port}/?token={TOKEN}")
+            assert rebound is not None and rebound.status == 403 and "not this panel" in rebound.text()
+            browser.close()
+        assert controls.snapshot().mode == "blur" and controls.snapshot().version == 1
+    finally:
+        attacker.shutdown()
+        panel_server.stop()

@@ -7,6 +7,7 @@ land through ``SwapControls``: whole, on the next frame."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("realtime")
 MAX_UPLOAD_BYTES = 8 << 20
 MAX_UPLOAD_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
+# What the face finder needs: the landmarker's detector looks at a photo at 128-256 px and the
+# identity encoder at a 112 px crop, so 2048×2048 leaves any face it can find far more than enough.
+# A sequential JPEG is decoded reduced (1/2, 1/4, 1/8: DCT scaling, the memory of the small image);
+# a PNG, BMP or progressive JPEG is decoded whole before it can be shrunk, so it has a lower cap.
+MAX_DECODE_PIXELS = 2048 * 2048
+MAX_WHOLE_DECODE_PIXELS = 12_000_000  # a 12 Mpx phone photo as PNG: ~36 MB decoded (~75 MB peak)
+DECODE_SLOTS = 2  # photos read and embedded at once; the others wait, then get 429
+DECODE_WAIT_S = 5.0
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+REDUCED_READS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+SEQUENTIAL_JPEG = (0xC0, 0xC1, 0xC9)  # start-of-frame markers libjpeg can decode scaled without the whole picture's coefficients
 
 
 class PanelError(Exception):
@@ -41,48 +52,85 @@ class PanelError(Exception):
         self.status, self.message, self.fix = status, message, fix
 
 
-def declared_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG, PNG or BMP header, read before decoding (a small file can
-    declare a huge picture)."""
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file declares before it is decoded."""
+
+    kind: str  # "JPEG", "PNG" or "BMP"
+    width: int
+    height: int
+    reducible: bool  # decodable at 1/2, 1/4, 1/8 without the memory of the whole picture
+
+
+def read_header(data: bytes) -> ImageHeader | None:
+    """The kind and declared size of a JPEG, PNG or BMP, read before decoding (a small file can
+    declare a huge picture); None for anything else."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return ImageHeader("PNG", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), False)
     if data[:2] == b"BM" and len(data) >= 26:
-        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(int.from_bytes(data[22:26], "little", signed=True))
+        width, height = (abs(int.from_bytes(data[at : at + 4], "little", signed=True)) for at in (18, 22))
+        return ImageHeader("BMP", width, height, False)
     index = 2
     while data[:2] == b"\xff\xd8" and index + 9 < len(data):
         if data[index] != 0xFF:
             return None
         marker, length = data[index + 1], int.from_bytes(data[index + 2 : index + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
-            return int.from_bytes(data[index + 7 : index + 9], "big"), int.from_bytes(data[index + 5 : index + 7], "big")
+            width, height = int.from_bytes(data[index + 7 : index + 9], "big"), int.from_bytes(data[index + 5 : index + 7], "big")
+            return ImageHeader("JPEG", width, height, marker in SEQUENTIAL_JPEG)
         index += 2 + length
     return None
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Uploaded bytes as an RGB image; PanelError for anything else (size, type, garbage)."""
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise PanelError(413, f"the upload is {len(data) >> 20} MiB", f"send a photo under {MAX_UPLOAD_BYTES >> 20} MiB")
-    size = declared_size(data)
-    if size is None:
-        raise PanelError(415, "the upload is not a JPEG, PNG or BMP image", "choose a photo file")
-    if 0 in size:
-        raise PanelError(400, f"the image declares {size[0]}×{size[1]} pixels (an empty picture)", "choose a photo with a face in it")
-    if size[0] * size[1] > MAX_UPLOAD_PIXELS:
-        raise PanelError(413, f"the image declares {size[0]}×{size[1]} pixels", "send an ordinary photo")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a JPEG, PNG or BMP declares in its header."""
+    header = read_header(data)
+    return (header.width, header.height) if header is not None else None
+
+
+def reduction_for(width: int, height: int) -> int:
+    """The smallest of 1, 2, 4, 8 that brings ``width``×``height`` to at most MAX_DECODE_PIXELS
+    (8 at most: past that, the pixel cap refuses the image)."""
+    return next((r for r in (1, 2, 4) if -(-width // r) * -(-height // r) <= MAX_DECODE_PIXELS), 8)
+
+
+def decode_image(data: bytes, what: str = "upload", max_bytes: int | None = MAX_UPLOAD_BYTES) -> np.ndarray:
+    """Photo bytes as an RGB image of at most MAX_DECODE_PIXELS; PanelError for anything else
+    (size, type, garbage). The header is checked before anything is decoded; a sequential JPEG
+    is decoded reduced, anything else whole (so under a lower cap) and then shrunk."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise PanelError(413, f"the {what} is {len(data) >> 20} MiB", f"send a photo under {max_bytes >> 20} MiB")
+    header = read_header(data)
+    if header is None:
+        raise PanelError(415, f"the {what} is not a JPEG, PNG or BMP image", "choose a photo file")
+    width, height = header.width, header.height
+    if width == 0 or height == 0:
+        raise PanelError(400, f"the image declares {width}×{height} pixels (an empty picture)", "choose a photo with a face in it")
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise PanelError(413, f"the image declares {width}×{height} pixels", "send an ordinary photo")
+    reduction = reduction_for(width, height) if header.reducible else 1
+    if not header.reducible and width * height > MAX_WHOLE_DECODE_PIXELS:
+        kind = "progressive JPEG" if header.kind == "JPEG" else header.kind
+        raise PanelError(413, f"a {kind} of {width}×{height} pixels is decoded whole ({width * height / 1e6:.1f} Mpx)", f"send it as an ordinary JPEG, or at most {MAX_WHOLE_DECODE_PIXELS / 1e6:.0f} Mpx")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), REDUCED_READS[reduction])
     if image is None:
-        raise PanelError(415, "the upload could not be decoded as an image", "choose a JPEG or PNG photo")
+        raise PanelError(415, f"the {what} could not be decoded as an image", "choose a JPEG or PNG photo")
+    if image.shape[0] * image.shape[1] > MAX_DECODE_PIXELS:  # decoded whole (or bigger than declared): shrink it
+        scale = (MAX_DECODE_PIXELS / (image.shape[0] * image.shape[1])) ** 0.5
+        size = (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def gallery_path(faces_dir: Path | None, name: str) -> Path:
-    """A gallery photo by name; never a path outside ``faces_dir``."""
+    """A gallery photo by name: a readable file in ``faces_dir`` (a link only when it leads to
+    one); never a path outside it."""
     if faces_dir is None:
         raise PanelError(404, "no gallery", "start the run with --faces-dir DIR")
     root = faces_dir.resolve()
     candidate = (root / name).resolve()
-    if "/" in name or "\\" in name or name.startswith(".") or candidate.parent != root or candidate.suffix.lower() not in IMAGE_SUFFIXES or not candidate.is_file():
+    named_as_photo = Path(name).suffix.lower() in IMAGE_SUFFIXES and candidate.suffix.lower() in IMAGE_SUFFIXES
+    if "/" in name or "\\" in name or name.startswith(".") or candidate.parent != root or not named_as_photo or not candidate.is_file() or not os.access(candidate, os.R_OK):
         raise PanelError(404, f"no gallery photo named {name!r}", "pick one from the gallery list")
     return candidate
 
@@ -100,13 +148,24 @@ class Panel:
     sources: dict[str, Any] = field(default_factory=dict)  # name → embedding, for per-person choices
     applied_ns: dict[int, int] = field(default_factory=dict)  # choices version → when it was set
     closing: threading.Event = field(default_factory=threading.Event)  # the run is ending: streams close
+    decode_wait_s: float = DECODE_WAIT_S  # how long a photo waits for a free decoding slot before 429
+    _decoding: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(DECODE_SLOTS))
     _input_watchers: int = 0
     _watch_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def gallery(self) -> list[str]:
+        """The photos ``gallery_path`` serves: a link that leads outside the folder, or to no
+        readable photo, is not listed."""
         if self.faces_dir is None or not self.faces_dir.is_dir():
             return []
-        return sorted(p.name for p in self.faces_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+        names = []
+        for entry in sorted(self.faces_dir.iterdir()):
+            try:
+                gallery_path(self.faces_dir, entry.name)
+            except PanelError:
+                continue
+            names.append(entry.name)
+        return names
 
     def _swap(self) -> SwapStage:
         if self.swap is None:
@@ -132,15 +191,31 @@ class Panel:
         log.info("panel: %s now wears %s (%.0f ms to compute)", "everyone" if track_id is None else f"track {track_id}", name, (time.perf_counter() - t0) * 1000)
         return {"source": name, "track": track_id, "version": choice.version, "computed_ms": round((time.perf_counter() - t0) * 1000, 1)}
 
+    def _decoding_slot(self) -> None:
+        """Wait (at most ``decode_wait_s``) for one of the DECODE_SLOTS photos read at once; 429
+        when they stay taken. Decoding and embedding a photo costs memory and a core: with no
+        bound, 20 uploads at once took the process to 4.9 GB and the pipeline's latency to 8.6 s."""
+        if not self._decoding.acquire(timeout=self.decode_wait_s):
+            raise PanelError(429, f"{DECODE_SLOTS} photos are being read already", "wait for them to finish, then send it again")
+
     def wear_upload(self, data: bytes, name: str, track_id: int | None = None) -> dict[str, Any]:
-        return self.wear(decode_image(data), f"upload:{Path(name).name or 'photo'}", track_id)
+        self._decoding_slot()
+        try:
+            return self.wear(decode_image(data), f"upload:{Path(name).name or 'photo'}", track_id)
+        finally:
+            self._decoding.release()
 
     def wear_gallery(self, name: str, track_id: int | None = None) -> dict[str, Any]:
         path = gallery_path(self.faces_dir, name)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise PanelError(415, f"gallery photo {name} could not be read", "replace it with a JPEG or PNG")
-        return self.wear(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), f"gallery:{name}", track_id)
+        self._decoding_slot()
+        try:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise PanelError(415, f"gallery photo {name} could not be read ({exc.strerror})", "replace it with a readable JPEG or PNG") from exc
+            return self.wear(decode_image(data, f"gallery photo {name}", max_bytes=None), f"gallery:{name}", track_id)
+        finally:
+            self._decoding.release()
 
     def wear_face_in_frame(self, track_id: int | None = None, for_track: int | None = None) -> dict[str, Any]:
         """The face of ``track_id`` (default: the largest) on the newest frame becomes the source."""

@@ -57,7 +57,7 @@ class PanelServer:
         import uvicorn
 
         # open preview streams are cut after a second when the run ends (they never end by themselves)
-        config = uvicorn.Config(make_app(self.panel, self.token), host=self.host, port=self.port, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+        config = uvicorn.Config(make_app(self.panel, self.token, self.host), host=self.host, port=self.port, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="control-panel", daemon=True)
         self._thread.start()
