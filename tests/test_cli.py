@@ -230,12 +230,16 @@ def _exit_calls(monkeypatch, main_result):
 
     monkeypatch.setattr(cli, "main", main_result)
     monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         cli.entry_point()
     except _Exited as exited:
         return "os._exit", exited.args[0]
     except SystemExit as exited:
         return "SystemExit", exited.code
+    finally:  # entry_point installs its stop handlers for good (the process ends with it)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def test_the_process_exits_at_once_after_a_stall_or_a_normal_end(monkeypatch):
@@ -243,6 +247,17 @@ def test_the_process_exits_at_once_after_a_stall_or_a_normal_end(monkeypatch):
 
     assert _exit_calls(monkeypatch, lambda: 1) == ("os._exit", 1)
     assert _exit_calls(monkeypatch, lambda: 0) == ("os._exit", 0)
+
+
+def test_a_stop_signal_before_main_handles_it_still_exits_128_plus_the_signal(monkeypatch, capsys):
+    """entry_point's handlers are in place before main's: a signal there is one line and 143."""
+    import realtime.cli as cli
+
+    def stopped_early():
+        raise cli.SignalExit(signal.SIGTERM)
+
+    assert _exit_calls(monkeypatch, stopped_early) == ("os._exit", 143)
+    assert capsys.readouterr().err.strip() == "realtime: interrupted (SIGTERM)"
 
 
 def test_a_stall_is_one_line_and_a_failed_run(monkeypatch, capsys):

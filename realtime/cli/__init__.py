@@ -18,11 +18,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+# Light imports only (the standard library and modules built on it): ``entry_point`` installs the
+# stop-signal handlers before the commands, their flags and their libraries are imported.
 from realtime import __version__
-from realtime.cli import live, offline
 from realtime.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, exit_code_of
-from realtime.cli.flags import Parser
 from realtime.errors import ConfigError, RealtimeError
+from realtime.pipeline.signals import STOP_SIGNALS
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "COMMANDS", "UsageError", "entry_point", "exit_code_of", "main", "make_parser"]
 
@@ -38,6 +39,9 @@ class SignalExit(KeyboardInterrupt):
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from realtime.cli import live, offline
+    from realtime.cli.flags import Parser
+
     parser = Parser(prog="realtime", description="Real-time face swap for a live webcam.")
     parser.add_argument("--version", action="version", version=f"realtime {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -46,7 +50,20 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {**live.COMMANDS, **offline.COMMANDS}
+def _commands() -> dict[str, Any]:
+    """Every command's function by name (``COMMANDS``), built at first use, then the same dict."""
+    commands = globals().get("COMMANDS")
+    if commands is None:
+        from realtime.cli import live, offline
+
+        commands = globals()["COMMANDS"] = {**live.COMMANDS, **offline.COMMANDS}
+    return commands  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMMANDS":  # imported lazily: see the note on the imports above
+        return _commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _STACKS_FILE: Any = None  # kept open for faulthandler
@@ -88,9 +105,14 @@ def _install_stop_handlers() -> dict[int, Any]:
     running pipeline installs its own handlers, which turn a signal into a clean stop."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    from realtime.pipeline.pipeline import STOP_SIGNALS
-
     return {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    """One line saying which signal stopped the process; its exit code, 128 + the signal."""
+    signum = interrupt.signum if isinstance(interrupt, SignalExit) else signal.SIGINT
+    print(f"realtime: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+    return 128 + signum
 
 
 def entry_point() -> None:
@@ -98,13 +120,23 @@ def entry_point() -> None:
     thread still holds the GPU (or a device) and will not return; Python's normal exit would wait
     for it for ever (finalizers that free GPU memory need the stuck device), so the process
     ends at once instead: its outputs are closed and its report written by then."""
-    code = main()
+    # First of all: a SIGTERM while the commands and their libraries are still being imported
+    # (a second or more on a loaded machine) exits with 143 like any other stop, not by the
+    # default action (-15, nothing said).
+    _install_stop_handlers()
+    try:
+        code = main()
+    except KeyboardInterrupt as interrupt:  # a signal between here and main's own handling
+        code = _interrupted(interrupt)
     # Outputs are closed and the report written by now: exit without Python's final collection
     # of every object (4-12 s after a run that loaded torch, which a Ctrl-C should not wait for).
     # After a stall the stuck thread would also keep a normal exit waiting for ever.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except KeyboardInterrupt:  # a second stop while exiting: exit all the same
+        pass
     os._exit(code)
 
 
@@ -117,11 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, unknown = make_parser().parse_known_args(argv)
         if unknown:
             raise UsageError(f"unrecognized arguments: {' '.join(unknown)}", f"see 'realtime {args.command} --help'")
-        return COMMANDS[args.command](args)
+        return _commands()[args.command](args)  # type: ignore[no-any-return]
     except KeyboardInterrupt as interrupt:
-        signum = interrupt.signum if isinstance(interrupt, SignalExit) else signal.SIGINT
-        print(f"realtime: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
-        return 128 + signum
+        return _interrupted(interrupt)
     except RealtimeError as error:
         if debug:
             log.exception("details")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from realtime.bundle import FrameBundle
 from realtime.errors import RealtimeError, StageError, StallError
 from realtime.pipeline.queues import EndOfStream, FrameQueue, Policy
+from realtime.pipeline.signals import STOP_SIGNALS
 from realtime.pipeline.slow_stacks import named_stacks
 from realtime.pipeline.stage import (
     Observer,
@@ -68,8 +69,6 @@ class RunResult:
     signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP), if any
 
 
-# Signals that mean "stop cleanly": Ctrl-C, a supervisor's stop, a closed terminal or dropped SSH.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 STOP_DEADLINE_S = 1.0  # after a stop request every thread gets this long; outputs finalize within it
 SINK_CLOSE_S = 5.0  # a stop during set-up: how long an output still opening may take to close again
 
