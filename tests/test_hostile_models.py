@@ -122,6 +122,26 @@ def test_all_constants_together_are_capped_by_a_multiple_of_the_file_size(tmp_pa
         load_onnx(path)
 
 
+
+def test_float16_weights_behind_casts_and_transposes_count_once(tmp_path):
+    """A 16 MiB float16 weight read as float32 (32 MiB), then a no-op Cast and a Transpose: views
+    of the same storage, so the graph holds 32 MiB of constants, not 96 (the limit here: 64)."""
+    import torch
+
+    weight = np.ones((4096, 2048), np.float16)
+    nodes = [
+        helper.make_node("Cast", ["w16"], ["w32"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["w32"], ["wt"], perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "wt"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2048])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4096])], [numpy_helper.from_array(weight, "w16")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "fp16.onnx"
+    onnx.save(model, str(path))
+    module, _ = load_onnx(path)
+    assert torch.equal(module(torch.ones(1, 2048)), torch.full((1, 4096), 2048.0))
+
 def test_constants_under_the_caps_still_fold(tmp_path):
     """The caps leave real graphs alone: a 16 MiB folded constant loads and runs."""
     nodes = [helper.make_node("ConstantOfShape", ["shape"], ["zeros"]), helper.make_node("ReduceSum", ["zeros"], ["total"], keepdims=0), helper.make_node("Add", ["x", "total"], ["y"])]

@@ -273,27 +273,36 @@ def inspect_onnx(path: Path, what: str = "model") -> OnnxInfo:
 
 
 class _ConstantBudget:
-    """The bytes a graph's constants may take, charged as each is made: no folded or Constant
-    tensor over ``MAX_TENSOR_BYTES``, and all of them (initializers included) within ``limit``."""
+    """The bytes a graph's constants may take: no folded or Constant tensor over
+    ``MAX_TENSOR_BYTES`` (checked on a meta-tensor dry run, before the node runs), and all of them
+    (initializers included, each storage counted once: a no-op Cast, a Reshape or a Transpose is a
+    view) within ``limit``, checked as each is made."""
 
     def __init__(self, path: Path, limit: int) -> None:
         self.path, self.limit, self.used = path, limit, 0
+        self.storages: set[int] = set()
 
-    def check(self, where: str, sizes: list[int], *, per_tensor: bool = True) -> None:
-        """Raise before ``sizes`` (bytes of the tensors ``where`` makes) would break a limit."""
+    def check_each(self, where: str, sizes: list[int]) -> None:
         largest = max(sizes, default=0)
-        if per_tensor and largest > MAX_TENSOR_BYTES:
+        if largest > MAX_TENSOR_BYTES:
             raise ModelError(f"{self.path}: {where} makes a {largest >> 20} MiB constant (the limit is {MAX_TENSOR_BYTES >> 20} MiB)", "check the file; it is damaged or not a face model realtime can run")
-        if self.used + sum(sizes) > self.limit:
-            raise ModelError(
-                f"{self.path}: {where} brings the graph's constants to {(self.used + sum(sizes)) >> 20} MiB, more than the file's size allows ({self.limit >> 20} MiB)",
-                "check the file; it is damaged or not a face model realtime can run",
-            )
 
     def charge(self, where: str, value: Value, *, per_tensor: bool = True) -> None:
-        sizes = _byte_sizes(value)
-        self.check(where, sizes, per_tensor=per_tensor)
-        self.used += sum(sizes)
+        if per_tensor:
+            self.check_each(where, _byte_sizes(value))
+        for tensor in value if isinstance(value, tuple) else (value,):
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            storage = tensor.untyped_storage()
+            if storage.data_ptr() in self.storages:
+                continue  # a view of a constant already counted
+            self.storages.add(storage.data_ptr())
+            self.used += storage.nbytes()
+        if self.used > self.limit:
+            raise ModelError(
+                f"{self.path}: {where} brings the graph's constants to {self.used >> 20} MiB, more than the file's size allows ({self.limit >> 20} MiB)",
+                "check the file; it is damaged or not a face model realtime can run",
+            )
 
 
 def _byte_sizes(value: Value) -> list[int]:
@@ -331,8 +340,8 @@ def _predicted_sizes(node: Node, args: list[Value]) -> list[int] | None:
 def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
     """The graph of ``path`` as an FP32 CPU module in eval mode, and what the file declares
     (``ops``: what runs after folding). ModelError names every op the file uses that is not
-    implemented, and the node whose constant would be too large (``MAX_TENSOR_BYTES`` each,
-    ``MAX_CONSTANTS_PER_FILE_BYTE`` × the file's size in all), before it is made."""
+    implemented, and the node whose constant would be too large (``MAX_TENSOR_BYTES`` each, before
+    it is made) or would bring all of them over ``MAX_CONSTANTS_PER_FILE_BYTE`` × the file's size."""
     model = read_model(path, what)
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
@@ -379,7 +388,7 @@ def load_onnx(path: Path, what: str = "model") -> tuple[OnnxModule, OnnxInfo]:
             try:
                 predicted = _predicted_sizes(node, args)
                 if predicted is not None:
-                    budget.check(where, predicted)
+                    budget.check_each(where, predicted)
                 with torch.no_grad():
                     result = run_node(node, args, Context(1, None))
             except ModelError as exc:
