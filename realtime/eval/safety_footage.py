@@ -37,7 +37,7 @@ def read_clip(path: Path, frames: int, height: int | None = None) -> tuple[list[
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 25)
         for frame in container.decode(stream):
-            image = frame.to_ndarray(format="rgb24")
+            image: np.ndarray = frame.to_ndarray(format="rgb24")
             if height is not None and image.shape[0] != height:
                 image = cv2.resize(image, (round(image.shape[1] * height / image.shape[0]) // 2 * 2, height), interpolation=cv2.INTER_AREA)
             out.append(image)
@@ -49,7 +49,9 @@ def read_clip(path: Path, frames: int, height: int | None = None) -> tuple[list[
 def cut_montage(a: Sequence[np.ndarray], b: Sequence[np.ndarray], shot: int) -> tuple[list[np.ndarray], list[int], list[int]]:
     """Shots of ``shot`` frames taken in turn from ``a`` and ``b`` (same size), each clip going on
     where it stopped. Returns the frames, which clip each came from (0, 1) and its frame in it."""
-    frames, which, index = [], [], []
+    frames: list[np.ndarray] = []
+    which: list[int] = []
+    index: list[int] = []
     position = [0, 0]
     for k in range(min(len(a), len(b)) * 2 // shot):
         clip = k % 2
