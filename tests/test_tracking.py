@@ -93,7 +93,15 @@ def test_faces_carry_alignment_matrices():
 
 
 def test_smoothing_off_passes_raw_landmarks():
-    tracker = FaceTracker(TrackConfig(birth_hits=1, smoothing="off"))
-    raw = _face_at(300, 200)
-    (face,) = tracker.step([Detection(raw)], 0.0, 0.0)
-    assert np.array_equal(face.landmarks, raw)
+    """Several noisy detections of a still face: with smoothing off every frame's landmarks are that
+    frame's detection, exactly (the smoother's first output is the raw detection anyway, so one
+    step could not tell); with it on, the same frames come out smoothed (so this can fail)."""
+    rng = np.random.default_rng(0)
+    raws = [_face_at(300, 200) + rng.normal(0, 1.0, (1, 2)) for _ in range(6)]
+    off = FaceTracker(TrackConfig(birth_hits=1, smoothing="off"))
+    on = FaceTracker(TrackConfig(birth_hits=1, smoothing="kalman"))
+    for i, raw in enumerate(raws):
+        (face,) = off.step([Detection(raw)], i / FPS, i / FPS)
+        assert np.array_equal(face.landmarks, raw)
+        (smoothed,) = on.step([Detection(raw)], i / FPS, i / FPS)
+    assert not np.allclose(smoothed.landmarks, raws[-1], atol=0.05)
