@@ -16,7 +16,7 @@ from realtime.config import DetectConfig
 from realtime.generators import GeneratorRequest, load_spec
 from realtime.inference.select import PRECISION_TOLERANCE, PrecisionReference, precision_gap
 from realtime.io.demo import demo_source_path
-from realtime.still.image import find_one_face, read_image, to_tensor
+from realtime.photo import find_one_face, read_image, to_tensor
 from realtime.vision.align import crop_from_frame_matrix, warp_crop
 from realtime.vision.landmarks import five_points
 

@@ -33,8 +33,8 @@ from realtime import app  # noqa: E402
 from realtime.config import build_config  # noqa: E402
 from realtime.eval.face_conditions import clipped_share, side_light_stops  # noqa: E402
 from realtime.eval.image_measures import face_region, lattice_share, sharpness  # noqa: E402
+from realtime.photo import detect_faces_in_image, embed_face, load_identity_encoder, read_image  # noqa: E402
 from realtime.pipeline.stage import SinkStage  # noqa: E402
-from realtime.still.image import detect_faces_in_image, embed_face, load_identity_encoder, read_image  # noqa: E402
 from realtime.vision.align import crop_from_frame_matrix, warp_crop  # noqa: E402
 from realtime.vision.landmarks import five_points  # noqa: E402
 

@@ -21,7 +21,7 @@ from realtime.io.sources import open_source
 from realtime.models.facemesh import MESH_SIZE, load_facemesh, mesh_crop_from_frame
 from realtime.models.landmarker import FaceLandmarkerModel
 from realtime.models.weights import resolve_face_landmarker
-from realtime.stages.detect import landmarker_options
+from realtime.photo import landmarker_options
 from realtime.vision.align import apply_affine, invert_affine, warp_crop
 from realtime.vision.landmarks import inter_ocular_distance
 

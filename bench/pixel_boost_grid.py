@@ -24,8 +24,8 @@ from realtime.config import build_config  # noqa: E402
 from realtime.eval.image_measures import face_region, sharpness  # noqa: E402
 from realtime.io.demo import demo_source_path  # noqa: E402
 from realtime.models.checkpoint import load_checkpoint  # noqa: E402
-from realtime.still.image import detect_faces_in_image, embed_face, read_image  # noqa: E402
-from realtime.still.swapper import StillSwapper  # noqa: E402
+from realtime.photo import detect_faces_in_image, embed_face, read_image  # noqa: E402
+from realtime.still import StillSwapper  # noqa: E402
 
 CLIPS = ("liveportrait_d0", "liveportrait_d3", "liveportrait_d10", "liveportrait_d14", "dfl_Obama_speaking", "sadtalker_WDA_KatieHill_000")
 BOOSTS = (1, 2, 4)

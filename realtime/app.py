@@ -3,7 +3,6 @@ and which stages and sinks a run gets. ``cli.py`` calls this; tests and scripts 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 import threading
@@ -37,18 +36,6 @@ class Plan:
     paced: bool
     policy: Policy
     sink_policies: tuple[Policy, ...]
-
-
-def resolve_crop_size(config: Config) -> Config:
-    """Without ``--crop-size`` and ``--template`` the crops are made as the generator wants them,
-    which its file knows (read here, not when a Config is built: a Config does no I/O)."""
-    if (config.track.crop_size is not None and config.track.template is not None) or not config.swap.generator:
-        return config
-    from realtime.generators import GeneratorRequest, generator_geometry
-
-    size, template = generator_geometry(GeneratorRequest.from_swap(config.swap))
-    track = dataclasses.replace(config.track, crop_size=config.track.crop_size or size, template=config.track.template or template)
-    return dataclasses.replace(config, track=track)
 
 
 def resolve_outputs(config: Config, *, required: bool = True) -> list[SinkSpec]:
@@ -185,7 +172,10 @@ def run(
     extra_meta: dict[str, Any] | None = None,
 ) -> tuple[RunResult | None, dict[str, Any]]:
     """Open the input and outputs, run to the end (or Ctrl-C), write the report; returns both."""
-    config = resolve_crop_size(config)
+    if config.swap.generator:  # generators loads torch, which a run without a generator never needs
+        from realtime.generators import resolve_crop_size
+
+        config = resolve_crop_size(config)
     specs = resolve_outputs(config, required=not extra_sinks)
     if config.stats.report:
         check_report_path(Path(config.stats.report))  # before anything opens, not after the run

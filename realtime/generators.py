@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import cast
 
 from realtime.choices import TemplateName
-from realtime.config import SwapConfig, TrackConfig
+from realtime.config import Config, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError
 from realtime.inference.spec import GeneratorSpec, spec_from_checkpoint
 from realtime.models.formats import detect_model_format
@@ -106,6 +106,16 @@ def generator_geometry(request: GeneratorRequest) -> tuple[int, TemplateName]:
         size, template, what = checkpoint.crop_size or 256, cast("TemplateName", checkpoint.template or "arcface"), f"a {checkpoint.architecture} checkpoint for"
     _check_crop_size(request, size, what)
     return size * request.pixel_boost, template
+
+
+def resolve_crop_size(config: Config) -> Config:
+    """Without ``--crop-size`` and ``--template`` the crops are made as the generator wants them,
+    which its file knows (read here, not when a Config is built: a Config does no I/O)."""
+    if (config.track.crop_size is not None and config.track.template is not None) or not config.swap.generator:
+        return config
+    size, template = generator_geometry(GeneratorRequest.from_swap(config.swap))
+    track = replace(config.track, crop_size=config.track.crop_size or size, template=config.track.template or template)
+    return replace(config, track=track)
 
 
 def _alignable(px: int) -> bool:

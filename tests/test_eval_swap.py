@@ -113,7 +113,7 @@ def test_dlib_judge_tells_people_apart():
         pytest.skip("no face_landmarker.task available offline")
     from realtime.config import DetectConfig
     from realtime.eval.swap_measures import DlibJudge
-    from realtime.still.image import detect_faces_in_image
+    from realtime.photo import detect_faces_in_image
 
     judge = DlibJudge()
     images = _portraits()

@@ -307,7 +307,7 @@ def test_each_reader_names_the_format_it_was_given_instead(tmp_path, small_aei):
 
 def test_an_identity_encoder_is_told_by_content(tmp_path):
     from realtime.byo.swapper import OnnxIdentityEncoder
-    from realtime.still.image import load_identity_encoder
+    from realtime.photo import load_identity_encoder
     from realtime.testing_onnx import make_arcface_standin
 
     encoder = make_arcface_standin(tmp_path / "w600k_r50.bin")

@@ -16,9 +16,9 @@ from realtime.models.aei_net import AEINet
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.identity import IdentityEncoder
 from realtime.models.target_autoencoder import TargetAutoencoder
+from realtime.photo import to_tensor
 from realtime.stages.blend import BlendStage
 from realtime.stages.swap import SwapStage, batch_bucket, to_images
-from realtime.still.image import to_tensor
 from realtime.testing import make_ground_truth_frame
 from realtime.vision.align import crop_from_frame_matrix, invert_affine, warp_crop
 from realtime.vision.composite import paste_crop
@@ -160,9 +160,9 @@ def test_run_with_a_generator_end_to_end(checkpoints, tmp_path):
 
 
 def test_crop_size_follows_the_generator_unless_given(checkpoints):
-    """Resolved where the run is wired (app), not when a Config is built: building one reads no file."""
-    from realtime.app import resolve_crop_size
+    """Resolved where the run is wired (app, the still swapper), not when a Config is built: building one reads no file."""
     from realtime.config import Config, build_config
+    from realtime.generators import resolve_crop_size
 
     assert Config().track.crop_px == 256 and Config().track.crop_size is None
     unresolved = build_config(overrides={"generator": str(checkpoints["aei"])})

@@ -204,7 +204,7 @@ def _bench_generator(opts: BenchOptions, swap: SwapConfig, backends_given: bool,
 
 
 def cmd_swap_image(args: argparse.Namespace) -> int:
-    from realtime.still.swapper import swap_image
+    from realtime.still import swap_image
 
     config = config_from_args(args, SWAP_IMAGE_SECTIONS)
     setup_logging(_debug(args), quiet=False)

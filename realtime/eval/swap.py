@@ -37,8 +37,8 @@ def evaluate_generator(
         summarise,
     )
     from realtime.generators import GeneratorRequest, takes_identity
-    from realtime.still.image import detect_faces_in_image, embed_face, load_identity_encoder, read_image
-    from realtime.still.swapper import StillSwapper
+    from realtime.photo import detect_faces_in_image, embed_face, load_identity_encoder, read_image
+    from realtime.still import StillSwapper
 
     try:
         trials = make_trials(original_paths(faces), identities, seed)

@@ -27,23 +27,12 @@ from realtime.bundle import Detection, FrameBundle, StageTiming
 from realtime.config import FACES_SEEN_PAST_MAX, DetectConfig
 from realtime.models.landmarker import FaceLandmarkerModel, LandmarkerOptions
 from realtime.models.weights import resolve_face_landmarker
+from realtime.photo import landmarker_options
 from realtime.pipeline.stage import Stage
 from realtime.pipeline.thread_names import name_os_thread
 from realtime.vision.landmarks import inter_ocular_distance
 
 log = logging.getLogger("realtime")
-
-
-def landmarker_options(config: DetectConfig) -> LandmarkerOptions:
-    return LandmarkerOptions(
-        max_faces=config.max_faces,
-        min_detection_confidence=config.min_detection_confidence,
-        min_presence_confidence=config.min_presence_confidence,
-        min_tracking_confidence=config.min_tracking_confidence,
-        blendshapes=config.blendshapes,
-        head_pose=config.head_pose,
-        max_side=config.detect_max_side,
-    )
 
 
 class _AsyncLandmarker(threading.Thread):

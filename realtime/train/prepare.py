@@ -145,7 +145,7 @@ def prepare_faces(inputs: Sequence[Path], output: Path, options: PrepareOptions 
     """Write ``output``/shard-*.tar and ``output``/manifest.json; returns what was kept and why not."""
     from realtime.models.landmarker import FaceLandmarkerModel
     from realtime.models.weights import resolve_face_landmarker
-    from realtime.stages.detect import landmarker_options
+    from realtime.photo import landmarker_options
 
     options = options or PrepareOptions()
     if output.exists() and any(output.iterdir()):

@@ -12,7 +12,7 @@ import torch
 from realtime.config import DetectConfig, SwapConfig
 from realtime.errors import ConfigError
 from realtime.inference.spec import GeneratorSpec
-from realtime.still.image import embed_face, find_one_face, load_identity_encoder, read_image
+from realtime.photo import embed_face, find_one_face, load_identity_encoder, read_image
 from realtime.vision.align import crop_from_frame_matrix, warp_crop
 from realtime.vision.landmarks import five_points
 

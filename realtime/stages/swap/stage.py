@@ -21,12 +21,12 @@ from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import PrecisionReference, select_runner
 from realtime.inference.spec import GeneratorSpec, Runner
+from realtime.photo import find_one_face, to_tensor
 from realtime.pipeline.stage import Stage
 from realtime.stages.swap.batching import batch_bucket, choose_faces, others_of, split_batches
 from realtime.stages.swap.controls import SwapChoice, SwapControls, preview_copy
 from realtime.stages.swap.faces import SourceFaces
 from realtime.stages.swap.steady import SteadyCrops
-from realtime.still.image import find_one_face, to_tensor
 from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
 

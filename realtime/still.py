@@ -1,4 +1,5 @@
-"""``realtime swap-image``: the live path's own stages, run once on two still images."""
+"""``realtime swap-image`` and ``eval-swap``'s swapper: the live path's own stages, run once on a
+still image (beside ``app.py``, which runs them on a stream)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import numpy as np
 from realtime.bundle import Detection, FrameBundle
 from realtime.config import Config
 from realtime.errors import ConfigError, SinkError, SourceError
+from realtime.generators import resolve_crop_size
+from realtime.photo import detect_faces_in_image, read_image
 from realtime.stages.blend import BlendControls, BlendStage
 from realtime.stages.swap import SwapStage
 from realtime.stages.track import FaceTracker
-from realtime.still.image import detect_faces_in_image, read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -27,8 +29,6 @@ class StillSwapper:
     def __init__(self, config: Config) -> None:
         if not config.swap.generator:
             raise ConfigError("swapping needs --generator", "pass a generator checkpoint (.safetensors)")
-        from realtime.app import resolve_crop_size
-
         config = resolve_crop_size(config)
         self.config = config
         self.swap = SwapStage(config.swap, config.track, config.detect)

@@ -1,25 +1,34 @@
-"""Still images: read one, find its faces, embed a face's identity. What the live swap stage
-needs from its ``--source`` photo, and what ``swap-image`` and ``eval-swap`` use on stills."""
+"""A face in a photo: read a still, find its faces, embed one face's identity. What the live swap
+stage needs from its ``--source`` photo, and what ``swap-image``, ``eval-swap`` and ``prepare-faces``
+use on stills; below the stages, which import it.
+
+torch is imported where it is used: ``landmarker_options`` is read by the detect stage, which a
+run without a generator (``realtime track``) loads without torch."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
-import torch
 
 from realtime.bundle import Detection
 from realtime.config import DetectConfig
 from realtime.errors import SourceError
+from realtime.models.landmarker import LandmarkerOptions
 from realtime.vision.align import crop_from_frame_matrix, template_points
 from realtime.vision.landmarks import five_points
+
+if TYPE_CHECKING:
+    import torch
 
 IDENTITY_CROP = 112
 
 
 def to_tensor(crops: np.ndarray) -> torch.Tensor:
     """(N, S, S, 3) uint8 RGB → (N, 3, S, S) float in [-1, 1]."""
+    import torch
+
     return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
@@ -57,6 +66,8 @@ def embed_source_face(image: np.ndarray, landmarks: np.ndarray, encoder_path: Pa
 
 def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Module) -> torch.Tensor:
     """The unit-norm embedding by a loaded identity ``encoder`` of the face with ``landmarks``."""
+    import torch
+
     height, width = cast("tuple[int, int]", encoder.input_size)
     template = template_points(IDENTITY_CROP)
     template[:, 0] -= (IDENTITY_CROP - width) / 2  # narrower inputs (112×96) keep the face centred
@@ -69,11 +80,22 @@ def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Modul
         return encoder(to_tensor(crop[None]))[0]
 
 
+def landmarker_options(config: DetectConfig) -> LandmarkerOptions:
+    return LandmarkerOptions(
+        max_faces=config.max_faces,
+        min_detection_confidence=config.min_detection_confidence,
+        min_presence_confidence=config.min_presence_confidence,
+        min_tracking_confidence=config.min_tracking_confidence,
+        blendshapes=config.blendshapes,
+        head_pose=config.head_pose,
+        max_side=config.detect_max_side,
+    )
+
+
 def detect_faces_in_image(image: np.ndarray, detect: DetectConfig) -> list[Detection]:
     """Every face the landmarker finds in a still image (a short-lived graph of its own)."""
     from realtime.models.landmarker import FaceLandmarkerModel
     from realtime.models.weights import resolve_face_landmarker
-    from realtime.stages.detect import landmarker_options
 
     model = FaceLandmarkerModel(resolve_face_landmarker(Path(detect.landmarker_model) if detect.landmarker_model else None), landmarker_options(detect))
     try:
@@ -88,5 +110,3 @@ def find_one_face(image: np.ndarray, detect: DetectConfig, what: str, path: Path
     if not detections:
         raise SourceError(f"no face found in the {what} image {path}", "use a clear photo where the face is at least 60 pixels wide")
     return max(detections, key=lambda d: np.ptp(d.landmarks[:, 0])).landmarks
-
-
