@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from realtime.bundle import FrameBundle  # noqa: E402
 from realtime.config import BlendConfig, CaptureConfig, DetectConfig, TrackConfig  # noqa: E402
 from realtime.io.sources import open_source  # noqa: E402
-from realtime.stages.blend import BlendControls, BlendStage  # noqa: E402
+from realtime.live import LiveSettings  # noqa: E402
+from realtime.stages.blend import BlendStage  # noqa: E402
 from realtime.stages.detect import DetectStage  # noqa: E402
 from realtime.stages.track import TrackStage  # noqa: E402
 from realtime.vision import metrics  # noqa: E402
@@ -91,7 +92,7 @@ def measure(clip: Path, max_frames: int = 250) -> dict[str, object]:
         for colour in ("off", "per_frame", "smoothed"):
             if generator == "identity" and colour == "smoothed":
                 continue
-            stage = BlendStage(BlendControls(BlendConfig(colour=colour)))
+            stage = BlendStage(LiveSettings(BlendConfig(colour=colour)))
             outputs = []
             for index, (frame, face) in enumerate(zip(frames, tracked, strict=False)):
                 bundle = FrameBundle(index, 0, frame, index / 30)

@@ -85,7 +85,8 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
     others = resolve_others(config.safety.others, safety)
     stages: list[Stage] = [DetectStage(config.detect, asynchronous=asynchronous), TrackStage(config.track, cover_lost_s=cover_lost_s)]
     if config.swap.generator:
-        from realtime.stages.blend import BlendControls, BlendStage, resolve_blend_device
+        from realtime.live import LiveSettings
+        from realtime.stages.blend import BlendStage, resolve_blend_device
         from realtime.stages.swap import SwapStage
 
         blend_device = resolve_blend_device(config.blend.blend_device)
@@ -94,15 +95,12 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
             from realtime.gpu.frames import DeviceFrames
 
             frames = DeviceFrames("cuda")  # the swap stage turns it off if its generator is not on the GPU
-        from realtime.stages.swap.controls import SwapControls
-
-        swap_controls = SwapControls()  # shared: the swap reads who wears what, the blend the privacy switch
+        settings = LiveSettings(config.blend, config.swap)  # shared: the swap reads who wears what, the blend the privacy switch
         blend = BlendStage(
-            BlendControls(config.blend), device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size,
-            engines_dir=config.swap.engines_dir, face_safety=safety, hold_s=config.safety.cover_lost_s, swap_controls=swap_controls,
-            others=others,
+            settings, device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size,
+            engines_dir=config.swap.engines_dir, face_safety=safety, hold_s=config.safety.cover_lost_s, others=others,
         )
-        stages += [SwapStage(config.swap, config.track, config.detect, frames=frames, controls=swap_controls, others=others), blend]
+        stages += [SwapStage(config.swap, config.track, config.detect, frames=frames, settings=settings, others=others), blend]
     return stages
 
 
@@ -272,9 +270,10 @@ def _controls_watchers(config: Config, pipeline: Pipeline) -> list[Any]:
     """Live blend controls from --controls-file, polled once a second by the main thread."""
     if not config.blend.controls_file:
         return []
-    from realtime.stages.blend import BlendStage, ControlsFileWatcher
+    from realtime.live import ControlsFileWatcher
+    from realtime.stages.blend import BlendStage
 
-    return [ControlsFileWatcher(Path(config.blend.controls_file), s.controls) for s in pipeline.stages if isinstance(s, BlendStage)]
+    return [ControlsFileWatcher(Path(config.blend.controls_file), s.settings) for s in pipeline.stages if isinstance(s, BlendStage)]
 
 
 def _output_paths(pipeline: Pipeline) -> list[str]:

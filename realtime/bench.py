@@ -190,7 +190,8 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
     from realtime.bundle import Detection, FrameBundle
     from realtime.config import BlendConfig, BlendFuse, TrackConfig
     from realtime.gpu.frames import DeviceFrames
-    from realtime.stages.blend import BlendControls, BlendStage
+    from realtime.live import LiveSettings
+    from realtime.stages.blend import BlendStage
     from realtime.stages.track import FaceTracker
     from realtime.testing import make_face_landmarks
     from realtime.vision.align import warp_crop
@@ -208,7 +209,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
         uploader = DeviceFrames("cuda") if device == "cuda-frame" else None
         crop_on_device = torch.from_numpy(crop).cuda() if uploader is not None else None
         for colour in ("off", "smoothed"):
-            stage = BlendStage(BlendControls(BlendConfig(colour=colour, blend_compile=cast(BlendFuse, fuse), detail=detail)), device="cuda" if uploader else device, crop_size=crop_size, engines_dir=engines_dir)
+            stage = BlendStage(LiveSettings(BlendConfig(colour=colour, blend_compile=cast(BlendFuse, fuse), detail=detail)), device="cuda" if uploader else device, crop_size=crop_size, engines_dir=engines_dir)
             t_setup = time.perf_counter()
             stage.setup()
             setup_s = time.perf_counter() - t_setup  # with fusing: its compile (warm when build-engines saved the kernels)

@@ -19,6 +19,7 @@ BlendDevice = Literal["auto", "cpu", "cuda"]
 BlendFuse = Literal["auto", "on", "off"]
 FaceSafety = Literal["auto", "reveal", "hold", "blur", "pixelate"]
 Others = Literal["auto", "swap", "cover", "reveal"]  # faces past --max-faces
+SwapMode = Literal["swap", "original", "blur"]  # the panel's privacy switch: swap faces, show them, blur them
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
 # the generator backends (inference/backend.py's BACKENDS, which a test holds to this list); named
 # here so that a bad --backends is a usage error before anything opens, without importing torch

@@ -180,7 +180,7 @@ class SwapConfig:
     target_identity: int = option(0, "per-target generators: which decoder (person) to render", metavar="N")
     steady: float = option(
         0.5, "on a still head, average each face's generated crop with its previous one with this weight (0 to 0.9; "
-        "0: off): less shimmer; any expression or turn switches it off at once", metavar="W",
+        "0: off): less shimmer; any expression or turn switches it off at once", metavar="W", live=True,
     )
     backends: tuple[str, ...] = option(
         ("tensorrt", "aot", "compiled", "eager-cuda", "cpu"), "generator backends in order of preference", metavar="NAME"
@@ -204,19 +204,20 @@ class SwapConfig:
 
 @dataclass(frozen=True)
 class BlendConfig:
-    erode: float = option(0.05, "shrink the face mask by this fraction of the eye distance", metavar="F")
-    blur: float = option(0.12, "feather the mask edge over this fraction of the eye distance", metavar="F")
+    erode: float = option(0.05, "shrink the face mask by this fraction of the eye distance", metavar="F", live=True)
+    blur: float = option(0.12, "feather the mask edge over this fraction of the eye distance", metavar="F", live=True)
     colour: ColourMode = option(
-        "smoothed", "match the swapped face's colour to the target: 'off', 'per_frame', or 'smoothed' over time (no pumping)"
+        "smoothed", "match the swapped face's colour to the target: 'off', 'per_frame', or 'smoothed' over time (no pumping)",
+        live=True,
     )
-    colour_smoothing_s: float = option(0.5, "time constant of the smoothed colour statistics", metavar="S")
-    keep_mouth: bool = option(False, "keep the original mouth (teeth, tongue, exact lip sync)")
-    keep_eyes: bool = option(False, "keep the original eyes (gaze)")
-    opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A")
+    colour_smoothing_s: float = option(0.5, "time constant of the smoothed colour statistics", metavar="S", live=True)
+    keep_mouth: bool = option(False, "keep the original mouth (teeth, tongue, exact lip sync)", live=True)
+    keep_eyes: bool = option(False, "keep the original eyes (gaze)", live=True)
+    opacity: float = option(1.0, "how strongly the swap covers the face, 0 to 1", metavar="A", live=True)
     detail: float = option(
         0.8, "restore this share (0 to 1) of the camera's fine skin texture, finer than the generator's crop can hold, "
         "over the swapped face: sharper at 1080p, where a face spans more pixels than the crop (0: off; more also "
-        "restores more of the camera's grain, which flickers)", metavar="D",
+        "restores more of the camera's grain, which flickers)", metavar="D", live=True,
     )
     blend_device: BlendDevice = option("auto", "where to composite: 'cuda' (torch, one CUDA graph per face), 'cpu' (OpenCV), or 'auto'")
     blend_compile: BlendFuse = option(

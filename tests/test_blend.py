@@ -11,7 +11,8 @@ import torch
 from realtime.bundle import Detection, FrameBundle
 from realtime.config import BlendConfig, TrackConfig
 from realtime.errors import ConfigError
-from realtime.stages.blend import BlendControls, BlendStage, ControlsFileWatcher
+from realtime.live import ControlsFileWatcher, LiveSettings
+from realtime.stages.blend import BlendStage
 from realtime.stages.track import FaceTracker
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.vision.align import apply_affine, warp_crop
@@ -38,7 +39,7 @@ def _identity_swap(bundle):
 def test_identity_generator_gives_back_the_input(colour):
     frame = make_ground_truth_frame(0, sensor_noise=0)
     bundle = _identity_swap(_bundle(frame))
-    out = BlendStage(BlendControls(BlendConfig(colour=colour))).process(bundle).frame
+    out = BlendStage(LiveSettings(BlendConfig(colour=colour))).process(bundle).frame
     assert out.shape == frame.shape
     diff = np.abs(out.astype(int) - frame.astype(int))
     assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 30
@@ -54,7 +55,7 @@ def test_faded_and_transparent_faces():
     bundle = _identity_swap(_bundle(frame))
     for face in bundle.faces:
         face.swapped_crop = np.full_like(face.swapped_crop, 255)
-    out = BlendStage(BlendControls(BlendConfig(colour="off", opacity=0.0))).process(bundle).frame
+    out = BlendStage(LiveSettings(BlendConfig(colour="off", opacity=0.0))).process(bundle).frame
     assert np.array_equal(out, frame)
 
 
@@ -72,8 +73,8 @@ def _paste_parity(device: str) -> float:
 
 def _stage_parity(device: str) -> None:
     frame = make_ground_truth_frame(0, sensor_noise=0)
-    a = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device="cpu").process(_identity_swap(_bundle(frame))).frame
-    torch_stage = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device=device)
+    a = BlendStage(LiveSettings(BlendConfig(colour="per_frame")), device="cpu").process(_identity_swap(_bundle(frame))).frame
+    torch_stage = BlendStage(LiveSettings(BlendConfig(colour="per_frame")), device=device)
     torch_stage.setup()
     b = torch_stage.process(_identity_swap(_bundle(frame))).frame
     diff = np.abs(a.astype(int) - b.astype(int))
@@ -93,7 +94,7 @@ def test_cpu_and_gpu_blend_agree():
 
 
 def test_controls_changed_mid_run_take_effect_on_the_next_frame():
-    controls = BlendControls(BlendConfig(colour="off"))
+    controls = LiveSettings(BlendConfig(colour="off"))
     stage = BlendStage(controls)
     tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
     frame = make_ground_truth_frame(0, sensor_noise=0)
@@ -105,22 +106,22 @@ def test_controls_changed_mid_run_take_effect_on_the_next_frame():
         return bundle
 
     assert not np.array_equal(stage.process(white_swap(0.0)).frame, frame)
-    controls.update(opacity=0.0)
+    controls.update("blend", opacity=0.0)
     assert np.array_equal(stage.process(white_swap(1 / 30)).frame, frame)
     with pytest.raises(ConfigError):
-        controls.update(opacity=2.0)
+        controls.update("blend", opacity=2.0)
     with pytest.raises(ConfigError, match="cannot change live"):
-        controls.update(blend_device="cuda")
-    assert controls.snapshot().opacity == 0.0
+        controls.update("blend", blend_device="cuda")
+    assert controls.blend.opacity == 0.0
 
 
 def test_controls_file_is_reread_when_it_changes(tmp_path: Path, caplog):
     path = tmp_path / "live.toml"
-    controls = BlendControls(BlendConfig())
+    controls = LiveSettings(BlendConfig())
     watcher = ControlsFileWatcher(path, controls)
     assert watcher.poll() is False  # no file yet
     path.write_text("[blend]\nopacity = 0.5\nkeep_mouth = true\n")
-    assert watcher.poll() is True and controls.snapshot().opacity == 0.5 and controls.snapshot().keep_mouth
+    assert watcher.poll() is True and controls.blend.opacity == 0.5 and controls.blend.keep_mouth
     assert watcher.poll() is False  # unchanged
     time.sleep(0.01)
     path.write_text("[blend]\nopacity = 7\n")
@@ -129,7 +130,7 @@ def test_controls_file_is_reread_when_it_changes(tmp_path: Path, caplog):
     os.utime(path, (time.time() + 5, time.time() + 5))
     with caplog.at_level(logging.WARNING, logger="realtime"):
         assert watcher.poll() is False
-    assert controls.snapshot().opacity == 0.5 and any("ignoring" in r.message for r in caplog.records)
+    assert controls.blend.opacity == 0.5 and any("ignoring" in r.message for r in caplog.records)
 
 
 @pytest.mark.parametrize("device", ["cpu", "torch-cpu"])
@@ -140,7 +141,7 @@ def test_smoothed_colour_flickers_less_than_per_frame(device):
     frame = make_ground_truth_frame(0, sensor_noise=0)
     results = {}
     for mode in ("off", "per_frame", "smoothed"):
-        stage = BlendStage(BlendControls(BlendConfig(colour=mode, colour_smoothing_s=0.5)), device=device)
+        stage = BlendStage(LiveSettings(BlendConfig(colour=mode, colour_smoothing_s=0.5)), device=device)
         stage.setup()
         tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=256, fade_s=0.0))
         outputs = []
@@ -160,7 +161,7 @@ def test_generator_mask_is_applied_the_same_on_both_paths():
     frame = make_ground_truth_frame(0, sensor_noise=0)
     outputs = []
     for device in ("cpu", "torch-cpu"):
-        stage = BlendStage(BlendControls(BlendConfig(colour="off")), device=device)
+        stage = BlendStage(LiveSettings(BlendConfig(colour="off")), device=device)
         stage.setup()
         bundle = _bundle(frame)
         for face in bundle.faces:
@@ -175,3 +176,29 @@ def test_generator_mask_is_applied_the_same_on_both_paths():
     diff = np.abs(cpu - ours)
     # white over the face: the two masks' edges (erosion vs polygon shrink) differ by about a pixel
     assert diff.mean() < 0.3 and np.percentile(diff, 99.9) <= 16, (diff.mean(), np.percentile(diff, 99.9))
+
+
+def test_live_options_are_marked_once_and_checked_by_their_sections_own_rules():
+    from realtime.config import SwapConfig
+    from realtime.live import LiveSettings
+    from realtime.options import live_fields
+
+    assert live_fields(BlendConfig) == ("erode", "blur", "colour", "colour_smoothing_s", "keep_mouth", "keep_eyes", "opacity", "detail")
+    assert live_fields(SwapConfig) == ("steady",)
+    settings = LiveSettings(BlendConfig(), SwapConfig(steady=0.5))
+    version = settings.choice.version
+    assert settings.update("blend", opacity=0.5).choice.version == version  # the swap reads none of it
+    assert settings.update("swap", steady=0.2).choice.version == version + 1  # the swap's caches start afresh
+    with pytest.raises(ConfigError, match="--steady 0.95 is out of range"):
+        settings.update("swap", steady=0.95)
+    with pytest.raises(ConfigError, match="unknown swap mode"):
+        settings.update("choice", mode="off")
+    assert settings.swap.steady == 0.2 and settings.choice.mode == "swap"
+
+
+def test_the_blend_reads_the_operators_choice_without_the_swap_package():
+    import subprocess
+    import sys
+
+    code = "import sys, realtime.stages.blend; print(sorted(m for m in sys.modules if m.startswith('realtime.stages.swap')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -6,7 +6,8 @@ import torch
 
 from realtime.config import BlendConfig
 from realtime.errors import ConfigError
-from realtime.stages.blend import BlendControls, BlendStage
+from realtime.live import LiveSettings
+from realtime.stages.blend import BlendStage
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.vision.composite import (
     BAND_STEPS_PER_GREY,
@@ -91,7 +92,7 @@ def test_detail_brings_a_soft_swap_back_towards_the_camera_sharpness(device):
     frame = _fine_frame()
     outputs = {}
     for detail in (0.0, 1.0):
-        stage = BlendStage(BlendControls(BlendConfig(colour="off", detail=detail)), device=device)
+        stage = BlendStage(LiveSettings(BlendConfig(colour="off", detail=detail)), device=device)
         stage.setup()
         bundle = _blurred_swap(_bundle(frame, landmarks=BIG_FACE))
         outputs[detail] = stage.process(bundle).frame
@@ -108,7 +109,7 @@ def test_the_torch_and_opencv_stages_restore_the_same_detail():
     frame = _fine_frame()
     outs = []
     for device in ("cpu", "torch-cpu"):
-        stage = BlendStage(BlendControls(BlendConfig(colour="per_frame", detail=0.7)), device=device)
+        stage = BlendStage(LiveSettings(BlendConfig(colour="per_frame", detail=0.7)), device=device)
         stage.setup()
         outs.append(stage.process(_blurred_swap(_bundle(frame, landmarks=BIG_FACE))).frame)
     diff = np.abs(outs[0].astype(int) - outs[1].astype(int))
@@ -121,21 +122,21 @@ def test_detail_out_of_range_is_refused_with_the_fix():
 
 
 def test_detail_changes_live():
-    controls = BlendControls(BlendConfig())
-    assert controls.snapshot().detail != 0.25
-    assert controls.update(detail=0.25).detail == 0.25 == controls.snapshot().detail
+    controls = LiveSettings(BlendConfig())
+    assert controls.blend.detail != 0.25
+    assert controls.update("blend", detail=0.25).blend.detail == 0.25 == controls.blend.detail
 
 
 def test_turning_detail_off_and_on_live_builds_no_new_gpu_shape():
     """The strength is a parameter of the region graph, not part of its shape: a panel slider
     moved during a stream must not cost a graph build (a slow frame)."""
     frame = _fine_frame()
-    controls = BlendControls(BlendConfig(colour="off", detail=0.6))
+    controls = LiveSettings(BlendConfig(colour="off", detail=0.6))
     stage = BlendStage(controls, device="torch-cpu")
     stage.setup()
     outputs = []
     for detail in (0.6, 0.0, 0.6):
-        controls.update(detail=detail)
+        controls.update("blend", detail=detail)
         outputs.append(stage.process(_blurred_swap(_bundle(frame, landmarks=BIG_FACE))).frame)
     assert stage.describe()["shapes_built_live"] == 1
     assert not np.array_equal(outputs[0], outputs[1]) and np.array_equal(outputs[0], outputs[2])

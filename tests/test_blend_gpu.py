@@ -9,7 +9,8 @@ import torch
 from test_blend import _bundle, _identity_swap  # noqa: F401
 
 from realtime.config import BlendConfig, TrackConfig
-from realtime.stages.blend import BlendControls, BlendStage
+from realtime.live import LiveSettings
+from realtime.stages.blend import BlendStage
 from realtime.stages.track import FaceTracker
 from realtime.testing import make_face_landmarks, make_ground_truth_frame
 from realtime.vision.align import apply_affine, invert_affine
@@ -146,9 +147,9 @@ def test_on_cuda_shapes_built_ahead_blend_every_size_as_graphs_sharing_one_pool(
     """Built ahead from set-up on: no face blends op by op; graphs of different sizes that share one
     memory pool, replayed in turns, still give the CPU path's pixels."""
     settings = BlendConfig(colour="smoothed")
-    stage = BlendStage(BlendControls(settings), device="cuda", crop_size=256, frame_size=(1920, 1080))
+    stage = BlendStage(LiveSettings(settings), device="cuda", crop_size=256, frame_size=(1920, 1080))
     stage.setup()  # builds the usual shapes before returning
-    reference = BlendStage(BlendControls(settings), device="torch-cpu", crop_size=256)
+    reference = BlendStage(LiveSettings(settings), device="torch-cpu", crop_size=256)
     reference.setup()
     frame = make_ground_truth_frame(0, sensor_noise=0)
     frame = np.ascontiguousarray(np.pad(frame, ((0, 1080 - frame.shape[0]), (0, 1920 - frame.shape[1]), (0, 0)), mode="edge"))
@@ -189,10 +190,10 @@ def test_kernels_saved_by_build_engines_make_auto_fuse_and_blend_like_the_cpu(tm
     name = build_blend_cache(256, False, tmp_path)
     assert (tmp_path / name).stat().st_size > 0 and not list(tmp_path.glob(".*partial"))
     settings = BlendConfig(colour="smoothed", blend_compile="auto")
-    stage = BlendStage(BlendControls(settings), device="cuda", crop_size=256, engines_dir=str(tmp_path))
+    stage = BlendStage(LiveSettings(settings), device="cuda", crop_size=256, engines_dir=str(tmp_path))
     stage.setup()
     assert stage.describe()["fused"] is True and stage.describe()["fused_kernels"] == name
-    reference = BlendStage(BlendControls(settings), device="torch-cpu", crop_size=256)
+    reference = BlendStage(LiveSettings(settings), device="torch-cpu", crop_size=256)
     reference.setup()
     frame = make_ground_truth_frame(0, sensor_noise=0)
     outputs = []

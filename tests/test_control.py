@@ -7,8 +7,6 @@ on any clone; the tests that embed a real face build a real ``SwapStage`` and ne
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import cv2
 import numpy as np
 import pytest
@@ -24,13 +22,13 @@ from realtime.control.api import make_app  # noqa: E402
 from realtime.control.panel import MAX_UPLOAD_BYTES, Panel, declared_size, gallery_path  # noqa: E402
 from realtime.control.preview import PreviewSink  # noqa: E402
 from realtime.errors import SourceError  # noqa: E402
+from realtime.live import LiveSettings  # noqa: E402
 from realtime.models.aei_net import AEINet  # noqa: E402
 from realtime.models.checkpoint import save_checkpoint  # noqa: E402
 from realtime.models.identity import IdentityEncoder  # noqa: E402
 from realtime.pipeline.stats import StatsCollector  # noqa: E402
-from realtime.stages.blend import BlendControls, BlendStage  # noqa: E402
+from realtime.stages.blend import BlendStage  # noqa: E402
 from realtime.stages.swap import SwapStage  # noqa: E402
-from realtime.stages.swap.controls import SwapControls  # noqa: E402
 from realtime.stages.track import FaceTracker  # noqa: E402
 from realtime.testing import make_face_landmarks, make_ground_truth_frame  # noqa: E402
 
@@ -50,11 +48,12 @@ class StandInSwap:
     every image it was asked to embed."""
 
     def __init__(self) -> None:
-        self.controls = SwapControls()
         self.config = SwapConfig()
-        self.spec = SimpleNamespace(architecture="aei_net")
-        self.loaded = [SimpleNamespace(name="a.safetensors"), SimpleNamespace(name="b.safetensors")]
+        self.settings = LiveSettings(swap=self.config)
         self.images: list[np.ndarray] = []
+
+    def describe(self) -> dict[str, object]:
+        return {"generator": "aei_net", "generators": ["a.safetensors", "b.safetensors"]}
 
     def embedding_of_image(self, image: np.ndarray, what: str) -> torch.Tensor:
         self.images.append(image)
@@ -100,10 +99,10 @@ def _panel_over(swap, tmp_path) -> Panel:
     gallery.mkdir()
     (gallery / "grace.jpg").write_bytes(_face_photo())
     (tmp_path / "secret.jpg").write_bytes(_face_photo())
-    swap.controls = SwapControls()
+    swap.settings = LiveSettings(BlendConfig(), swap.config)
     preview = PreviewSink()
     preview.write(_two_faces())
-    return Panel(swap, swap.controls, BlendControls(BlendConfig()), StatsCollector(), preview, gallery)
+    return Panel(swap, swap.settings, StatsCollector(), preview, gallery)
 
 
 @pytest.fixture
@@ -165,10 +164,10 @@ def test_state_numbers_previews_and_faces(client):
 
 
 def test_an_uploaded_face_becomes_the_default_identity(real_client, swap_stage):
-    before = swap_stage.controls.snapshot()
+    before = swap_stage.settings.choice
     response = real_client.post("/api/source/upload?name=grace.jpg", content=_face_photo())
     assert response.status_code == 200, response.text
-    after = swap_stage.controls.snapshot()
+    after = swap_stage.settings.choice
     assert after.version == before.version + 1 and after.source_name == "upload:grace.jpg" and after.default is not None
     assert torch.allclose(after.default, swap_stage.identity, atol=1e-5)  # the demo source, embedded the same way
 
@@ -186,10 +185,10 @@ def test_an_uploaded_face_becomes_the_default_identity(real_client, swap_stage):
 def test_bad_uploads_are_refused_with_a_fix_and_change_nothing(client, stand_in, body, status, words):
     import re
 
-    version = stand_in.controls.snapshot().version
+    version = stand_in.settings.choice.version
     response = client.post("/api/source/upload", content=body)
     assert response.status_code == status and re.search(words, response.json()["error"]) and response.json()["fix"]
-    assert stand_in.controls.snapshot().version == version and stand_in.images == []
+    assert stand_in.settings.choice.version == version and stand_in.images == []
 
 
 def test_a_photo_without_a_face_is_a_clear_message(real_client):
@@ -223,7 +222,7 @@ def test_mapping_mode_and_blend(client, stand_in):
     assert tracks == {1: "gallery:grace.jpg", 2: "none"}
     assert client.post("/api/mapping", json={"track": 1, "wear": "nobody"}).status_code == 404
     assert client.post("/api/mapping", json={"track": "1"}).status_code == 400
-    assert client.post("/api/mode", json={"mode": "blur"}).json()["mode"] == "blur" and swap_stage.controls.snapshot().mode == "blur"
+    assert client.post("/api/mode", json={"mode": "blur"}).json()["mode"] == "blur" and swap_stage.settings.choice.mode == "blur"
     assert client.post("/api/mode", json={"mode": "off"}).status_code == 400
     assert client.post("/api/blend", json={"erode": 0.1, "keep_mouth": True}).json()["erode"] == 0.1
     assert client.post("/api/blend", json={"detail": 0.5}).json()["detail"] == 0.5
@@ -233,7 +232,7 @@ def test_mapping_mode_and_blend(client, stand_in):
     assert client.post("/api/blend", content=b"not json", headers={"Content-Type": "application/json"}).status_code == 400
     assert client.get("/api/state").json()["steady"] == swap_stage.config.steady  # the run's until set live
     assert client.post("/api/steady", json={"steady": 0.2}).json()["steady"] == 0.2
-    assert swap_stage.controls.snapshot().steady == 0.2 and client.get("/api/state").json()["steady"] == 0.2
+    assert swap_stage.settings.swap.steady == 0.2 and client.get("/api/state").json()["steady"] == 0.2
     for bad in ("x", True, -0.1, 0.95, None):
         assert client.post("/api/steady", json={"steady": bad}).status_code == 400, bad
 
@@ -250,15 +249,15 @@ def _recording_runner(stage: SwapStage, calls: list[torch.Tensor]) -> None:
 
 
 def test_each_person_wears_their_own_identity_or_none(swap_stage):
-    swap_stage.controls = SwapControls()
+    swap_stage.settings = LiveSettings(swap=swap_stage.config)
     calls: list[torch.Tensor] = []
     _recording_runner(swap_stage, calls)
     other = torch.nn.functional.normalize(torch.randn(16), dim=0)
-    swap_stage.controls.map_track(2, other)
+    swap_stage.settings.map_track(2, other)
     bundle = swap_stage.process(_two_faces())
     assert len(calls) == 1 and torch.allclose(calls[0][0], swap_stage.identity) and torch.allclose(calls[0][1], other)
     assert all(f.swapped_crop is not None for f in bundle.faces)
-    swap_stage.controls.map_track(2, None)
+    swap_stage.settings.map_track(2, None)
     bundle = swap_stage.process(_two_faces(1))
     assert [f.swapped_crop is not None for f in bundle.faces] == [True, False]  # track 2 wears nothing
 
@@ -268,7 +267,7 @@ def test_a_source_change_lands_on_the_next_frame_whole(swap_stage):
     identity, the old or the new, never a mix; after the change returns, the next frame is new."""
     import threading
 
-    swap_stage.controls = SwapControls()
+    swap_stage.settings = LiveSettings(swap=swap_stage.config)
     calls: list[torch.Tensor] = []
     _recording_runner(swap_stage, calls)
     identities = [torch.nn.functional.normalize(torch.randn(16), dim=0) for _ in range(20)]
@@ -276,7 +275,7 @@ def test_a_source_change_lands_on_the_next_frame_whole(swap_stage):
 
     def flip() -> None:
         for identity in identities:
-            swap_stage.controls.set_default(identity, "x")
+            swap_stage.settings.update("choice", default=identity, source_name="x")
         done.set()
 
     thread = threading.Thread(target=flip)
@@ -292,14 +291,14 @@ def test_a_source_change_lands_on_the_next_frame_whole(swap_stage):
 
 
 def test_the_privacy_switch_shows_the_original_or_blurs_every_face():
-    controls = SwapControls()
-    blend = BlendStage(BlendControls(BlendConfig()), face_safety="hold", swap_controls=controls)
+    controls = LiveSettings()
+    blend = BlendStage(controls, face_safety="hold")
     original = _two_faces()
     frame = original.frame.copy()
-    controls.set_mode("original")
+    controls.update("choice", mode="original")
     shown = blend.process(_two_faces())
     assert np.array_equal(shown.frame, frame)  # under 'hold' these unswapped faces would be covered
-    controls.set_mode("blur")
+    controls.update("choice", mode="blur")
     blurred = blend.process(_two_faces())
     for face in blurred.faces:
         x0, y0, x1, y1 = (int(v) for v in face.box)
@@ -374,11 +373,11 @@ def test_generators_prepared_at_start_are_switched_between_frames(tmp_path):
     stage.setup()
     assert [g.name for g in stage.loaded] == ["a.safetensors", "b.safetensors"] and stage.active == 0
     first = stage.process(_two_faces()).faces[0].swapped_crop
-    stage.controls.set_generator(1)
+    stage.settings.update("choice", generator=1)
     second = stage.process(_two_faces()).faces[0].swapped_crop
     assert stage.active == 1 and stage.describe()["active_generator"] == 1
     assert not np.array_equal(first, second)  # another generator's weights
-    panel = Panel(stage, stage.controls, None, StatsCollector(), PreviewSink())
+    panel = Panel(stage, stage.settings, StatsCollector(), PreviewSink())
     client = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
     assert client.post("/api/generator", json={"index": 0}).json()["name"] == "a.safetensors"
     assert client.post("/api/generator", json={"index": 2}).status_code == 400
@@ -501,7 +500,7 @@ def test_a_zero_pixel_image_is_refused_before_decoding(client, stand_in, size):
     body = _png_header(*size) + b"\0" * 64
     response = client.post("/api/source/upload", content=body)
     assert response.status_code == 400 and f"{size[0]}×{size[1]}" in response.json()["error"] and response.json()["fix"]
-    assert stand_in.images == [] and stand_in.controls.snapshot().version == 0
+    assert stand_in.images == [] and stand_in.settings.choice.version == 0
 
 
 # --- requests from elsewhere (issue 32 item 9) ---------------------------------------------------
@@ -512,10 +511,10 @@ JSON_ENDPOINTS = ["/api/source/gallery", "/api/source/frame", "/api/mapping", "/
 @pytest.mark.parametrize("host", ["evil.example", "testserver:8080", "127.0.0.1", "localhost", "testserver.evil.example", "", "bad host:x"])
 def test_a_request_for_another_host_is_refused_even_with_the_token(client, stand_in, host):
     """A page on a DNS name rebound to this machine reaches the panel with its own name in Host."""
-    version = stand_in.controls.snapshot().version
+    version = stand_in.settings.choice.version
     response = client.post("/api/mode", json={"mode": "original"}, headers={"Host": host})
     assert response.status_code == 403 and "not this panel" in response.json()["error"] and response.json()["fix"]
-    assert stand_in.controls.snapshot().mode == "swap" and stand_in.controls.snapshot().version == version
+    assert stand_in.settings.choice.mode == "swap" and stand_in.settings.choice.version == version
     assert client.get("/api/state", headers={"Host": host}).status_code == 403
 
 
@@ -525,7 +524,7 @@ def test_a_request_from_another_page_is_refused_even_with_the_token(client, stan
     so only its Origin shows that the panel's page did not send it."""
     response = client.post("/api/mode", json={"mode": "original"}, headers={"Origin": origin})
     assert response.status_code == 403 and "not from the panel" in response.json()["error"]
-    assert stand_in.controls.snapshot().mode == "swap"
+    assert stand_in.settings.choice.mode == "swap"
     upload = client.post("/api/source/upload", content=_face_photo(), headers={"Origin": origin})
     assert upload.status_code == 403 and stand_in.images == []
 
@@ -533,7 +532,7 @@ def test_a_request_from_another_page_is_refused_even_with_the_token(client, stan
 def test_the_panels_own_origin_is_accepted(client, stand_in):
     assert client.post("/api/mode", json={"mode": "blur"}, headers={"Origin": "http://testserver"}).status_code == 200
     assert client.post("/api/mode", json={"mode": "swap"}, headers={"Origin": "http://testserver:80", "Host": "testserver:80"}).status_code == 200
-    assert stand_in.controls.snapshot().mode == "swap" and stand_in.controls.snapshot().version == 2
+    assert stand_in.settings.choice.mode == "swap" and stand_in.settings.choice.version == 2
 
 
 @pytest.mark.parametrize(
@@ -580,16 +579,16 @@ def test_a_wildcard_panel_answers_to_this_machines_name():
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"])
 def test_json_endpoints_take_only_application_json(client, stand_in, path, content_type):
     """The three types a page elsewhere can send without the browser asking first (and none)."""
-    version = stand_in.controls.snapshot().version
+    version = stand_in.settings.choice.version
     headers = {"Content-Type": content_type} if content_type else {}
     response = client.post(path, content=b'{"mode": "original", "track": 1, "wear": "none", "name": "grace.jpg", "index": 1, "steady": 0.2, "action": "start"}', headers=headers)
     assert response.status_code == 415 and "takes JSON" in response.json()["error"] and "application/json" in response.json()["fix"]
-    assert stand_in.controls.snapshot().version == version
+    assert stand_in.settings.choice.version == version
 
 
 def test_json_with_a_charset_is_json(client, stand_in):
     response = client.post("/api/mode", content=b'{"mode": "blur"}', headers={"Content-Type": "Application/JSON; charset=utf-8"})
-    assert response.status_code == 200 and stand_in.controls.snapshot().mode == "blur"
+    assert response.status_code == 200 and stand_in.settings.choice.mode == "blur"
 
 
 # --- photos read at once, and how big (item 10) -------------------------------------------------
@@ -766,7 +765,7 @@ def test_a_track_in_a_query_string_or_path_is_checked_before_it_is_used(panel, s
 
 def test_a_track_in_a_query_string_reaches_the_mapping(client, stand_in):
     assert client.post("/api/source/upload?track=2147483647", content=_face_photo()).json()["track"] == 2147483647
-    assert 2147483647 in stand_in.controls.snapshot().per_track
+    assert 2147483647 in stand_in.settings.choice.per_track
 
 
 @pytest.mark.parametrize(
@@ -790,7 +789,7 @@ def test_every_number_in_json_is_checked(panel, stand_in, path, body):
     client = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}, raise_server_exceptions=False)
     response = client.post(path, content=body)
     assert response.status_code == 400 and response.json()["error"] and response.json()["fix"], response.text
-    assert stand_in.controls.snapshot().version == 0
+    assert stand_in.settings.choice.version == 0
 
 
 def test_a_json_body_over_64_kib_is_refused(client):
@@ -830,7 +829,7 @@ def test_the_input_view_of_a_run_without_a_generator_answers_at_once(tmp_path):
     without a frame. (Were it opened, the first frame asked for ends the run here, so a missing
     check shows as an empty 200, not a hang.)"""
     preview = PreviewSink()
-    panel = Panel(None, SwapControls(), None, StatsCollector(), preview)
+    panel = Panel(None, LiveSettings(), StatsCollector(), preview)
     asked: list[bool] = []
 
     def jpeg(*args, **kwargs):
@@ -840,7 +839,7 @@ def test_the_input_view_of_a_run_without_a_generator_answers_at_once(tmp_path):
     preview.jpeg = jpeg  # type: ignore[method-assign]
     response = TestClient(make_app(panel, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"}).get("/api/input.mjpg")
     assert response.status_code == 409 and "no input view" in response.json()["error"] and "--generator" in response.json()["fix"]
-    assert asked == [] and panel.controls.snapshot().input_preview is False
+    assert asked == [] and panel.settings.choice.input_preview is False
 
 
 def test_the_gallery_lists_only_what_it_serves(client, panel, tmp_path, monkeypatch):
@@ -863,3 +862,29 @@ def test_the_gallery_lists_only_what_it_serves(client, panel, tmp_path, monkeypa
         assert client.get(f"/api/gallery/{name}").status_code == 200
     for name in ("escape.jpg", "broken.jpg", "notes.txt", "photo.txt", "folder.jpg", "locked.png"):
         assert client.get(f"/api/gallery/{name}").status_code == 404, name
+
+
+def test_every_live_option_has_one_widget_and_every_widget_is_a_live_option():
+    """Making an option live is ``live=True`` on its field and one widget: the page finds the
+    widget's section and option in its ``data-live`` and id, the state carries every live option
+    under its section, and one endpoint per section takes them."""
+    import re
+
+    from realtime.config import section_types
+    from realtime.control.page import PANEL_HTML
+    from realtime.live import LIVE_SECTIONS
+    from realtime.options import live_fields
+
+    widgets = re.findall(r'id="(\w+)" data-live="(\w+)"', PANEL_HTML)
+    live = {(name, section) for section in LIVE_SECTIONS for name in live_fields(section_types()[section])}
+    assert len(widgets) == len(set(widgets)) == PANEL_HTML.count('data-live="')  # one each, each found
+    assert live - set(widgets) == {("colour_smoothing_s", "blend")}  # live through the API and the controls file only
+    assert set(widgets) <= live
+
+
+def test_a_live_swap_option_goes_through_the_sections_endpoint(client, stand_in):
+    response = client.post("/api/swap", json={"steady": 0.3})
+    assert response.status_code == 200 and response.json()["steady"] == 0.3 and stand_in.settings.swap.steady == 0.3
+    assert client.get("/api/state").json()["swap"] == {"steady": 0.3}
+    assert client.post("/api/swap", json={"generator": "x.onnx"}).status_code == 400  # not live
+    assert client.post("/api/swap", json={"steady": 0.95}).status_code == 400  # SwapConfig's own range

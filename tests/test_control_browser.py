@@ -163,13 +163,13 @@ def test_a_page_on_another_port_cannot_drive_the_panel_in_chromium():
     from realtime.control.panel import Panel
     from realtime.control.preview import PreviewSink
     from realtime.control.server import PanelServer
+    from realtime.live import LiveSettings
     from realtime.pipeline.stats import StatsCollector
-    from realtime.stages.swap.controls import SwapControls
 
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-    controls = SwapControls()
-    panel_server = PanelServer(Panel(None, controls, None, StatsCollector(), PreviewSink()), "127.0.0.1:0", TOKEN)
+    controls = LiveSettings()
+    panel_server = PanelServer(Panel(None, controls, StatsCollector(), PreviewSink()), "127.0.0.1:0", TOKEN)
     panel_server.start()
     base = f"http://127.0.0.1:{panel_server.port}"
     attacker = _serve_page(ATTACK_PAGE.format(panel=base))
@@ -188,7 +188,7 @@ def test_a_page_on_another_port_cannot_drive_the_panel_in_chromium():
                 page.evaluate("document.getElementById('form').submit()")
             assert form_post.value.status == 403
             assert results["fetch"] == "sent" and results["cors"] == "blocked by the browser", results
-            assert controls.snapshot().mode == "swap" and controls.snapshot().version == 0
+            assert controls.choice.mode == "swap" and controls.choice.version == 0
             assert statuses and all(status == 403 for status in statuses), statuses  # what reached the panel was refused
 
             page.goto(panel_server.url, wait_until="domcontentloaded")  # the panel's own page: its JSON goes through, text/plain does not
@@ -199,7 +199,7 @@ def test_a_page_on_another_port_cannot_drive_the_panel_in_chromium():
             rebound = page.goto(f"http://rebound.test:{panel_server.port}/?token={TOKEN}")
             assert rebound is not None and rebound.status == 403 and "not this panel" in rebound.text()
             browser.close()
-        assert controls.snapshot().mode == "blur" and controls.snapshot().version == 1
+        assert controls.choice.mode == "blur" and controls.choice.version == 1
     finally:
         attacker.shutdown()
         panel_server.stop()

@@ -10,9 +10,10 @@ import torch
 from realtime.bundle import Detection, FrameBundle
 from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig
 from realtime.gpu.frames import DeviceFrame, DeviceFrames, download
+from realtime.live import LiveSettings
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
-from realtime.stages.blend import BlendControls, BlendStage
+from realtime.stages.blend import BlendStage
 from realtime.stages.blend.gpu import GpuBlender
 from realtime.stages.swap import SwapStage
 from realtime.stages.track import FaceTracker
@@ -138,7 +139,7 @@ def test_blending_into_the_device_frame_gives_the_host_path_pixels_frame_after_f
 
 def test_the_blend_stage_uses_the_device_frame_when_the_crops_are_there_and_the_sink_waits():
     frame = make_ground_truth_frame(0, sensor_noise=0)
-    stage = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device="torch-cpu", crop_size=128)
+    stage = BlendStage(LiveSettings(BlendConfig(colour="per_frame")), device="torch-cpu", crop_size=128)
     stage.setup()
     bundle = FrameBundle(0, 0, frame.copy(), 0.0, faces=_with_device_crops(_faces(), frame))
     bundle.device_frame = DeviceFrame(torch.from_numpy(bundle.frame.copy()))
@@ -148,7 +149,7 @@ def test_the_blend_stage_uses_the_device_frame_when_the_crops_are_there_and_the_
     assert np.array_equal(original, frame)  # the host copy was not touched: only the device copy was
     # without a device frame the same crops are brought to the host and blended there, the same way
     host_bundle = FrameBundle(0, 0, frame.copy(), 0.0, faces=_with_device_crops(_faces(), frame))
-    other = BlendStage(BlendControls(BlendConfig(colour="per_frame")), device="torch-cpu", crop_size=128)
+    other = BlendStage(LiveSettings(BlendConfig(colour="per_frame")), device="torch-cpu", crop_size=128)
     other.setup()
     assert np.array_equal(other.process(host_bundle).frame, out.frame)
     stage.teardown()
@@ -175,7 +176,7 @@ def test_on_cuda_the_device_frame_path_matches_the_host_path_and_reuses_its_memo
     host path fed the same generated crops; then 60 frames without GPU memory growth."""
     frames = DeviceFrames("cuda")
     stage = _swap_stage(target_checkpoint, frames, backend="eager-cuda")
-    blend = BlendStage(BlendControls(BlendConfig(colour="smoothed")), device="cuda", crop_size=128)
+    blend = BlendStage(LiveSettings(BlendConfig(colour="smoothed")), device="cuda", crop_size=128)
     blend.setup()
     host_blender = GpuBlender("cuda")
     tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128, fade_s=0.0))

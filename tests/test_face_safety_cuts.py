@@ -10,9 +10,10 @@ import torch
 from realtime.bundle import Detection, Face, FrameBundle
 from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig, build_config, resolve_others
 from realtime.errors import ConfigError
+from realtime.live import LiveSettings
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
-from realtime.stages.blend import BlendControls, BlendStage
+from realtime.stages.blend import BlendStage
 from realtime.stages.blend.cpu import CpuBlender
 from realtime.stages.blend.guard import FaceGuard
 from realtime.stages.detect import DetectStage
@@ -51,7 +52,7 @@ def _real_pixels(before: np.ndarray, after: np.ndarray, landmarks: np.ndarray) -
 
 
 def _blend(policy: str, others: str = "cover") -> BlendStage:
-    return BlendStage(BlendControls(BlendConfig(colour="off")), crop_size=128, face_safety=policy, hold_s=1.0, others=others)
+    return BlendStage(LiveSettings(BlendConfig(colour="off")), crop_size=128, face_safety=policy, hold_s=1.0, others=others)
 
 
 def _swap_green(bundle: FrameBundle) -> None:

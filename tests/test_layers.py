@@ -19,8 +19,8 @@ FLOORS: dict[str, int] = {
     "choices": 1, "errors": 1, "options": 1, "gpu": 1,
     # 2: the configuration, the record that flows, pure functions on arrays
     "config": 2, "bundle": 2, "vision": 2,
-    # 3: networks and model files; the engine (it knows nothing of faces)
-    "models": 3, "pipeline": 3,
+    # 3: networks and model files; the engine (it knows nothing of faces); what an operator changes live
+    "models": 3, "pipeline": 3, "live": 3,
     # 4: media in and out, generator runtimes, users' ONNX models
     "io": 4, "inference": 4, "byo": 4, "testing_onnx": 4,
     # 5: a face in a photo; generator files → specs; the run report; doctor

@@ -176,11 +176,12 @@ def test_the_swap_stage_averages_a_still_face_and_not_a_moved_one(target_model):
 
 
 def test_steady_set_live_replaces_the_runs_and_is_range_checked(target_model):
-    from realtime.stages.swap.controls import SwapControls
+    from realtime.errors import ConfigError
+    from realtime.live import LiveSettings
 
     turned_off, turned_on, plain = _stage(target_model, 0.5), _stage(target_model, 0.0), _stage(target_model, 0.0)
-    turned_off.controls.set_steady(0.0)
-    turned_on.controls.set_steady(0.5)
+    turned_off.settings.update("swap", steady=0.0)
+    turned_on.settings.update("swap", steady=0.5)
     first, second = make_ground_truth_frame(0), make_ground_truth_frame(0, sensor_noise=12)
     faces = _faces(first)
     for stage in (turned_off, turned_on, plain):
@@ -190,5 +191,5 @@ def test_steady_set_live_replaces_the_runs_and_is_range_checked(target_model):
     assert np.array_equal(_swapped(turned_off, second, faces), raw_second)
     assert np.abs(_swapped(turned_on, second, faces) - (raw_first.astype(np.float32) + raw_second) / 2).max() <= 1.0
     assert turned_off.describe()["steady"]["weight"] == 0.0 and turned_on.describe()["steady"]["weight"] == 0.5
-    with pytest.raises(ValueError, match="out of range"):
-        SwapControls().set_steady(0.95)
+    with pytest.raises(ConfigError, match="out of range"):  # SwapConfig's own check, as for --steady
+        LiveSettings().update("swap", steady=0.95)

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from realtime.control.page import KIOSK_HTML, PANEL_HTML
 from realtime.control.panel import MAX_UPLOAD_BYTES, Panel, PanelError, gallery_path
+from realtime.live import LIVE_SECTIONS
 
 COOKIE = "realtime_token"
 PREVIEW_FPS = 15
@@ -272,14 +273,17 @@ def make_app(panel: Panel, token: str, bind_host: str | None = None) -> Starlett
     async def mode(request: Request) -> Response:
         return JSONResponse(panel.set_mode(str((await _json(request)).get("mode", ""))))
 
-    async def steady(request: Request) -> Response:
-        return JSONResponse(panel.set_steady((await _json(request)).get("steady")))
+    def live(section: str) -> Any:
+        async def change(request: Request) -> Response:
+            return JSONResponse(panel.set_live(section, await _json(request)))
+
+        return change
+
+    async def steady(request: Request) -> Response:  # /api/swap {"steady": W}, as older pages send it
+        return JSONResponse(panel.set_live("swap", {"steady": (await _json(request)).get("steady")}))
 
     async def record(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(panel.record, str((await _json(request)).get("action", ""))))
-
-    async def blend(request: Request) -> Response:
-        return JSONResponse(panel.set_blend(await _json(request)))
 
     routes = [
         Route("/", page), Route("/kiosk", page),
@@ -287,8 +291,10 @@ def make_app(panel: Panel, token: str, bind_host: str | None = None) -> Starlett
         Route("/api/preview.jpg", preview_jpg), Route("/api/preview.mjpg", preview_stream), Route("/api/input.mjpg", input_stream), Route("/api/faces/{track}.jpg", face_jpg), Route("/api/gallery/{name}", gallery_image),
         Route("/api/source/upload", upload, methods=["POST"]), Route("/api/source/gallery", gallery, methods=["POST"]),
         Route("/api/source/frame", from_frame, methods=["POST"]), Route("/api/mapping", mapping, methods=["POST"]),
-        Route("/api/mode", mode, methods=["POST"]), Route("/api/generator", generator, methods=["POST"]), Route("/api/blend", blend, methods=["POST"]), Route("/api/steady", steady, methods=["POST"]),
+        Route("/api/mode", mode, methods=["POST"]), Route("/api/generator", generator, methods=["POST"]), Route("/api/steady", steady, methods=["POST"]),
         Route("/api/record", record, methods=["POST"]),
+        # the live options, one endpoint per section (/api/blend, /api/swap): {"name": value, ...}
+        *(Route(f"/api/{section}", live(section), methods=["POST"]) for section in LIVE_SECTIONS),
     ]
     app = Starlette(routes=routes, exception_handlers={PanelError: lambda _request, exc: _error(exc)})  # type: ignore[dict-item]
 

@@ -1,6 +1,7 @@
 """The panel's two pages, self-contained (no script or font from elsewhere: the panel works on a
 machine without internet). The panel: preview, live numbers with a chart, the face to wear
-(upload, gallery, the face in the frame), who wears what, the privacy switch and the blend. The
+(upload, gallery, the face in the frame), who wears what, the privacy switch and the live options
+(a widget with ``data-live="SECTION"`` and the option's name as its id: nothing else to add). The
 kiosk: the preview full screen, big gallery tiles and one "use my face" button, for a touch screen."""
 
 from __future__ import annotations
@@ -74,20 +75,21 @@ canvas { width: 100%; height: 90px; background: #000; }
     <label><input type="radio" name="mode" value="swap" checked> swap faces</label>
     <label><input type="radio" name="mode" value="original"> show faces as they are</label>
     <label><input type="radio" name="mode" value="blur"> blur faces (privacy)</label>
-    <label>steady <input id="steady" type="range" min="0" max="0.9" step="0.05"></label></section>
+    <label>steady <input id="steady" data-live="swap" type="range" min="0" max="0.9" step="0.05"></label></section>
   <section><h2>Blend</h2>
-    <label>erode <input id="erode" type="range" min="0" max="0.3" step="0.01"></label>
-    <label>blur <input id="blur" type="range" min="0" max="0.5" step="0.01"></label>
-    <label>opacity <input id="opacity" type="range" min="0" max="1" step="0.05"></label>
-    <label>detail <input id="detail" type="range" min="0" max="1" step="0.05"></label>
-    <label>colour <select id="colour"><option>off</option><option>per_frame</option><option>smoothed</option></select></label>
-    <label><input id="keep_mouth" type="checkbox"> keep the original mouth</label>
-    <label><input id="keep_eyes" type="checkbox"> keep the original eyes</label></section>
+    <label>erode <input id="erode" data-live="blend" type="range" min="0" max="0.3" step="0.01"></label>
+    <label>blur <input id="blur" data-live="blend" type="range" min="0" max="0.5" step="0.01"></label>
+    <label>opacity <input id="opacity" data-live="blend" type="range" min="0" max="1" step="0.05"></label>
+    <label>detail <input id="detail" data-live="blend" type="range" min="0" max="1" step="0.05"></label>
+    <label>colour <select id="colour" data-live="blend"><option>off</option><option>per_frame</option><option>smoothed</option></select></label>
+    <label><input id="keep_mouth" data-live="blend" type="checkbox"> keep the original mouth</label>
+    <label><input id="keep_eyes" data-live="blend" type="checkbox"> keep the original eyes</label></section>
 </div>
 </main>
 <script>
 """ + _COMMON_JS + """
 const history = [];
+const live = document.querySelectorAll('[data-live]');  // a widget per live option: id = the option, data-live = its section
 let known = '';
 function draw() {
   const canvas = document.getElementById('chart'), g = canvas.getContext('2d');
@@ -130,10 +132,10 @@ function show(data) {
       const use = document.createElement('button'); use.textContent = 'wear this face'; use.onclick = () => call('/api/source/frame', {face: t.id});
       row.append(face, document.createTextNode('person ' + t.id + ' wears '), select, use); return row; }));
   }
-  if (state.steady !== null && document.activeElement.id !== 'steady') document.getElementById('steady').value = state.steady;
-  if (state.blend && !document.activeElement.closest('section:last-child')) {
-    for (const name of ['erode', 'blur', 'opacity', 'detail', 'colour']) document.getElementById(name).value = state.blend[name];
-    for (const name of ['keep_mouth', 'keep_eyes']) document.getElementById(name).checked = state.blend[name];
+  for (const widget of live) {  // a live option: its value under its section's name, unless being changed
+    const values = state[widget.dataset.live];
+    if (!values || !(widget.id in values) || document.activeElement === widget) continue;
+    if (widget.type === 'checkbox') widget.checked = values[widget.id]; else widget.value = values[widget.id];
   }
 }
 new EventSource('/api/events').onmessage = event => show(JSON.parse(event.data));
@@ -152,9 +154,7 @@ document.getElementById('record').onclick = async () => {
   if (data.file) { const message = document.getElementById('message'); message.textContent = 'recorded ' + data.frames + ' frames to ' + data.file; message.className = 'ok'; }
 };
 document.querySelectorAll('input[name=mode]').forEach(radio => radio.onchange = () => call('/api/mode', {mode: radio.value}));
-document.getElementById('steady').onchange = e => call('/api/steady', {steady: Number(e.target.value)});
-for (const name of ['erode', 'blur', 'opacity', 'detail', 'colour']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: name === 'colour' ? e.target.value : Number(e.target.value)});
-for (const name of ['keep_mouth', 'keep_eyes']) document.getElementById(name).onchange = e => call('/api/blend', {[name]: e.target.checked});
+for (const widget of live) widget.onchange = () => call('/api/' + widget.dataset.live, {[widget.id]: widget.type === 'checkbox' ? widget.checked : ['range', 'number'].includes(widget.type) ? Number(widget.value) : widget.value});
 </script></body></html>
 """
 

@@ -1,8 +1,9 @@
 """What the control panel can do to a running pipeline, independent of HTTP: choose the face to
 wear (an uploaded photo, a gallery photo, a face in the frame), who wears what, the privacy
-switch, the blend settings (the same validated path as the controls file), and the live numbers.
+switch, the live options (the same validated path as the controls file), and the live numbers.
 Identities are computed on the caller's thread (the server runs them off its event loop) and
-land through ``SwapControls``: whole, on the next frame."""
+land through the run's ``LiveSettings``: whole, on the next frame. The swap stage itself is only
+asked for identities and read through its ``describe()``."""
 
 from __future__ import annotations
 
@@ -12,21 +13,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
 
-from realtime.config import MAX_STEADY, coerce_section_values
 from realtime.control.preview import PreviewSink
 from realtime.errors import ConfigError, SinkError, SourceError
+from realtime.live import LIVE_SECTIONS, LiveSettings, LiveState, SwapChoice
+from realtime.options import live_fields
 from realtime.pipeline.stats import StatsCollector
-from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
-from realtime.stages.swap.controls import SWAP_MODES, SwapChoice, SwapControls
 
 if TYPE_CHECKING:
+    import torch
+
     from realtime.control.recording import RecordingSink
-    from realtime.stages.swap import SwapStage
 
 log = logging.getLogger("realtime")
 MAX_UPLOAD_BYTES = 8 << 20
@@ -135,11 +136,21 @@ def gallery_path(faces_dir: Path | None, name: str) -> Path:
     return candidate
 
 
+class SwapView(Protocol):
+    """What the panel asks of the swap stage: identities of faces, and its read-only description
+    (``generator``: the active one's architecture; ``generators``: the names prepared at start)."""
+
+    def embedding_of_image(self, image: np.ndarray, what: str) -> torch.Tensor: ...
+
+    def embedding_of_face(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
 @dataclass
 class Panel:
-    swap: SwapStage | None  # None: a run without a generator (preview and numbers only)
-    controls: SwapControls
-    blend: BlendControls | None
+    swap: SwapView | None  # None: a run without a generator (preview and numbers only, nothing live)
+    settings: LiveSettings
     stats: StatsCollector
     preview: PreviewSink
     faces_dir: Path | None = None
@@ -167,7 +178,7 @@ class Panel:
             names.append(entry.name)
         return names
 
-    def _swap(self) -> SwapStage:
+    def _swap(self) -> SwapView:
         if self.swap is None:
             raise PanelError(409, "this run swaps no faces", "start it with --generator, --identity-encoder and --source")
         return self.swap
@@ -186,7 +197,7 @@ class Panel:
         t0 = time.perf_counter()
         identity = self._identity(image, name)
         self.sources[name] = identity
-        choice = self.controls.set_default(identity, name) if track_id is None else self.controls.map_track(track_id, identity)
+        choice = self._wear(identity, name, track_id)
         self.applied_ns[choice.version] = time.perf_counter_ns()
         log.info("panel: %s now wears %s (%.0f ms to compute)", "everyone" if track_id is None else f"track {track_id}", name, (time.perf_counter() - t0) * 1000)
         return {"source": name, "track": track_id, "version": choice.version, "computed_ms": round((time.perf_counter() - t0) * 1000, 1)}
@@ -233,73 +244,80 @@ class Panel:
             raise PanelError(409, exc.problem, exc.fix) from exc
         name = f"frame:track {face.track_id}"
         self.sources[name] = identity
-        choice = self.controls.set_default(identity, name) if for_track is None else self.controls.map_track(for_track, identity)
+        choice = self._wear(identity, name, for_track)
         self.applied_ns[choice.version] = time.perf_counter_ns()
         return {"source": name, "track": for_track, "version": choice.version, "computed_ms": round((time.perf_counter() - t0) * 1000, 1)}
+
+    def _wear(self, identity: Any, name: str, track_id: int | None) -> SwapChoice:
+        if track_id is None:
+            return self.settings.update("choice", default=identity, source_name=name).choice
+        return self.settings.map_track(track_id, identity).choice
 
     def map_track(self, track_id: int, wear: str) -> dict[str, Any]:
         """``wear``: 'default', 'none', or a source the panel has used (its name)."""
         if wear == "default":
-            choice = self.controls.unmap_track(track_id)
+            live = self.settings.unmap_track(track_id)
         elif wear == "none":
-            choice = self.controls.map_track(track_id, None)
+            live = self.settings.map_track(track_id, None)
         elif wear in self.sources:
-            choice = self.controls.map_track(track_id, self.sources[wear])
+            live = self.settings.map_track(track_id, self.sources[wear])
         else:
             raise PanelError(404, f"no source named {wear!r}", "upload or pick it first, or use 'default' or 'none'")
-        return {"track": track_id, "wears": wear, "version": choice.version}
+        return {"track": track_id, "wears": wear, "version": live.choice.version}
+
+    def _described(self) -> dict[str, Any]:
+        return self.swap.describe() if self.swap is not None else {"generator": None, "generators": []}
 
     def set_generator(self, index: Any) -> dict[str, Any]:
-        names = [g.name for g in self._swap().loaded]
+        self._swap()
+        names = list(self._described()["generators"])
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(names):
             raise PanelError(400, f"no generator {index!r}", f"use 0 to {len(names) - 1} (--generator, then each --also-generator)")
-        return {"generator": index, "name": names[index], "version": self.controls.set_generator(index).version}
+        return {"generator": index, "name": names[index], "version": self._change("choice", generator=index).choice.version}
 
     def watch_input(self, watching: bool) -> None:
         """Someone opened (or closed) the input view: input copies are made only while watched."""
         with self._watch_lock:
             self._input_watchers += 1 if watching else -1
-            self.controls.set_input_preview(self._input_watchers > 0)
+            self.settings.update("choice", input_preview=self._input_watchers > 0)
 
     def set_mode(self, mode: str) -> dict[str, Any]:
-        if mode not in SWAP_MODES:
-            raise PanelError(400, f"unknown mode {mode!r}", f"use one of {', '.join(SWAP_MODES)}")
-        return {"mode": mode, "version": self.controls.set_mode(mode).version}  # type: ignore[arg-type]
+        return {"mode": mode, "version": self._change("choice", mode=mode).choice.version}
 
-    def set_steady(self, weight: Any) -> dict[str, Any]:
-        """The swap's --steady, live: a still face's crop averaged with its previous one."""
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= MAX_STEADY:
-            raise PanelError(400, f"bad steady value {weight!r}", f"send a number from 0 (off) to {MAX_STEADY}")
-        return {"steady": float(weight), "version": self.controls.set_steady(float(weight)).version}
-
-    def _steady(self, choice: SwapChoice) -> float | None:
-        if choice.steady is not None:
-            return float(choice.steady)
-        return self.swap.config.steady if self.swap is not None else None
-
-    def set_blend(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Blend settings, checked exactly as the controls file's are."""
-        if self.blend is None:
-            raise PanelError(409, "this run has no blend stage", "start it with --generator")
-        unknown = sorted(set(values) - set(LIVE_FIELDS))
-        if unknown:
-            raise PanelError(400, f"blend option(s) {', '.join(unknown)} cannot change live", f"live options: {', '.join(LIVE_FIELDS)}")
+    def _change(self, section: str, **values: Any) -> LiveState:
         try:
-            settings = self.blend.update(**coerce_section_values("blend", values))
+            return self.settings.update(section, **values)  # type: ignore[arg-type]
         except (ConfigError, TypeError, ValueError) as exc:
-            raise PanelError(400, "bad blend value", str(exc)) from exc
-        return {k: getattr(settings, k) for k in LIVE_FIELDS}
+            raise PanelError(400, f"bad {section} value", str(exc)) from exc
+
+    def set_live(self, section: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Live options of ``section`` ('blend', 'swap'), checked exactly as the controls file's
+        and the flags' are; answers the section's live options as they now are."""
+        if section not in LIVE_SECTIONS:
+            raise PanelError(404, f"nothing named {section!r} changes live", f"use one of {', '.join(LIVE_SECTIONS)}")
+        if self.swap is None:
+            raise PanelError(409, f"this run has no {section} stage", "start it with --generator")
+        live = self._change(section, **values)
+        return {**self._live(live, section), "version": live.choice.version}
+
+    @staticmethod
+    def _live(live: LiveState, section: str) -> dict[str, Any]:
+        current = getattr(live, section)
+        return {name: getattr(current, name) for name in live_fields(type(current))}
 
     def state(self) -> dict[str, Any]:
-        choice = self.controls.snapshot()
+        live = self.settings.now()
+        choice = live.choice
         latest = self.preview.latest()
         tracks = [{"id": f.track_id, "wears": self._wears(choice, f.track_id)} for f in latest.faces] if latest else []
-        blend = {k: getattr(self.blend.snapshot(), k) for k in LIVE_FIELDS} if self.blend else None
+        # each live section's options, under its name: the page's widgets find their values there
+        sections: dict[str, Any] = {section: self._live(live, section) if self.swap is not None else None for section in LIVE_SECTIONS}
+        described = self._described()
         return {
             "mode": choice.mode, "source": choice.source_name, "version": choice.version, "tracks": tracks,
-            "sources": sorted(self.sources), "gallery": self.gallery(), "blend": blend, "generator": self.swap.spec.architecture if self.swap is not None and self.swap.spec else None,
-            "generators": [g.name for g in self.swap.loaded] if self.swap is not None else [], "active_generator": choice.generator,
-            "steady": self._steady(choice),
+            "sources": sorted(self.sources), "gallery": self.gallery(), **sections,
+            "generator": described["generator"], "generators": list(described["generators"]), "active_generator": choice.generator,
+            "steady": live.swap.steady if self.swap is not None else None,  # also under "swap": kept for older pages
             "uptime_s": round(time.monotonic() - self.started, 1),
             "recording": self._recording_name(),
             "apply_to_frame_ms": self.apply_latencies_ms()[-10:],
@@ -319,7 +337,7 @@ class Panel:
         path = self.recording.recording if self.recording is not None else None
         return path.name if path else None
 
-    def _wears(self, choice: Any, track_id: int) -> str:
+    def _wears(self, choice: SwapChoice, track_id: int) -> str:
         if choice.wears_nothing(track_id):
             return "none"
         chosen = choice.per_track.get(track_id)

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from realtime.bundle import FrameBundle
+from realtime.live import PREVIEW_WIDTH, preview_copy
 from realtime.pipeline.stage import SinkStage
-from realtime.stages.swap.controls import PREVIEW_WIDTH, preview_copy
 
 
 @dataclass(frozen=True)

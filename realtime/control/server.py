@@ -15,21 +15,20 @@ from realtime.control.panel import Panel
 from realtime.control.preview import PreviewSink
 from realtime.control.recording import RecordingSink
 from realtime.errors import SinkError
+from realtime.live import LiveSettings
 from realtime.pipeline.pipeline import Pipeline
-from realtime.stages.swap.controls import SwapControls
 
 log = logging.getLogger("realtime")
 START_TIMEOUT_S = 10.0
 
 
 def start_panel(config: ControlConfig, pipeline: Pipeline, preview: PreviewSink, recording: RecordingSink | None = None) -> PanelServer:
-    """The panel over ``pipeline``'s swap and blend stages (found by name), listening."""
-    stages = {stage.name: stage for stage in pipeline.stages}
-    swap, blend = stages.get("swap"), stages.get("blend")
+    """The panel over ``pipeline``'s swap stage (found by name) and the live settings it shares
+    with the blend, listening."""
+    swap = next((stage for stage in pipeline.stages if stage.name == "swap"), None)
     panel = Panel(
         swap=swap,  # type: ignore[arg-type]
-        controls=swap.controls if swap is not None else SwapControls(),  # type: ignore[attr-defined]
-        blend=getattr(blend, "controls", None),
+        settings=getattr(swap, "settings", None) or LiveSettings(),
         stats=pipeline.stats,
         preview=preview,
         faces_dir=Path(config.faces_dir) if config.faces_dir else None,

@@ -1,14 +1,16 @@
 """The blend: generated crops back into the frame over each face's box, and the face-safety policy
 over the faces that got none.
 
-``stage`` (BlendStage: reads the record, picks the path, applies the policy), ``controls`` (live
-settings and their file), ``cpu`` (OpenCV) and ``gpu`` (torch, one CUDA graph per face shape): two
-blenders of one shape, ``composite(frame, faces, t_s, settings)`` and ``forget(live_ids)``;
+``stage`` (BlendStage: reads the record, picks the path, applies the policy; its settings come
+live from ``realtime.live``), ``cpu`` (OpenCV) and ``gpu`` (torch, one CUDA graph per face shape):
+two blenders of one shape, ``composite(frame, faces, t_s, settings)`` and ``forget(live_ids)``;
 ``region`` (one face's fixed-shape blend as a pure function of packed parameters), ``kernels``
 (its fused kernels saved by build-engines), ``guard`` (the face-safety decisions).
 """
 
-from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls, ControlsFileWatcher
+# BlendControls and ControlsFileWatcher: still named here for the still-image swapper and
+# tests/test_faults.py, which others are editing now; their home is realtime.live
+from realtime.live import BlendControls, ControlsFileWatcher
 from realtime.stages.blend.stage import BlendStage, resolve_blend_device
 
-__all__ = ["LIVE_FIELDS", "BlendControls", "BlendStage", "ControlsFileWatcher", "resolve_blend_device"]
+__all__ = ["BlendControls", "BlendStage", "ControlsFileWatcher", "resolve_blend_device"]

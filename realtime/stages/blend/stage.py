@@ -11,7 +11,9 @@ The mask is built in crop space from the smoothed landmarks (so it is as steady 
 the feathered face-mesh oval, with optional holes for the original mouth and eyes, times the
 generator's own mask when it has one, times the track's fade and the opacity. Colour is matched
 in LAB inside the mask, per frame or with statistics smoothed per track so it does not pump.
-Settings come from a ``BlendControls`` object read once per frame, so they can change live.
+Settings come from the run's ``LiveSettings`` (``realtime.live``), read once per frame, so they
+can change live; so does the operator's choice (the privacy switch, who wears nothing), which
+overrides the face-safety policy.
 
 Every face it composites is marked ``blended``. The faces it did not (new, lost, over the limit,
 or all of them when the swap or this blend failed) get the face-safety policy (``guard.py``):
@@ -28,11 +30,11 @@ import numpy as np
 
 from realtime.bundle import Face, FrameBundle
 from realtime.config import BlendConfig
+from realtime.live import LiveSettings, SwapChoice
+from realtime.options import live_fields
 from realtime.pipeline.stage import Stage
-from realtime.stages.blend.controls import LIVE_FIELDS, BlendControls
 from realtime.stages.blend.cpu import CpuBlender
 from realtime.stages.blend.guard import Cover, FaceGuard
-from realtime.stages.swap.controls import SwapControls
 from realtime.vision.cover import cover_face, cover_frame, covered_box
 
 if TYPE_CHECKING:
@@ -74,11 +76,11 @@ class BlendStage(Stage):
     writes = ("frame", "frame_ready", "faces.blended")
 
     def __init__(
-        self, controls: BlendControls | None = None, *, device: str = "cpu", crop_size: int = 256,
+        self, settings: LiveSettings | None = None, *, device: str = "cpu", crop_size: int = 256,
         frame_size: tuple[int, int] | None = None, engines_dir: str | None = None,
-        face_safety: str = "reveal", hold_s: float = 1.0, swap_controls: SwapControls | None = None, others: str = "cover",
+        face_safety: str = "reveal", hold_s: float = 1.0, others: str = "cover",
     ) -> None:
-        self.controls = controls or BlendControls(BlendConfig())
+        self.settings = settings or LiveSettings()  # shared with the swap stage: the operator's choice is the same one
         self.device = device
         self.crop_size = crop_size
         self.frame_size = frame_size  # (width, height): lets the GPU blender build its shapes ahead
@@ -86,7 +88,6 @@ class BlendStage(Stage):
         self.fused_kernels: str | None = None  # how fusing started: the saved file, or why not
         self.cpu = CpuBlender()
         self.guard = FaceGuard(face_safety, hold_s, others)
-        self.swap_controls = swap_controls  # the operator's privacy switch and per-person choices
         self.cover_failures = 0
         self._gpu: GpuBlender | None = None
 
@@ -94,10 +95,11 @@ class BlendStage(Stage):
         if self.device != "cpu":
             from realtime.stages.blend.gpu import GpuBlender
 
-            self._gpu = GpuBlender(self.device, fuse=self._fuse(self.controls.snapshot().blend_compile))
-            self._gpu.warm_up(self.crop_size, self.controls.snapshot())
+            settings = self.settings.blend
+            self._gpu = GpuBlender(self.device, fuse=self._fuse(settings.blend_compile))
+            self._gpu.warm_up(self.crop_size, settings)
             if self.frame_size is not None and self.device == "cuda":
-                self._gpu.prebuild(self.crop_size, self.controls.snapshot(), *self.frame_size)
+                self._gpu.prebuild(self.crop_size, settings, *self.frame_size)
             self._gpu.live = True
 
     def _fuse(self, mode: str) -> bool:
@@ -116,7 +118,7 @@ class BlendStage(Stage):
             self._gpu.close()
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
-        settings = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
+        now = self.settings.now()  # once per frame: a change lands on the next frame, whole
         if "track" not in bundle.failed_stages:
             live = {f.track_id for f in bundle.faces}
             self.cpu.forget(live)
@@ -124,9 +126,9 @@ class BlendStage(Stage):
             if self._gpu is not None:
                 self._gpu.forget(live)
         try:
-            self._blend(bundle, settings)
+            self._blend(bundle, now.blend)
         finally:  # also when the blend raised: the faces it did not finish are covered first
-            self._protect(bundle, settings)
+            self._protect(bundle, now.blend, now.choice)
         return bundle
 
     def _blend(self, bundle: FrameBundle, settings: BlendConfig) -> None:
@@ -145,18 +147,18 @@ class BlendStage(Stage):
             return
         bundle.frame = self.cpu.composite(bundle.frame, faces, bundle.media_time_s, settings)
 
-    def _protect(self, bundle: FrameBundle, settings: BlendConfig) -> None:
-        """The face-safety policy over every face this frame did not get a swap on."""
+    def _protect(self, bundle: FrameBundle, settings: BlendConfig, choice: SwapChoice) -> None:
+        """The face-safety policy over every face this frame did not get a swap on, as the
+        operator's ``choice`` overrides it."""
         covers = self.guard.plan(bundle)
         whole = self.guard.frame_cover(bundle)
         self.guard.remember(bundle)
-        choice = self.swap_controls.snapshot() if self.swap_controls is not None else None
-        if choice is not None and choice.mode == "original":
+        if choice.mode == "original":
             covers, whole = [], None  # the operator chose to show faces as they are
-        elif choice is not None and choice.mode == "blur":
+        elif choice.mode == "blur":
             covers = [Cover(face, "blur") for face in [*bundle.faces, *bundle.tentative_faces]]
             whole = "blur" if bundle.blind else None
-        elif choice is not None and choice.per_track:
+        elif choice.per_track:
             covers = [c for c in covers if not choice.wears_nothing(c.face.track_id)]
         if not covers and whole is None:
             return
@@ -187,8 +189,8 @@ class BlendStage(Stage):
         self.cpu.paste(bundle.frame, cover.face, crop, generator_mask, bundle.media_time_s, settings, opacity=settings.opacity)
 
     def describe(self) -> dict[str, object]:
-        settings = self.controls.snapshot()
-        info: dict[str, object] = {"device": self.device, **{k: getattr(settings, k) for k in LIVE_FIELDS}}
+        settings = self.settings.blend
+        info: dict[str, object] = {"device": self.device, **{k: getattr(settings, k) for k in live_fields(BlendConfig)}}
         info["face_safety"] = self.guard.policy
         info["faces_covered"] = dict(self.guard.covered)
         info["others"] = self.guard.others

@@ -1,8 +1,9 @@
 """The swap: every face of a frame through the generator, in one batch.
 
 ``stage`` (SwapStage, and the generators prepared at start), ``batching`` (which faces, which batch
-sizes), ``faces`` (the --source face and faces chosen live, embedded once), ``controls`` (what an
-operator changes while frames flow), ``steady`` (a still face's crop averaged with its previous one).
+sizes), ``faces`` (the --source face and faces chosen live, embedded once), ``steady`` (a still
+face's crop averaged with its previous one). What an operator changes while frames flow (who wears
+what, the generator, --steady) comes from ``realtime.live``, read once per frame.
 
 
 Reads ``frame`` and ``faces`` (their ``crop_from_frame``). Writes on each face with ``alpha > 0``

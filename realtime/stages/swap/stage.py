@@ -21,10 +21,10 @@ from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import PrecisionReference, select_runner
 from realtime.inference.spec import GeneratorSpec, Runner
+from realtime.live import LiveSettings, SwapChoice, preview_copy
 from realtime.photo import find_one_face, to_tensor
 from realtime.pipeline.stage import Stage
 from realtime.stages.swap.batching import batch_bucket, choose_faces, others_of, split_batches
-from realtime.stages.swap.controls import SwapChoice, SwapControls, preview_copy
 from realtime.stages.swap.faces import SourceFaces
 from realtime.stages.swap.steady import SteadyCrops
 from realtime.vision.align import warp_crop
@@ -67,7 +67,7 @@ class SwapStage(Stage):
 
     def __init__(
         self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None,
-        controls: SwapControls | None = None, others: str = "cover",
+        settings: LiveSettings | None = None, others: str = "cover",
     ) -> None:
         if not config.generator:
             raise ConfigError("the swap stage needs --generator", "pass a generator checkpoint")
@@ -76,7 +76,7 @@ class SwapStage(Stage):
         self.detect = detect
         self.spec: GeneratorSpec | None = None
         self.identity: torch.Tensor | None = None
-        self.controls = controls or SwapControls()
+        self.settings = settings or LiveSettings(swap=config)  # who wears what, --steady: shared with the blend and the panel
         self.sources = SourceFaces(config, detect)  # the --source face and faces chosen live, embedded
         self.loaded: list[LoadedGenerator] = []  # --generator, then each --also-generator
         self.active = 0
@@ -198,7 +198,8 @@ class SwapStage(Stage):
         self.steady.reset()
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
-        choice = self.controls.snapshot()  # once per frame: a change lands on the next frame, whole
+        live = self.settings.now()  # once per frame: a change lands on the next frame, whole
+        choice = live.choice
         bundle.swap_version = choice.version
         if choice.input_preview:  # before the blend draws over the frame (the CPU blend works in place)
             bundle.input_preview = preview_copy(bundle.frame)
@@ -212,7 +213,7 @@ class SwapStage(Stage):
         for face in others_of(wearing, bundle.tentative_faces, faces, limit):
             face.other = True
         self.faces_left_out += sum(1 for face in wearing if face.alpha > 0 and face.state != "tentative") - len(faces)
-        self.steady.strength = self.config.steady if choice.steady is None else choice.steady
+        self.steady.strength = live.swap.steady
         self.steady.start_frame(choice.version, {face.track_id for face in faces})
         if not faces:
             return bundle
