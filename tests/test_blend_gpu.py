@@ -18,7 +18,7 @@ from realtime.vision.colour import STATS_STEP
 
 
 def test_region_bucket_holds_the_box_and_stays_in_the_frame():
-    from realtime.stages.blend.region import bucket_box
+    from realtime.stages.blend.plan import bucket_box
 
     for box, size in [((10, 20, 150, 170), (640, 480)), ((600, 400, 640, 480), (640, 480)), ((0, 0, 700, 300), (640, 480))]:
         x0, y0, x1, y1 = bucket_box(box, *size)
@@ -34,8 +34,8 @@ def test_region_bucket_holds_the_box_and_stays_in_the_frame():
 
 def test_face_plan_maps_are_the_matrix_products_and_the_box_holds_the_warped_crop():
     """The per-frame geometry, written with scalars for speed, against the plain 3×3 products."""
-    from realtime.stages.blend.region import plan_face
-    from realtime.vision.composite_torch import box_of
+    from realtime.stages.blend.plan import plan_face
+    from realtime.vision.align import box_of
 
     bundle = _identity_swap(_bundle(make_ground_truth_frame(0, sensor_noise=0)))
     face = bundle.faces[0]
@@ -82,7 +82,7 @@ def _fused_and_eager(device: str, colour: str) -> tuple[torch.Tensor, torch.Tens
         pack_params,
         params_size,
     )
-    from realtime.vision.composite_torch import mask_holes, mask_sizes
+    from realtime.vision.masks_torch import mask_holes, mask_sizes
 
     frame = make_ground_truth_frame(0, sensor_noise=0)
     face = _identity_swap(_bundle(frame)).faces[0]
@@ -112,7 +112,7 @@ def test_the_fused_crop_space_maths_give_the_eager_pixels_on_cuda():
 
 
 def test_region_sizes_cover_every_box_of_the_usual_face_sizes():
-    from realtime.stages.blend.region import bucket_box, region_sizes
+    from realtime.stages.blend.plan import bucket_box, region_sizes
 
     sizes = set(region_sizes(1920, 1080))
     assert (128, 128) in sizes and (1024, 1024) in sizes and len(sizes) == 15
@@ -206,11 +206,25 @@ def test_kernels_saved_by_build_engines_make_auto_fuse_and_blend_like_the_cpu(tm
     stage.teardown()
 
 
+def test_the_fused_kernels_fingerprint_does_not_cover_the_config_or_the_planning():
+    """Saved kernels go stale when the maths they hold changes, not when a help text or a new
+    option in config.py does (they would then be refused, and the blend would run unfused until
+    engines were rebuilt): the config, the record and the planning are no part of that maths."""
+    from realtime.stages.blend.kernels import fused_code_modules
+
+    modules = fused_code_modules()
+    assert "realtime.config" not in modules
+    assert not {"realtime.bundle", "realtime.options", "realtime.stages.blend.plan"} & set(modules)
+
+
 def test_the_fused_kernels_fingerprint_covers_every_module_their_code_imports():
     from realtime.stages.blend.kernels import code_fingerprint, fused_code_modules
 
     modules = fused_code_modules()
-    assert {"realtime.stages.blend.region", "realtime.vision.composite_torch", "realtime.vision.colour", "realtime.vision.align"} <= set(modules)
+    assert {
+        "realtime.stages.blend.region", "realtime.vision.masks_torch", "realtime.vision.colour_torch", "realtime.vision.composite_torch",
+        "realtime.vision.align_torch", "realtime.vision.colour", "realtime.vision.masks", "realtime.vision.align", "realtime.gpu.constants",
+    } <= set(modules)
     base = code_fingerprint()
     for name in modules:
         short = name.rsplit(".", 1)[-1]

@@ -8,7 +8,7 @@ from test_blend import _bundle, _identity_swap, _paste_parity  # noqa: F401
 
 from realtime.testing import make_face_landmarks
 from realtime.vision.colour import ColourSmoother, from_lab, masked_stats, to_lab, transfer
-from realtime.vision.composite_torch import lab_to_rgb, rgb_to_lab
+from realtime.vision.colour_torch import lab_to_rgb, rgb_to_lab
 from realtime.vision.landmarks import INNER_LIPS
 from realtime.vision.masks import face_mask
 
@@ -72,7 +72,7 @@ def test_cpu_and_torch_paste_agree():
 
 @pytest.mark.parametrize("keep", [False, True])
 def test_device_mask_matches_the_opencv_mask(keep):
-    from realtime.vision.composite_torch import face_mask_torch
+    from realtime.vision.masks_torch import face_mask_torch
 
     landmarks = make_face_landmarks((128, 110), 70)
     options = {"erode": 0.05, "blur": 0.12, "keep_mouth": keep, "keep_eyes": keep}
@@ -85,12 +85,12 @@ def test_device_mask_matches_the_opencv_mask(keep):
 @pytest.mark.parametrize("iod", [12.0, 37.5, 60.0, 140.0, 900.0])
 def test_the_torch_masks_use_the_cpu_rules_and_cap_only_what_the_gpu_must(iod):
     from realtime.stages.blend import region
-    from realtime.vision import colour, composite_torch, masks
+    from realtime.vision import colour, masks, masks_torch
 
     landmarks = make_face_landmarks((128, 110), iod)
     erode, margin, radius = masks.mask_sizes(iod, 0.05, 0.12)
-    t_erode, t_margin, t_sigma = composite_torch.mask_sizes(landmarks, 0.05, 0.12)
+    t_erode, t_margin, t_sigma = masks_torch.mask_sizes(landmarks, 0.05, 0.12)
     assert (t_erode, t_margin) == (erode, margin)
-    assert t_sigma == min(radius, composite_torch.MAX_BLUR_RADIUS) / 2.0
+    assert t_sigma == min(radius, masks_torch.MAX_BLUR_RADIUS) / 2.0
     assert region.MIN_STATS_PIXELS is colour.MIN_STATS_PIXELS and region.MAX_GAIN is colour.MAX_GAIN
     assert colour.smoothing_weight(0.5, 0.5) == pytest.approx(1 - np.exp(-1)) and colour.smoothing_weight(0.1, 0.0) == 1.0

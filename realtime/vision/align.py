@@ -8,6 +8,8 @@ Both warps sample the same points, so CPU and GPU crops agree to interpolation r
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -84,6 +86,16 @@ def shift_affine(matrix: np.ndarray, dx: float, dy: float) -> np.ndarray:
 def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Map (N, 2) points through a 2×3 matrix."""
     return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The frame pixels a warped ``size``² crop can touch, clipped to the frame; None if none."""
+    (a, b, c), (d, e, f) = frame_from_crop.tolist()  # Python floats: per face and frame, numpy's overhead dominated
+    xs = (c, c + a * size, c + b * size, c + (a + b) * size)
+    ys = (f, f + d * size, f + e * size, f + (d + e) * size)
+    x0, y0 = max(math.floor(min(xs)), 0), max(math.floor(min(ys)), 0)
+    x1, y1 = min(math.ceil(max(xs)) + 1, width), min(math.ceil(max(ys)) + 1, height)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 def crop_from_frame_matrix(landmarks_5: np.ndarray, crop_size: int, kind: Template = "arcface") -> np.ndarray:

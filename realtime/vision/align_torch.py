@@ -1,5 +1,6 @@
-"""The torch twin of ``align.py``'s crop: the same sampling points as ``warp_crop``, on any device,
-for a batch of faces at once. Its geometry (``invert_affine``) comes from ``align.py``."""
+"""The torch twin of ``align.py``: OpenCV's warpAffine sampling points on any device (``affine_grid``,
+``sample_affine``: the blend's paste and colour sampling use them too), and ``warp_crop``'s crops
+for a batch of faces at once. Its geometry (``invert_affine``, ``box_of``) comes from ``align.py``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,33 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from realtime.vision.align import invert_affine
-from realtime.vision.composite import box_of
-from realtime.vision.composite_torch import sample_affine
+from realtime.vision.align import box_of, invert_affine
+
+
+def affine_grid(source_from_output: torch.Tensor, height: int, width: int, source_height: int, source_width: int) -> torch.Tensor:
+    """``grid_sample``'s (1, H, W, 2) grid for output pixel (x, y) reading the source at
+    ``source_from_output`` · (x, y, 1): OpenCV's warpAffine sampling points (pixel centres at
+    integers). The matrix is a device tensor, so this has fixed shapes and no host transfer: it can
+    run inside a CUDA graph. The grid is one (W, 2) row plus one (H, 2) column: one full-size
+    kernel instead of a dozen (each a launch and a pass over the grid)."""
+    device = source_from_output.device
+    m = source_from_output.float()
+    # normalised: grid_sample (align_corners=False) puts source pixel centres at (2i+1)/size - 1
+    n = torch.stack([m[0] * (2.0 / source_width), m[1] * (2.0 / source_height)])
+    shift = torch.stack([n[0, 2] + (1.0 / source_width - 1.0), n[1, 2] + (1.0 / source_height - 1.0)])
+    xs = torch.arange(width, device=device, dtype=torch.float32)
+    ys = torch.arange(height, device=device, dtype=torch.float32)
+    along_x = torch.addcmul(shift, xs[:, None], n[:, 0])  # (W, 2)
+    along_y = ys[:, None] * n[:, 1]  # (H, 2)
+    return (along_y[:, None, :] + along_x[None, :, :])[None]
+
+
+def sample_affine(image: torch.Tensor, source_from_output: torch.Tensor, height: int, width: int, padding: str) -> torch.Tensor:
+    """Bilinear resampling of (C, H, W) float ``image`` onto a ``height``×``width`` grid (``affine_grid``)."""
+    grid = affine_grid(source_from_output, height, width, image.shape[1], image.shape[2])
+    return F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode=padding, align_corners=False)[0]
 
 
 def warp_crop_torch(frame: torch.Tensor, crops_from_frame: Sequence[np.ndarray], crop_size: int, batch: int | None = None) -> torch.Tensor:

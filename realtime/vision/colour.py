@@ -37,7 +37,7 @@ def from_lab(lab: np.ndarray) -> np.ndarray:
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-# The colour-matching rules, here once; the torch twin (composite_torch, blend/region) imports them.
+# The colour-matching rules, here once; the torch twin (colour_torch, blend/region) imports them.
 MIN_STATS_PIXELS = 16  # fewer mask pixels than this: no statistics, the crop keeps its colour
 STD_EPSILON = 1e-3  # added to every std, so a flat patch never divides by zero
 MAX_GAIN = 2.0  # a std ratio is clamped to [1/MAX_GAIN, MAX_GAIN]: a flat crop is never blown into noise

@@ -7,16 +7,7 @@ import math
 import cv2
 import numpy as np
 
-
-def box_of(frame_from_crop: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The frame pixels a warped ``size``² crop can touch, clipped to the frame; None if none."""
-    (a, b, c), (d, e, f) = frame_from_crop.tolist()  # Python floats: per face and frame, numpy's overhead dominated
-    xs = (c, c + a * size, c + b * size, c + (a + b) * size)
-    ys = (f, f + d * size, f + e * size, f + (d + e) * size)
-    x0, y0 = max(math.floor(min(xs)), 0), max(math.floor(min(ys)), 0)
-    x1, y1 = min(math.ceil(max(xs)) + 1, width), min(math.ceil(max(ys)) + 1, height)
-    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
-
+from realtime.vision.align import box_of
 
 # The band's Gaussian, in crop pixels: it keeps what the crop's pixel grid can hold (at the crop's
 # Nyquist frequency it keeps 29%), so the band is the texture finer than the generator could draw.

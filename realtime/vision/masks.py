@@ -21,7 +21,7 @@ HOLE_MARGIN = 0.04  # of the eye distance: the seam of a kept mouth or eye falls
 def mask_sizes(iod: float, erode: float, blur: float) -> tuple[int, int, int]:
     """(erosion, hole margin, feather radius) in crop pixels for an eye distance ``iod``: the mask's
     sizes are fractions of it, so the feather looks the same near and far. The torch twin
-    (``composite_torch.mask_sizes``) uses these numbers; the Gaussian's sigma is half the radius."""
+    (``masks_torch.mask_sizes``) uses these numbers; the Gaussian's sigma is half the radius."""
     iod = max(iod, 1.0)
     return int(round(erode * iod)), max(1, int(round(HOLE_MARGIN * iod))), int(round(blur * iod))
 

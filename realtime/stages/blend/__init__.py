@@ -4,8 +4,9 @@ over the faces that got none.
 ``stage`` (BlendStage: reads the record, picks the path, applies the policy; its settings come
 live from ``realtime.live``), ``cpu`` (OpenCV) and ``gpu`` (torch, one CUDA graph per face shape):
 two blenders of one shape, ``composite(frame, faces, t_s, settings)`` and ``forget(live_ids)``;
-``region`` (one face's fixed-shape blend as a pure function of packed parameters), ``kernels``
-(its fused kernels saved by build-engines), ``guard`` (the face-safety decisions).
+``region`` (one face's fixed-shape blend as a pure function of packed parameters), ``plan``
+(where each face goes this frame, and those parameters), ``kernels`` (the region's fused kernels
+saved by build-engines), ``guard`` (the face-safety decisions).
 """
 
 # BlendControls and ControlsFileWatcher: still named here for the still-image swapper and

@@ -31,9 +31,9 @@ from realtime.bundle import Face
 from realtime.config import BlendConfig
 from realtime.gpu.frames import DeviceFrame, download
 from realtime.gpu.gate import GPU_GATE, register_stream
+from realtime.stages.blend.plan import FacePlan, plan_face, region_sizes
 from realtime.stages.blend.region import (
     CropCore,
-    FacePlan,
     RegionShape,
     blend_region,
     compile_crop_core,
@@ -41,13 +41,11 @@ from realtime.stages.blend.region import (
     fused_crop_core,
     new_colour_state,
     params_size,
-    plan_face,
-    region_sizes,
 )
 from realtime.vision.align import invert_affine
 from realtime.vision.colour import smoothing_weight
-from realtime.vision.composite_torch import mask_holes
 from realtime.vision.landmarks import LANDMARK_COUNT
+from realtime.vision.masks_torch import mask_holes
 
 log = logging.getLogger("realtime")
 PARAM_BUFFERS = 4  # per region shape: see _Slot.take_params

@@ -27,8 +27,8 @@ from realtime.inference.engine_dir import check_engines_dir
 from realtime.inference.manifest import device_tag
 from realtime.stages.blend import region
 from realtime.stages.blend.region import RegionShape, compile_crop_core, crop_space
-from realtime.vision.composite_torch import mask_holes
 from realtime.vision.landmarks import LANDMARK_COUNT
+from realtime.vision.masks_torch import mask_holes
 
 log = logging.getLogger("realtime")
 # (keep_mouth, keep_eyes) built ahead: the default, and the mouth kept (a streamer's usual live toggle)

@@ -17,20 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from realtime.bundle import Face
-from realtime.config import BlendConfig
-from realtime.vision.align import apply_affine, shift_affine
+from realtime.vision.align_torch import sample_affine
 from realtime.vision.colour import EXPOSURE_JUMP_L, MAX_GAIN, MIN_STATS_PIXELS, STATS_STEP
-from realtime.vision.composite_torch import (
-    box_of,
-    colour_apply,
-    colour_statistics,
-    mask_from_polygons,
-    mask_holes,
-    mask_sizes,
-    paste_region,
-    sample_affine,
-)
+from realtime.vision.colour_torch import colour_apply, colour_statistics
+from realtime.vision.composite_torch import paste_region
+from realtime.vision.masks_torch import mask_from_polygons
 
 SCALARS = 6  # erode px, hole margin px, blur sigma, opacity, colour smoothing weight, detail
 OPACITY = 3  # its place among the scalars
@@ -140,7 +131,7 @@ def fused_crop_core(shape: RegionShape) -> CropCore:
 def compile_crop_core(shape: RegionShape, device: torch.device | str) -> CropCore:
     """``fused_crop_core`` for ``shape``, compiled by calls on blank inputs of its sizes on ``device``.
 
-    The eager maths run once first: they put their constant tensors on the device (``on_device``),
+    The eager maths run once first: they put their constant tensors on the device (``graph_constant``),
     so the traced graph finds them there. Traced before that, the graph created them itself, was
     traced a second time on the next call (a guard on that cache), and Inductor could not cache the
     first trace: a start with saved kernels still took the whole cold compile."""
@@ -172,61 +163,3 @@ def _match_colour(original: torch.Tensor, generated: torch.Tensor, mask: torch.T
     valid = (small_mask > 0.5).sum() >= MIN_STATS_PIXELS
     new_state = torch.cat([target, torch.ones_like(target[:1])])
     return torch.where(valid, applied, generated), torch.where(valid, new_state, state)
-
-
-def bucket_box(box: tuple[int, int, int, int], width: int, height: int, multiple: int = 64) -> tuple[int, int, int, int]:
-    """``box`` grown to a square whose side is a multiple of ``multiple`` (clipped to the frame's
-    own size) and moved, if need be, to stay inside the frame: a face that moves or grows a little
-    keeps the same region shape, so the same CUDA graph. Square, so a face's shape depends on one
-    number (its size), not on two: fewer shapes, all of which ``region_sides`` can build ahead."""
-    x0, y0, x1, y1 = box
-    side = -(-max(x1 - x0, y1 - y0) // multiple) * multiple
-    w, h = min(side, width), min(side, height)
-    x0, y0 = min(x0, width - w), min(y0, height - h)
-    return x0, y0, x0 + w, y0 + h
-
-
-def region_sizes(width: int, height: int, *, smallest: int = 128, largest: int = 1024, multiple: int = 64) -> list[tuple[int, int]]:
-    """The (height, width) region shapes ``bucket_box`` gives for faces whose box side lies between
-    ``smallest`` and ``largest`` pixels in a ``width``×``height`` frame: the shapes worth building
-    before frames flow (a webcam face is 150–600 px at 1080p)."""
-    sides = range(smallest, largest + 1, multiple)
-    return sorted({(min(side, height), min(side, width)) for side in sides})
-
-
-@dataclass(frozen=True)
-class FacePlan:
-    """Where one face goes this frame and the per-frame inputs of its ``blend_region``."""
-
-    box: tuple[int, int, int, int]
-    shape: RegionShape
-    landmarks_in_crop: np.ndarray
-    sizes: tuple[float, float, float]
-    opacity: float
-    colour_weight: float
-    crop_from_region: np.ndarray
-    region_from_small: np.ndarray
-    detail: float = 0.0
-
-    def pack(self, out: np.ndarray | None = None) -> np.ndarray:
-        buffer = np.empty(params_size(self.shape.points), np.float32) if out is None else out
-        return pack_params(buffer, self.landmarks_in_crop, self.sizes, self.opacity, self.colour_weight, self.crop_from_region, self.region_from_small, self.detail)
-
-
-def plan_face(face: Face, width: int, height: int, settings: BlendConfig, *, has_mask: bool, colour_weight: float) -> FacePlan | None:
-    """Where one face goes in a ``width``×``height`` frame this time, and the per-frame inputs of
-    its ``blend_region`` (None when its crop misses the frame): pure, from the face and settings."""
-    box = box_of(face.frame_from_crop, face.crop_size, width, height)
-    if box is None:
-        return None
-    x0, y0, x1, y1 = bucket_box(box, width, height)
-    landmarks_in_crop = apply_affine(face.crop_from_frame, face.landmarks)
-    shape = RegionShape(y1 - y0, x1 - x0, face.crop_size, len(landmarks_in_crop), mask_holes(settings.keep_mouth, settings.keep_eyes), has_mask, settings.colour != "off")
-    crop_from_region = shift_affine(face.crop_from_frame, x0, y0)
-    region_from_small = face.frame_from_crop.astype(np.float64)  # a copy, made frame_from_small:
-    region_from_small[:, :2] *= STATS_STEP  # a small-grid pixel is STATS_STEP crop pixels,
-    region_from_small[:, 2] -= (x0, y0)  # then moved into the region
-    return FacePlan(
-        (x0, y0, x1, y1), shape, landmarks_in_crop, mask_sizes(landmarks_in_crop, settings.erode, settings.blur),
-        settings.opacity * face.alpha, colour_weight, crop_from_region, region_from_small, settings.detail,
-    )
