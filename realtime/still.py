@@ -14,8 +14,9 @@ from realtime.bundle import Detection, FrameBundle
 from realtime.config import Config
 from realtime.errors import ConfigError, SinkError, SourceError
 from realtime.generators import resolve_crop_size
+from realtime.live import LiveSettings
 from realtime.photo import detect_faces_in_image, read_image
-from realtime.stages.blend import BlendControls, BlendStage
+from realtime.stages.blend import BlendStage
 from realtime.stages.swap import SwapStage
 from realtime.stages.track import FaceTracker
 
@@ -35,7 +36,7 @@ class StillSwapper:
         self.swap.setup()
         # a still image has no history to smooth the colour over: match it on this frame alone
         blend = config.blend if config.blend.colour != "smoothed" else replace(config.blend, colour="per_frame")
-        self.blend = BlendStage(BlendControls(blend))
+        self.blend = BlendStage(LiveSettings(blend))
 
     def swap_faces(self, image: np.ndarray, detections: list[Detection]) -> FrameBundle:
         """A copy of ``image`` with every detected face swapped; the bundle keeps the aligned faces."""
