@@ -44,6 +44,28 @@ def test_colour_transfer_moves_the_statistics():
     assert np.allclose(after.std, goal.std, rtol=0.25)
 
 
+def test_colour_transfer_clamps_the_gain_both_ways():
+    """The gain clamp (MAX_GAIN): a nearly flat generated face matched to a textured frame has its
+    spread grown at most MAX_GAIN times (not blown up into noise); a noisy one matched to a flat
+    frame is shrunk at most MAX_GAIN times. The mean moves to the target's either way. (The test
+    above stays within the clamp: its std ratio is ~0.7.)"""
+    from realtime.vision.colour import MAX_GAIN, ColourStats
+
+    assert MAX_GAIN == 2.0
+    rng = np.random.default_rng(1)
+    lab = rng.normal(50.0, 1.0, (64, 64, 3))
+    flat = ColourStats(np.full(3, 50.0), np.full(3, 1.0))
+    textured = ColourStats(np.array([60.0, 10.0, -5.0]), np.full(3, 20.0))  # a ratio of 20: clamped to 2
+    grown = transfer(lab, flat, textured)
+    assert np.allclose(grown.std(axis=(0, 1)), 2.0 * lab.std(axis=(0, 1)), rtol=1e-9)
+    assert np.allclose(grown.mean(axis=(0, 1)), textured.mean, atol=0.2)
+    shrunk = transfer(lab, textured, flat)  # a ratio of 1/20: clamped to 1/2
+    assert np.allclose(shrunk.std(axis=(0, 1)), 0.5 * lab.std(axis=(0, 1)), rtol=1e-9)
+    within = transfer(lab, flat, ColourStats(np.full(3, 50.0), np.full(3, 1.5)))  # a ratio of 1.5: not clamped
+    assert np.allclose(within.std(axis=(0, 1)), 1.5 * lab.std(axis=(0, 1)), rtol=1e-9)
+    assert np.allclose(transfer(lab, flat, textured, max_gain=4.0).std(axis=(0, 1)), 4.0 * lab.std(axis=(0, 1)), rtol=1e-9)
+
+
 def test_colour_smoother_follows_slowly():
     smoother = ColourSmoother(0.5)
     from realtime.vision.colour import ColourStats

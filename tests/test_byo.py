@@ -197,8 +197,42 @@ def test_our_trained_aei_net_behind_inswapper_conventions_equals_the_native_path
     assert outputs[0].std() > 10  # a real swap, not a blank
 
 
+# What each family expects, from its public description (shared/BYO-MODELS.md, FaceFusion's table):
+# crop template, crop size (0: read from the file), the range the network's input takes for RGB in
+# [0,1], the range its output gives for [0,1], how the identity is made, and the input layout. A
+# wrong entry feeds the network a shifted or scaled picture, or pastes a face aligned to the wrong
+# template: a swap that looks washed out, dark or misplaced, with no error.
+IMAGENET_LOW = tuple(-m / s for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), strict=True))
+IMAGENET_HIGH = tuple((1 - m) / s for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), strict=True))
+FAMILIES = {
+    # name: (template, size, input range (low, high) per channel, output range for [0,1], identity, layout)
+    "inswapper_128": ("insightface_128", 128, ((0, 0, 0), (1, 1, 1)), (0, 1), "arcface_emap", "nchw_rgb"),
+    "reswapper_128": ("insightface_128", 128, ((0, 0, 0), (1, 1, 1)), (0, 1), "arcface_emap", "nchw_rgb"),
+    "reswapper_256": ("insightface_128", 256, ((0, 0, 0), (1, 1, 1)), (0, 1), "arcface_emap", "nchw_rgb"),
+    "hyperswap_256": ("insightface_128", 256, ((-1, -1, -1), (1, 1, 1)), (-1, 1), "arcface_norm", "nchw_rgb"),
+    "simswap_256": ("arcface_112_v1", 256, (IMAGENET_LOW, IMAGENET_HIGH), (0, 1), "arcface_converted", "nchw_rgb"),
+    "simswap_512": ("arcface_112_v1", 512, ((0, 0, 0), (1, 1, 1)), (0, 1), "arcface_converted", "nchw_rgb"),
+    "ghost_256": ("arcface_112_v1", 256, ((-1, -1, -1), (1, 1, 1)), (-1, 1), "arcface_converted_raw", "nchw_rgb"),
+    "dfm": ("ffhq", 0, ((0, 0, 0), (1, 1, 1)), (0, 1), "baked", "nhwc_bgr"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_each_profile_feeds_its_family_what_it_was_trained_on(name):
+    template, size, (low, high), (out_low, out_high), source, layout = FAMILIES[name]
+    profile = PROFILES[name]
+    assert (profile.name, profile.template, profile.size, profile.source, profile.layout) == (name, template, size, source, layout)
+    mean, std = np.array(profile.mean), np.array(profile.std)
+    assert np.allclose((0.0 - mean) / std, low, atol=1e-6) and np.allclose((1.0 - mean) / std, high, atol=1e-6), "input range"
+    # the output that means black and the one that means white: output01 = scale · y + shift
+    assert profile.output_scale * out_low + profile.output_shift == pytest.approx(0.0)
+    assert profile.output_scale * out_high + profile.output_shift == pytest.approx(1.0)
+    assert profile.needs_converter() == source.startswith("arcface_converted")
+    assert profile.licence  # every family names its licence terms
+
+
 def test_profiles_cover_every_family_the_issue_names():
-    assert {"inswapper_128", "reswapper_128", "reswapper_256", "hyperswap_256", "simswap_256", "simswap_512", "ghost_256", "dfm"} <= set(PROFILES)
+    assert set(FAMILIES) <= set(PROFILES)
 
 
 class _NoisyHalf:

@@ -12,6 +12,7 @@ from realtime.config import DetectConfig, SafetyConfig, SwapConfig, TrackConfig,
 from realtime.errors import ConfigError
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
+from realtime.pipeline.stage import StageWorker
 from realtime.stages.blend import BlendStage
 from realtime.stages.blend.guard import FaceGuard
 from realtime.stages.swap import SwapStage, choose_faces, split_batches
@@ -135,9 +136,9 @@ def _assert_covered(before: np.ndarray, after: np.ndarray, box: tuple[float, flo
 
 def _blend(policy: str) -> BlendStage:
     from realtime.config import BlendConfig
-    from realtime.live import LiveSettings
+    from realtime.stages.blend import BlendControls
 
-    return BlendStage(LiveSettings(BlendConfig(colour="off")), crop_size=128, face_safety=policy, hold_s=1.0)
+    return BlendStage(BlendControls(BlendConfig(colour="off")), crop_size=128, face_safety=policy, hold_s=1.0)
 
 
 @pytest.mark.parametrize("policy", ["blur", "pixelate", "hold"])
@@ -213,9 +214,30 @@ def test_a_frame_whose_blend_failed_is_covered_and_the_error_still_counts(policy
     bundle = _safety_bundle(frame, tracker, 0.0, seen=True)
     for face in bundle.faces:
         face.swapped_crop = np.zeros((7, 3), np.uint8)  # a broken crop: the paste raises
-    with pytest.raises(Exception):  # noqa: B017 - the worker counts whatever the blend raised
-        _blend(policy).process(bundle)
+    stage = _blend(policy)
+    with pytest.raises(ValueError, match="reshape"):  # the paste's own error, not any error on the way
+        stage.process(bundle)
     _assert_covered(frame, bundle.frame, bundle.faces[0].box)
+    assert stage.describe()["faces_covered"][policy] == 1 and stage.describe()["cover_failures"] == 0  # covered by the policy, drawn
+    # in the pipeline: the stage's worker counts the error once, marks the frame, and the frame goes on covered
+    failures: list[tuple[str, Exception]] = []
+
+    class Supervisor:
+        stop_event = None
+
+        def frame_failed(self, stage: str, bundle: FrameBundle, error: Exception) -> None:
+            failures.append((stage, error))
+
+        def frame_succeeded(self, stage: str) -> None:
+            raise AssertionError("a blend that raised was counted as a success")
+
+    again = _safety_bundle(frame, FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0), 0.0, seen=True)
+    for face in again.faces:
+        face.swapped_crop = np.zeros((7, 3), np.uint8)
+    worker = StageWorker(_blend(policy), None, None, Supervisor())  # type: ignore[arg-type]
+    result = worker._process(again)
+    assert [(name, type(error)) for name, error in failures] == [("blend", ValueError)] and result.failed_stages == ["blend"]
+    _assert_covered(frame, result.frame, result.faces[0].box)
 
 
 def test_a_frame_whose_track_stage_failed_covers_the_last_known_faces():
@@ -355,12 +377,12 @@ def test_on_cuda_faces_left_unswapped_are_covered_after_the_frames_download(targ
     covered on the host frame once it is back; and more faces than built batches go in chunks."""
     from realtime.config import BlendConfig
     from realtime.gpu.frames import DeviceFrames
-    from realtime.live import LiveSettings
+    from realtime.stages.blend import BlendControls
 
     frames = DeviceFrames("cuda")
     stage = SwapStage(SwapConfig(generator=str(target_checkpoint), target_identity=1, backends=("eager-cuda",)), TrackConfig(crop_size=128), DetectConfig(max_faces=1), frames=frames)
     stage.setup()
-    blend = BlendStage(LiveSettings(BlendConfig(colour="off")), device="cuda", crop_size=128, face_safety=policy, hold_s=1.0)
+    blend = BlendStage(BlendControls(BlendConfig(colour="off")), device="cuda", crop_size=128, face_safety=policy, hold_s=1.0)
     blend.setup()
     frame = _checkerboard()
     tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
