@@ -136,9 +136,9 @@ def _assert_covered(before: np.ndarray, after: np.ndarray, box: tuple[float, flo
 
 def _blend(policy: str) -> BlendStage:
     from realtime.config import BlendConfig
-    from realtime.stages.blend import BlendControls
+    from realtime.live import LiveSettings
 
-    return BlendStage(BlendControls(BlendConfig(colour="off")), crop_size=128, face_safety=policy, hold_s=1.0)
+    return BlendStage(LiveSettings(BlendConfig(colour="off")), crop_size=128, face_safety=policy, hold_s=1.0)
 
 
 @pytest.mark.parametrize("policy", ["blur", "pixelate", "hold"])
@@ -377,12 +377,12 @@ def test_on_cuda_faces_left_unswapped_are_covered_after_the_frames_download(targ
     covered on the host frame once it is back; and more faces than built batches go in chunks."""
     from realtime.config import BlendConfig
     from realtime.gpu.frames import DeviceFrames
-    from realtime.stages.blend import BlendControls
+    from realtime.live import LiveSettings
 
     frames = DeviceFrames("cuda")
     stage = SwapStage(SwapConfig(generator=str(target_checkpoint), target_identity=1, backends=("eager-cuda",)), TrackConfig(crop_size=128), DetectConfig(max_faces=1), frames=frames)
     stage.setup()
-    blend = BlendStage(BlendControls(BlendConfig(colour="off")), device="cuda", crop_size=128, face_safety=policy, hold_s=1.0)
+    blend = BlendStage(LiveSettings(BlendConfig(colour="off")), device="cuda", crop_size=128, face_safety=policy, hold_s=1.0)
     blend.setup()
     frame = _checkerboard()
     tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)

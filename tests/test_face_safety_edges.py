@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from realtime.bundle import Detection, FrameBundle
-from realtime.config import BlendConfig, TrackConfig
-from realtime.stages.blend import BlendControls, BlendStage
+from realtime.config import TrackConfig
+from realtime.live import LiveSettings
+from realtime.stages.blend import BlendStage
 from realtime.stages.blend.guard import HeldSwap
-from realtime.stages.swap.controls import SwapControls
 from realtime.stages.track import FaceTracker, TrackStage
 from realtime.testing import make_face_landmarks
 from realtime.vision.cover import covered_box
@@ -31,15 +31,10 @@ def _real_pixels(before: np.ndarray, after: np.ndarray, landmarks: np.ndarray) -
     return int(np.sum(np.all(before[y0:y1, x0:x1] == after[y0:y1, x0:x1], axis=-1)))
 
 
-def _privacy(mode: str) -> SwapControls:
-    """The operator's choice, as the panel sets it: 'swap', 'original' or 'blur' (the privacy switch)."""
-    controls = SwapControls()
-    controls.set_mode(mode)  # type: ignore[arg-type]
-    return controls
-
-
-def _blend(policy: str, controls: SwapControls | None = None) -> BlendStage:
-    return BlendStage(BlendControls(BlendConfig(colour="off")), crop_size=128, face_safety=policy, hold_s=1.0, swap_controls=controls)
+def _blend(policy: str, settings: LiveSettings | None = None) -> BlendStage:
+    settings = settings or LiveSettings()
+    settings.update("blend", colour="off")
+    return BlendStage(settings, crop_size=128, face_safety=policy, hold_s=1.0)
 
 
 def _swap_green(bundle: FrameBundle) -> None:
@@ -69,8 +64,10 @@ def _confirmed_and_new(policy_covers: bool) -> tuple[FrameBundle, np.ndarray]:
 def test_the_privacy_switch_blurs_faces_not_confirmed_yet(policy):
     """The operator pressed 'blur' (the panel's privacy switch): every face is hidden, including one
     the tracker has seen only once — whatever the face-safety policy says, 'reveal' included."""
+    controls = LiveSettings()
+    controls.update("choice", mode="blur")
     bundle, frame = _confirmed_and_new(policy != "reveal")
-    stage = _blend(policy, _privacy("blur"))
+    stage = _blend(policy, controls)
     stage.process(bundle)
     assert _real_pixels(frame, bundle.frame, RIGHT) == 0, "the new face is on air under the privacy switch"
     assert _real_pixels(frame, bundle.frame, LEFT) == 0, "the confirmed face is on air under the privacy switch"
@@ -80,16 +77,20 @@ def test_the_privacy_switch_blurs_faces_not_confirmed_yet(policy):
 def test_the_privacy_switch_blurs_a_face_even_where_a_swap_was_made():
     """A swap made before the switch landed (the swap stage read the old choice) is not pasted:
     the blend reads the switch too, and the face is blurred, not swapped and not shown."""
+    controls = LiveSettings()
     bundle, frame = _confirmed_and_new(True)
     _swap_green(bundle)
-    _blend("hold", _privacy("blur")).process(bundle)
+    controls.update("choice", mode="blur")
+    _blend("hold", controls).process(bundle)
     assert _real_pixels(frame, bundle.frame, LEFT) == 0 and _real_pixels(frame, bundle.frame, RIGHT) == 0
 
 
 def test_original_mode_shows_every_face_as_it_is():
     """The control: the operator chose 'original', so nothing is covered — the checks above can fail."""
+    controls = LiveSettings()
+    controls.update("choice", mode="original")
     bundle, frame = _confirmed_and_new(True)
-    _blend("blur", _privacy("original")).process(bundle)
+    _blend("blur", controls).process(bundle)
     assert np.array_equal(bundle.frame, frame)
 
 
@@ -172,7 +173,7 @@ def _shot(which: int) -> np.ndarray:
     return frame
 
 
-def _late_detector_montage(policy: str, lag: int, birth_hits: int = 1, controls: SwapControls | None = None) -> list[tuple[int, FrameBundle, np.ndarray]]:
+def _late_detector_montage(policy: str, lag: int, birth_hits: int = 1, controls: LiveSettings | None = None) -> list[tuple[int, FrameBundle, np.ndarray]]:
     """Shot A for 8 frames, then shot B. The detector finds each frame's face and reports ``lag``
     frames late: the first ``lag`` reports delivered in shot B were taken in shot A."""
     track = TrackStage(TrackConfig(birth_hits=birth_hits, crop_size=128), cover_lost_s=1.0 if policy != "reveal" else None)
@@ -234,7 +235,9 @@ def test_a_stale_report_does_not_end_the_blindness_under_reveal_either():
 def test_the_privacy_switch_keeps_a_blind_frame_covered_whole():
     """With the privacy switch on, the frames after a cut whose faces nobody has located yet are
     still covered whole (the switch blurs the faces it knows of; there are none known yet)."""
-    frames = _late_detector_montage("pixelate", lag=2, controls=_privacy("blur"))
+    controls = LiveSettings()
+    controls.update("choice", mode="blur")
+    frames = _late_detector_montage("pixelate", lag=2, controls=controls)
     assert [b.frame_id for _, b, _ in frames if b.blind] == [0, 1, 8, 9]  # the start and the cut, until a report of the shot
     for shot, bundle, frame in frames:
         assert _real_pixels(frame, bundle.frame, LEFT if shot == 0 else RIGHT) == 0, f"frame {bundle.frame_id}: a face on air"
