@@ -53,9 +53,9 @@ work=${MUTATE_DIR:-/tmp/realtime-mutate}/$name
 rm -rf "$work"
 mkdir -p "$work"
 if [[ -n "${MUTATE_REF:-}" ]]; then
-    (cd "$root" && git archive "$MUTATE_REF" realtime tests pyproject.toml) | tar -xf - -C "$work"
+    (cd "$root" && git archive "$MUTATE_REF" realtime tests models pyproject.toml) | tar -xf - -C "$work"
 else
-    (cd "$root" && tar --exclude=__pycache__ -cf - realtime tests pyproject.toml) | tar -xf - -C "$work"
+    (cd "$root" && tar --exclude=__pycache__ -cf - realtime tests models pyproject.toml) | tar -xf - -C "$work"
 fi
 # pyproject's [tool.mutmut] names one module and its tests: point both at this module.
 "$root/.venv/bin/python" - "$work/pyproject.toml" "$target" $tests <<'EOF'
