@@ -33,6 +33,7 @@ from realtime import app  # noqa: E402
 from realtime.config import build_config  # noqa: E402
 from realtime.eval.face_conditions import clipped_share, side_light_stops  # noqa: E402
 from realtime.eval.image_measures import face_region, lattice_share, sharpness  # noqa: E402
+from realtime.eval.relight import LIGHTS, relight  # noqa: E402
 from realtime.photo import detect_faces_in_image, embed_face, load_identity_encoder, read_image  # noqa: E402
 from realtime.pipeline.stage import SinkStage  # noqa: E402
 from realtime.vision.align import crop_from_frame_matrix, warp_crop  # noqa: E402
@@ -40,26 +41,6 @@ from realtime.vision.landmarks import five_points  # noqa: E402
 
 CLIPS = ("liveportrait_d0", "liveportrait_d3", "liveportrait_d10", "liveportrait_d14", "liveportrait_d19", "dfl_Obama_speaking")
 STILL_PX = 1.0  # a frame is "still" when the face's landmarks moved less than this (mean, 1080p pixels)
-
-
-LIGHTS = ("none", "side", "bright")
-SIDE_STOPS = 2.0  # --light side: up to ±2 stops across the face; its cheeks ~1.8 stops apart
-BRIGHT_STOPS = 1.3  # --light bright: the whole frame overexposed, highlights blown
-
-
-def relight(rgb: np.ndarray, light: str) -> np.ndarray:
-    """A synthetic light on a fitted 1080p frame, in linear light: ``side``, a lamp to the image's
-    right (gain 2^(2·tanh((x − 960) / 300)), the face centred at x = 960); ``bright``, 1.3 stops
-    more exposure everywhere; ``none`` leaves it. Values past white clip, as a camera's do."""
-    if light == "none":
-        return rgb
-    linear = (rgb.astype(np.float32) / 255.0) ** 2.2
-    if light == "side":
-        x = np.arange(rgb.shape[1], dtype=np.float32)
-        linear *= (2.0 ** (SIDE_STOPS * np.tanh((x - rgb.shape[1] / 2) / 300.0)))[None, :, None]
-    else:
-        linear *= 2.0**BRIGHT_STOPS
-    return (np.clip(linear, 0.0, 1.0) ** (1 / 2.2) * 255.0 + 0.5).astype(np.uint8)
 
 
 def fitted_clip(source: Path, out: Path, frames: int, light: str = "none") -> Path:

@@ -1,15 +1,15 @@
-"""bench/average_generators.py: the mean of one run's chunk weights, and a refusal to mix architectures."""
+"""realtime.train.average (bench/average_generators.py): the mean of one run's chunk weights, and a refusal to mix architectures."""
 
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from realtime.errors import ModelError
 from realtime.models.aei_net import AEINet
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
+from realtime.train.average import average_generators
 
-ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = {"attr_width": 4, "gen_width": 4, "max_mult": 2}
 
 
@@ -20,14 +20,9 @@ def _save(path: Path, seed: int, **widths: int) -> Path:
     return path
 
 
-def _average(*args: Path | str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "bench" / "average_generators.py"), *map(str, args)], capture_output=True, text=True, check=False)
-
-
 def test_the_average_holds_the_mean_weights_and_says_what_it_came_from(tmp_path):
     a, b = _save(tmp_path / "a.safetensors", 1, **WIDTHS), _save(tmp_path / "b.safetensors", 2, **WIDTHS)
-    result = _average(tmp_path / "mean.safetensors", a, b, "--weight-storage", "float")
-    assert result.returncode == 0, result.stderr
+    assert average_generators(tmp_path / "mean.safetensors", [a, b], weight_storage="float") == 2
     mean, info = load_checkpoint(tmp_path / "mean.safetensors", expect="aei_net")
     (model_a, _), (model_b, _) = load_checkpoint(a), load_checkpoint(b)
     for name, tensor in mean.state_dict().items():
@@ -40,6 +35,6 @@ def test_the_average_holds_the_mean_weights_and_says_what_it_came_from(tmp_path)
 def test_generators_of_other_architectures_are_refused(tmp_path):
     a = _save(tmp_path / "a.safetensors", 1, **WIDTHS)
     b = _save(tmp_path / "b.safetensors", 2, **{**WIDTHS, "gen_width": 8})
-    result = _average(tmp_path / "mean.safetensors", a, b)
-    assert result.returncode != 0 and "another architecture" in result.stderr
+    with pytest.raises(ModelError, match="another architecture"):
+        average_generators(tmp_path / "mean.safetensors", [a, b])
     assert not (tmp_path / "mean.safetensors").exists()

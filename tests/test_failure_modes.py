@@ -1,17 +1,13 @@
-"""The failure-mode bench's grouping and the clip bench's synthetic light (bench/failure_modes.py,
-bench/clip_quality.py)."""
+"""The failure-mode bench's grouping (realtime.eval.failure_modes) and the clip bench's synthetic
+light (realtime.eval.relight)."""
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from clip_quality import relight  # noqa: E402
-from failure_modes import group_tests, slug, summarise_group  # noqa: E402
+from realtime.eval.failure_modes import group_tests, slug, summarise_group
+from realtime.eval.relight import relight
 
 
 def _trial(index: int, **readings: object) -> dict[str, object]:
