@@ -1,8 +1,8 @@
-"""Does --steady lag a face that moves? One clip through the pipeline twice (--steady 0 and the
+"""Study (closed; BENCHMARKS-HISTORY.md §18): does --steady lag a face that moves? One clip through the pipeline twice (--steady 0 and the
 given weight, all else the defaults); the six frames in a row where the face moves most inside its
 aligned crop (a blink, a word), eyes to mouth at full 1080p resolution: a row each, and their
 difference ×4 below. Identical rows: nothing was averaged while the face moved.
-    python3 bench/steady_motion.py OUT.jpg [--clip liveportrait_d0] [--weight 0.5] [--frames 90]"""
+    python3 bench/studies/steady_motion.py OUT.jpg [--clip liveportrait_d0] [--weight 0.5] [--frames 90]"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 

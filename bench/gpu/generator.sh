@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Generator engines and timings on a GPU machine, in one command; reports go to OUTDIR.
-#   bench/gpu_generator.sh OUTDIR [CHECKPOINT]
+#   bench/gpu/generator.sh OUTDIR [CHECKPOINT]
 # Without a checkpoint, a default AEI-Net (256 px) with random weights is made: timing and parity
 # do not depend on the weights. Builds an AOTInductor FP16 package (batch 1; it is verified in a
 # child process) and torch.compile caches (batches 1 2 4), times every backend, runs GPU tests.
 set -euo pipefail
-out=${1:?usage: bench/gpu_generator.sh OUTDIR [CHECKPOINT]}
+source bench/gpu/lib.sh
+out=${1:?usage: bench/gpu/generator.sh OUTDIR [CHECKPOINT]}
 mkdir -p "$out"
 work=$(mktemp -d)
-py=${PYTHON:-python3}
 ckpt=${2:-$work/aei256-random.safetensors}
 if [[ -z ${2:-} ]]; then
   $py -c "

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Short ablations for AEI-Net v2 on a GPU machine: every variant starts from the same weights
+# Study (closed; BENCHMARKS-HISTORY.md §16): short ablations for AEI-Net v2 on a GPU machine: every variant starts from the same weights
 # (v1 as the core), trains LIMIT_S seconds eager (compiling costs ~2 min a process, more than it
 # saves in a chunk this short) on the same faces, and hands back its generator and curves.
-#   bench/gpu_v2_ablation.sh OUTDIR LIMIT_S TEACHER FACES...
+#   bench/studies/gpu_v2_ablation.sh OUTDIR LIMIT_S TEACHER FACES...
 # CORE: the 128-px model every variant starts from (v1, no longer in models/: see the error below).
 # VARIANTS picks some of: core (v1 at 128 px, trained on), base (256 px: v1 core + detail stage,
 # FaceShifter's objective), fm, id2, perc (base plus one added term each).
 set -euo pipefail
-out=${1:?usage: bench/gpu_v2_ablation.sh OUTDIR LIMIT_S TEACHER FACES...}
+out=${1:?usage: bench/studies/gpu_v2_ablation.sh OUTDIR LIMIT_S TEACHER FACES...}
 limit=${2:?usage}
 teacher=${3:?usage}
 shift 3

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# AEI-Net training throughput on a GPU machine, before and after the step was made fast: the
+# Study (closed; BENCHMARKS-HISTORY.md §15, §20): AEI-Net training throughput on a GPU machine, before and after the step was made fast: the
 # trainer of an earlier commit (unpacked into BASELINE, e.g. `git archive <commit> realtime bench |
 # tar -x -C .baseline`) and today's, on random 112-px crops (timing only; the data sit on the GPU
 # either way), one GPU. Each run writes profile.json and phases.png; all are packed into OUTDIR/speed.tgz.
-#   bench/gpu_train_speed.sh OUTDIR BASELINE
+#   bench/studies/gpu_train_speed.sh OUTDIR BASELINE
 set -uo pipefail
-out=${1:?usage: bench/gpu_train_speed.sh OUTDIR BASELINE}
-base=${2:?usage: bench/gpu_train_speed.sh OUTDIR BASELINE}
+source bench/gpu/lib.sh
+out=${1:?usage: bench/studies/gpu_train_speed.sh OUTDIR BASELINE}
+base=${2:?usage: bench/studies/gpu_train_speed.sh OUTDIR BASELINE}
 mkdir -p "$out/speed"
 exec > >(tee -a "$out/speed/log.txt") 2>&1
-py=${PYTHON:-python3}
 enc=$PWD/models/identity-encoder-v1.safetensors
 prof() { name=$1; shift; echo "-- $name $(date -u +%T)"; timeout -k 10 "${LIMIT:-200}" "$@" --encoder "$enc" | grep -E "warm-up 1/|pairs_per_s|step_ms|achieved|gflop|warmup_s" || echo "FAILED: $name"; }
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"

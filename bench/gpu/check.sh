@@ -3,17 +3,16 @@
 # The GPU-marked tests, then short pipeline runs of the issue's 256-px AEI-Net (random weights, warm
 # engines): the default path unpaced and paced, twice each, and one run each with one GPU part
 # swapped out (the generator eager, without a CUDA graph; frames kept on the host).
-#   bench/gpu_check.sh OUTDIR CLIP                  (about 7 minutes on the H100)
-#   RUNS="name1:--flags;name2:--flags" bench/gpu_check.sh OUTDIR CLIP   (other runs; RUNS="": tests only)
+#   bench/gpu/check.sh OUTDIR CLIP                  (about 7 minutes on the H100)
+#   RUNS="name1:--flags;name2:--flags" bench/gpu/check.sh OUTDIR CLIP   (other runs; RUNS="": tests only)
 # Everything goes to OUTDIR/log.txt as it happens, with one summary line per run (reports in
 # OUTDIR/results.tgz, the tests' output in OUTDIR/tests.txt); a run that hangs
 # is stopped by the pipeline's stall watchdog (10 s, every stack printed) or after RUN_TIMEOUT s.
 set -uo pipefail
-out=${1:?usage: bench/gpu_check.sh OUTDIR CLIP}
-clip=${2:?usage: bench/gpu_check.sh OUTDIR CLIP}
-mkdir -p "$out"
-exec > >(tee -a "$out/log.txt") 2>&1
-py=${PYTHON:-python3}
+source bench/gpu/lib.sh
+out=${1:?usage: bench/gpu/check.sh OUTDIR CLIP}
+clip=${2:?usage: bench/gpu/check.sh OUTDIR CLIP}
+start_log "$out"
 limit=${RUN_TIMEOUT:-120}
 default_runs="unpaced:--frames 2400;paced60:--frames 1200 --pace native;unpaced-again:--frames 2400;paced60-again:--frames 1200 --pace native"
 default_runs+=";eager-generator:--frames 2400 --backends eager-cuda"
@@ -31,29 +30,20 @@ work=$(mktemp -d)
 results=$work/results
 mkdir -p "$results"
 $py bench/random_aei.py "$work"
-$py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 10 | tail -1
+clip_one "$clip" "$work/one.mp4" 10
 $py -m realtime build-engines --generator "$work/aei.safetensors" --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed"
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async)
-summary() {  # one line from a run's JSON report
-  $py - "$1" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-lat, f = r["latency_ms"], r["frames"]
-print(f"   {r['throughput_fps']:.1f} fps, {f['done']} done, {len(r['dropped_frame_ids'])} dropped, {f['failed_frames']} failed, "
-      f"latency p50 {lat['p50']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f} ms, start {r['startup_s']:.1f} s, error: {r['error']}")
-EOF
-}
 IFS=";" read -ra runs <<< "${RUNS-$default_runs}"
 for run in "${runs[@]}"; do
   name=${run%%:*}
   args=${run#*:}
   echo "-- $name ($args) $(date -u +%T)"
   # shellcheck disable=SC2086  # $args is a list of flags
-  timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench --input "$work/one.mp4" --loop $args "${swap[@]}" --quiet --json "$results/$name.json"
+  timed "$limit" $py -X faulthandler -m realtime bench --input "$work/one.mp4" --loop $args "${swap[@]}" --quiet --json "$results/$name.json"
   status=$?
   [[ $status -ne 0 ]] && echo "FAILED: $name (exit $status)"
   [[ -f $results/$name.json ]] && summary "$results/$name.json"
-  tar -czf "$out/results.tgz" -C "$results" .  # after every run: a call cut short keeps the rest
+  pack_dir "$results" "$out/results.tgz"  # after every run: a call cut short keeps the rest
 done
 echo "-- kernel log (GPU faults show as NVRM Xid lines)"
 dmesg 2>/dev/null | grep -iE "xid|nvrm" | tail -20 || echo "(dmesg not readable)"

@@ -1,8 +1,8 @@
-"""Pixel boost on real clips: the shipped 128-px AEI-Net at k = 1, 2, 4 on one frame of each
+"""Study (closed; BENCHMARKS-HISTORY.md §14): pixel boost on real clips: the shipped 128-px AEI-Net at k = 1, 2, 4 on one frame of each
 talking-head clip, shown at 1080p. Writes a grid (input | k=1 | k=2 | k=4, the face region at full
 resolution) and the figures: the face's sharpness (variance of the Laplacian inside the face, as a
 share of the input's; realtime.eval.image_measures) and the identity kept (cosine to the source, by our encoder).
-    python3 bench/pixel_boost_grid.py OUT.png [--clips DIR] [--json OUT.json]"""
+    python3 bench/studies/pixel_boost_grid.py OUT.png [--clips DIR] [--json OUT.json]"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from realtime.bundle import Detection  # noqa: E402

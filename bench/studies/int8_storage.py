@@ -1,9 +1,9 @@
-"""What int8 weight storage costs a generator: the shipped FP16 file re-stored with per-channel int8
+"""Study (closed; BENCHMARKS-HISTORY.md §15, §16): what int8 weight storage costs a generator: the shipped FP16 file re-stored with per-channel int8
 weights (``save_checkpoint(weight_storage="int8")``), both loaded as the pipeline loads them, run on
 real aligned faces (a prepared dataset: each face swapped onto another person's), and compared:
 file sizes, the per-pixel difference in grey levels (max, 99.9th percentile, mean), PSNR, and a
 PNG grid (target | FP16 swap | int8 swap | difference × 10) to look at.
-    python3 bench/int8_storage.py OUTDIR --faces DATASET --generator FP16_CHECKPOINT [--pairs 16]"""
+    python3 bench/studies/int8_storage.py OUTDIR --faces DATASET --generator FP16_CHECKPOINT [--pairs 16]"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402

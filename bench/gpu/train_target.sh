@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One per-target training chunk on every GPU of a machine (torchrun, DDP), then its files in OUTDIR
 # in pieces a machine can hand back (each < 16 MiB).
-#   bench/gpu_train_target.sh RUN OUTDIR LIMIT_S TARGET FACES...
+#   bench/gpu/train_target.sh RUN OUTDIR LIMIT_S TARGET FACES...
 # TARGET: a prepare-faces dataset, a video or a folder of photos of the person; FACES: datasets of
 # other people. Resumes from RUN/state.pt (or state.pt.partNNN files put into RUN).
 set -euo pipefail
-run=${1:?usage: bench/gpu_train_target.sh RUN OUTDIR LIMIT_S TARGET FACES...}
+run=${1:?usage: bench/gpu/train_target.sh RUN OUTDIR LIMIT_S TARGET FACES...}
 out=${2:?usage}
 limit=${3:?usage}
 target=${4:?usage}

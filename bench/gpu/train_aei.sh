@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One AEI-Net training chunk on a GPU machine, on every GPU it has (torchrun, DDP).
-#   bench/gpu_train_aei.sh RUN OUTDIR LIMIT_S FACES...
+#   bench/gpu/train_aei.sh RUN OUTDIR LIMIT_S FACES...
 # Resumes from RUN/state.pt, or from state.pt.partNNN files put into RUN (a fresh machine);
 # trains for at most LIMIT_S seconds; leaves in OUTDIR what a machine can hand back: the FP16
 # generator, the state in parts of < 16 MiB, and train.tgz (curves, samples, log, GPU readings).
 # BATCH: pairs a step over all GPUs (default 256 a GPU); EXTRA: more train-aei flags, e.g.
 # EXTRA="--crop-size 256 --lambda-fm 10" (a resumed run must keep the architecture flags).
 set -euo pipefail
-run=${1:?usage: bench/gpu_train_aei.sh RUN OUTDIR LIMIT_S FACES...}
+run=${1:?usage: bench/gpu/train_aei.sh RUN OUTDIR LIMIT_S FACES...}
 out=${2:?usage}
 limit=${3:?usage}
 shift 3

@@ -1,34 +1,33 @@
 #!/usr/bin/env bash
 # The whole pipeline at 1080p on a GPU machine, in one command; reports go to OUTDIR/results.tgz.
-#   bench/gpu_pipeline.sh OUTDIR CLIP
-#   GENERATOR=models/aei-net-v2.safetensors bench/gpu_pipeline.sh OUTDIR CLIP   # the shipped model
+#   bench/gpu/pipeline.sh OUTDIR CLIP
+#   GENERATOR=models/aei-net-v2.safetensors bench/gpu/pipeline.sh OUTDIR CLIP   # the shipped model
 # (one-unpaced-60s: the clip looped, 12000 frames (over 60 s at up to 200 fps), for the 'sustained for 60 s' target.)
 # Without GENERATOR: an AEI-Net (256 px) and identity encoder with random weights (timing does not
 # depend on the weights). With it: that checkpoint, the shipped identity encoder and --source demo.
 # Runs: one face unpaced (throughput) and paced at 60 fps (latency), cold start (torch.compile
 # inside setup) and warm (after build-engines saved the compile cache), four faces.
 set -euo pipefail
-out=${1:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
-clip=${2:?usage: bench/gpu_pipeline.sh OUTDIR CLIP}
-mkdir -p "$out"
-exec > >(tee -a "$out/log.txt") 2>&1  # a log that survives the call's own time limit
+source bench/gpu/lib.sh
+out=${1:?usage: bench/gpu/pipeline.sh OUTDIR CLIP}
+clip=${2:?usage: bench/gpu/pipeline.sh OUTDIR CLIP}
+start_log "$out"
 # each run gets a time limit; at it, faulthandler prints every thread's stack (a hang is diagnosed, not lost)
 limit=${RUN_TIMEOUT:-420}
 work=$(mktemp -d)
-py=${PYTHON:-python3}
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"
 $py bench/random_aei.py "$work"
 echo "-- clips $(date -u +%T)"
-$py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
-$py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
+clip_one "$clip" "$work/one.mp4"
+clip_four "$clip" "$work/four.mp4"
 swap=(--generator "$work/aei.safetensors" --identity-encoder "$work/id.safetensors" --source "$work/source.png" --engines-dir "$work/engines" --detect-mode async --quiet)
 if [[ -n ${GENERATOR:-} ]]; then
   cp "$GENERATOR" "$work/aei.safetensors"
   swap=(--generator "$work/aei.safetensors" --identity-encoder models/identity-encoder-v1.safetensors --source demo --engines-dir "$work/engines" --detect-mode async --quiet)
 fi
 # results are packed after every run, so a run cut short by a time limit still hands back the rest
-pack() { tar -czf "$out/results.tgz" -C "$work" --exclude engines --exclude '*.mp4' --exclude '*.safetensors' .; }
-run() { name=$1; shift; echo "-- $name $(date -u +%T)"; timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench "$@" "${swap[@]}" --json "$work/$name.json" || echo "FAILED: $name"; pack; }
+pack() { pack_dir "$work" "$out/results.tgz" --exclude engines --exclude '*.mp4' --exclude '*.safetensors'; }
+run() { name=$1; shift; echo "-- $name $(date -u +%T)"; timed "$limit" $py -X faulthandler -m realtime bench "$@" "${swap[@]}" --json "$work/$name.json" || echo "FAILED: $name"; pack; }
 [[ -z ${SKIP_COLD:-} ]] && run one-unpaced-cold --input "$work/one.mp4" --frames 450  # SKIP_COLD=1: only the warm runs
 # batches 1 2 4: the four-face runs use all three (2 for the frames where one face is missed);
 # 'compiled' also saves the fused blend kernels: the pipeline runs and the second blend bench use them (--blend-compile auto)

@@ -3,16 +3,15 @@
 # and with the panel (a client streaming the preview and the numbers), then the time from a face
 # change to the first output frame wearing it. Reports go to OUTDIR (log.txt, panel-cost.json,
 # panel-apply.json).
-#   bench/gpu_panel.sh OUTDIR CLIP
+#   bench/gpu/panel.sh OUTDIR CLIP
 set -uo pipefail
-out=${1:?usage: bench/gpu_panel.sh OUTDIR CLIP}
-clip=${2:?usage: bench/gpu_panel.sh OUTDIR CLIP}
-mkdir -p "$out"
-exec > >(tee -a "$out/log.txt") 2>&1
-py=${PYTHON:-python3}
+source bench/gpu/lib.sh
+out=${1:?usage: bench/gpu/panel.sh OUTDIR CLIP}
+clip=${2:?usage: bench/gpu/panel.sh OUTDIR CLIP}
+start_log "$out"
 work=$(mktemp -d)
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader)"
-$py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
+clip_one "$clip" "$work/one.mp4"
 $py -m realtime build-engines --generator models/aei-net-v2.safetensors --batch 1 --kinds compiled --engines-dir "$work/engines" | grep -E "in [0-9]+ s|failed|built" || echo "FAILED: build-engines"
 swap=(--generator models/aei-net-v2.safetensors --identity-encoder models/identity-encoder-v1.safetensors --source demo --engines-dir "$work/engines" --detect-mode async)
 echo "-- panel cost $(date -u +%T)"

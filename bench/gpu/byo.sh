@@ -2,19 +2,18 @@
 # Users' ONNX swappers on a GPU machine: full-size random-weight stand-ins (the inswapper_128
 # architecture, 138 M parameters; the same architecture at 256 px and half width for a
 # hyperswap-sized model), made here from the published architecture (nothing third-party).
-#   bench/gpu_byo.sh OUTDIR CLIP            STAGES="parity generator pipeline boost hyper" (default: all)
+#   bench/gpu/byo.sh OUTDIR CLIP            STAGES="parity generator pipeline boost hyper" (default: all)
 # Everything is logged to OUTDIR/log.txt; reports are packed into OUTDIR/results.tgz after each step.
 set -uo pipefail
-out=${1:?usage: bench/gpu_byo.sh OUTDIR CLIP}
-clip=${2:?usage: bench/gpu_byo.sh OUTDIR CLIP}
+source bench/gpu/lib.sh
+out=${1:?usage: bench/gpu/byo.sh OUTDIR CLIP}
+clip=${2:?usage: bench/gpu/byo.sh OUTDIR CLIP}
 stages=${STAGES:-parity generator pipeline boost hyper}
-mkdir -p "$out"
-exec > >(tee -a "$out/log.txt") 2>&1
-py=${PYTHON:-python3}
+start_log "$out"
 limit=${RUN_TIMEOUT:-240}
 work=${WORK:-$(mktemp -d)}
 echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name --format=csv,noheader) work=$work stages: $stages"
-pack() { tar -czf "$out/results.tgz" -C "$work" --exclude engines --exclude '*.mp4' --exclude '*.onnx' . ; }
+pack() { pack_dir "$work" "$out/results.tgz" --exclude engines --exclude '*.mp4' --exclude '*.onnx'; }
 if [[ ! -f $work/inswapper.onnx ]]; then
   $py -c "
 from pathlib import Path
@@ -25,11 +24,11 @@ make_inswapper_standin(w / 'hyper256.onnx', base=64, blocks=6, size=256, emap=Fa
 make_arcface_standin(w / 'arcface.onnx', width=32)
 print('stand-ins written')"
   ls -la "$work"/*.onnx
-  $py bench/make_clip.py "$clip" "$work/one.mp4" --size 1920x1080 --fps 60 --seconds 20 | tail -1
-  $py bench/make_clip.py "$clip" "$work/four.mp4" --size 1920x1080 --fps 60 --seconds 12 --tile 2 | tail -1
+  clip_one "$clip" "$work/one.mp4"
+  clip_four "$clip" "$work/four.mp4"
 fi
 swap=(--generator "$work/inswapper.onnx" --identity-encoder "$work/arcface.onnx" --source demo --engines-dir "$work/engines" --detect-mode async --quiet)
-run() { name=$1; shift; echo "-- $name $(date -u +%T)"; timeout -s ABRT -k 15 "$limit" $py -X faulthandler -m realtime bench "$@" --json "$work/$name.json" || echo "FAILED: $name"; pack; }
+run() { name=$1; shift; echo "-- $name $(date -u +%T)"; timed "$limit" $py -X faulthandler -m realtime bench "$@" --json "$work/$name.json" || echo "FAILED: $name"; pack; }
 if [[ $stages == *parity* ]]; then
   echo "-- parity $(date -u +%T)"
   $py bench/byo_parity.py "$work/inswapper.onnx" --json "$work/parity-inswapper.json" || echo "FAILED: parity inswapper"
