@@ -241,3 +241,49 @@ def test_the_privacy_switch_keeps_a_blind_frame_covered_whole():
     assert [b.frame_id for _, b, _ in frames if b.blind] == [0, 1, 8, 9]  # the start and the cut, until a report of the shot
     for shot, bundle, frame in frames:
         assert _real_pixels(frame, bundle.frame, LEFT if shot == 0 else RIGHT) == 0, f"frame {bundle.frame_id}: a face on air"
+
+
+# --- decisions the guard makes without pixels ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("pixelate", "pixelate"), ("blur", "blur"), ("hold", "blur"), ("reveal", None)])
+def test_a_blind_frame_is_covered_in_the_policys_own_style(policy, expected):
+    """Under 'pixelate' the viewer sees a cut's blind frame pixelated like every covered face, under
+    'blur' and 'hold' blurred (nothing to hold on a new shot), under 'reveal' as it is; a frame
+    that is not blind is never covered whole."""
+    from realtime.stages.blend.guard import FaceGuard
+
+    guard = FaceGuard(policy, hold_s=1.0)
+    blind = FrameBundle(0, 0, np.zeros((8, 8, 3), np.uint8), 0.0)
+    blind.blind = True
+    assert guard.frame_cover(blind) == expected
+    assert guard.frame_cover(FrameBundle(1, 0, np.zeros((8, 8, 3), np.uint8), 0.04)) is None
+
+
+def test_a_track_failure_after_the_face_left_covers_nothing_stale():
+    """The last frame's faces stand in when the track stage fails. Once the face has gone (frames
+    with no face, the track ended), a track failure must not blot the picture where it used to be."""
+    frame = _checkerboard()
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128, coast_s=0.0), cover_lost_s=0.1)
+    stage = _blend("pixelate")
+    for i, seen in enumerate([True, False, False, False, False]):
+        bundle = FrameBundle(i, 0, frame.copy(), i * 0.1)
+        bundle.faces = tracker.step([Detection(LEFT)] if seen else [], i * 0.1, i * 0.1)
+        bundle.tentative_faces = tracker.tentative
+        stage.process(bundle)
+    assert bundle.faces == [] and bundle.tentative_faces == []  # the track has ended
+    failed = FrameBundle(5, 0, frame.copy(), 0.5, failed_stages=["track"])
+    stage.process(failed)
+    assert np.array_equal(failed.frame, frame), "a face that has gone was covered again"
+
+
+def test_faces_over_max_faces_are_counted_each_frame_they_are_covered():
+    from realtime.stages.blend.guard import Cover, FaceGuard
+
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128))
+    faces = tracker.step([Detection(LEFT), Detection(RIGHT)], 0.0, 0.0)
+    faces[1].other = True  # the passer-by past --max-faces 1
+    guard = FaceGuard("blur", hold_s=1.0)
+    for _ in range(3):
+        guard.count([Cover(faces[0], "blur"), Cover(faces[1], "blur")])
+    assert guard.others_covered == 3 and guard.covered["blur"] == 6
