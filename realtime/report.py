@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
+import logging
 import os
 import platform
+import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from realtime.config import Config
 from realtime.errors import ConfigError, SinkError
 from realtime.io.sources import SourceInfo
 from realtime.pipeline.gc_pauses import LONG_PAUSE_MS
+
+log = logging.getLogger("realtime")
 
 
 def device_info() -> dict[str, Any]:
@@ -91,7 +93,10 @@ def check_report_path(path: Path) -> None:
 
 def write_report(report: dict[str, Any], path: Path) -> None:
     """Write ``path`` (JSON), then beside it the summary (.md) and the plots (.png); each appears
-    atomically. Runs at the stop, inside its one-second budget: see ``prepare_plotting``."""
+    atomically. A run stopped by a signal must end within the stop's second, and loading
+    matplotlib and drawing do not fit in it on a busy machine (seconds, while a stage still
+    finishes its frame): that run's plots are drawn by a process of their own (``plot_later``),
+    which goes on after this one has exited. A run that ended by itself draws them here."""
     if not path.parent.exists():
         raise SinkError(f"report folder {path.parent} does not exist", f"create it (mkdir -p {path.parent})")
     tmp = path.with_name(f".{path.name}.tmp")
@@ -103,39 +108,33 @@ def write_report(report: dict[str, Any], path: Path) -> None:
         raise SinkError(f"cannot write report {path} ({exc.strerror or exc})", "choose a writable path") from None
     markdown = path.with_suffix(".md")
     markdown.write_text(summary_markdown(report), encoding="utf-8")
-    plot_report(report, path.with_suffix(".png"))
+    png = path.with_suffix(".png")
+    if report.get("interrupted"):
+        try:
+            log.info("the plots %s follow in a moment, drawn by process %d", png, plot_later(path, png).pid)
+            return
+        except OSError as exc:
+            log.warning("cannot start a process to draw %s (%s): drawing it now", png, exc.strerror or exc)
+    plot_report(report, png)
 
 
-_plotting: threading.Thread | None = None
-
-
-def prepare_plotting() -> threading.Thread:
-    """Load matplotlib now, on a thread of its own (returned), for the plots the run writes when
-    it stops. Loading it took 0.7 s on an idle 2-core machine and seconds on a busy one: at the
-    stop, that was most of the time a Ctrl-C waited. Call it at start-up when a report will be
-    written; calling it again returns the same thread."""
-    global _plotting
-    if _plotting is None:
-        _plotting = threading.Thread(target=_load_matplotlib, name="realtime-report-plotting", daemon=True)
-        _plotting.start()
-    return _plotting
-
-
-def _load_matplotlib() -> None:
-    """Import matplotlib and draw a tiny PNG: that loads the rest lazily loaded at a first plot
-    (the Agg canvas, the font, PIL's writers)."""
-    try:
-        figure = _figure_class()(figsize=(0.5, 0.5))
-        figure.text(0.5, 0.5, "0")
-        figure.savefig(io.BytesIO(), format="png")
-    except Exception:  # noqa: BLE001 - a missing or broken matplotlib is reported by plot_report
-        pass
+def plot_later(report_path: Path, png_path: Path) -> subprocess.Popen[bytes]:
+    """Start a process that draws the plots of the report at ``report_path`` into ``png_path``
+    (``python -m realtime.report``), and return at once. It imports this same realtime and runs
+    in a session of its own, so the Ctrl-C that stopped the run (the terminal sends it to the
+    whole foreground group) or a closed terminal does not cut it short. It holds none of this
+    process's output streams (a pipe reading them would wait for it): it says what it could not
+    draw in the report's summary (.md)."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "realtime.report", str(report_path.resolve()), str(png_path.resolve())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    )
 
 
 def _figure_class() -> Any:
     """matplotlib's Figure, drawn by Agg (no pyplot: no global figure state, no GUI backend)."""
-    if _plotting is not None and _plotting is not threading.current_thread():
-        _plotting.join()  # loading still under way: finish it, never load twice at once
     from matplotlib.figure import Figure
 
     return Figure
@@ -322,3 +321,29 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str]
     for stage in stages:
         lines.append(row(f"{stage} work p50 ms", lambda r, s=stage: r.get("stages", {}).get(s, {}).get("process_ms", {}).get("p50")))
     return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """``python -m realtime.report RUN.json RUN.png``: draw a written report's plots. A run
+    stopped by a signal leaves this to a process of its own (``plot_later``), whose failure is
+    said on stderr and, for whoever reads the run's summary, at the end of RUN.md."""
+    if len(argv) != 2:
+        print("usage: python -m realtime.report RUN.json RUN.png", file=sys.stderr)
+        return 2
+    report_path, png_path = Path(argv[0]), Path(argv[1])
+    try:
+        plot_report(json.loads(report_path.read_text(encoding="utf-8")), png_path)
+    except Exception as exc:  # noqa: BLE001 - one line, for a run that has already ended
+        problem = f"could not draw {png_path} from {report_path} ({type(exc).__name__}: {exc})"
+        fix = f"try again with python -m realtime.report {report_path} {png_path}"
+        print(f"realtime: error: {problem}: {fix}", file=sys.stderr)
+        summary = report_path.with_suffix(".md")
+        if summary.is_file():
+            with summary.open("a", encoding="utf-8") as lines:
+                lines.write(f"\n- plots: {problem}: {fix}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

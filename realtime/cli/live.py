@@ -79,21 +79,11 @@ def _debug(args: argparse.Namespace) -> bool:
     return from_args(DebugFlag, args).debug
 
 
-def _prepare_report(report: str | None) -> None:
-    """With --report, the plotting library loads beside the set-up, not after the stop: the
-    report is written inside the stop's one-second budget (it took seconds more)."""
-    if report:
-        from realtime.report import prepare_plotting
-
-        prepare_plotting()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from realtime import app
 
     config = config_from_args(args, RUN_SECTIONS)
     setup_logging(_debug(args), config.stats.quiet)
-    _prepare_report(config.stats.report)
     result, report = app.run(config)
     if not config.stats.quiet:
         latency = report["latency_ms"]
@@ -152,7 +142,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
             opts.json.write_text(json.dumps(result, indent=2) + "\n")
         return EXIT_OK
     setup_logging(_debug(args), config.stats.quiet)
-    _prepare_report(config.stats.report)
     _, report = app.run(config, extra_meta={"benchmark": "pipeline"})
     latency, stages = report["latency_ms"], report["stages"]
     print(f"{report['frames']['done']} frames in {report['duration_s']} s: {report['throughput_fps']} fps; latency p50 {latency.get('p50')} ms p95 {latency.get('p95')} ms p99 {latency.get('p99')} ms")
@@ -168,7 +157,6 @@ def cmd_track(args: argparse.Namespace) -> int:
     config = config_from_args(args, TRACK_SECTIONS)
     setup_logging(_debug(args), config.stats.quiet)
     log_path = from_args(TrackOptions, args).json
-    _prepare_report(config.stats.report)
     result, report = app.run(config, extra_sinks=[lambda info: TrackLogSink(log_path, info)], extra_meta={"command": "track"})
     if not config.stats.quiet:
         track = report["stages_info"].get("track", {})
