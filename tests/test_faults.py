@@ -84,6 +84,28 @@ def test_a_fifo_as_controls_file_never_blocks(tmp_path, realtime_log):
     assert time.monotonic() - t0 < 1.0 and any("not a regular file" in m for m in realtime_log)
 
 
+@pytest.mark.parametrize(("kind", "message"), [("fifo", "is not a regular file: point it at a TOML file, not a pipe or a device"), ("device", "is not a regular file"), ("toml", "is not valid TOML")])
+def test_a_controls_file_the_run_cannot_read_is_refused_before_anything_opens(tmp_path, capsys, kind, message):
+    """Given at the start, a FIFO was ignored without a word (the watcher only said so mid-run,
+    and only with a generator): now the run refuses it, with the same line, and opens nothing."""
+    path = {"fifo": tmp_path / "controls", "device": Path("/dev/zero"), "toml": tmp_path / "controls.toml"}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "toml":
+        path.write_text("[blend\nopacity = 0.5\n")
+    out = tmp_path / "out.mp4"
+    assert main(["run", "--input", "demo", "--max-frames", "5", "--no-faces", "--output", str(out), "--controls-file", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("realtime: error:") and str(path) in err[-1] and message in err[-1]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith((".mp4", ".lock"))]
+
+
+def test_a_controls_file_that_does_not_exist_yet_is_read_once_it_does(tmp_path, capsys):
+    path = tmp_path / "later.toml"
+    assert main(["run", "--input", "demo", "--max-frames", "5", "--no-faces", "--output", "null", "--controls-file", str(path)]) == 0
+    assert f"realtime: controls file {path} does not exist yet: it is read once it does" in capsys.readouterr().err
+
+
 def test_special_and_huge_config_files_are_refused_before_reading(tmp_path):
     with pytest.raises(ConfigError, match="not a regular file"):
         load_toml(Path("/dev/zero"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,9 +20,11 @@ from realtime.cli.flags import (
     config_from_args,
     from_args,
 )
-from realtime.config import SwapConfig
+from realtime.config import SwapConfig, load_toml
 from realtime.errors import ConfigError
 from realtime.options import option, required
+
+log = logging.getLogger("realtime")
 
 BenchWhat = Literal["pipeline", "engine", "generator", "blend"]
 
@@ -79,11 +83,25 @@ def _debug(args: argparse.Namespace) -> bool:
     return from_args(DebugFlag, args).debug
 
 
+def check_controls_file(path: str | None) -> None:
+    """Before anything opens: a --controls-file that exists must be what the run can read, a small
+    regular TOML file, or it is refused with the line a bad edit gets while the run goes on (a
+    FIFO given at the start was ignored without a word). One that does not exist yet is read once
+    it does."""
+    if path is None:
+        return
+    if not os.path.lexists(path):
+        log.info("controls file %s does not exist yet: it is read once it does", path)
+        return
+    load_toml(Path(path), "controls file")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from realtime import app
 
     config = config_from_args(args, RUN_SECTIONS)
     setup_logging(_debug(args), config.stats.quiet)
+    check_controls_file(config.blend.controls_file)
     result, report = app.run(config)
     if not config.stats.quiet:
         latency = report["latency_ms"]
@@ -142,6 +160,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             opts.json.write_text(json.dumps(result, indent=2) + "\n")
         return EXIT_OK
     setup_logging(_debug(args), config.stats.quiet)
+    check_controls_file(config.blend.controls_file)
     _, report = app.run(config, extra_meta={"benchmark": "pipeline"})
     latency, stages = report["latency_ms"], report["stages"]
     print(f"{report['frames']['done']} frames in {report['duration_s']} s: {report['throughput_fps']} fps; latency p50 {latency.get('p50')} ms p95 {latency.get('p95')} ms p99 {latency.get('p99')} ms")
