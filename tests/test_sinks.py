@@ -1,7 +1,10 @@
 import io
 import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -196,3 +199,61 @@ def test_a_looped_input_loops_its_audio_too(tmp_path: Path):
         audio_s = float(sum(p.duration or 0 for p in packets) * audio.time_base)
         pts = [p.pts for p in packets]
     assert 2.7 <= audio_s <= 3.1 and pts == sorted(pts)
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (Linux hands ids out in turn: it is not reused soon)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_partial_file_and_lock_are_recovered_by_the_next_run_to_that_output(tmp_path: Path, capsys):
+    """kill -9 in the middle of a run leaves '.out.<pid>-<hex>.partial.mp4' and '.out.mp4.lock'
+    (nothing of the run is left to remove them): the next run to out.mp4 keeps what reached the
+    disk as out.incomplete.mp4, says so, and leaves neither behind."""
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "realtime", "run", "--input", "demo", "--loop", "--pace", "native", "--no-faces", "--output", str(out), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120  # generous: only a bound for a run that never writes
+        partials: list[Path] = []
+        while not partials or partials[0].stat().st_size < 4096:  # a first fragment is on the disk
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never wrote its partial file"
+            time.sleep(0.1)
+            partials = list(tmp_path.glob(".out.*.partial.mp4"))
+        proc.kill()
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert partials[0].name.startswith(f".out.{proc.pid}-") and (tmp_path / ".out.mp4.lock").exists()
+    assert main(["run", "--input", "demo", "--max-frames", "10", "--no-faces", "--output", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"(process {proc.pid}) left {partials[0].name}: what reached the disk is kept as {tmp_path / 'out.incomplete.mp4'}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.incomplete.mp4", "out.mp4"]  # no partial, no lock
+    assert len(_decode(str(tmp_path / "out.incomplete.mp4"))[0]) >= 1 and len(_decode(str(out))[0]) == 10
+
+
+def test_a_partial_file_is_left_alone_while_the_process_named_in_it_exists(tmp_path: Path):
+    planted = tmp_path / f".out.{os.getpid()}-abcdef.partial.mp4"
+    planted.write_bytes(b"x" * 100)
+    sink = FileSink(tmp_path / "out.mp4", INFO, OutputConfig(), carry_audio=False)
+    sink.setup()
+    sink.teardown(complete=True)
+    assert planted.read_bytes() == b"x" * 100 and not (tmp_path / "out.incomplete.mp4").exists()
+
+
+def test_recovery_never_replaces_an_earlier_incomplete_file_and_drops_empty_partials(tmp_path: Path):
+    earlier = tmp_path / "out.incomplete.mp4"
+    earlier.write_bytes(b"earlier")
+    dead = _dead_pid()
+    (tmp_path / f".out.{dead}-000001.partial.mp4").write_bytes(b"frames")
+    (tmp_path / f".out.{dead}-000002.partial.mp4").write_bytes(b"")
+    (tmp_path / f".other.{dead}-000003.partial.mp4").write_bytes(b"another output's")
+    sink = FileSink(tmp_path / "out.mp4", INFO, OutputConfig(), carry_audio=False)
+    sink.setup()
+    sink.teardown(complete=True)
+    assert earlier.read_bytes() == b"earlier" and (tmp_path / "out.incomplete-2.mp4").read_bytes() == b"frames"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".other.{dead}-000003.partial.mp4", "out.incomplete-2.mp4", "out.incomplete.mp4"]

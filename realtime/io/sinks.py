@@ -13,6 +13,7 @@ import fcntl
 import gc
 import logging
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable, Sequence
@@ -174,6 +175,7 @@ class FileSink(_EncodingSink):
         if free is not None and free < MIN_FREE_BYTES:
             raise SinkError(f"the disk of {parent} is full ({free // 1024} KiB free)", "free some space or choose another disk")
         self._lock = OutputLock.take(self.path)
+        recover_stale_partials(self.path)
         if self.path.exists():
             log.warning("%s exists: it will be replaced when this run finishes", self.path)
         options = {"crf": str(self.config.crf), "preset": self.config.preset}
@@ -263,6 +265,52 @@ class FileSink(_EncodingSink):
                 log.warning("could not rewrite %s unfragmented (%s); keeping it fragmented", self.path, exc)
         os.replace(self.partial, self.path)
         self.final_path = self.path
+
+
+def recover_stale_partials(path: Path) -> list[Path]:
+    """What runs that were killed left beside ``path`` (``.NAME.<pid>-<hex>.partial.EXT``),
+    recovered: called with ``path``'s lock held. Every run writing ``path`` holds that lock while
+    its partial file exists, so one seen now belongs to a run that is gone; and, to be sure, the
+    process named in it must no longer exist. A partial with bytes in it is kept as
+    ``NAME.incomplete.EXT`` (``NAME.incomplete-2.EXT``... when that is taken; MP4 and MOV are
+    written fragmented, so it plays) and said so; an empty one is removed. Returns the files kept."""
+    prefix, suffix = f".{path.stem}.", f".partial{path.suffix}"
+    kept: list[Path] = []
+    for entry in sorted(os.scandir(path.parent), key=lambda e: e.name):
+        name = entry.name
+        match = re.fullmatch(r"(\d+)-[0-9a-f]{6}", name[len(prefix):-len(suffix)]) if name.startswith(prefix) and name.endswith(suffix) else None
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        partial, pid = Path(entry.path), int(match.group(1))
+        if process_exists(pid):
+            log.warning("%s: leaving %s alone: process %d, which was writing it, still exists", path, partial.name, pid)
+            continue
+        if _size(partial) == 0:
+            partial.unlink(missing_ok=True)
+            log.warning("%s: removed %s, left empty by a run that ended without finishing it (process %d)", path, partial.name, pid)
+            continue
+        target = path.with_name(f"{path.stem}.incomplete{path.suffix}")
+        number = 2
+        while target.exists():
+            target = path.with_name(f"{path.stem}.incomplete-{number}{path.suffix}")
+            number += 1
+        os.replace(partial, target)  # no race: a run writes NAME.incomplete* only while it holds the lock
+        log.warning("%s: a run that ended without finishing it (process %d) left %s: what reached the disk is kept as %s", path, pid, partial.name, target)
+        kept.append(target)
+    return kept
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts: it cannot be signalled)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):  # no such pid can exist
+        return False
+    return True
 
 
 def container_options(suffix: str) -> dict[str, str]:
