@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realtime.bundle import FrameBundle  # noqa: E402
+from realtime.bundle import FrameBundle, HostSwapped  # noqa: E402
 from realtime.config import BlendConfig, CaptureConfig, DetectConfig, TrackConfig  # noqa: E402
 from realtime.io.sources import open_source  # noqa: E402
 from realtime.live import LiveSettings  # noqa: E402
@@ -100,7 +100,7 @@ def measure(clip: Path, max_frames: int = 250) -> dict[str, object]:
                     crop = warp_crop(frame, face.crop_from_frame, face.crop_size)
                     if generator == "wobbly":
                         crop = np.clip(crop * gains[index], 0, 255).astype(np.uint8)
-                    face.swapped_crop = crop
+                    face.swapped = HostSwapped(crop)
                     bundle.faces = [face]
                 outputs.append(stage.process(bundle).frame)
             results[f"{generator}/{colour}"] = {"flicker": flicker(outputs), "seam": seam(outputs)}

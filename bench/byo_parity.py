@@ -15,8 +15,9 @@ import torch
 from realtime.config import DetectConfig
 from realtime.generators import GeneratorRequest, load_spec
 from realtime.inference.select import PRECISION_TOLERANCE, PrecisionReference, precision_gap
+from realtime.inference.spec import to_generator
 from realtime.io.demo import demo_source_path
-from realtime.photo import find_one_face, read_image, to_tensor
+from realtime.photo import find_one_face, read_image
 from realtime.vision.align import crop_from_frame_matrix, warp_crop
 from realtime.vision.landmarks import five_points
 
@@ -31,7 +32,7 @@ def main() -> None:
     image = read_image(demo_source_path())
     landmarks = find_one_face(image, DetectConfig(max_faces=1), "built-in", demo_source_path())
     crop = warp_crop(image, crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template), spec.crop_size)
-    inputs = [to_tensor(crop[None])]
+    inputs = [to_generator(crop[None])]
     if spec.id_dim is not None:
         inputs.append(torch.nn.functional.normalize(torch.randn(1, spec.id_dim, generator=torch.Generator().manual_seed(0)), dim=1))
     reference = PrecisionReference(tuple(inputs))

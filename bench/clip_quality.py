@@ -73,7 +73,7 @@ class Keep(SinkStage):
 
     def write(self, bundle) -> None:  # type: ignore[no-untyped-def]
         face = bundle.faces[0] if bundle.faces else None
-        crop = face.swapped_crop if face is not None and face.swapped_crop is not None else None
+        crop = face.swapped.host().crop if face is not None and face.swapped is not None else None
         matrix = face.crop_from_frame if face is not None else None
         self.frames.append((bundle.frame.copy(), face.landmarks.copy() if face is not None else None, crop, matrix))
 

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realtime.bundle import Detection, Face  # noqa: E402
+from realtime.bundle import Detection, Face, HostSwapped, Swapped  # noqa: E402
 from realtime.config import BlendConfig, TrackConfig  # noqa: E402
 from realtime.gpu.frames import DeviceFrames  # noqa: E402
 from realtime.stages.blend.gpu import GpuBlender  # noqa: E402
@@ -60,7 +60,7 @@ def timed(owner: Any, name: str, totals: dict[str, float]) -> None:
 def scene(crop_size: int) -> tuple[np.ndarray, Face]:
     frame = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
     face = FaceTracker(TrackConfig(birth_hits=1, crop_size=crop_size, fade_s=0.0)).step([Detection(make_face_landmarks((960, 540), 180))], 0.0, 0.0)[0]
-    face.swapped_crop = warp_crop(frame, face.crop_from_frame, crop_size)
+    face.swapped = HostSwapped(warp_crop(frame, face.crop_from_frame, crop_size))
     return frame, face
 
 
@@ -71,7 +71,7 @@ def per_frame(path: str, fuse: bool, settings: BlendConfig, crop_size: int, fram
     blender.prebuild(crop_size, settings, 1920, 1080)
     blender.live = True
     uploader = DeviceFrames("cuda") if path == "frame" else None
-    crop_device = torch.from_numpy(face.swapped_crop).cuda()
+    crop_device = Swapped(torch.from_numpy(face.swapped.host().crop).cuda())
     totals: dict[str, float] = defaultdict(float)
     for name in ("_plan", "_replay", "_run"):
         timed(blender, name, totals)
@@ -83,7 +83,7 @@ def per_frame(path: str, fuse: bool, settings: BlendConfig, crop_size: int, fram
         if uploader is None:
             blender.composite(frame, [face], i / 60, settings)
         else:
-            face.swapped_crop_device = crop_device
+            face.swapped = crop_device
             _, ready = blender.composite_device(uploader.upload(frame), [face], i / 60, settings)
             ready.synchronize()
         if i >= 20:
@@ -120,7 +120,7 @@ def graph_variants(settings: BlendConfig, crop_size: int) -> tuple[dict[str, flo
     plan.pack(slot.take_params().numpy())
     x0, y0, x1, y1 = plan.box
     slot.region.copy_(torch.from_numpy(frame[y0:y1, x0:x1].copy()).cuda())
-    slot.crop.copy_(torch.from_numpy(face.swapped_crop).cuda())
+    slot.crop.copy_(torch.from_numpy(face.swapped.host().crop).cuda())
     slot.params.copy_(slot.params_in_use.cuda())
     torch.cuda.synchronize()
     stream = torch.cuda.Stream()
@@ -177,12 +177,12 @@ def host_pieces(settings: BlendConfig, crop_size: int, iters: int = 2000) -> tup
     params = np.empty(len(plan.pack()), np.float32)
     pinned = torch.cuda.is_available()  # as the blender's buffers; plain memory on a CPU machine
     region = torch.empty((y1 - y0, x1 - x0, 3), dtype=torch.uint8, pin_memory=pinned).numpy()
-    crop = torch.empty(face.swapped_crop.shape, dtype=torch.uint8, pin_memory=pinned).numpy()
+    crop = torch.empty(face.swapped.host().crop.shape, dtype=torch.uint8, pin_memory=pinned).numpy()
     pieces: dict[str, Callable[[], Any]] = {
         "plan": lambda: blender._plan(face, 1920, 1080, 0.0, settings, False),
         "pack": lambda: plan.pack(params),
         "region into pinned": lambda: region.__setitem__(Ellipsis, frame[y0:y1, x0:x1]),
-        "crop into pinned": lambda: crop.__setitem__(Ellipsis, face.swapped_crop),
+        "crop into pinned": lambda: crop.__setitem__(Ellipsis, face.swapped.host().crop),
         "region back into the frame": lambda: frame.__setitem__((slice(y0, y1), slice(x0, x1)), region),
     }
     result = {}

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from realtime.eval.image_measures import mean_log_spectrum  # noqa: E402
 from realtime.eval.swap_measures import DlibJudge  # noqa: E402
+from realtime.inference.spec import from_generator, to_generator  # noqa: E402
 from realtime.models.checkpoint import load_checkpoint  # noqa: E402
-from realtime.train.aei import to_unit_range  # noqa: E402
 from realtime.train.data import face_records, load_crops  # noqa: E402
 from realtime.train.teacher import load_teacher, teacher_view  # noqa: E402
 
@@ -46,10 +46,6 @@ def inner_face(size: int) -> np.ndarray:
 def laplacian_variance(image: np.ndarray, mask: np.ndarray) -> float:
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     return float(cv2.Laplacian(grey, cv2.CV_32F)[mask].var())
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def resized(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
@@ -96,7 +92,7 @@ def main() -> None:
     args.outdir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     targets_np, sources_np, references_np = pick(args.faces, args.clips, args.per_clip)
-    targets, sources, references = (to_unit_range(torch.from_numpy(x)) for x in (targets_np, sources_np, references_np))
+    targets, sources, references = (to_generator(torch.from_numpy(x)) for x in (targets_np, sources_np, references_np))
     encoder, _ = load_checkpoint(args.identity_encoder, expect="identity_encoder")
     encoder = encoder.eval()
     teacher = load_teacher(TEACHER).eval() if TEACHER.is_file() else None
@@ -119,9 +115,9 @@ def main() -> None:
         generator = generator.eval()
         crop = int(info.crop_size or 128)
         swapped = swap(generator, encoder, sources, targets, crop)
-        swapped_np = to_uint8(swapped)
+        swapped_np = from_generator(swapped).numpy()
         ours, theirs, dlib_desc = identities(swapped, swapped_np)
-        rebuilt = to_uint8(swap(generator, encoder, targets, targets, crop))
+        rebuilt = from_generator(swap(generator, encoder, targets, targets, crop)).numpy()
         results[name] = {
             "generator": path, "crop_size": crop, "training": info.training,
             "ours_to_reference": float((ours * ref_ours).sum(1).mean()),

@@ -187,7 +187,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
     import numpy as np
     import torch
 
-    from realtime.bundle import Detection, FrameBundle
+    from realtime.bundle import Detection, FrameBundle, HostSwapped, Swapped
     from realtime.config import BlendConfig, BlendFuse, TrackConfig
     from realtime.gpu.frames import DeviceFrames
     from realtime.live import LiveSettings
@@ -217,7 +217,7 @@ def bench_blend(*, width: int = 1920, height: int = 1080, devices: Sequence[str]
             for i in range(iters + 10):
                 bundle = FrameBundle(i, 0, frame, i / 60)
                 bundle.faces = faces
-                faces[0].swapped_crop, faces[0].swapped_crop_device = (None, crop_on_device) if uploader else (crop, None)
+                faces[0].swapped = HostSwapped(crop) if crop_on_device is None else Swapped(crop_on_device)
                 t0 = time.perf_counter()
                 if uploader is not None:
                     bundle.device_frame = uploader.upload(frame)

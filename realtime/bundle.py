@@ -10,11 +10,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from realtime.choices import FaceState
+
+if TYPE_CHECKING:
+    import torch
+
+    from realtime.gpu.frames import DeviceFrame
 
 FRAME_POLL_S = 0.0002  # a sink's poll of a frame on its way back from the GPU (the copy takes ~1 ms)
 
@@ -36,6 +41,39 @@ class Detection:
     head_pose: np.ndarray | None = None  # 4×4 facial transformation matrix
 
 
+@dataclass(frozen=True)
+class Swapped:
+    """A face's generated crop, (S, S, 3) uint8 RGB, and the generator's own (S, S) mask in [0, 1]
+    when it makes one: NumPy arrays on the host, or torch tensors the swap stage left on the GPU
+    (when the frame is kept there, gpu/frames.py). A per-face effect handles one of these."""
+
+    crop: np.ndarray | torch.Tensor
+    mask: np.ndarray | torch.Tensor | None = None
+
+    @property
+    def on_device(self) -> bool:
+        return not isinstance(self.crop, np.ndarray)
+
+    def host(self) -> HostSwapped:
+        """The same on the host (copied from the device, waiting for it, when it is there)."""
+        crop, mask = self.crop, self.mask
+        return HostSwapped(
+            crop if isinstance(crop, np.ndarray) else crop.cpu().numpy(),
+            None if mask is None else mask if isinstance(mask, np.ndarray) else mask.cpu().numpy(),
+        )
+
+
+@dataclass(frozen=True)
+class HostSwapped(Swapped):
+    """A ``Swapped`` known to be on the host: what ``Swapped.host()`` gives."""
+
+    crop: np.ndarray
+    mask: np.ndarray | None = None
+
+    def host(self) -> HostSwapped:
+        return self
+
+
 @dataclass(eq=False)
 class Face:
     """A tracked face on one frame, ready to be aligned, swapped and blended.
@@ -47,7 +85,8 @@ class Face:
     'tentative' (seen, not yet confirmed by the tracker's birth hysteresis: never swapped, covered
     by the face-safety policy), 'live' (seen within the coast time) or 'lost' (missed for longer).
     ``confirmed_for_s``: how long the track has been confirmed (established faces are swapped
-    first). ``blended`` is set by the blend stage on each face it composited into the frame.
+    first). ``swapped`` is the swap stage's result for the face (None: not swapped this frame).
+    ``blended`` is set by the blend stage on each face it composited into the frame.
     ``other`` is set by the swap stage on a face it does not serve because every slot of
     ``--max-faces`` is taken (a passer-by): ``--others`` says whether it is swapped, covered or shown.
     """
@@ -61,11 +100,7 @@ class Face:
     frame_from_crop: np.ndarray
     crop_size: int
     detection: Detection | None = None
-    swapped_crop: np.ndarray | None = None  # crop_size² × 3 uint8 RGB, written by the swap stage
-    swapped_mask: np.ndarray | None = None  # crop_size² float in [0, 1], when the generator has one
-    # the same two on the GPU (torch tensors), when the frame is kept there (gpu/frames.py)
-    swapped_crop_device: Any = None
-    swapped_mask_device: Any = None
+    swapped: Swapped | None = None
     state: FaceState = "live"
     confirmed_for_s: float = 0.0
     blended: bool = False
@@ -75,10 +110,6 @@ class Face:
     def area(self) -> float:
         x0, y0, x1, y1 = self.box
         return max(0.0, x1 - x0) * max(0.0, y1 - y0)
-
-    @property
-    def swapped(self) -> bool:
-        return self.swapped_crop is not None or self.swapped_crop_device is not None
 
 
 @dataclass(eq=False)
@@ -106,8 +137,8 @@ class FrameBundle:
     swap_version: int | None = None  # the live swap choices this frame was swapped under (control panel)
     input_preview: np.ndarray | None = None  # a small copy of the input, made only while the panel shows it
     failed_stages: list[str] = field(default_factory=list)
-    device_frame: Any = None  # a DeviceFrame: this frame's copy on the GPU, when stages keep it there
-    frame_ready: Any = None  # an event to wait for before reading ``frame`` (its download from the GPU)
+    device_frame: DeviceFrame | None = None  # this frame's copy on the GPU, when stages keep it there
+    frame_ready: torch.cuda.Event | None = None  # to wait for before reading ``frame`` (its download from the GPU)
 
     def wait_for_frame(self, stop: threading.Event | None = None) -> bool:
         """Block until ``frame`` holds its final pixels (sinks call this before writing); False

@@ -25,13 +25,6 @@ if TYPE_CHECKING:
 IDENTITY_CROP = 112
 
 
-def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(N, S, S, 3) uint8 RGB → (N, 3, S, S) float in [-1, 1]."""
-    import torch
-
-    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
 def read_image(path: Path) -> np.ndarray:
     """An image file as H×W×3 uint8 RGB; SourceError with a fix when it is not one."""
     import cv2
@@ -68,6 +61,8 @@ def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Modul
     """The unit-norm embedding by a loaded identity ``encoder`` of the face with ``landmarks``."""
     import torch
 
+    from realtime.inference.spec import to_generator
+
     height, width = cast("tuple[int, int]", encoder.input_size)
     template = template_points(IDENTITY_CROP)
     template[:, 0] -= (IDENTITY_CROP - width) / 2  # narrower inputs (112×96) keep the face centred
@@ -77,7 +72,7 @@ def embed_face(image: np.ndarray, landmarks: np.ndarray, encoder: torch.nn.Modul
 
     crop = cv2.warpAffine(image, crop_from_image, (width, height), flags=cv2.INTER_LINEAR)
     with torch.inference_mode():
-        return encoder(to_tensor(crop[None]))[0]
+        return encoder(to_generator(crop[None]))[0]  # our encoders take the generators' pixels
 
 
 def landmarker_options(config: DetectConfig) -> LandmarkerOptions:

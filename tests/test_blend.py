@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.bundle import Detection, FrameBundle
+from realtime.bundle import Detection, FrameBundle, HostSwapped
 from realtime.config import BlendConfig, TrackConfig
 from realtime.errors import ConfigError
 from realtime.live import ControlsFileWatcher, LiveSettings
@@ -31,7 +31,7 @@ def _bundle(frame, t=0.0, tracker=None, landmarks=None):
 def _identity_swap(bundle):
     """What a generator that returns its input crop would write."""
     for face in bundle.faces:
-        face.swapped_crop = warp_crop(bundle.frame, face.crop_from_frame, face.crop_size)
+        face.swapped = HostSwapped(warp_crop(bundle.frame, face.crop_from_frame, face.crop_size))
     return bundle
 
 
@@ -54,7 +54,7 @@ def test_faded_and_transparent_faces():
     frame = make_ground_truth_frame(0, sensor_noise=0)
     bundle = _identity_swap(_bundle(frame))
     for face in bundle.faces:
-        face.swapped_crop = np.full_like(face.swapped_crop, 255)
+        face.swapped = HostSwapped(np.full_like(face.swapped.crop, 255))
     out = BlendStage(LiveSettings(BlendConfig(colour="off", opacity=0.0))).process(bundle).frame
     assert np.array_equal(out, frame)
 
@@ -102,7 +102,7 @@ def test_controls_changed_mid_run_take_effect_on_the_next_frame():
     def white_swap(t):
         bundle = _bundle(frame, t, tracker)
         for face in bundle.faces:
-            face.swapped_crop = np.full((256, 256, 3), 255, np.uint8)
+            face.swapped = HostSwapped(np.full((256, 256, 3), 255, np.uint8))
         return bundle
 
     assert not np.array_equal(stage.process(white_swap(0.0)).frame, frame)
@@ -149,7 +149,7 @@ def test_smoothed_colour_flickers_less_than_per_frame(device):
             bundle = _identity_swap(_bundle(frame, i / 30, tracker))
             gain = rng.uniform(0.8, 1.2, 3)
             for face in bundle.faces:
-                face.swapped_crop = np.clip(face.swapped_crop * gain, 0, 255).astype(np.uint8)
+                face.swapped = HostSwapped(np.clip(face.swapped.crop * gain, 0, 255).astype(np.uint8))
             outputs.append(stage.process(bundle).frame.astype(np.float32))
         face_box = (slice(150, 300), slice(260, 400))
         results[mode] = np.mean([np.abs(b[face_box] - a[face_box]).mean() for a, b in zip(outputs[5:], outputs[6:], strict=False)])
@@ -165,9 +165,9 @@ def test_generator_mask_is_applied_the_same_on_both_paths():
         stage.setup()
         bundle = _bundle(frame)
         for face in bundle.faces:
-            face.swapped_crop = np.full((256, 256, 3), 255, np.uint8)
-            face.swapped_mask = np.zeros((256, 256), np.float32)
-            face.swapped_mask[:, :128] = 1.0  # the generator keeps only the left half of its crop
+            mask = np.zeros((256, 256), np.float32)
+            mask[:, :128] = 1.0  # the generator keeps only the left half of its crop
+            face.swapped = HostSwapped(np.full((256, 256, 3), 255, np.uint8), mask)
         outputs.append(stage.process(bundle).frame.astype(int))
     cpu, ours = outputs
     changed = np.abs(cpu - frame).sum(axis=2) > 0

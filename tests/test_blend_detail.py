@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from realtime.bundle import HostSwapped
 from realtime.config import BlendConfig
 from realtime.errors import ConfigError
 from realtime.live import LiveSettings
@@ -83,7 +84,7 @@ def _blurred_swap(bundle):
 
     bundle = _identity_swap(bundle)
     for face in bundle.faces:
-        face.swapped_crop = cv2.GaussianBlur(face.swapped_crop, (0, 0), 1.5)
+        face.swapped = HostSwapped(cv2.GaussianBlur(face.swapped.crop, (0, 0), 1.5))
     return bundle
 
 

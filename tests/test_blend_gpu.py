@@ -92,7 +92,7 @@ def _fused_and_eager(device: str, colour: str) -> tuple[torch.Tensor, torch.Tens
     region_from_small = np.array([[1.0, 0, -x0], [0, 1.0, -y0]]) @ np.vstack([invert_affine(face.crop_from_frame / 8), [0, 0, 1]])
     params = pack_params(np.empty(params_size(478), np.float32), landmarks, mask_sizes(landmarks, 0.05, 0.12), 1.0, 1.0, crop_from_region, region_from_small)
     shape = RegionShape(y1 - y0, x1 - x0, 256, 478, mask_holes(True, False), False, colour != "off")
-    inputs = [torch.from_numpy(a).to(device) for a in (frame[y0:y1, x0:x1].copy(), face.swapped_crop, np.zeros((256, 256), np.float32), params)]
+    inputs = [torch.from_numpy(a).to(device) for a in (frame[y0:y1, x0:x1].copy(), face.swapped.crop, np.zeros((256, 256), np.float32), params)]
     eager, _ = blend_region(*inputs, new_colour_state(device), shape)
     fused, _ = blend_region(*inputs, new_colour_state(device), shape, fused_crop_core(shape))
     return fused.cpu(), eager.cpu()

@@ -54,7 +54,7 @@ def test_a_stage_that_reads_what_nobody_wrote_is_caught():
     """The check itself can fail: wired in the wrong order, the blend reads crops nobody made yet."""
     config = build_config(overrides={"generator": str(MODELS / "aei-net-v2.safetensors"), "identity_encoder": str(MODELS / "identity-encoder-v1.safetensors"), "source": "demo", "blend_device": "cpu"})
     detect, track, swap, blend = face_stages(config, Plan(paced=False, policy="block", sink_policies=("block",)))
-    assert ("blend", "faces.swapped_crop") in unwritten_reads([detect, track, blend, swap])
+    assert ("blend", "faces.swapped") in unwritten_reads([detect, track, blend, swap])
     assert ("track", "detections") in unwritten_reads([track, detect])
 
 

@@ -256,10 +256,10 @@ def test_each_person_wears_their_own_identity_or_none(swap_stage):
     swap_stage.settings.map_track(2, other)
     bundle = swap_stage.process(_two_faces())
     assert len(calls) == 1 and torch.allclose(calls[0][0], swap_stage.identity) and torch.allclose(calls[0][1], other)
-    assert all(f.swapped_crop is not None for f in bundle.faces)
+    assert all(f.swapped is not None for f in bundle.faces)
     swap_stage.settings.map_track(2, None)
     bundle = swap_stage.process(_two_faces(1))
-    assert [f.swapped_crop is not None for f in bundle.faces] == [True, False]  # track 2 wears nothing
+    assert [f.swapped is not None for f in bundle.faces] == [True, False]  # track 2 wears nothing
 
 
 def test_a_source_change_lands_on_the_next_frame_whole(swap_stage):
@@ -372,9 +372,9 @@ def test_generators_prepared_at_start_are_switched_between_frames(tmp_path):
     stage = SwapStage(config, TrackConfig(crop_size=128), DetectConfig(max_faces=2))
     stage.setup()
     assert [g.name for g in stage.loaded] == ["a.safetensors", "b.safetensors"] and stage.active == 0
-    first = stage.process(_two_faces()).faces[0].swapped_crop
+    first = stage.process(_two_faces()).faces[0].swapped.crop
     stage.settings.update("choice", generator=1)
-    second = stage.process(_two_faces()).faces[0].swapped_crop
+    second = stage.process(_two_faces()).faces[0].swapped.crop
     assert stage.active == 1 and stage.describe()["active_generator"] == 1
     assert not np.array_equal(first, second)  # another generator's weights
     panel = Panel(stage, stage.settings, StatsCollector(), PreviewSink())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.bundle import Detection, FrameBundle
+from realtime.bundle import Detection, FrameBundle, HostSwapped, Swapped
 from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig
 from realtime.gpu.frames import DeviceFrame, DeviceFrames, download
 from realtime.live import LiveSettings
@@ -87,10 +87,11 @@ def test_the_swap_stage_leaves_its_results_on_the_device_and_they_match_the_host
     on_host = FrameBundle(0, 0, frame.copy(), 0.0, faces=_faces())
     stage.process(on_host)
     device_face, host_face = on_device.faces[0], on_host.faces[0]
-    assert device_face.swapped_crop is None and device_face.swapped_crop_device.dtype == torch.uint8
-    assert device_face.swapped_crop_device.shape == (128, 128, 3) and device_face.swapped_mask_device.shape == (128, 128)
-    assert np.abs(device_face.swapped_crop_device.numpy().astype(int) - host_face.swapped_crop.astype(int)).max() <= 2
-    assert np.abs(device_face.swapped_mask_device.numpy() - host_face.swapped_mask).max() < 0.02
+    on_device, on_host = device_face.swapped, host_face.swapped
+    assert on_device is not None and on_device.on_device and on_device.crop.dtype == torch.uint8 and on_host is not None and not on_host.on_device
+    assert on_device.crop.shape == (128, 128, 3) and on_device.mask is not None and on_device.mask.shape == (128, 128)
+    assert np.abs(on_device.host().crop.astype(int) - on_host.crop.astype(int)).max() <= 2
+    assert np.abs(on_device.host().mask - on_host.mask).max() < 0.02
     assert stage.describe()["faces_swapped_on_device"] == 1
 
 
@@ -113,7 +114,7 @@ def test_a_generator_that_is_not_on_the_frames_device_switches_the_uploads_off(t
 
 def _with_device_crops(faces, frame: np.ndarray):
     for face in faces:
-        face.swapped_crop_device = torch.from_numpy(warp_crop(frame, face.crop_from_frame, face.crop_size))
+        face.swapped = Swapped(torch.from_numpy(warp_crop(frame, face.crop_from_frame, face.crop_size)))
     return faces
 
 
@@ -129,7 +130,7 @@ def test_blending_into_the_device_frame_gives_the_host_path_pixels_frame_after_f
         frame = make_ground_truth_frame(step, sensor_noise=0)
         host_faces = _faces(t, host_tracker)
         for face in host_faces:
-            face.swapped_crop = warp_crop(frame, face.crop_from_frame, 128)
+            face.swapped = HostSwapped(warp_crop(frame, face.crop_from_frame, 128))
         expected = host_blender.composite(frame.copy(), host_faces, t, settings)
         device_frame = DeviceFrame(torch.from_numpy(frame.copy()))
         got, event = device_blender.composite_device(device_frame, _with_device_crops(_faces(t, device_tracker), frame), t, settings)
@@ -187,11 +188,11 @@ def test_on_cuda_the_device_frame_path_matches_the_host_path_and_reuses_its_memo
         bundle = FrameBundle(index, 0, frame.copy(), t, faces=tracker.step([Detection(make_face_landmarks((330, 200), 70))], t, t))
         bundle.device_frame = frames.upload(bundle.frame)
         stage.process(bundle)
-        crops = [(f.swapped_crop_device.cpu().numpy(), f.swapped_mask_device.cpu().numpy()) for f in bundle.faces]
+        crops = [f.swapped.host() for f in bundle.faces]
         blend.process(bundle)
         bundle.wait_for_frame()
-        for face, (crop, mask) in zip(bundle.faces, crops, strict=True):
-            face.swapped_crop, face.swapped_mask = crop, mask
+        for face, swapped in zip(bundle.faces, crops, strict=True):
+            face.swapped = swapped
         expected = host_blender.composite(frame.copy(), bundle.faces, t, BlendConfig(colour="smoothed"))
         return bundle.frame, expected, frame
 

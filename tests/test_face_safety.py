@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.bundle import Detection, Face, FrameBundle
+from realtime.bundle import Detection, Face, FrameBundle, HostSwapped, Swapped
 from realtime.config import DetectConfig, SafetyConfig, SwapConfig, TrackConfig, resolve_face_safety
 from realtime.errors import ConfigError
 from realtime.models.checkpoint import save_checkpoint
@@ -86,7 +86,7 @@ def test_more_tracks_than_built_batches_is_served_not_raised(target_checkpoint):
     assert sorted(stage.runners) == [1]
     bundle = FrameBundle(0, 0, make_ground_truth_frame(0), 0.0, faces=_three_tracks())
     stage.process(bundle)
-    assert sum(face.swapped for face in bundle.faces) == 1  # --max-faces 1: the largest of three equal-age faces
+    assert sum(face.swapped is not None for face in bundle.faces) == 1  # --max-faces 1: the largest of three equal-age faces
     assert stage.describe()["faces_over_max_faces"] == 2
 
 
@@ -96,8 +96,8 @@ def test_more_faces_than_the_largest_built_batch_are_split(target_checkpoint):
     del stage.runners[4]  # as if only batches 1 and 2 had been built (engines for fewer faces)
     bundle = FrameBundle(0, 0, make_ground_truth_frame(0), 0.0, faces=_three_tracks())
     stage.process(bundle)
-    assert all(face.swapped for face in bundle.faces) and stage.faces_swapped == 3
-    crops = [face.swapped_crop for face in bundle.faces]
+    assert all(face.swapped is not None for face in bundle.faces) and stage.faces_swapped == 3
+    crops = [face.swapped.crop for face in bundle.faces]
     assert not np.array_equal(crops[0], crops[1])  # each face got its own result, not a neighbour's
 
 
@@ -115,7 +115,7 @@ def _safety_bundle(frame: np.ndarray, tracker: FaceTracker, t: float, seen: bool
 def _swap_with(bundle: FrameBundle, colour: np.ndarray = GREEN) -> None:
     for face in bundle.faces:
         if face.alpha > 0:
-            face.swapped_crop = np.broadcast_to(colour, (face.crop_size, face.crop_size, 3)).copy()
+            face.swapped = HostSwapped(np.broadcast_to(colour, (face.crop_size, face.crop_size, 3)).copy())
 
 
 def _swapped_then_lost(frame: np.ndarray, tracker: FaceTracker, stage: BlendStage) -> FrameBundle:
@@ -189,7 +189,7 @@ def test_hold_pastes_the_last_swap_over_a_lost_face_then_lets_it_go():
 def test_hold_covers_a_face_whose_held_swap_is_too_old():
     guard = FaceGuard("hold", hold_s=0.2)
     face = _face(1, 100)
-    face.swapped_crop = np.zeros((128, 128, 3), np.uint8)
+    face.swapped = HostSwapped(np.zeros((128, 128, 3), np.uint8))
     face.blended = True
     guard.remember(FrameBundle(0, 0, np.zeros((8, 8, 3), np.uint8), 0.0, faces=[face]))
     later = _face(1, 100, state="lost", alpha=0.0)
@@ -213,7 +213,7 @@ def test_a_frame_whose_blend_failed_is_covered_and_the_error_still_counts(policy
     tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
     bundle = _safety_bundle(frame, tracker, 0.0, seen=True)
     for face in bundle.faces:
-        face.swapped_crop = np.zeros((7, 3), np.uint8)  # a broken crop: the paste raises
+        face.swapped = HostSwapped(np.zeros((7, 3), np.uint8))  # a broken crop: the paste raises
     stage = _blend(policy)
     with pytest.raises(ValueError, match="reshape"):  # the paste's own error, not any error on the way
         stage.process(bundle)
@@ -233,7 +233,7 @@ def test_a_frame_whose_blend_failed_is_covered_and_the_error_still_counts(policy
 
     again = _safety_bundle(frame, FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0), 0.0, seen=True)
     for face in again.faces:
-        face.swapped_crop = np.zeros((7, 3), np.uint8)
+        face.swapped = HostSwapped(np.zeros((7, 3), np.uint8))
     worker = StageWorker(_blend(policy), None, None, Supervisor())  # type: ignore[arg-type]
     result = worker._process(again)
     assert [(name, type(error)) for name, error in failures] == [("blend", ValueError)] and result.failed_stages == ["blend"]
@@ -401,7 +401,7 @@ def test_on_cuda_faces_left_unswapped_are_covered_after_the_frames_download(targ
     again = FrameBundle(1, 0, frame.copy(), 0.02, faces=tracker.step([Detection(make_face_landmarks((x, 240), 40)) for x in (140, 320, 500)], 0.02, 0.02))
     again.device_frame = frames.upload(again.frame)
     stage.process(again)
-    assert all(face.swapped_crop_device is not None for face in again.faces) and sorted(stage.runners) == [1]
+    assert all(face.swapped is not None and face.swapped.on_device for face in again.faces) and sorted(stage.runners) == [1]
 
 
 def test_hold_pastes_a_swap_that_was_left_on_the_device():
@@ -412,7 +412,7 @@ def test_hold_pastes_a_swap_that_was_left_on_the_device():
     stage = _blend("hold")
     first = _safety_bundle(frame, tracker, 0.0, seen=True)
     for face in first.faces:  # what the GPU composite leaves: crops on the device only, marked blended
-        face.swapped_crop_device = torch.from_numpy(np.broadcast_to(GREEN, (128, 128, 3)).copy())
+        face.swapped = Swapped(torch.from_numpy(np.broadcast_to(GREEN, (128, 128, 3)).copy()))
         face.blended = True
     stage.guard.remember(first)
     _safety_bundle(frame, tracker, 0.04, seen=False)

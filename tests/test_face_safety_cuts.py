@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.bundle import Detection, Face, FrameBundle
+from realtime.bundle import Detection, Face, FrameBundle, HostSwapped
 from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig, build_config, resolve_others
 from realtime.errors import ConfigError
 from realtime.live import LiveSettings
@@ -58,7 +58,7 @@ def _blend(policy: str, others: str = "cover") -> BlendStage:
 def _swap_green(bundle: FrameBundle) -> None:
     for face in bundle.faces:
         if face.alpha > 0 and not face.other:
-            face.swapped_crop = np.full((face.crop_size, face.crop_size, 3), (0, 255, 0), np.uint8)
+            face.swapped = HostSwapped(np.full((face.crop_size, face.crop_size, 3), (0, 255, 0), np.uint8))
 
 
 def _montage(policy: str, lag: int) -> list[tuple[int, FrameBundle, np.ndarray]]:
@@ -250,7 +250,7 @@ def test_the_cpu_blender_paints_a_flashed_face_bright_at_once():
         bundle.detections, bundle.detections_media_time_s = [Detection(LEFT)], index / 30
         tracker.process(bundle)
         face = bundle.faces[0]
-        face.swapped_crop = np.full((128, 128, 3), 128, np.uint8)
+        face.swapped = HostSwapped(np.full((128, 128, 3), 128, np.uint8))
         blender.composite(bundle.frame, [face], index / 30, settings)
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         means.append(float(bundle.frame[(y0 + y1) // 2 - 5 : (y0 + y1) // 2 + 5, (x0 + x1) // 2 - 5 : (x0 + x1) // 2 + 5].mean()))

@@ -6,7 +6,7 @@ a pixel of it that reaches the output unchanged is the real face on air."""
 import numpy as np
 import pytest
 
-from realtime.bundle import Detection, FrameBundle
+from realtime.bundle import Detection, FrameBundle, HostSwapped
 from realtime.config import TrackConfig
 from realtime.live import LiveSettings
 from realtime.stages.blend import BlendStage
@@ -40,7 +40,7 @@ def _blend(policy: str, settings: LiveSettings | None = None) -> BlendStage:
 def _swap_green(bundle: FrameBundle) -> None:
     for face in bundle.faces:
         if face.alpha > 0:
-            face.swapped_crop = np.broadcast_to(GREEN, (face.crop_size, face.crop_size, 3)).copy()
+            face.swapped = HostSwapped(np.broadcast_to(GREEN, (face.crop_size, face.crop_size, 3)).copy())
 
 
 # --- the privacy switch ------------------------------------------------------------------------

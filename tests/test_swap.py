@@ -12,13 +12,13 @@ from realtime.bundle import Detection, FrameBundle
 from realtime.cli import main
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError
+from realtime.inference.spec import from_generator, to_generator
 from realtime.models.aei_net import AEINet
 from realtime.models.checkpoint import save_checkpoint
 from realtime.models.identity import IdentityEncoder
 from realtime.models.target_autoencoder import TargetAutoencoder
-from realtime.photo import to_tensor
 from realtime.stages.blend import BlendStage
-from realtime.stages.swap import SwapStage, batch_bucket, to_images
+from realtime.stages.swap import SwapStage, batch_bucket
 from realtime.testing import make_ground_truth_frame
 from realtime.vision.align import crop_from_frame_matrix, invert_affine, warp_crop
 from realtime.vision.composite import paste_crop
@@ -33,7 +33,7 @@ def test_batch_buckets():
 
 def test_tensor_image_round_trip():
     images = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
-    assert np.array_equal(to_images(to_tensor(images)), images)
+    assert np.array_equal(from_generator(to_generator(images)).numpy(), images)
 
 
 def test_pasting_the_crop_it_came_from_changes_nothing_and_touches_only_the_box():
@@ -91,8 +91,9 @@ def test_per_target_swap_writes_crops_and_masks(checkpoints):
     bundle.faces = _faces(frame)
     stage.process(bundle)
     face = bundle.faces[0]
-    assert face.swapped_crop.shape == (128, 128, 3) and face.swapped_crop.dtype == np.uint8
-    assert face.swapped_mask.shape == (128, 128) and 0 <= face.swapped_mask.min() <= face.swapped_mask.max() <= 1
+    assert face.swapped is not None and not face.swapped.on_device and face.swapped.mask is not None
+    assert face.swapped.crop.shape == (128, 128, 3) and face.swapped.crop.dtype == np.uint8
+    assert face.swapped.mask.shape == (128, 128) and 0 <= face.swapped.mask.min() <= face.swapped.mask.max() <= 1
     assert stage.describe()["backend"]["backend"] == "cpu" and stage.describe()["batches"] == [1, 2]
     blended = BlendStage().process(bundle).frame
     assert not np.array_equal(blended, frame)
@@ -184,10 +185,10 @@ def test_use_identity_changes_the_face_worn_and_checks_its_shape(checkpoints):
     frame = make_ground_truth_frame(0)
     first = FrameBundle(0, 0, frame.copy(), 0.0)
     first.faces = _faces(frame)
-    before = stage.process(first).faces[0].swapped_crop.copy()
+    before = stage.process(first).faces[0].swapped.crop.copy()
     stage.use_identity(torch.nn.functional.normalize(torch.randn(16), dim=0))
     second = FrameBundle(1, 0, frame.copy(), 0.0)
     second.faces = _faces(frame)
-    assert not np.array_equal(stage.process(second).faces[0].swapped_crop, before)
+    assert not np.array_equal(stage.process(second).faces[0].swapped.crop, before)
     with pytest.raises(ModelError, match="identity encoder"):
         stage.use_identity(torch.zeros(8))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from realtime.inference.spec import to_generator  # noqa: E402
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from realtime.train.aei import write_grid  # noqa: E402
 from realtime.train.data import face_records, load_crops  # noqa: E402
@@ -40,7 +41,7 @@ def main() -> None:
     encoder, _ = load_checkpoint(args.encoder, expect="identity_encoder")
     records = face_records([args.faces])
     picks = np.random.default_rng(0).choice(len(records), size=min(2 * args.pairs, len(records)), replace=False)
-    crops = torch.from_numpy(load_crops([records[i] for i in picks])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    crops = to_generator(load_crops([records[i] for i in picks]))
     size = info.crop_size or 128
     faces = F.interpolate(crops, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     sources, targets = faces[: len(faces) // 2], faces[len(faces) // 2 :]

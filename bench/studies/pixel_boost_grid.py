@@ -98,7 +98,7 @@ def main() -> None:
             bundle = swapper.swap_faces(frame, [Detection(landmarks)])
             swapped = bundle.frame
             seconds = time.perf_counter() - t0
-            generated = bundle.faces[0].swapped_crop
+            generated = bundle.faces[0].swapped.host().crop
             identity = float(torch.nn.functional.cosine_similarity(embed_face(swapped, landmarks, encoder), source_identity, dim=0))
             entry[f"k{k}"] = {"sharpness_share": round(sharpness(swapped, region) / max(sharpness(frame, region), 1e-6), 3), "identity_to_source": round(identity, 3), "lattice": round(lattice(generated, k), 3), "cpu_s": round(seconds, 2)}
             tiles.append(swapped)

@@ -1,5 +1,6 @@
 """What a generator is to the backends: the module, its inputs, and a runner bound to one backend,
-device, precision and batch size; ``spec_from_checkpoint`` reads one from a checkpoint. Kept apart
+device, precision and batch size; ``spec_from_checkpoint`` reads one from a checkpoint;
+``to_generator``/``from_generator``, the pixels' way in and out of every generator. Kept apart
 from the backends so that the manifest and the backends both import it and not each other."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,6 +44,22 @@ class GeneratorSpec:
         if self.id_dim is not None:
             inputs.append(torch.nn.functional.normalize(torch.randn(batch, self.id_dim, generator=generator), dim=1))
         return tuple(t.to(device=device, dtype=dtype) for t in inputs)
+
+
+def to_generator(pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """RGB pixels 0–255 → a generator's input: (N, 3, S, S) float in [-1, 1], on their device.
+    ``pixels``: (N, S, S, 3) uint8 images (a NumPy array is wrapped, not copied), or the (N, 3, S, S)
+    float samples ``warp_crop_torch`` cuts."""
+    images = torch.from_numpy(pixels) if isinstance(pixels, np.ndarray) else pixels
+    if images.dtype == torch.uint8:
+        images = images.permute(0, 3, 1, 2).float()
+    return images / 127.5 - 1.0
+
+
+def from_generator(output: torch.Tensor) -> torch.Tensor:
+    """A generator's RGB output, (N, 3, S, S) in [-1, 1] (any float type) → (N, S, S, 3) uint8
+    images, on the same device: ``to_generator`` reversed (a round trip returns the same bytes)."""
+    return ((output.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 class Runner:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from realtime.errors import ConfigError
+from realtime.inference.spec import from_generator, to_generator
 from realtime.models.aei_net import AEINet, core_state
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.train.common import BatchShare, ChunkedTrainer, distributed, plot_losses, rank_device
@@ -67,11 +68,6 @@ class SwapWithAttributes(nn.Module):
         swapped = self.generator.decode(target_attributes, identity)
         core = len(self.generator.blocks)
         return swapped, target_attributes[:core], self.generator.core_attributes(swapped)
-
-
-def to_unit_range(faces_uint8: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 → (B, 3, H, W) float in [-1, 1], as the live swap stage feeds the models."""
-    return faces_uint8.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -165,8 +161,8 @@ class AEITrainer(ChunkedTrainer):
         sources = share.randint(len(self.faces), per_rank, generator=random).to(self.device)
         targets = share.randint(len(self.faces), per_rank, generator=random).to(self.device)
         same = (share.rand(per_rank, generator=random) < self.options.same_prob).to(self.device)
-        source_images = augment(to_unit_range(self.faces[sources]), random, share)
-        target_images = augment(to_unit_range(self.faces[targets]), random, share)
+        source_images = augment(to_generator(self.faces[sources]), random, share)
+        target_images = augment(to_generator(self.faces[targets]), random, share)
         source_images = torch.where(same[:, None, None, None], target_images, source_images)
         sources_out, targets_out = resize(source_images, IDENTITY_SIZE), resize(target_images, self.options.crop_size)
         if self.channels_last:
@@ -264,15 +260,15 @@ class AEITrainer(ChunkedTrainer):
         """Swapped crops (B, 3, S, S) for face indices, the generator in inference mode."""
         self.generator.eval()
         try:
-            identity = self.encoder(resize(to_unit_range(self.faces[sources.to(self.device)]), IDENTITY_SIZE))
-            return self.generator(resize(to_unit_range(self.faces[targets.to(self.device)]), self.options.crop_size), identity)
+            identity = self.encoder(resize(to_generator(self.faces[sources.to(self.device)]), IDENTITY_SIZE))
+            return self.generator(resize(to_generator(self.faces[targets.to(self.device)]), self.options.crop_size), identity)
         finally:
             self.generator.train()
 
     def write_samples(self) -> None:
         swapped = self.swap_faces(self.sample_sources, self.sample_targets)
         size = self.options.crop_size
-        rows = [resize(to_unit_range(self.faces[i.to(self.device)]), size) for i in (self.sample_sources, self.sample_targets)] + [swapped]
+        rows = [resize(to_generator(self.faces[i.to(self.device)]), size) for i in (self.sample_sources, self.sample_targets)] + [swapped]
         self.output.mkdir(parents=True, exist_ok=True)
         write_grid(rows, self.output / "samples.png", labels=("source", "target", f"swap, step {self.step}"))
 
@@ -340,7 +336,7 @@ def write_grid(rows: list[torch.Tensor], path: Path, *, labels: tuple[str, ...] 
 
     strips = []
     for index, row in enumerate(rows):
-        images = ((row.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        images = from_generator(row).cpu().numpy()
         strip = np.concatenate(list(images), axis=1)
         label = np.full((18, strip.shape[1], 3), 255, np.uint8)
         if index < len(labels):

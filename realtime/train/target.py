@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from realtime.inference.spec import to_generator
 from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.models.target_autoencoder import TargetAutoencoder
-from realtime.train.aei import resize, to_unit_range, write_grid
+from realtime.train.aei import resize, write_grid
 from realtime.train.common import WHOLE_BATCH, BatchShare, ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import PatchGAN
 from realtime.train.options import TargetOptions
@@ -157,7 +158,7 @@ class TargetTrainer(ChunkedTrainer):
         # mirrored faces are more faces; the flip is the picture's, so input and goal both get it
         # (flipping only the warped input, as a first version did, asked the decoder to un-mirror)
         flip = (self.share.rand(per_rank, generator=self.random) < 0.5).to(self.device)
-        faces = resize(to_unit_range(pool[index.to(self.device)]), self.options.crop_size)
+        faces = resize(to_generator(pool[index.to(self.device)]), self.options.crop_size)
         faces = torch.where(flip[:, None, None, None], faces.flip(-1), faces)
         return faces, random_warp(faces, self.options.warp_px, self.random, self.share)
 
@@ -244,8 +245,8 @@ class TargetTrainer(ChunkedTrainer):
         try:
             # spread over each side: a video's first frames are nearly one picture
             picks = [torch.linspace(0, len(side) - 1, min(8, len(side))).long().to(self.device) for side in self.sides]
-            others = resize(to_unit_range(self.sides[1][picks[1]]), self.options.crop_size)
-            own = resize(to_unit_range(self.sides[0][picks[0]]), self.options.crop_size)
+            others = resize(to_generator(self.sides[1][picks[1]]), self.options.crop_size)
+            own = resize(to_generator(self.sides[0][picks[0]]), self.options.crop_size)
             rgb, alpha = self.model(others, 0)
             rebuilt, own_alpha = self.model(own, 0)
             rows = [others, alpha * rgb + (1 - alpha) * others, own, own_alpha * rebuilt + (1 - own_alpha) * own]

@@ -25,8 +25,9 @@ class CpuBlender:
     def composite(self, frame: np.ndarray, faces: list[Face], t_s: float, settings: BlendConfig) -> np.ndarray:
         """Blend each face's host crop into ``frame`` (in place, returned), marking it ``blended``."""
         for face in faces:
-            assert face.swapped_crop is not None  # the stage brought every crop to the host
-            self.paste(frame, face, face.swapped_crop, face.swapped_mask, t_s, settings, opacity=settings.opacity * face.alpha, detail=settings.detail)
+            assert face.swapped is not None  # the stage blends swapped faces only
+            swapped = face.swapped.host()  # the stage brought every crop to the host: no copy here
+            self.paste(frame, face, swapped.crop, swapped.mask, t_s, settings, opacity=settings.opacity * face.alpha, detail=settings.detail)
             face.blended = True
         return frame
 

@@ -22,12 +22,12 @@ import logging
 from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
-from realtime.bundle import Face
+from realtime.bundle import Face, HostSwapped
 from realtime.config import BlendConfig
 from realtime.gpu.frames import DeviceFrame, download
 from realtime.gpu.gate import GPU_GATE, register_stream
@@ -117,7 +117,7 @@ class GpuBlender:
         points = crop_size * (1.0 + 0.3 * np.stack([np.cos(angles), np.sin(angles)], axis=1))
         crop_from_frame = np.array([[1.0, 0, -crop_size / 2], [0, 1.0, -crop_size / 2]])
         face = Face(-1, points, None, (0.0, 0.0, 1.0, 1.0), 1.0, crop_from_frame, invert_affine(crop_from_frame), crop_size)
-        face.swapped_crop = np.zeros((crop_size, crop_size, 3), np.uint8)
+        face.swapped = HostSwapped(np.zeros((crop_size, crop_size, 3), np.uint8))
         self.composite(frame, [face], 0.0, settings)
         self.forget(set())
         self.slots.clear()  # a real face has another region shape: keep no buffers for this one
@@ -150,7 +150,9 @@ class GpuBlender:
         """Blend ``faces`` into ``frame`` (in place, returned)."""
         height, width = frame.shape[:2]
         for face in faces:
-            plan = self._plan(face, width, height, t_s, settings, face.swapped_mask is not None)
+            assert face.swapped is not None  # the stage blends swapped faces only
+            swapped = face.swapped.host()  # the stage brought every crop to the host: no copy here
+            plan = self._plan(face, width, height, t_s, settings, swapped.mask is not None)
             if plan is None:
                 continue
             x0, y0, x1, y1 = plan.box
@@ -158,9 +160,9 @@ class GpuBlender:
             slot = self._slot(plan.shape)
             plan.pack(slot.take_params().numpy())  # straight into a pinned buffer of the slot
             slot.host_region.numpy()[...] = frame[y0:y1, x0:x1]
-            slot.host_crop.numpy()[...] = face.swapped_crop
-            if face.swapped_mask is not None:
-                slot.host_mask.numpy()[...] = face.swapped_mask
+            slot.host_crop.numpy()[...] = swapped.crop
+            if swapped.mask is not None:
+                slot.host_mask.numpy()[...] = swapped.mask
             frame[y0:y1, x0:x1], self.states[face.track_id] = self._run(plan.shape, slot, state)
         return frame
 
@@ -172,7 +174,8 @@ class GpuBlender:
         with GPU_GATE.shared(), torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
             frame.wait_on(self.stream)
             for face in faces:
-                crop, mask = face.swapped_crop_device, face.swapped_mask_device
+                assert face.swapped is not None and face.swapped.on_device  # the stage sends only such faces here
+                crop, mask = cast("torch.Tensor", face.swapped.crop), cast("torch.Tensor | None", face.swapped.mask)
                 plan = self._plan(face, width, height, t_s, settings, mask is not None)
                 if plan is None:
                     continue

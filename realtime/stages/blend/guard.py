@@ -17,10 +17,14 @@ draws what it decides, so the decision is testable without pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from realtime.bundle import Face, FrameBundle
 from realtime.choices import CoverAction, CoverMode
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 Action = CoverAction
 # stages whose failure leaves a frame's faces unswapped: the guard covers every face the frame has
@@ -31,8 +35,8 @@ SWAP_STAGES = ("swap", "blend")
 class HeldSwap:
     """A face's last generated crop (host array or GPU tensor), its mask and when it was made."""
 
-    crop: Any
-    mask: Any
+    crop: np.ndarray | torch.Tensor
+    mask: np.ndarray | torch.Tensor | None
     t_s: float
 
 
@@ -105,10 +109,8 @@ class FaceGuard:
         if self.policy != "hold":
             return
         for face in bundle.faces:
-            if face.blended:
-                crop = face.swapped_crop if face.swapped_crop is not None else face.swapped_crop_device
-                mask = face.swapped_mask if face.swapped_mask is not None else face.swapped_mask_device
-                self._held[face.track_id] = HeldSwap(crop, mask, bundle.media_time_s)
+            if face.blended and face.swapped is not None:
+                self._held[face.track_id] = HeldSwap(face.swapped.crop, face.swapped.mask, bundle.media_time_s)
 
     def forget(self, live_ids: set[int]) -> None:
         """Drop held swaps of tracks that ended (a cut ends them all)."""

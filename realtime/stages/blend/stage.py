@@ -2,7 +2,7 @@
 
 Reads ``frame`` (or ``device_frame``, its GPU copy, when the swap stage left the crops on the
 GPU: then only the finished frame is downloaded, see ``gpu/frames.py``) and, per face,
-``swapped_crop``, ``swapped_mask`` (or their ``_device`` twins), ``landmarks``,
+``swapped`` (its crop and mask, on the host or left on the GPU), ``landmarks``,
 ``crop_from_frame``/``frame_from_crop``, ``alpha`` and ``track_id``. Writes ``frame`` in place,
 only inside each face's box: the capture stage decodes a fresh array for every frame and no
 earlier stage keeps it, so copying 6 MB per frame at 1080p would buy nothing.
@@ -26,9 +26,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from realtime.bundle import Face, FrameBundle
+from realtime.bundle import Face, FrameBundle, Swapped
 from realtime.config import BlendConfig
 from realtime.live import LiveSettings, SwapChoice
 from realtime.options import live_fields
@@ -41,14 +39,6 @@ if TYPE_CHECKING:
     from realtime.stages.blend.gpu import GpuBlender
 
 log = logging.getLogger("realtime")
-
-
-def to_host(face: Face) -> None:
-    """Give ``face`` host copies of crops the swap stage left on the GPU."""
-    if face.swapped_crop is None and face.swapped_crop_device is not None:
-        face.swapped_crop = face.swapped_crop_device.cpu().numpy()
-        if face.swapped_mask_device is not None:
-            face.swapped_mask = face.swapped_mask_device.cpu().numpy()
 
 
 def _mark_blended(faces: list[Face]) -> None:
@@ -67,8 +57,7 @@ def resolve_blend_device(choice: str) -> str:
 class BlendStage(Stage):
     name = "blend"
     reads = (
-        "frame", "device_frame", "media_time_s", "failed_stages", "faces", "tentative_faces", "faces.swapped_crop",
-        "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "faces.landmarks",
+        "frame", "device_frame", "media_time_s", "failed_stages", "faces", "tentative_faces", "faces.swapped", "faces.landmarks",
         "faces.crop_from_frame", "faces.frame_from_crop", "faces.alpha", "faces.track_id", "faces.box", "faces.state",
         "faces.other", "blind",
     )
@@ -132,15 +121,15 @@ class BlendStage(Stage):
         return bundle
 
     def _blend(self, bundle: FrameBundle, settings: BlendConfig) -> None:
-        faces = [f for f in bundle.faces if f.swapped and f.alpha > 0]
+        faces = [f for f in bundle.faces if f.swapped is not None and f.alpha > 0]
         if not faces:
             return
-        if self._gpu is not None and bundle.device_frame is not None and all(f.swapped_crop_device is not None for f in faces):
+        if self._gpu is not None and bundle.device_frame is not None and all(f.swapped is not None and f.swapped.on_device for f in faces):
             bundle.frame, bundle.frame_ready = self._gpu.composite_device(bundle.device_frame, faces, bundle.media_time_s, settings)
             _mark_blended(faces)
             return
         for face in faces:  # crops left on the GPU by the swap stage, for a host-frame blend
-            to_host(face)
+            face.swapped = face.swapped.host() if face.swapped is not None else None
         if self._gpu is not None:
             bundle.frame = self._gpu.composite(bundle.frame, faces, bundle.media_time_s, settings)
             _mark_blended(faces)
@@ -181,12 +170,9 @@ class BlendStage(Stage):
         if cover.action != "hold" or cover.held is None:
             cover_face(bundle.frame, cover.face.box, "pixelate" if cover.action == "pixelate" else "blur")
             return
-        crop, generator_mask = cover.held.crop, cover.held.mask
-        if not isinstance(crop, np.ndarray):  # a swap left on the GPU
-            crop = crop.cpu().numpy()
-            generator_mask = None if generator_mask is None else generator_mask.cpu().numpy()
+        held = Swapped(cover.held.crop, cover.held.mask).host()  # a swap may have been left on the GPU
         # no detail restore: the texture under a held face is the real face's (or, once it moved, none of it)
-        self.cpu.paste(bundle.frame, cover.face, crop, generator_mask, bundle.media_time_s, settings, opacity=settings.opacity)
+        self.cpu.paste(bundle.frame, cover.face, held.crop, held.mask, bundle.media_time_s, settings, opacity=settings.opacity)
 
     def describe(self) -> dict[str, object]:
         settings = self.settings.blend

@@ -7,10 +7,11 @@ what, the generator, --steady) comes from ``realtime.live``, read once per frame
 
 
 Reads ``frame`` and ``faces`` (their ``crop_from_frame``). Writes on each face with ``alpha > 0``
-its ``swapped_crop`` (crop_size² RGB) and, for per-target generators, ``swapped_mask``. When the
-frame is on the GPU (``device_frame``) and the generator runs there, the crops are cut from that
-copy and the results stay on the GPU (``swapped_crop_device``, ``swapped_mask_device``): nothing
-crosses the bus and nothing waits for the GPU here.
+its ``swapped`` (``bundle.Swapped``: the crop_size² RGB crop and, for generators that make one, its
+mask). When the frame is on the GPU (``device_frame``) and the generator runs there, the crops are
+cut from that copy and the results stay on the GPU (``swapped.on_device``): nothing crosses the bus
+and nothing waits for the GPU here. The pixels go in and out of the generator by
+``inference.spec.to_generator``/``from_generator``.
 AEI-Net needs the source identity: an embedding computed once, at setup, from ``--source`` with
 the identity encoder. Batches are padded to a power of two so a few static shapes (built once,
 replayed as CUDA graphs or engines) serve up to ``--max-faces``; at most that many faces reach
@@ -19,6 +20,6 @@ sizes (``split_batches``), so more tracks than batches is never an error.
 """
 
 from realtime.stages.swap.batching import batch_bucket, choose_faces, others_of, split_batches
-from realtime.stages.swap.stage import SwapStage, to_images
+from realtime.stages.swap.stage import SwapStage
 
-__all__ = ["SwapStage", "batch_bucket", "choose_faces", "others_of", "split_batches", "to_images"]
+__all__ = ["SwapStage", "batch_bucket", "choose_faces", "others_of", "split_batches"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from realtime.bundle import Face, FrameBundle
+from realtime.bundle import Face, FrameBundle, HostSwapped, Swapped
 from realtime.config import DetectConfig, SwapConfig, TrackConfig
 from realtime.errors import ConfigError, ModelError
 from realtime.generators import GeneratorRequest, load_spec
@@ -20,9 +20,9 @@ from realtime.gpu.frames import same_device
 from realtime.gpu.gate import GPU_GATE, register_stream
 from realtime.inference.engine_dir import resolve_engines_dir
 from realtime.inference.select import PrecisionReference, select_runner
-from realtime.inference.spec import GeneratorSpec, Runner
+from realtime.inference.spec import GeneratorSpec, Runner, from_generator, to_generator
 from realtime.live import LiveSettings, SwapChoice, preview_copy
-from realtime.photo import find_one_face, to_tensor
+from realtime.photo import find_one_face
 from realtime.pipeline.stage import Stage
 from realtime.stages.swap.batching import batch_bucket, choose_faces, others_of, split_batches
 from realtime.stages.swap.faces import SourceFaces
@@ -31,7 +31,7 @@ from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
 
 if TYPE_CHECKING:
-    from realtime.gpu.frames import DeviceFrame, DeviceFrames
+    from realtime.gpu.frames import DeviceFrames
 
 log = logging.getLogger("realtime")
 
@@ -50,20 +50,10 @@ class LoadedGenerator:
     skipped: list[tuple[str, str]]
 
 
-def to_images(tensor: torch.Tensor) -> np.ndarray:
-    """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB on the host."""
-    return device_images(tensor).cpu().numpy()
-
-
-def device_images(tensor: torch.Tensor) -> torch.Tensor:
-    """(N, 3, S, S) in [-1, 1] → (N, S, S, 3) uint8 RGB, on the same device."""
-    return ((tensor.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-
 class SwapStage(Stage):
     name = "swap"
     reads = ("frame", "device_frame", "faces", "tentative_faces", "faces.crop_from_frame", "faces.alpha", "faces.state", "faces.confirmed_for_s", "faces.box")
-    writes = ("faces.swapped_crop", "faces.swapped_mask", "faces.swapped_crop_device", "faces.swapped_mask_device", "faces.other", "swap_version", "input_preview")
+    writes = ("faces.swapped", "faces.other", "swap_version", "input_preview")
 
     def __init__(
         self, config: SwapConfig, track: TrackConfig, detect: DetectConfig, *, frames: DeviceFrames | None = None,
@@ -164,7 +154,7 @@ class SwapStage(Stage):
         """A real face (the source, or the built-in portrait for models without one) and its
         identity: what FP16 output is compared with FP32 on before FP16 is used."""
         crop = source_crop if source_crop is not None else self.sources.portrait_crop(spec)
-        inputs = [to_tensor(crop[None])]
+        inputs = [to_generator(crop[None])]
         if self.identity is not None:
             inputs.append(self.identity[None].float())
         return PrecisionReference(tuple(inputs))
@@ -244,52 +234,56 @@ class SwapStage(Stage):
         return cached
 
     def _swap_batch(self, bundle: FrameBundle, faces: list[Face], batch: int, choice: SwapChoice | None = None) -> None:
-        """Up to ``batch`` faces through the generator built for ``batch``."""
+        """Up to ``batch`` faces through the generator built for ``batch``. Two heads, where the
+        bytes really differ (crops cut on the host by OpenCV, or on the GPU from the frame's copy
+        there), and one tail (``_store``)."""
         assert self.spec is not None
         identities = self._identities(faces, batch, choice or SwapChoice())
-        if bundle.device_frame is not None and same_device(self.runners[batch].device, bundle.device_frame.tensor.device):
-            with GPU_GATE.shared(), self._on_stream():
-                self._swap_on_device(bundle.device_frame, faces, batch, identities)
-            return
         size = self.spec.crop_size
+        frame = bundle.device_frame
+        if frame is not None and same_device(self.runners[batch].device, frame.tensor.device):
+            with GPU_GATE.shared(), self._on_stream(), torch.inference_mode():
+                device = self.runners[batch].device
+                stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
+                frame.wait_on(stream)
+                pixels = warp_crop_torch(frame.tensor, [face.crop_from_frame for face in faces], size, batch)
+                self._store(faces, *self._generate(pixels, len(faces), identities), on_device=True)
+                frame.done_on(stream)
+            self.faces_on_device += len(faces)
+            return
         crops = np.zeros((batch, size, size, 3), np.uint8)
         for index, face in enumerate(faces):
             crops[index] = warp_crop(bundle.frame, face.crop_from_frame, size)
         with GPU_GATE.shared(), self._on_stream():
             images, masks = self._generate(crops, len(faces), identities)
+            images, masks = images.cpu(), None if masks is None else masks.cpu()
+        self._store(faces, images, masks, on_device=False)
+
+    def _store(self, faces: list[Face], images: torch.Tensor, masks: torch.Tensor | None, *, on_device: bool) -> None:
+        """Each face's generated crop, steadied, as its ``swapped``: left where it was made when
+        ``on_device``, else as NumPy views of the host tensors."""
         for index, face in enumerate(faces):
-            face.swapped_crop = self.steady.smooth(face.track_id, face.landmarks, face.crop_from_frame, images[index])
-            face.swapped_mask = None if masks is None else masks[index]
+            crop = self.steady.smooth(face.track_id, face.landmarks, face.crop_from_frame, images[index])
+            mask = None if masks is None else masks[index]
+            face.swapped = Swapped(crop, mask) if on_device else HostSwapped(crop.numpy(), None if mask is None else mask.numpy())
         self.faces_swapped += len(faces)
 
     def _on_stream(self) -> contextlib.AbstractContextManager[object]:
         return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
 
     def _warm_device_path(self, batch: int) -> None:
-        """A blank device frame through ``_generate_on_device``, as a live frame will go."""
+        """A blank device frame cut and through the generator, as a live frame will go."""
         assert self.spec is not None
         size = self.spec.crop_size
         frame = torch.zeros((2 * size, 2 * size, 3), dtype=torch.uint8, device=self.runners[batch].device)
-        self._generate_on_device(frame, [np.array([[1.0, 0.0, -size / 2], [0.0, 1.0, -size / 2]])] * batch, batch)
-
-    def _generate_on_device(self, frame: torch.Tensor, crops_from_frame: list[np.ndarray], batch: int, identities: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Generated RGB crops (N, S, S, 3) uint8 and masks (N, S, S) or None, for the N matrices,
-        cut from ``frame`` on the generator's device and left there."""
-        assert self.spec is not None
-        runner, count = self.runners[batch], len(crops_from_frame)
         with torch.inference_mode():
-            inputs = [warp_crop_torch(frame, crops_from_frame, self.spec.crop_size, batch) / 127.5 - 1.0]
-            if identities is not None:
-                inputs.append(identities)
-            elif self.identity is not None:
-                inputs.append(self._device_identity(batch))
-            outputs = runner(*inputs)
-            masks = outputs[1][:count, 0].float().clamp(0, 1) if len(outputs) > 1 else None
-            return device_images(outputs[0][:count]), masks
+            self._generate(warp_crop_torch(frame, [np.array([[1.0, 0.0, -size / 2], [0.0, 1.0, -size / 2]])] * batch, size, batch), batch)
 
     def _device_identity(self, batch: int) -> torch.Tensor:
         """The source embedding repeated for ``batch`` faces on the generator's device, made once
-        (not uploaded every frame)."""
+        (not uploaded every frame). Contiguous: the same dense layout as the engines' example
+        inputs (an expanded, stride-0 tensor once made torch.compile recompile, seconds, on the
+        first frame)."""
         cached = self._identity_on_device.get(batch)
         if cached is None:
             assert self.identity is not None
@@ -297,34 +291,20 @@ class SwapStage(Stage):
             cached = self._identity_on_device[batch] = self.identity.expand(batch, -1).contiguous().to(runner.device, runner.dtype)
         return cached
 
-    def _swap_on_device(self, frame: DeviceFrame, faces: list[Face], batch: int, identities: torch.Tensor | None = None) -> None:
-        """Crops from the frame's GPU copy through the generator; the results stay on the GPU."""
-        device = self.runners[batch].device
-        stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
-        frame.wait_on(stream)
-        images, masks = self._generate_on_device(frame.tensor, [face.crop_from_frame for face in faces], batch, identities)
-        for index, face in enumerate(faces):
-            face.swapped_crop_device = self.steady.smooth_device(face.track_id, face.landmarks, face.crop_from_frame, images[index])
-            face.swapped_mask_device = None if masks is None else masks[index]
-        frame.done_on(stream)
-        self.faces_swapped += len(faces)
-        self.faces_on_device += len(faces)
-
-    def _generate(self, crops: np.ndarray, count: int, identities: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Generated RGB crops (and masks, if the generator makes them) for the first ``count``
-        of ``crops``, a batch padded to its bucket size."""
-        batch = len(crops)
-        inputs = [to_tensor(crops)]
-        if identities is not None:
-            inputs.append(identities)
-        elif self.identity is not None:
-            # contiguous: the same dense layout as the engines' example inputs (an expanded,
-            # stride-0 tensor once made torch.compile recompile, seconds, on the first frame)
-            inputs.append(self.identity.expand(batch, -1).contiguous())
-        outputs = self.runners[batch](*inputs)
-        images = to_images(outputs[0][:count])
-        masks = outputs[1][:count, 0].float().clamp(0, 1).cpu().numpy() if len(outputs) > 1 else None
-        return images, masks
+    def _generate(self, pixels: np.ndarray | torch.Tensor, count: int, identities: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Generated RGB crops (count, S, S, 3) uint8 and masks (count, S, S) in [0, 1] (or None:
+        the generator makes none) for the first ``count`` of a batch padded to its bucket size,
+        ``pixels`` as ``to_generator`` takes them; on the generator's device."""
+        batch = len(pixels)
+        with torch.inference_mode():
+            inputs = [to_generator(pixels)]
+            if identities is not None:
+                inputs.append(identities)
+            elif self.identity is not None:
+                inputs.append(self._device_identity(batch))
+            outputs = self.runners[batch](*inputs)
+            masks = outputs[1][:count, 0].float().clamp(0, 1) if len(outputs) > 1 else None
+            return from_generator(outputs[0][:count]), masks
 
     def describe(self) -> dict[str, object]:
         runner = next(iter(self.runners.values()), None)

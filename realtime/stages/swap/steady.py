@@ -9,13 +9,12 @@ average fades out as any landmark moves, and a blink, a word or a turn is drawn 
 
 Only a track's own generated crops are averaged: never the camera's face. A new track, a track
 seen again, another face or generator chosen, or a frame that took the other path (host or GPU)
-starts afresh (the new face lands on its first frame). The weight rule is shared by the host and
-the GPU path; only the average differs. A crop that is not averaged is passed on as it came."""
+starts afresh (the new face lands on its first frame). One ``smooth`` serves both paths: it runs on
+the device the crop is on. A crop that is not averaged is passed on as it came."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -40,10 +39,15 @@ def steady_weight(motion_px: float, strength: float, still_px: float = STILL_CRO
     return strength * float(np.clip(1.0 - motion_px / still_px, 0.0, 1.0))
 
 
+# the average's arithmetic: float16 on a GPU (half the memory traffic), float32 on the host (exact
+# to the uint8 it rounds to, and fast there)
+_WORK_DTYPE = {"cuda": torch.float16}
+
+
 @dataclass
 class _Track:
     landmarks: np.ndarray  # in crop pixels, this frame's
-    crop: Any  # the crop last shown: float32 (S, S, 3) on the host, or a float16 tensor on the GPU
+    crop: torch.Tensor  # the crop last shown, (S, S, 3) in the work type of its device
 
 
 class SteadyCrops:
@@ -69,45 +73,23 @@ class SteadyCrops:
         for track_id in [t for t in self._tracks if t not in track_ids]:
             del self._tracks[track_id]
 
-    def _previous(self, track_id: int, landmarks: np.ndarray, current: Any) -> tuple[float, Any]:
-        """The previous crop's weight and that crop, to average into ``current``, and the track's
-        memory moved on to ``current``; (0, None) when nothing may be averaged: no previous crop, a
-        moved face, or a crop of the other path (an array against a tensor, or another device)."""
-        track = self._tracks.get(track_id)
-        self._tracks[track_id] = _Track(landmarks, current)
-        if track is None or type(track.crop) is not type(current) or track.crop.shape != current.shape:
-            return 0.0, None
-        if isinstance(current, torch.Tensor) and track.crop.device != current.device:
-            return 0.0, None
-        weight = steady_weight(face_motion(track.landmarks, landmarks), self.strength, self.still_px)
-        if weight > 0.0:
-            self.averaged += 1
-        return weight, track.crop
-
-    def _remember(self, track_id: int, current: Any) -> None:
-        self._tracks[track_id].crop = current
-
-    def smooth(self, track_id: int, landmarks: np.ndarray, crop_from_frame: np.ndarray, crop: np.ndarray) -> np.ndarray:
-        """Host path: the (S, S, 3) uint8 crop to show for this track (``crop`` itself unless it was
-        averaged); ``landmarks`` in frame pixels, ``crop_from_frame`` the crop's alignment."""
+    def smooth(self, track_id: int, landmarks: np.ndarray, crop_from_frame: np.ndarray, crop: torch.Tensor) -> torch.Tensor:
+        """The (S, S, 3) uint8 crop to show for this track (``crop`` itself unless it was
+        averaged), on ``crop``'s device and, on a GPU, its current stream; ``landmarks`` in frame
+        pixels, ``crop_from_frame`` the crop's alignment. A host crop is a CPU tensor (a NumPy
+        array's, without a copy)."""
         if self.strength <= 0.0:
             return crop  # off: no copy, no memory
-        current = crop.astype(np.float32)
-        weight, previous = self._previous(track_id, apply_affine(crop_from_frame, landmarks[:, :2]), current)
+        current = crop.to(_WORK_DTYPE.get(crop.device.type, torch.float32))
+        in_crop = apply_affine(crop_from_frame, landmarks[:, :2])
+        track = self._tracks.get(track_id)
+        self._tracks[track_id] = _Track(in_crop, current)
+        if track is None or track.crop.shape != current.shape or track.crop.device != current.device:
+            return crop  # nothing to average with: a new track, or one the other path (host or GPU) made
+        weight = steady_weight(face_motion(track.landmarks, in_crop), self.strength, self.still_px)
         if weight <= 0.0:
             return crop
-        current += weight * (previous - current)
-        self._remember(track_id, current)
-        return np.clip(np.rint(current), 0, 255).astype(np.uint8)
-
-    def smooth_device(self, track_id: int, landmarks: np.ndarray, crop_from_frame: np.ndarray, crop: torch.Tensor) -> torch.Tensor:
-        """GPU path: the same for an (S, S, 3) uint8 tensor, on its device and current stream."""
-        if self.strength <= 0.0:
-            return crop
-        current = crop.to(torch.float16)
-        weight, previous = self._previous(track_id, apply_affine(crop_from_frame, landmarks[:, :2]), current)
-        if weight <= 0.0:
-            return crop
-        current = torch.lerp(current, previous, weight)
-        self._remember(track_id, current)
+        self.averaged += 1
+        current = torch.lerp(current, track.crop, weight)
+        self._tracks[track_id].crop = current
         return current.round().clamp_(0, 255).to(torch.uint8)
