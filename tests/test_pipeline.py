@@ -118,6 +118,21 @@ def test_policy_stop_ends_the_run_with_a_stage_error():
     assert not _threads()
 
 
+def test_a_good_frame_resets_the_count_of_failures_in_a_row_under_on_error_stop():
+    """--on-error stop ends a run after N failures in a row, not N in all: a model that fails on
+    4 frames of every 5 at N = 5 keeps the stream going (every frame out, the output complete),
+    and the 5th failure in a row after a good frame still stops it."""
+    recovering = {i for i in range(60) if i % 5 != 4}  # 4 bad, 1 good, over and over
+    pipeline, _, (sink,) = _pipeline(60, [FailingStage(fail_on=recovering)], failure_policy=FailurePolicy("stop", 5))
+    result = pipeline.run()
+    assert result.frames_done == 60 and sink.frame_ids == list(range(60)) and sink.finalized is True
+    assert pipeline.fatal_error is None and pipeline.stats.report()["frames"]["failures"] == {"flaky: ValueError": 48}
+    pipeline, _, (sink,) = _pipeline(60, [FailingStage(fail_on={0, 1, 2, 3, 5, 6, 7, 8, 9})], failure_policy=FailurePolicy("stop", 5))
+    with pytest.raises(StageError, match="5 frames in a row"):
+        pipeline.run()
+    assert sink.frame_ids[:9] == list(range(9)) and sink.finalized is False
+
+
 def test_policy_passthrough_keeps_going():
     pipeline, _, (sink,) = _pipeline(40, [FailingStage(always=True)], failure_policy=FailurePolicy("passthrough", 5))
     pipeline.run()
