@@ -38,14 +38,28 @@ def test_latest_wins_drops_oldest_and_counts():
     assert q.get(0.01) is None
 
 
-def test_end_of_stream_is_never_dropped_and_keeps_its_place():
+def test_end_of_stream_at_the_head_is_never_dropped_and_keeps_its_place():
+    """A full latest-wins queue drops its oldest *frame*: an end-of-stream marker at the head (a
+    stage that ended while frames still came behind it) stays first, and the newest frame stays."""
     q = FrameQueue[int]("q", 1, "latest_wins")
+    q.put_control(END_OF_STREAM)  # at the head
     q.put(1)
-    q.put_control(END_OF_STREAM)
-    q.put(2)  # drops 1, not the end marker
-    assert q.drops == 1
+    q.put(2)  # full: drops 1, the oldest frame, not the marker ahead of it
+    assert q.drops == 1 and q.depth() == 1
     assert q.get(0.1) is END_OF_STREAM
     assert q.get(0.1) == 2
+    assert q.get(0.01) is None
+
+
+def test_end_of_stream_between_frames_keeps_its_place_when_frames_are_dropped():
+    q = FrameQueue[int]("q", 2, "latest_wins")
+    q.put(1)
+    q.put_control(END_OF_STREAM)
+    q.put(2)
+    q.put(3)  # full: drops 1
+    q.put(4)  # drops 2, the oldest frame left, from behind the marker
+    assert q.drops == 2 and list(q.dropped_ids) == []  # ints carry no frame id
+    assert [q.get(0.1), q.get(0.1), q.get(0.1)] == [END_OF_STREAM, 3, 4]
 
 
 def test_blocking_put_gives_up_when_stopped():
