@@ -1,10 +1,13 @@
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -89,19 +92,61 @@ def test_failed_run_leaves_an_incomplete_file_not_the_final_name(tmp_path: Path)
     assert len(frames) >= 5  # what was written is finalized and playable
 
 
-def test_unwritable_or_missing_output_folder(tmp_path: Path):
+def test_a_missing_output_folder_is_refused(tmp_path: Path):
     with pytest.raises(SinkError, match="does not exist"):
         FileSink(tmp_path / "nope" / "out.mp4", INFO, OutputConfig(), carry_audio=False).setup()
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+
+
+NOBODY = 65534
+
+
+def _as_nobody(check: Callable[[], str]) -> str:
+    """``check()``'s answer, or the error it raised, computed in a child of this process forked
+    and running as 'nobody' (uid and gid 65534): root may write anywhere, CI runs as root, and a
+    fresh Python could not start as nobody here (its interpreter lives under /root). The check
+    makes system calls only: no lock another thread of this process could hold at the fork."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer down the pipe, then end without running any cleanup
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            answer = check()
+        except BaseException as error:  # noqa: BLE001 - whatever it was goes back to the test
+            answer = f"{type(error).__name__}: {error}"
+        os.write(write, answer.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        answer = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return answer
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork to check as another user")
+def test_an_output_folder_this_user_cannot_write_is_refused_at_set_up():
+    """As a user who may not write the folder: as this one, or, under root (CI), as 'nobody'."""
+    folder = Path(tempfile.mkdtemp(prefix="realtime-unwritable-"))
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere (root)")
-        with pytest.raises(SinkError, match="not writable"):
-            FileSink(locked / "out.mp4", INFO, OutputConfig(), carry_audio=False).setup()
+        folder.chmod(0o755)  # nobody may look in, not write
+        locked = folder / "locked"
+        locked.mkdir(mode=0o555)
+
+        def refused() -> str:
+            try:
+                FileSink(locked / "out.mp4", INFO, OutputConfig(), carry_audio=False).setup()
+            except SinkError as error:
+                return f"SinkError: {error}"
+            return "set up"
+
+        answer = _as_nobody(refused) if os.geteuid() == 0 else refused()
+        assert answer == f"SinkError: output folder {locked} is not writable: choose a folder you can write to"
+        assert list(locked.iterdir()) == []
     finally:
-        locked.chmod(0o700)
+        (folder / "locked").chmod(0o755)
+        shutil.rmtree(folder)
 
 
 def test_udp_mpegts_stream_reads_back_on_loopback():
