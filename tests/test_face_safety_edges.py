@@ -287,3 +287,49 @@ def test_faces_over_max_faces_are_counted_each_frame_they_are_covered():
     for _ in range(3):
         guard.count([Cover(faces[0], "blur"), Cover(faces[1], "blur")])
     assert guard.others_covered == 3 and guard.covered["blur"] == 6
+
+
+def test_a_revealed_passer_by_does_not_uncover_the_faces_after_it():
+    """--others reveal shows a face over --max-faces as it is; every other unswapped face of the
+    frame (listed after it) is still covered."""
+    from realtime.stages.blend.guard import FaceGuard
+
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
+    faces = tracker.step([Detection(LEFT), Detection(RIGHT)], 0.0, 0.0)
+    faces[0].other = True
+    guard = FaceGuard("blur", hold_s=1.0, others="reveal")
+    covers = guard.plan(FrameBundle(0, 0, np.zeros((8, 8, 3), np.uint8), 0.0, faces=faces))
+    assert [c.face.track_id for c in covers] == [faces[1].track_id] and guard.others_revealed == 1
+
+
+def test_hold_lasts_hold_s_from_the_swap_whenever_it_was_made():
+    """'hold' pastes a lost face's last swap for hold_s after it was made — at 10 s into a run as
+    at 0 s — and never over a tentative face (one the tracker has not confirmed is not that person)."""
+    from realtime.stages.blend.guard import FaceGuard
+
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
+    (face,) = tracker.step([Detection(LEFT)], 10.0, 10.0)
+    face.swapped = HostSwapped(np.zeros((128, 128, 3), np.uint8), None)
+    face.blended = True
+    guard = FaceGuard("hold", hold_s=0.2)
+    guard.remember(FrameBundle(0, 0, np.zeros((8, 8, 3), np.uint8), 10.0, faces=[face]))
+    face.blended = False
+    plan = lambda t, f: [c.action for c in guard.plan(FrameBundle(1, 0, np.zeros((8, 8, 3), np.uint8), t, faces=[f]))]  # noqa: E731
+    assert plan(10.1, face) == ["hold"] and plan(10.5, face) == ["blur"]
+    import dataclasses
+
+    assert plan(10.1, dataclasses.replace(face, state="tentative")) == ["blur"]
+
+
+def test_two_track_failures_in_a_row_are_both_covered():
+    """The last faces stand in for a failed track stage on every failed frame, not only the first."""
+    frame = _checkerboard()
+    tracker = FaceTracker(TrackConfig(birth_hits=1, crop_size=128), cover_lost_s=1.0)
+    stage = _blend("pixelate")
+    first = FrameBundle(0, 0, frame.copy(), 0.0)
+    first.faces = tracker.step([Detection(LEFT)], 0.0, 0.0)
+    stage.process(first)
+    for i in (1, 2):
+        failed = FrameBundle(i, 0, frame.copy(), i * 0.04, failed_stages=["track"])
+        stage.process(failed)
+        assert _real_pixels(frame, failed.frame, LEFT) == 0, f"failed frame {i}: the face is on air"
