@@ -69,7 +69,7 @@ def test_blocking_put_gives_up_when_stopped():
     threading.Timer(0.1, stop.set).start()
     t0 = time.monotonic()
     assert q.put(2, stop) is False
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 10.0  # a put that ignored the stop would block for ever; the bound is loose for a busy box
 
 
 def test_get_times_out():
