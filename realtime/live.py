@@ -181,14 +181,3 @@ class ControlsFileWatcher:
             return False
         log.info("blend settings from %s: %s", self.path, {k: getattr(blend, k) for k in live})
         return True
-
-
-class BlendControls(LiveSettings):
-    """Transitional: live settings made from blend settings alone, for the callers others are
-    moving now (``still/swapper.py``, ``tests/test_faults.py``). Delete once they use LiveSettings."""
-
-    def __init__(self, config: BlendConfig) -> None:
-        super().__init__(blend=config)
-
-    def snapshot(self) -> BlendConfig:
-        return self.blend

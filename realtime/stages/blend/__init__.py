@@ -9,9 +9,6 @@ two blenders of one shape, ``composite(frame, faces, t_s, settings)`` and ``forg
 saved by build-engines), ``guard`` (the face-safety decisions).
 """
 
-# BlendControls and ControlsFileWatcher: still named here for the still-image swapper and
-# tests/test_faults.py, which others are editing now; their home is realtime.live
-from realtime.live import BlendControls, ControlsFileWatcher
 from realtime.stages.blend.stage import BlendStage, resolve_blend_device
 
-__all__ = ["BlendControls", "BlendStage", "ControlsFileWatcher", "resolve_blend_device"]
+__all__ = ["BlendStage", "resolve_blend_device"]
