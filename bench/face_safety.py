@@ -5,8 +5,10 @@ right; two people side by side under --max-faces 1; a three-frame flash), runs t
 product's own detect/track/swap/blend stages on the CPU (the shipped AEI-Net, --face-safety hold,
 the default --others), with the landmarker's results delivered in the frame (sync) and one frame
 late (as the asynchronous landmarker delivers them live), and reads every true face of every frame
-(located on the clips alone) as real, partly real, covered or swapped. Writes summary.json and a
-grid of every cut and flash frame (and the two after), input beside output, at full face size.
+(located on the clips alone) as real, partly real, covered or swapped. Writes summary.json and, for
+the live lag, a grid of every cut and flash frame (and the two after), input beside output, at full
+face size ('same': the share of the face's middle that came through unchanged; 'r': how its fine
+detail correlates with the input's).
 
     .venv/bin/python bench/face_safety.py --shared ../shared --out docs/results/2026-12-07-face-safety
 """
@@ -127,13 +129,14 @@ def main() -> None:
                     if reading.verdict in ("real", "partly real"):
                         real_frames.append(result.index)
                     if result.index in shown or any(result.index == s + k for s in shown for k in (1, 2)):
-                        label = f"frame {result.index}{' cut' if result.scene_cut else ''}{' blind' if result.blind else ''}: {reading.verdict} (unchanged {reading.unchanged_share:.2f}, detail r {reading.detail_correlation:.2f})"
+                        label = f"{result.index}{' cut' if result.scene_cut else ''}{' blind' if result.blind else ''}: {reading.verdict} (same {reading.unchanged_share:.2f}, r {reading.detail_correlation:.2f})"
                         grid.append((label, frames[result.index], result.output, box))
             report = {k: v for s in stages for k, v in s.describe().items() if k in ("scene_cuts", "frames_covered_whole_after_cuts", "faces_covered", "others_covered", "others_revealed", "frames_covered_whole")}
             key = f"{name}/lag{lag}"
             summary[key] = {"frames": len(frames), "faces_read": dict(verdicts), "frames_with_a_real_face": sorted(set(real_frames)), "stages": report, "seconds": round(time.perf_counter() - started, 1)}
             print(key, json.dumps(summary[key]), flush=True)
-            face_grid(grid, args.out / f"{name}-lag{lag}.png")
+            if lag == 1:  # the live lag's grids (lag 0's readings are in the summary)
+                face_grid(grid, args.out / f"{name}-lag{lag}.jpg")
             for stage in stages:
                 stage.teardown()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -156,8 +156,9 @@ def run_frames(frames: Sequence[np.ndarray], fps: float, detect: Callable[[np.nd
     return results
 
 
-def face_grid(rows: Sequence[tuple[str, np.ndarray, np.ndarray, Box]], path: Path, height: int = 192) -> None:
-    """One row per (label, input, output, box): the face at full resolution, input beside output."""
+def face_grid(rows: Sequence[tuple[str, np.ndarray, np.ndarray, Box]], path: Path, height: int = 192, per_row: int = 3) -> None:
+    """One tile per (label, input, output, box), ``per_row`` tiles a row: the face at full
+    resolution, input beside output."""
     tiles = []
     for label, before, after, box in rows:
         x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -170,7 +171,9 @@ def face_grid(rows: Sequence[tuple[str, np.ndarray, np.ndarray, Box]], path: Pat
         cv2.putText(strip, label, (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(np.concatenate([strip, row], axis=0))
     width = max(t.shape[1] for t in tiles)
-    canvas = np.concatenate([np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles], axis=0)
+    tiles = [np.pad(t, ((0, 4), (0, width - t.shape[1] + 8), (0, 0)), constant_values=255) for t in tiles]
+    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % per_row)  # the last row filled out
+    canvas = np.concatenate([np.concatenate(tiles[i : i + per_row], axis=1) for i in range(0, len(tiles), per_row)], axis=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
 
