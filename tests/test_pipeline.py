@@ -408,15 +408,22 @@ def test_a_stop_does_not_wait_for_a_stage_inside_a_long_frame():
     import os
     import signal
 
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     class HeldFrame(PassThroughStage):
         def process(self, bundle: FrameBundle) -> FrameBundle:
+            started.set()
             release.wait(60)  # a frame that would take a minute: only the test lets it go
             return bundle
 
+    def interrupt_inside_the_frame() -> None:
+        # once the frame is in the stage (so the run's handlers are in place: a timer could fire
+        # before them on a loaded box, and the Ctrl-C was lost)
+        if started.wait(60):
+            os.kill(os.getpid(), signal.SIGINT)
+
     pipeline, _, (sink,) = _pipeline(100, [HeldFrame("slow")], policy="latest_wins")
-    threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGINT)).start()
+    threading.Thread(target=interrupt_inside_the_frame, daemon=True).start()
     t0 = time.monotonic()
     try:
         result = pipeline.run()

@@ -367,7 +367,6 @@ class Pipeline:
             sys.setswitchinterval(previous_switch)
 
     def _run(self, on_tick: Callable[[], None] | None, tick_s: float) -> RunResult:
-        self.start()
         interrupted = threading.Event()
         t_requested: list[float] = []
 
@@ -388,6 +387,12 @@ class Pipeline:
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+        try:  # the handlers first: a Ctrl-C while the stages set up is a stop, not lost or an exception
+            self.start()
+        except BaseException:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            raise
         next_tick = time.monotonic() + tick_s
         try:
             while not self.done():
