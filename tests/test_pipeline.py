@@ -126,9 +126,11 @@ def test_a_good_frame_resets_the_count_of_failures_in_a_row_under_on_error_stop(
     assert result.frames_done == 60 and sink.frame_ids == list(range(60)) and sink.finalized is True
     assert pipeline.fatal_error is None and pipeline.stats.report()["frames"]["failures"] == {"flaky: ValueError": 48}
     pipeline, _, (sink,) = _pipeline(60, [FailingStage(fail_on={0, 1, 2, 3, 5, 6, 7, 8, 9})], failure_policy=FailurePolicy("stop", 5))
-    with pytest.raises(StageError, match="5 frames in a row"):
+    # the stop comes at frame 9, the 5th failure after the good frame 4 (without the reset: frame 5);
+    # which frames in flight reached the output before the stop depends on the box, so it is not read
+    with pytest.raises(StageError, match=r"5 frames in a row \(last: bad frame 9\)"):
         pipeline.run()
-    assert sink.frame_ids[:9] == list(range(9)) and sink.finalized is False
+    assert sink.finalized is False
 
 
 def test_policy_passthrough_keeps_going():
