@@ -116,3 +116,19 @@ def encoder_file(tmp_path: Path) -> Path:
     path = tmp_path / "encoder.safetensors"
     save_checkpoint(path, IdentityEncoder(width=0.25).eval(), architecture="identity_encoder", hyperparameters={"embed_dim": 128, "width": 0.25})
     return path
+
+
+@pytest.fixture
+def target_checkpoint(tmp_path: Path) -> Path:
+    """A small per-target autoencoder (128-px crops, random weights): a generator that stands in
+    where what is judged is what reaches the viewer, not how the swap looks."""
+    import torch
+
+    from realtime.models.checkpoint import save_checkpoint
+    from realtime.models.target_autoencoder import TargetAutoencoder
+
+    torch.manual_seed(0)
+    path = tmp_path / "target.safetensors"
+    hyper = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
+    save_checkpoint(path, TargetAutoencoder(**hyper), architecture="target_autoencoder", hyperparameters=hyper)
+    return path

@@ -1,7 +1,6 @@
 """Never the real face by accident: the swap serves any number of tracks, the face-safety policy
 covers every face that was not swapped (pixel by pixel), and scene cuts end tracks."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,6 @@ import torch
 from realtime.bundle import Detection, Face, FrameBundle, HostSwapped, Swapped
 from realtime.config import DetectConfig, SafetyConfig, SwapConfig, TrackConfig, resolve_face_safety
 from realtime.errors import ConfigError
-from realtime.models.checkpoint import save_checkpoint
-from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.pipeline.stage import StageWorker
 from realtime.stages.blend import BlendStage
 from realtime.stages.blend.guard import FaceGuard
@@ -62,15 +59,6 @@ def test_split_batches_serves_any_count_with_the_sizes_built(count, built, expec
 def test_split_batches_needs_a_built_size():
     with pytest.raises(ValueError):
         split_batches(1, [])
-
-
-@pytest.fixture
-def target_checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "target.safetensors"
-    hyper = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
-    save_checkpoint(path, TargetAutoencoder(**hyper), architecture="target_autoencoder", hyperparameters=hyper)
-    return path
 
 
 def _three_tracks(frame_time: float = 0.0) -> list[Face]:

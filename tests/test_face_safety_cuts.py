@@ -11,8 +11,6 @@ from realtime.bundle import Detection, Face, FrameBundle, HostSwapped
 from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig, build_config, resolve_others
 from realtime.errors import ConfigError
 from realtime.live import LiveSettings
-from realtime.models.checkpoint import save_checkpoint
-from realtime.models.target_autoencoder import TargetAutoencoder
 from realtime.stages.blend import BlendStage
 from realtime.stages.blend.cpu import CpuBlender
 from realtime.stages.blend.guard import FaceGuard
@@ -134,15 +132,6 @@ def test_others_are_the_seen_faces_left_out_when_every_slot_is_taken():
     wearer, guest, new, lost = _face(1, 100, confirmed_for_s=5.0), _face(2, 200, confirmed_for_s=1.0), _face(3, 150, "tentative"), _face(4, 90, "lost")
     assert others_of([wearer, guest, lost], [new], [wearer], limit=1) == [guest, new]  # the lost wearer stays covered
     assert others_of([wearer], [new], [wearer], limit=2) == []  # a free slot: the new face may be the wearer's
-
-
-@pytest.fixture
-def target_checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "target.safetensors"
-    hyper = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
-    save_checkpoint(path, TargetAutoencoder(**hyper), architecture="target_autoencoder", hyperparameters=hyper)
-    return path
 
 
 def _two_people(target_checkpoint: Path, others: str, policy: str = "hold") -> tuple[FrameBundle, np.ndarray, BlendStage, SwapStage]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from realtime.app import Plan, face_stages
 from realtime.bundle import FrameBundle
@@ -23,8 +22,6 @@ from realtime.eval.safety_footage import (
     run_frames,
     side_by_side,
 )
-from realtime.models.checkpoint import save_checkpoint
-from realtime.models.target_autoencoder import TargetAutoencoder
 
 SIZE = 256  # the clips halved: the same faces, a quarter of the work on a 2-core machine
 
@@ -41,17 +38,9 @@ def footage() -> dict[str, object]:
     return {"a": a, "b": b, "fps": fps, "landmarker": landmarker, "truth_a": clip_faces(a, landmarker), "truth_b": clip_faces(b, landmarker)}
 
 
-def _generator(folder: Path) -> Path:
-    torch.manual_seed(0)
-    path = folder / "target.safetensors"
-    hyper = {"crop_size": 128, "identities": 2, "width": 4, "bottleneck": 16}
-    save_checkpoint(path, TargetAutoencoder(**hyper), architecture="target_autoencoder", hyperparameters=hyper)
-    return path
-
-
-def _stages(tmp_path: Path, landmarker: Path, colour: str = "off"):  # type: ignore[no-untyped-def]
+def _stages(generator: Path, landmarker: Path, colour: str = "off"):  # type: ignore[no-untyped-def]
     config = build_config(overrides={
-        "generator": str(_generator(tmp_path)), "target_identity": 1, "crop_size": 128, "blend_device": "cpu", "backends": ("cpu",),
+        "generator": str(generator), "target_identity": 1, "crop_size": 128, "blend_device": "cpu", "backends": ("cpu",),
         "face_safety": "hold", "detect_mode": "sync", "landmarker_model": str(landmarker), "max_faces": 1, "colour": colour,
     })
     stages = face_stages(config, Plan(paced=False, policy="block", sink_policies=("block",)))
@@ -82,10 +71,10 @@ def _verdicts(frames, truth, results) -> list[tuple[int, str]]:  # type: ignore[
 
 
 @pytest.mark.parametrize("lag", [0, 1])
-def test_no_real_face_at_any_cut_of_a_montage(footage, tmp_path, lag):
+def test_no_real_face_at_any_cut_of_a_montage(footage, target_checkpoint, lag):
     montage, which, index = cut_montage(_framed(footage["a"], right=False), _framed(footage["b"], right=True), shot=4)
     truth = [footage["truth_a"][i] if w == 0 else [p + [SIZE, 0] for p in footage["truth_b"][i]] for w, i in zip(which, index, strict=True)]
-    detect, through, stages = _stages(tmp_path, footage["landmarker"])
+    detect, through, stages = _stages(target_checkpoint, footage["landmarker"])
     results = run_frames(montage, footage["fps"], detect, through, detect_lag=lag)
     real = [(i, v) for i, v in _verdicts(montage, truth, results) if v in ("real", "partly real")]
     assert real == [], f"the real face reached the output (frame, verdict): {real}"
@@ -93,18 +82,18 @@ def test_no_real_face_at_any_cut_of_a_montage(footage, tmp_path, lag):
     assert sum(v == "swapped" for _, v in _verdicts(montage, truth, results)) > len(montage) // 3  # and swaps do happen
 
 
-def test_a_second_person_past_max_faces_is_covered_on_every_frame(footage, tmp_path):
+def test_a_second_person_past_max_faces_is_covered_on_every_frame(footage, target_checkpoint):
     pair = side_by_side(footage["a"][:6], footage["b"][:6])
     truth = [footage["truth_a"][i] + [p + [SIZE, 0] for p in footage["truth_b"][i]] for i in range(len(pair))]
-    detect, through, stages = _stages(tmp_path, footage["landmarker"])
+    detect, through, stages = _stages(target_checkpoint, footage["landmarker"])
     results = run_frames(pair, footage["fps"], detect, through, detect_lag=1)
     assert not [(i, v) for i, v in _verdicts(pair, truth, results) if v in ("real", "partly real")]
     assert stages[-1].describe()["others_covered"] > 0
 
 
-def test_a_flashed_face_is_painted_in_the_flash_not_dark(footage, tmp_path):
+def test_a_flashed_face_is_painted_in_the_flash_not_dark(footage, target_checkpoint):
     frames = flash_burst(footage["a"][:10], 5, 3)
-    detect, through, _ = _stages(tmp_path, footage["landmarker"], colour="smoothed")
+    detect, through, _ = _stages(target_checkpoint, footage["landmarker"], colour="smoothed")
     results = run_frames(frames, footage["fps"], detect, through, detect_lag=0)
     box = faces_of(footage["truth_a"][5])[0]
     x0, y0, x1, y1 = (int(v) for v in box)
