@@ -1,9 +1,12 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from realtime.pipeline.queues import END_OF_STREAM, FrameQueue
+from realtime.bundle import FrameBundle
+from realtime.pipeline.queues import DROPPED_IDS_KEPT, END_OF_STREAM, FrameQueue
+from realtime.pipeline.stats import StatsCollector
 
 
 def test_block_keeps_order_and_loses_nothing():
@@ -82,3 +85,43 @@ def test_get_times_out():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError):
         FrameQueue[int]("q", 0, "block")
+
+
+def _bundle(frame_id: int) -> FrameBundle:
+    return FrameBundle(frame_id=frame_id, t_capture_ns=0, frame=np.zeros((2, 2, 3), np.uint8), media_time_s=frame_id / 30)
+
+
+def test_run_report_names_the_dropped_frames_and_counts_each_queue():
+    """What a user reads after a live run that fell behind: which queue dropped how many frames,
+    the ids of the latest dropped ones (to find them in the recording), and each queue's traffic.
+    A queue no frame reached reports nothing queued."""
+    live = FrameQueue[FrameBundle]("capture->swap", 2, "latest_wins")
+    idle = FrameQueue[FrameBundle]("swap->output", 2, "block")
+    stats = StatsCollector()
+    stats.watch_queues([live, idle])
+    frames = DROPPED_IDS_KEPT + 100
+    for frame_id in range(frames + 2):
+        live.put(_bundle(frame_id))
+    report = stats.report()
+    assert report["frames"]["dropped"] == {"capture->swap": frames, "swap->output": 0}
+    # the newest DROPPED_IDS_KEPT drops, oldest first; the two frames still queued are not among them
+    assert report["dropped_frame_ids"] == {"capture->swap": list(range(100, frames))}
+    assert report["queues"] == {
+        "capture->swap": {"capacity": 2, "policy": "latest_wins", "peak_depth": 2, "puts": frames + 2},
+        "swap->output": {"capacity": 2, "policy": "block", "peak_depth": 0, "puts": 0},
+    }
+
+
+def test_latest_wins_stays_within_capacity_after_frames_are_taken():
+    """Latency stays bounded only if the queue never holds more than its capacity, also after a
+    consumer has taken some frames: a slow stage must then get the newest frames, not a backlog."""
+    q = FrameQueue[int]("q", 3, "latest_wins")
+    for i in range(3):
+        q.put(i)
+    assert q.get(0.1) == 0
+    assert q.depth() == 2
+    for i in range(3, 10):
+        q.put(i)
+    assert q.depth() == 3
+    assert [q.get(0.1) for _ in range(3)] == [7, 8, 9]
+    assert q.get(0.01) is None and q.depth() == 0
