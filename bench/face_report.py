@@ -15,14 +15,17 @@ grids of the worst pairs at native face resolution (input | delivered | generato
 of every pair. Needs ../shared (clips, LFW) and the dlib judge (pip install -e '.[judge]').
 
     python3 bench/face_report.py OUT [--generator G] [--frames 150] [--clips NAME ...] [--sources NAME ...]
+    python3 bench/face_report.py OUT --swapper reenact   # design b's warp alone (no network), eyes and mouth kept
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +191,8 @@ def main() -> None:
     parser.add_argument("--no-generator-run", action="store_true", help="skip the generator-alone run (half the time)")
     parser.add_argument("--no-dlib", action="store_true", help="our encoder only (not a result to quote: the generator trained against it)")
     parser.add_argument("--worst", type=int, default=4, help="pairs in the worst-pairs grid")
+    parser.add_argument("--swapper", choices=("generator", "reenact"), default="generator",
+                        help="reenact: the source photo warped onto each face (issue 33's design b without its refiner); the generator file still sets the crop size")
     args = parser.parse_args()
 
     split = load_split(args.split)
@@ -239,6 +244,13 @@ def main() -> None:
         rows.append(describe_photo(photos_of(lfw, person)[0], describe, detect)[0])
     gallery = {name: np.stack([r[name] for r in rows]) for name in judges}
 
+    if args.swapper == "reenact":  # the photo has no eyes or mouth interior to match the target's: keep the target's
+        from realtime.eval.reenact_swap import swap_stage_replaced_by_reenactment
+
+        swapping: Callable[[], contextlib.AbstractContextManager[None]] = swap_stage_replaced_by_reenactment
+        fixed = {"keep_eyes": True, "keep_mouth": True}
+    else:
+        swapping, fixed = contextlib.nullcontext, {}
     variants = [("delivered", {**({} if args.detail is None else {"detail": args.detail}), **({} if args.steady is None else {"steady": args.steady})})]
     if not args.no_generator_run:
         variants.append(("generator", {"detail": 0.0, "steady": 0.0}))
@@ -255,10 +267,11 @@ def main() -> None:
                 config = build_config(overrides={
                     "input": str(videos / f"{clip}.mp4"), "max_frames": args.frames, "generator": str(args.generator),
                     "identity_encoder": str(args.identity_encoder), "source": str(photos_of(lfw, source)[0]), "backends": tuple(args.backends),
-                    "detect_mode": "sync", "face_safety": "reveal", "quiet": True, **overrides,
+                    "detect_mode": "sync", "face_safety": "reveal", "quiet": True, **fixed, **overrides,
                 })
                 settings[variant] = {"detail": config.blend.detail, "steady": config.swap.steady}
-                app.run(config, extra_sinks=[lambda _info, keep=keep: keep])
+                with swapping():
+                    app.run(config, extra_sinks=[lambda _info, keep=keep: keep])
                 if not input_faces:  # the input's own faces on the judged frames, by the pipeline's landmarks
                     for t in range(JUDGE_EVERY // 2, len(inputs), JUDGE_EVERY):
                         kept = keep.frames.get(t)
@@ -276,11 +289,11 @@ def main() -> None:
                 (args.out / "face-report.partial.json").write_text(json.dumps(results, indent=1) + "\n")
 
     report: dict[str, Any] = {
-        "generator": args.generator.name, "backends": args.backends, "frames_per_clip": args.frames, "judged_every": JUDGE_EVERY,
+        "generator": args.generator.name if args.swapper == "generator" else "reenactment warp (no network)", "backends": args.backends, "frames_per_clip": args.frames, "judged_every": JUDGE_EVERY,
         "gallery_faces": split.gallery_size(), "split": str(args.split.relative_to(ROOT)) if args.split.is_relative_to(ROOT) else str(args.split),
         "same_person_baseline": same_person, "settings": settings, "columns": {k: v[0] for k, v in COLUMNS.items()},
     }
-    markdown = [f"# Face report: {args.generator.name}\n", f"{len(clips)} clips × {len(sources)} sources, {args.frames} frames each (native resolution), identity judged every {JUDGE_EVERY}th frame against {split.gallery_size()} faces.\n",
+    markdown = [f"# Face report: {report['generator']}\n", f"{len(clips)} clips × {len(sources)} sources, {args.frames} frames each (native resolution), identity judged every {JUDGE_EVERY}th frame against {split.gallery_size()} faces.\n",
                 "Same-person baseline (the photo worn against the source's other photos): " + "; ".join(f"{p} {v}" for p, v in same_person.items()) + "\n"]
     for variant, rows_of in results.items():
         report[variant] = {
