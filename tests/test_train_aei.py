@@ -315,3 +315,90 @@ def test_the_export_can_store_int8_weights(encoder_file, tmp_path):
     assert info.int8_weights and info.format_version == 2
     generator, _ = load_checkpoint(tmp_path / "aei-net.safetensors", expect="aei_net")
     assert isinstance(generator, AEINet)
+
+
+def test_the_contrastive_identity_loss_prefers_the_source_over_the_target():
+    from realtime.train.swap_losses import contrastive_identity_loss
+
+    generator = torch.Generator().manual_seed(0)
+    sources, targets = torch.randn(6, 32, generator=generator), torch.randn(6, 32, generator=generator)
+    keep = torch.zeros(6, dtype=torch.bool)
+    like_source = contrastive_identity_loss(sources + 0.1 * targets, sources, targets, keep, 0.1)
+    like_target = contrastive_identity_loss(targets + 0.1 * sources, sources, targets, keep, 0.1)
+    assert like_source.item() < 0.1 < 2.0 < like_target.item()
+    # the target alone is a negative: with no other source in the batch it still pulls away
+    single = contrastive_identity_loss(targets[:1], sources[:1], targets[:1], keep[:1], 0.1)
+    assert single.item() > 1.0
+
+
+def test_the_contrastive_identity_loss_skips_same_pairs_and_copies_of_the_positive():
+    from realtime.train.swap_losses import contrastive_identity_loss
+
+    generator = torch.Generator().manual_seed(1)
+    sources, targets = torch.randn(4, 16, generator=generator), torch.randn(4, 16, generator=generator)
+    same = torch.tensor([False, True, False, False])
+    swapped = sources.clone().requires_grad_(True)
+    loss = contrastive_identity_loss(swapped, sources, targets, same, 0.1)
+    loss.backward()
+    assert swapped.grad[1].abs().sum() == 0 and swapped.grad[0].abs().sum() > 0  # the same sample adds nothing
+    moved = sources.clone()
+    moved[1] = targets[2]  # whatever a masked sample's swap is, the loss is the same
+    assert contrastive_identity_loss(moved, sources, targets, same, 0.1).item() == pytest.approx(loss.item())
+    assert contrastive_identity_loss(swapped, sources, targets, torch.ones(4, dtype=torch.bool), 0.1).item() == 0.0
+    # rows 0 and 2 drew the same face as their source: each is not the other's negative
+    twins = sources.clone()
+    twins[2] = twins[0]
+    ids = torch.tensor([7, 8, 7, 9])
+    counted = contrastive_identity_loss(twins, twins, targets, torch.zeros(4, dtype=torch.bool), 0.1)
+    skipped = contrastive_identity_loss(twins, twins, targets, torch.zeros(4, dtype=torch.bool), 0.1, source_ids=ids, target_ids=torch.tensor([1, 2, 3, 4]))
+    assert skipped.item() < 0.01 and counted.item() > 0.3  # log 2 / 2 rows of 4 if the twin counted
+    # a pair drawn with its target's face as the source (equal ids) is left out, like `same`
+    assert contrastive_identity_loss(twins, twins, targets, torch.zeros(4, dtype=torch.bool), 0.1, source_ids=ids, target_ids=ids).item() == 0.0
+
+
+def test_views_and_hard_negatives_train_on_the_cpu_and_are_logged(encoder_file, tmp_path):
+    options = AEIOptions(steps=2, batch=4, identity_views=1.0, lambda_hard_negative=1.0, **TINY)
+    trainer = AEITrainer(_faces(8), encoder_file, tmp_path, options, "cpu")
+    trainer.run()
+    row = trainer.history[-1]
+    assert row["step"] == 2 and row["hneg"] > 0 and np.isfinite([row[k] for k in trainer.loss_keys]).all()
+    assert "hneg" in (tmp_path / "losses.jsonl").read_text()
+    ours, second = trainer.draw_views()
+    assert ours is not None and second is None  # no second encoder: no second view drawn
+    assert "contrastive identity" in trainer.method() and "random view" in trainer.method()
+    # the hard-negative term pulls on the generator, and the view sits between it and the encoder
+    sources, targets, same, source_ids, target_ids = trainer.draw_batch_with_ids()
+    views = trainer.draw_views()
+    trainer.discriminator.requires_grad_(False)
+    _, _, terms = trainer._generator_objective(sources, targets, same, source_ids, target_ids, views)
+    grads = torch.autograd.grad(terms[7] + terms[2], list(trainer.generator.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    _, _, clean = trainer._generator_objective(sources, targets, same, source_ids, target_ids)
+    assert clean[2].item() != pytest.approx(terms[2].item(), abs=1e-6)  # the id loss read the view, not the swap
+    with pytest.raises(ValueError, match="--identity-views"):
+        AEIOptions(identity_views=2.0)
+    with pytest.raises(ValueError, match="--hard-negative-temperature"):
+        AEIOptions(hard_negative_temperature=0.0)
+
+
+def test_views_off_draw_exactly_what_a_run_without_them_drew(encoder_file, tmp_path):
+    """The new options at their defaults change nothing: no views drawn, the random stream and
+    the losses as before, hneg 0."""
+    options = AEIOptions(steps=1, batch=4, **TINY)
+    trainer = AEITrainer(_faces(8), encoder_file, tmp_path, options, "cpu")
+    state = trainer.random.get_state()
+    assert trainer.draw_views() == (None, None) and torch.equal(trainer.random.get_state(), state)
+    assert trainer.train_step()["hneg"] == 0.0
+
+
+def test_the_second_encoder_judges_its_own_view(encoder_file, tmp_path):
+    from conftest import shared_dir
+
+    teacher = shared_dir() / "models" / "teacher_mobilefacenet_casia_112x96.ckpt" if shared_dir() else None
+    if teacher is None or not teacher.is_file():
+        pytest.skip("needs ../shared/models/teacher_mobilefacenet_casia_112x96.ckpt")
+    options = AEIOptions(steps=1, batch=4, lambda_id2=1.0, identity_views=0.5, **TINY)
+    trainer = AEITrainer(_faces(8), encoder_file, tmp_path, options, "cpu", second_encoder_path=teacher)
+    ours, second = trainer.draw_views()
+    assert ours is not None and second is not None and not torch.equal(ours.image_from_view, second.image_from_view)
+    assert 0 < trainer.train_step()["id2"] <= 2

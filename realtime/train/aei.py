@@ -6,7 +6,10 @@ identity encoder, swaps, and updates the generator on
 
     L_G = L_adv + λ_att·L_att + λ_id·L_id + λ_rec·L_rec   (hinge; 10, 5, 10 as in the paper)
 
-then the multi-scale PatchGAN on the hinge loss. Mixed precision (bf16 autocast) on CUDA; Adam
+then the multi-scale PatchGAN on the hinge loss. Optional terms (each off by default) add feature
+matching, a second encoder's identity loss, a perceptual loss and a contrastive identity loss with
+the target as a hard negative; ``--identity-views`` lets each identity encoder judge its own random
+degraded view of the swap (``identity_views.py``), so no single network's shortcut pays. Mixed precision (bf16 autocast) on CUDA; Adam
 with β1 = 0 as the paper. The same code runs on a CPU (smoke), one GPU or several through torchrun
 (DDP: each rank takes its share of every batch). ``state.pt`` resumes exactly; with β1 = 0 Adam's
 first moment is overwritten by the next gradient, so it is not stored (the state stays small
@@ -34,10 +37,12 @@ from realtime.models.checkpoint import load_checkpoint, save_checkpoint
 from realtime.train.common import BatchShare, ChunkedTrainer, distributed, plot_losses, rank_device
 from realtime.train.discriminator import MultiScaleDiscriminator, load_weights, save_weights
 from realtime.train.distill import augment
+from realtime.train.identity_views import ViewParameters, apply_view, draw_view_parameters
 from realtime.train.options import AEIOptions
 from realtime.train.phases import NullClock
 from realtime.train.swap_losses import (
     attribute_loss,
+    contrastive_identity_loss,
     feature_matching_loss,
     hinge_discriminator_loss,
     hinge_generator_loss,
@@ -49,7 +54,7 @@ from realtime.train.teacher import load_teacher, teacher_view
 
 log = logging.getLogger("realtime")
 IDENTITY_SIZE = 112
-LOSS_KEYS = ("g", "adv", "att", "id", "rec", "fm", "id2", "perc", "d")
+LOSS_KEYS = ("g", "adv", "att", "id", "rec", "fm", "id2", "perc", "hneg", "d")
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 
 
@@ -157,6 +162,11 @@ class AEITrainer(ChunkedTrainer):
     def draw_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This rank's (sources at the identity encoder's 112 px, targets at crop size, same) for the
         next step; crops larger than 112 px keep their detail for the targets."""
+        return self.draw_batch_with_ids()[:3]
+
+    def draw_batch_with_ids(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``draw_batch``'s three, and which face each source and target is (B,): the hard-negative
+        loss must not count a copy of the source as a negative."""
         per_rank, share, random = self.options.batch // self.world, self.share, self.random
         sources = share.randint(len(self.faces), per_rank, generator=random).to(self.device)
         targets = share.randint(len(self.faces), per_rank, generator=random).to(self.device)
@@ -167,12 +177,37 @@ class AEITrainer(ChunkedTrainer):
         sources_out, targets_out = resize(source_images, IDENTITY_SIZE), resize(target_images, self.options.crop_size)
         if self.channels_last:
             sources_out, targets_out = sources_out.contiguous(memory_format=torch.channels_last), targets_out.contiguous(memory_format=torch.channels_last)
-        return sources_out, targets_out, same
+        source_ids = torch.where(same, targets, sources)  # a `same` sample's source is its target's face
+        return sources_out, targets_out, same, source_ids, targets
 
-    def _generator_objective(self, sources: torch.Tensor, targets: torch.Tensor, same: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def draw_views(self) -> tuple[ViewParameters | None, ViewParameters | None]:
+        """This step's random views of the swap, one for our encoder and an independent one for the
+        second (None where --identity-views is 0, or there is no second encoder: nothing is drawn,
+        so a run without views draws exactly the random numbers it always drew). Drawn here, not in
+        the compiled objective, which must hold no random draws of its own."""
+        strength = self.options.identity_views
+        if strength == 0:
+            return None, None
+        per_rank = self.options.batch // self.world
+        ours = draw_view_parameters(per_rank, strength, self.random, self.share, size=IDENTITY_SIZE)
+        second = draw_view_parameters(per_rank, strength, self.random, self.share, size=IDENTITY_SIZE) if self.second_encoder is not None else None
+        return ours, second
+
+    def identity_input(self, swapped_112: torch.Tensor, view: ViewParameters | None) -> torch.Tensor:
+        """What an identity encoder reads of the swap: the swap itself, or ``view`` of it."""
+        if view is None:
+            return swapped_112
+        seen = apply_view(swapped_112, view)
+        return seen.contiguous(memory_format=torch.channels_last) if self.channels_last else seen
+
+    def _generator_objective(self, sources: torch.Tensor, targets: torch.Tensor, same: torch.Tensor, source_ids: torch.Tensor | None = None, target_ids: torch.Tensor | None = None,
+                             views: tuple[ViewParameters | None, ViewParameters | None] = (None, None)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """FaceShifter's generator loss, plus the optional terms whose weight is not 0: (total, the
-        swaps, the terms in ``LOSS_KEYS`` order from "adv" to "perc"). The discriminator is frozen
-        by the caller, so its weights get no gradient here."""
+        swaps, the terms in ``LOSS_KEYS`` order from "adv" to "hneg"). ``views`` (``draw_views``):
+        what our encoder and the second one see of the swap (None: the swap itself); the source's
+        embedding is always of the clean source. ``source_ids``/``target_ids``: which faces were
+        drawn (``draw_batch_with_ids``), for the hard negatives. The discriminator is frozen by the
+        caller, so its weights get no gradient here."""
         options = self.options
         zero = sources.new_zeros((), dtype=torch.float32)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
@@ -180,7 +215,7 @@ class AEITrainer(ChunkedTrainer):
                 source_identity = self.encoder(sources)
             swapped, target_attributes, swapped_attributes = self.swap(targets, source_identity)
             swapped_112 = resize(swapped, IDENTITY_SIZE)
-            swapped_identity = self.encoder(swapped_112)
+            swapped_identity = self.encoder(self.identity_input(swapped_112, views[0]))
             fake_features, fake_scores = self.discriminator.features_and_scores(swapped)
             adversarial = hinge_generator_loss(fake_scores)
             attributes = attribute_loss(swapped_attributes, [a.detach() for a in target_attributes])
@@ -195,16 +230,23 @@ class AEITrainer(ChunkedTrainer):
             if self.second_encoder is not None:
                 with torch.no_grad():
                     source_identity2 = self.second_encoder(teacher_view(sources))
-                identity2 = identity_loss(self.second_encoder(teacher_view(swapped_112)), source_identity2)
+                identity2 = identity_loss(self.second_encoder(teacher_view(self.identity_input(swapped_112, views[1]))), source_identity2)
             perceptual = zero
             if options.lambda_perceptual > 0:
                 with torch.no_grad():
                     wanted = encoder_features(self.encoder, resize(targets, IDENTITY_SIZE))
                 produced = encoder_features(self.encoder, swapped_112)
                 perceptual = masked_mean((produced.float() - wanted.float()).abs().flatten(1).mean(dim=1), same)
+            hard_negative = zero
+            if options.lambda_hard_negative > 0:
+                with torch.no_grad():  # the person being replaced, from the clean target as the source is
+                    target_identity = self.encoder(resize(targets, IDENTITY_SIZE))
+                hard_negative = contrastive_identity_loss(swapped_identity, source_identity, target_identity, same, options.hard_negative_temperature,
+                                                          source_ids=source_ids, target_ids=target_ids)
             total = (adversarial + options.lambda_att * attributes + options.lambda_id * identity + options.lambda_rec * reconstruction
-                     + options.lambda_fm * matching + options.lambda_id2 * identity2 + options.lambda_perceptual * perceptual)
-        return total, swapped, torch.stack([adversarial, attributes, identity, reconstruction, matching, identity2, perceptual])
+                     + options.lambda_fm * matching + options.lambda_id2 * identity2 + options.lambda_perceptual * perceptual
+                     + options.lambda_hard_negative * hard_negative)
+        return total, swapped, torch.stack([adversarial, attributes, identity, reconstruction, matching, identity2, perceptual, hard_negative])
 
     def _critic_objective(self, targets: torch.Tensor, swapped: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
@@ -217,11 +259,12 @@ class AEITrainer(ChunkedTrainer):
         nothing waits for the GPU until the loop reads them (every ``log_every`` steps)."""
         clock = self.clock
         with clock.phase("data and augmentation"):
-            sources, targets, same = self.draw_batch()
+            sources, targets, same, source_ids, target_ids = self.draw_batch_with_ids()
+            views = self.draw_views()
         self.generator.train()
         freeze(self.discriminator, True)  # the generator's step must not touch D (nor DDP's D hooks)
         with clock.phase("generator forward and losses"):
-            total, swapped, terms = self.generator_objective(sources, targets, same)
+            total, swapped, terms = self.generator_objective(sources, targets, same, source_ids, target_ids, views)
         with clock.phase("generator backward"):
             self.optimiser_g.zero_grad(set_to_none=True)
             total.backward()
@@ -276,8 +319,11 @@ class AEITrainer(ChunkedTrainer):
         """The objective in words, for the model card's training record."""
         o = self.options
         text = f"FaceShifter objective: hinge adversarial (multi-scale PatchGAN) + {o.lambda_att:g} attribute + {o.lambda_id:g} identity + {o.lambda_rec:g} reconstruction"
-        extras = [f"{w:g} {name}" for w, name in ((o.lambda_fm, "feature matching"), (o.lambda_id2, "second-encoder identity"), (o.lambda_perceptual, "perceptual")) if w > 0]
-        return text + "".join(f" + {e}" for e in extras)
+        terms = ((o.lambda_fm, "feature matching"), (o.lambda_id2, "second-encoder identity"), (o.lambda_perceptual, "perceptual"),
+                 (o.lambda_hard_negative, f"contrastive identity with the target as a hard negative (T = {o.hard_negative_temperature:g})"))
+        extras = [f"{w:g} {name}" for w, name in terms if w > 0]
+        views = f"; each identity encoder judges its own random view of the swap (strength {o.identity_views:g})" if o.identity_views > 0 else ""
+        return text + "".join(f" + {e}" for e in extras) + views
 
     def export(self) -> None:
         """The shipped generator (FP16 safetensors with its training record) and the curves."""

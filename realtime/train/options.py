@@ -110,6 +110,9 @@ class AEIOptions:
     lambda_fm: float = option(0.0, "weight of feature matching on the discriminator's activations, swap against target (SimSwap's; 0: FaceShifter's objective)")
     lambda_id2: float = option(0.0, "weight of an identity loss from --second-identity-encoder (0: none)")
     lambda_perceptual: float = option(0.0, "weight of an L1 on the identity encoder's mid-level features, swap against target, on the pairs whose source is the target (0: none)")
+    identity_views: float = option(0.0, "each identity encoder judges its own random view of the swap (crop, shift, turn, blur, rescale, colour, JPEG), ranges scaled by this strength in [0, 1] (0: the swap itself)", metavar="STRENGTH")
+    lambda_hard_negative: float = option(0.0, "weight of a contrastive identity loss: the swap nearer its source than the other sources in the batch and its own target (0: none)", metavar="W")
+    hard_negative_temperature: float = option(0.1, "temperature of --lambda-hard-negative's softmax over cosines")
     d_scales: int = 2
     d_width: int = 32
     seed: int = 0
@@ -123,8 +126,12 @@ class AEIOptions:
     def __post_init__(self) -> None:
         _at_least(self.batch, 2, "--batch", "64")
         _at_least(self.steps, 1, "--steps", "20000")
-        for name in ("lambda_fm", "lambda_id2", "lambda_perceptual"):
+        for name in ("lambda_fm", "lambda_id2", "lambda_perceptual", "lambda_hard_negative"):
             _at_least(getattr(self, name), 0.0, f"--{name.replace('_', '-')}", "1")
+        if not 0.0 <= self.identity_views <= 1.0:
+            raise ConfigError(f"--identity-views {self.identity_views} is not a strength in [0, 1]", "e.g. --identity-views 0.5 (0: off)")
+        if self.hard_negative_temperature <= 0:
+            raise ConfigError(f"--hard-negative-temperature {self.hard_negative_temperature} must be above 0", "e.g. --hard-negative-temperature 0.1")
         _at_least(self.detail_width, 0, "--detail-width", "16")
         if self.detail_width and self.crop_size != 256:
             raise ConfigError(f"--detail-width {self.detail_width} doubles a 128-px core to 256 px, and --crop-size is {self.crop_size}", "add --crop-size 256 (or drop --detail-width)")

@@ -29,6 +29,35 @@ def identity_loss(swapped_identity: torch.Tensor, source_identity: torch.Tensor)
     return (1 - F.cosine_similarity(swapped_identity.float(), source_identity.float(), dim=1)).mean()
 
 
+def contrastive_identity_loss(swapped_identity: torch.Tensor, source_identity: torch.Tensor, target_identity: torch.Tensor, same: torch.Tensor, temperature: float,
+                               *, source_ids: torch.Tensor | None = None, target_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """InfoNCE with hard negatives: −log softmax over cos(z_id(Ŷ_i), ·)/T of the swap's own source
+    (the positive) against every other source in the batch and the swap's own target. The target
+    is the negative that matters: where identity fails to transfer, the swap's nearest face is the
+    person it replaced, and 1 − cos to the source alone does not say "further from the target".
+
+    Samples whose source is their target (``same``, or equal ids) are left out: their positive is
+    their target. A negative that is the positive's own image (another row drawn from the same
+    face: equal ``source_ids``) does not count, or the loss would push the swap from its source.
+    ``source_ids``/``target_ids`` (B,) name the images (face indices); without them every image
+    is taken to be distinct. Different photos of one person cannot be told apart here, so they
+    count as negatives. Averaged over the samples kept; 0 when none is."""
+    swapped = F.normalize(swapped_identity.float(), dim=1)
+    sources = F.normalize(source_identity.float(), dim=1)
+    targets = F.normalize(target_identity.float(), dim=1)
+    batch = len(swapped)
+    rows = torch.arange(batch, device=swapped.device)
+    source_ids = rows if source_ids is None else source_ids
+    target_ids = rows + batch if target_ids is None else target_ids
+    # (B, B + 1): column j < B is source j, column B the sample's own target
+    logits = torch.cat([swapped @ sources.T, (swapped * targets).sum(dim=1, keepdim=True)], dim=1) / temperature
+    copies_of_positive = (source_ids[:, None] == source_ids[None, :]) & (rows[:, None] != rows[None, :])
+    target_is_source = (target_ids == source_ids)[:, None]
+    logits = logits.masked_fill(torch.cat([copies_of_positive, target_is_source], dim=1), float("-inf"))
+    per_sample = -logits.log_softmax(dim=1)[rows, rows]  # the positive is never masked: finite
+    return masked_mean(per_sample, ~same & ~target_is_source[:, 0])
+
+
 def attribute_loss(swapped_attributes: list[torch.Tensor], target_attributes: list[torch.Tensor]) -> torch.Tensor:
     """½ Σ_k ‖z_att^k(Ŷ) − z_att^k(X_t)‖², each level's squared error averaged over its elements
     (so a 2×2 level and a 128² level weigh alike, as in the paper's reference code)."""
