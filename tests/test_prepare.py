@@ -86,3 +86,19 @@ def test_prepare_faces_refuses_a_used_folder_and_missing_inputs(tmp_path, capsys
     assert "is not empty" in capsys.readouterr().err
     assert main(["prepare-faces", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "new")]) != 0
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_prepared_faces_keep_their_478_landmarks_and_merging_scales_them(dataset_inputs, tmp_path):
+    from realtime.train.data import face_records, load_landmarks, merge_datasets
+    from realtime.vision.landmarks import five_points
+
+    out = tmp_path / "dataset"
+    assert main(["prepare-faces", "--input", str(dataset_inputs), "--output", str(out), "--crop-size", "128"]) == 0
+    faces = json.loads((out / "manifest.json").read_text())["faces"]
+    table = np.load(out / "landmarks.npy")
+    assert table.shape == (len(faces), 478, 2) and table.dtype == np.float16
+    for row, face in zip(table, faces, strict=True):  # the same face, in manifest order
+        assert np.abs(five_points(row.astype(np.float32)) - np.array(face["landmarks5"])).max() < 0.1
+    assert merge_datasets([out], tmp_path / "small", crop_size=112) == len(faces)
+    merged = load_landmarks(face_records([tmp_path / "small"]), 112)
+    assert np.abs(merged - ((table.astype(np.float32) + 0.5) * 112 / 128 - 0.5)).max() < 0.1

@@ -22,6 +22,8 @@ from realtime.train.options import (
     DistillOptions,
     PrepareInputs,
     PrepareOptions,
+    ReenactInputs,
+    ReenactOptions,
     TargetInputs,
     TargetOptions,
     TrainRun,
@@ -34,6 +36,7 @@ FLAGS: dict[str, tuple[type, ...]] = {
     "eval-identity": (EvalIdentityOptions, DebugFlag),
     "train-aei": (AEIInputs, TrainRun, AEIOptions, DebugFlag),
     "train-target": (TargetInputs, TrainRun, TargetOptions, DebugFlag),
+    "train-reenact": (ReenactInputs, TrainRun, ReenactOptions, DebugFlag),
     "eval-swap": (EvalSwapOptions, DebugFlag),
     "build-engines": (BuildOptions, DebugFlag),
 }
@@ -43,6 +46,7 @@ HELP = {
     "eval-identity": "face verification on identity-labelled pairs: ROC, AUC, accuracy (student and teacher)",
     "train-aei": "train the AEI-Net generator with FaceShifter's losses (resumable, time-limited chunks; torchrun for several GPUs)",
     "train-target": "train a per-target autoencoder that turns any face into one person (faceswap-GAN; resumable; torchrun for several GPUs)",
+    "train-reenact": "train the refiner that makes a source photo warped onto a target's pose look like the target's camera saw it (issue 33, design b; resumable chunks)",
     "eval-swap": "measure a generator on held-out people: identity (ours and dlib's judge), retrieval, landmarks kept",
     "build-engines": "compile a generator checkpoint into FP16 engines (TensorRT, AOTInductor, torch.compile cache)",
 }
@@ -122,6 +126,24 @@ def cmd_train_aei(args: argparse.Namespace) -> int:
                          init_generator=inputs.init_generator, init_discriminator=inputs.init_discriminator)
     wrote = f"{run.output / 'aei-net.safetensors'}, {run.output / 'losses.png'} and {run.output / 'samples.png'}"
     return _run_trainer(trainer, run, options.steps, f"training AEI-Net {options.crop_size} px on {len(crops)} faces", wrote)
+
+
+def cmd_train_reenact(args: argparse.Namespace) -> int:
+    from realtime.train.data import face_records, load_crops, load_landmarks
+    from realtime.train.reenact import ReenactTrainer, identity_numbers
+
+    setup_logging(_debug(args), quiet=False)
+    inputs, run, options = from_args(ReenactInputs, args), from_args(TrainRun, args), from_args(ReenactOptions, args)
+    records = face_records(inputs.faces)
+    crops = load_crops(records)
+    if crops.shape[1] != options.crop_size:
+        raise UsageError(f"the datasets hold {crops.shape[1]} px crops; the refiner trains at --crop-size {options.crop_size}", f"prepare them with --crop-size {options.crop_size} (or pass --crop-size {crops.shape[1]})")
+    landmarks = load_landmarks(records, options.crop_size)
+    identities = identity_numbers([record.identity for record in records])
+    run.output.mkdir(parents=True, exist_ok=True)
+    trainer = ReenactTrainer(crops, landmarks, identities, inputs.identity_encoder, run.output, options, _device(run.device), second_encoder_path=inputs.second_identity_encoder)
+    wrote = f"{run.output / 'reenact-refiner.safetensors'}, {run.output / 'losses.png'} and {run.output / 'samples.png'}"
+    return _run_trainer(trainer, run, options.steps, f"training the reenactment refiner ({options.crop_size} px) on {len(crops)} faces", wrote)
 
 
 def cmd_train_target(args: argparse.Namespace) -> int:
@@ -222,5 +244,5 @@ def _plot_roc(curves: dict[str, Any], path: Path) -> None:
 
 COMMANDS = {
     "build-engines": cmd_build_engines, "prepare-faces": cmd_prepare_faces, "train-identity": cmd_train_identity,
-    "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "train-target": cmd_train_target, "eval-swap": cmd_eval_swap,
+    "eval-identity": cmd_eval_identity, "train-aei": cmd_train_aei, "train-target": cmd_train_target, "train-reenact": cmd_train_reenact, "eval-swap": cmd_eval_swap,
 }

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from realtime.errors import ModelError
-from realtime.models import aei_net, identity, target_autoencoder
+from realtime.models import aei_net, identity, reenact_refiner, target_autoencoder
 from realtime.models.aei_net import AEINet
 from realtime.models.formats import sniff_model_format
 from realtime.models.hyperparameters import Rule, hyperparameter_problem
@@ -39,11 +39,13 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "aei_net": AEINet,
     "identity_encoder": IdentityEncoder,
     "target_autoencoder": TargetAutoencoder,
+    "reenact_refiner": reenact_refiner.ReenactRefiner,
 }
 HYPERPARAMETER_RULES: dict[str, dict[str, Rule]] = {
     "aei_net": aei_net.HYPERPARAMETERS,
     "identity_encoder": identity.HYPERPARAMETERS,
     "target_autoencoder": target_autoencoder.HYPERPARAMETERS,
+    "reenact_refiner": reenact_refiner.HYPERPARAMETERS,
 }
 
 

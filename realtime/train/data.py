@@ -23,6 +23,7 @@ class FaceRecord:
     file: str
     identity: str | None
     age: int | None
+    row: int = -1  # the face's place in its manifest (and in the dataset's landmarks.npy)
 
 
 def read_manifest(dataset: Path) -> dict[str, Any]:
@@ -35,8 +36,8 @@ def read_manifest(dataset: Path) -> dict[str, Any]:
 def face_records(datasets: Sequence[Path], keep: Callable[[FaceRecord], bool] | None = None) -> list[FaceRecord]:
     records = []
     for dataset in datasets:
-        for face in read_manifest(dataset)["faces"]:
-            record = FaceRecord(dataset, face["shard"], face["file"], face.get("identity"), face.get("age"))
+        for row, face in enumerate(read_manifest(dataset)["faces"]):
+            record = FaceRecord(dataset, face["shard"], face["file"], face.get("identity"), face.get("age"), row)
             if keep is None or keep(record):
                 records.append(record)
     return records
@@ -66,6 +67,35 @@ def load_crops(records: list[FaceRecord]) -> np.ndarray:
         raise ConfigError(f"{len(missing)} crops listed in the manifest are missing from the shards (first: {missing[0]})", "prepare the dataset again")
     size = max(crop.shape[0] for crop in crops if crop is not None) if crops else 0
     return np.stack([crop if crop.shape[0] == size else cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC) for crop in crops if crop is not None])
+
+
+LANDMARKS_FILE = "landmarks.npy"
+
+
+def save_landmarks(dataset: Path, landmarks: np.ndarray) -> None:
+    """A dataset's (N, 478, 2) landmarks in crop pixels, FP16, in manifest order."""
+    np.save(dataset / LANDMARKS_FILE, landmarks.astype(np.float16), allow_pickle=False)
+
+
+def load_landmarks(records: list[FaceRecord], size: int) -> np.ndarray:
+    """(N, 478, 2) float32 landmarks of ``records``, in pixels of a ``size`` crop (each dataset's
+    scaled from its own crop size, as ``load_crops`` scales the crops)."""
+    out = np.zeros((len(records), 478, 2), np.float32)
+    cache: dict[Path, tuple[np.ndarray, float]] = {}
+    for index, record in enumerate(records):
+        if record.dataset not in cache:
+            path = record.dataset / LANDMARKS_FILE
+            if not path.is_file():
+                raise ConfigError(f"{record.dataset} has no {LANDMARKS_FILE} (prepared before landmarks were kept)", "prepare the dataset again with realtime prepare-faces")
+            table = np.load(path, allow_pickle=False)  # data only: a planted file can run no code
+            crop = read_manifest(record.dataset)["options"]["crop_size"]
+            if table.ndim != 3 or table.shape[1:] != (478, 2) or len(table) != len(read_manifest(record.dataset)["faces"]):
+                raise ConfigError(f"{path} does not match its manifest ({table.shape})", "prepare the dataset again")
+            cache[record.dataset] = (table, size / crop)
+        table, scale = cache[record.dataset]
+        # crops are resized edge to edge (OpenCV): a pixel centre x lands at (x + ½)·scale − ½
+        out[index] = (table[record.row].astype(np.float32) + 0.5) * scale - 0.5
+    return out
 
 
 def identity_counts(records: list[FaceRecord]) -> dict[str, int]:
@@ -129,6 +159,8 @@ def merge_datasets(sources: list[Path], output: Path, *, jpeg_quality: int | Non
             entry = manifests[record.dataset][(record.shard, record.file)]
             moved = {"landmarks5": np.round(np.asarray(entry["landmarks5"]) * scale, 2).tolist()} if "landmarks5" in entry and scale != 1.0 else {}
             faces.append({**entry, **moved, "file": info.name, "shard": "shard-00000.tar", "merged_from": f"{record.dataset}/{record.shard}/{record.file}"})
+    if all((source / LANDMARKS_FILE).is_file() for source in sources):  # landmarks follow their crops
+        save_landmarks(output, load_landmarks(records, int(crops.shape[1])))
     options = {"crop_size": int(crops.shape[1]), "jpeg_quality": jpeg_quality}
     (output / "manifest.json").write_text(json.dumps({"faces": faces, "merged_from": [str(s) for s in sources], "options": options}, separators=(",", ":")))
     return len(faces)

@@ -175,3 +175,54 @@ class TargetOptions:
 
     def model_hyperparameters(self) -> dict[str, int]:
         return {"crop_size": self.crop_size, "identities": 2, "width": self.width, "bottleneck": self.bottleneck}
+
+
+@dataclass(frozen=True)
+class ReenactInputs:
+    faces: tuple[Path, ...] = required("datasets from prepare-faces at one crop size (their landmarks.npy: datasets prepared before it was kept must be prepared again)")
+    identity_encoder: Path = required("the identity encoder for the identity and perceptual losses (e.g. models/identity-encoder-v1.safetensors)")
+    second_identity_encoder: Path | None = option(None, "a second frozen identity encoder judging cross-person pairs: the MobileFaceNet teacher checkpoint")
+
+
+@dataclass(frozen=True)
+class ReenactOptions:
+    """The refiner of design b: the source photo warped onto the target's pose, refined."""
+
+    crop_size: GeneratorCrop = option(256, "refiner crop size")
+    width: int = option(16, "channels of the refiner's finest level (each coarser level doubles them)")
+    levels: int = option(5, "halvings of the refiner's U-Net")
+    max_mult: int = option(8, "cap on the doubling: the coarse levels' channels are at most width × this")
+    steps: int = option(20000, "optimiser steps in all")
+    batch: int = option(32, "pairs per step")
+    lr: float = option(2e-4, "Adam learning rate of both networks")
+    paired_prob: float = option(0.5, "share of pairs whose answer is known: two frames of one person, or one photo seen again with its head moved and relit")
+    video_prob: float = option(0.5, "of the paired ones, the share taken from two frames of one person where the data has them")
+    lambda_rec: float = 10.0
+    lambda_perceptual: float = 2.0
+    lambda_id: float = 5.0
+    lambda_id2: float = option(0.0, "weight of the identity loss from --second-identity-encoder on cross-person pairs (0: none)")
+    lambda_light: float = option(5.0, "weight of matching the target's light: the refined face's blurred self against the target's")
+    lambda_adv: float = 1.0
+    identity_views: float = option(0.5, "each identity encoder judges its own random view of the refined face (crop, blur, rescale, colour, JPEG; strength in [0, 1])", metavar="STRENGTH")
+    d_scales: int = 2
+    d_width: int = 32
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = option(500, "write samples.png every N steps")
+    save_every: int = 1000
+    time_limit_s: float | None = option(None, "save and stop after this long (chunked GPU sessions); rerun to resume")
+
+    def __post_init__(self) -> None:
+        _at_least(self.batch, 2, "--batch", "32")
+        _at_least(self.steps, 1, "--steps", "20000")
+        _at_least(self.width, 1, "--width", "16")
+        for name in ("paired_prob", "video_prob", "identity_views"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)} is not in [0, 1]", "e.g. 0.5")
+        for name in ("lambda_rec", "lambda_perceptual", "lambda_id", "lambda_id2", "lambda_light", "lambda_adv"):
+            _at_least(getattr(self, name), 0.0, f"--{name.replace('_', '-')}", "1")
+        if self.crop_size % (1 << self.levels):
+            raise ConfigError(f"--crop-size {self.crop_size} is not divisible by 2^{self.levels}", "use --levels 5 or fewer")
+
+    def refiner_hyperparameters(self) -> dict[str, int]:
+        return {"crop_size": self.crop_size, "width": self.width, "levels": self.levels, "max_mult": self.max_mult}

@@ -25,9 +25,10 @@ import numpy as np
 
 from realtime.config import DetectConfig
 from realtime.errors import ConfigError, SourceError
+from realtime.train.data import save_landmarks
 from realtime.train.options import PrepareOptions
 from realtime.vision.align import apply_affine, crop_from_frame_matrix, warp_crop
-from realtime.vision.landmarks import five_points, inter_ocular_distance, yaw_proxy
+from realtime.vision.landmarks import LANDMARK_COUNT, five_points, inter_ocular_distance, yaw_proxy
 
 log = logging.getLogger("realtime")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -155,6 +156,7 @@ def prepare_faces(inputs: Sequence[Path], output: Path, options: PrepareOptions 
     detect = detect or DetectConfig(max_faces=1)
     stats = PrepareStats()
     records: list[dict[str, object]] = []
+    landmarks_in_crop: list[np.ndarray] = []
     shards = ShardWriter(output, int(options.shard_mib * 2**20))
     t0 = time.perf_counter()
     for number, path in enumerate(files, 1):
@@ -194,6 +196,7 @@ def prepare_faces(inputs: Sequence[Path], output: Path, options: PrepareOptions 
                     continue
                 name = f"{len(records):08d}.jpg"
                 shard = shards.add(name, jpeg.tobytes())
+                landmarks_in_crop.append(apply_affine(crop_from_frame, landmarks).astype(np.float16))
                 records.append({
                     "file": name, "shard": shard, "identity": label, "source": str(path), "frame": index,
                     "landmarks5": np.round(apply_affine(crop_from_frame, five_points(landmarks)), 2).tolist(),
@@ -211,6 +214,8 @@ def prepare_faces(inputs: Sequence[Path], output: Path, options: PrepareOptions 
             print(f"[{number}/{len(files)}] {stats.kept} faces kept; ETA {eta:.0f} s", flush=True)
     shards.close()
     stats.shards = shards.names
+    # every face's 478 landmarks in its crop, in manifest order (what the reenactment refiner warps by)
+    save_landmarks(output, np.stack(landmarks_in_crop) if landmarks_in_crop else np.zeros((0, LANDMARK_COUNT, 2), np.float16))
     manifest = {"options": asdict(options), "stats": asdict(stats), "faces": records}
     tmp = output / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
