@@ -99,6 +99,7 @@ def face_stages(config: Config, plan: Plan, frame_size: tuple[int, int] | None =
         blend = BlendStage(
             settings, device=blend_device, crop_size=config.track.crop_px, frame_size=frame_size,
             engines_dir=config.swap.engines_dir, face_safety=safety, hold_s=config.safety.cover_lost_s, others=others,
+            generator_mask=bool(config.swap.occluder or config.swap.parser),
         )
         stages += [SwapStage(config.swap, config.track, config.detect, frames=frames, settings=settings, others=others), blend]
     return stages

@@ -21,6 +21,17 @@ FaceSafety = Literal["auto", "reveal", "hold", "blur", "pixelate"]
 Others = Literal["auto", "swap", "cover", "reveal"]  # faces past --max-faces
 SwapMode = Literal["swap", "original", "blur"]  # the panel's privacy switch: swap faces, show them, blur them
 VirtualCameraBackend = Literal["auto", "v4l2loopback", "obs", "unitycapture", "akvirtualcamera"]
+# users' face parsers: the face regions --parser-regions may name (FaceFusion's names for BiSeNet's
+# classes, and three pairs by one name); ears, neck, clothes, hair and hat are never face
+ParserRegion = Literal[
+    "skin", "left-eyebrow", "right-eyebrow", "brows", "left-eye", "right-eye", "eyes", "glasses", "nose", "mouth",
+    "upper-lip", "lower-lip", "lips",
+]
+
+ParserCrop = Literal["input", "swapped"]  # which crop a face parser reads
+OccluderProfile = Literal["xseg_facefusion", "xseg_visomaster", "occluder_visomaster"]  # byo/masks/profiles.py's
+ParserProfile = Literal["bisenet"]
+MaskColour = Literal["auto", "rgb", "bgr"]  # an occluder's colour order ('auto': its profile's)
 # the generator backends (inference/backend.py's BACKENDS, which a test holds to this list); named
 # here so that a bad --backends is a usage error before anything opens, without importing torch
 BACKEND_NAMES: tuple[str, ...] = ("tensorrt", "aot", "compiled", "eager-cuda", "eager-cuda-bf16", "eager-cuda-fp32", "onnxruntime", "cpu")
@@ -33,3 +44,8 @@ CoverAction = Literal["hold", "blur", "pixelate"]
 CoverMode = Literal["blur", "pixelate"]
 SourceKind = Literal["file", "camera", "url", "demo"]
 SinkKind = Literal["file", "stream", "vcam", "null"]
+
+
+def region_names(items: tuple[str, ...]) -> list[str]:
+    """--parser-regions as given (names, or comma-separated lists of them: 'skin,nose') → names."""
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]

@@ -27,18 +27,25 @@ from realtime.choices import (  # noqa: F401 - re-exported: the options' types l
     DetectMode,
     ErrorPolicy,
     FaceSafety,
+    MaskColour,
+    OccluderProfile,
     Others,
     OutputErrorPolicy,
     Pace,
+    ParserCrop,
+    ParserProfile,
+    ParserRegion,
     QueuePolicy,
     Smoothing,
     TemplateName,
     VirtualCameraBackend,
+    region_names,
 )
 from realtime.errors import ConfigError
 from realtime.options import option
 
 DEFAULT_CROP_SIZE = 256
+DEFAULT_PARSER_REGIONS = ("skin", "brows", "eyes", "glasses", "nose", "mouth", "lips")  # FaceFusion's: every face class
 
 
 def parse_size(text: str, *, what: str = "size") -> tuple[int, int]:
@@ -178,6 +185,16 @@ class SwapConfig:
     identity_converter: str | None = option(None, "users' ONNX swappers: the family's identity converter ONNX (SimSwap, GHOST), or inswapper_128.onnx for its latent map (ReSwapper)", metavar="PATH")
     pixel_boost: int = option(1, "run the generator on a k× larger crop split into k² sub-images in one batch, and interleave them: sharper faces for k² the generator work (1, 2 or 4)", metavar="K")
     target_identity: int = option(0, "per-target generators: which decoder (person) to render", metavar="N")
+    occluder: str | None = option(None, "an occlusion model (XSeg ONNX as FaceFusion or VisoMaster ship it, or VisoMaster's occluder.onnx; told apart by content): what is in front of the face in the input (a hand, a microphone) stays visible over the swap", metavar="PATH")
+    occluder_profile: OccluderProfile | None = option(None, "the occluder's family when the file cannot tell")
+    occluder_colour: MaskColour = option("auto", "the colour order the occluder is fed ('auto': its family's; the two peers feed XSeg opposite orders)")
+    parser: str | None = option(None, "a face parser (BiSeNet ONNX, FaceFusion's or VisoMaster's): the swap is pasted only over the --parser-regions it finds", metavar="PATH")
+    parser_profile: ParserProfile | None = option(None, "the face parser's family when the file cannot tell")
+    parser_regions: tuple[str, ...] = option(
+        DEFAULT_PARSER_REGIONS, f"with --parser: the regions the swap covers, comma-separated ({', '.join(typing.get_args(ParserRegion))}); "
+        "leave one out to keep the real one, e.g. without mouth and glasses", metavar="REGIONS",
+    )
+    parser_on: ParserCrop = option("input", "which crop the parser reads: 'input' (the real mouth, the real glasses) or 'swapped' (the generated face's regions, as FaceFusion and VisoMaster do)")
     steady: float = option(
         0.5, "on a still head, average each face's generated crop with its previous one with this weight (0 to 0.9; "
         "0: off): less shimmer; any expression or turn switches it off at once", metavar="W", live=True,
@@ -200,6 +217,10 @@ class SwapConfig:
             raise ConfigError(f"--pixel-boost {self.pixel_boost} is not supported", "use 1, 2 or 4")
         if not 0.0 <= self.steady <= MAX_STEADY:
             raise ConfigError(f"--steady {self.steady} is out of range", f"use 0 (off) to {MAX_STEADY}; 0.5 is the default")
+        regions = region_names(self.parser_regions)
+        unknown = [name for name in regions if name not in typing.get_args(ParserRegion)]
+        if unknown or not regions:
+            raise ConfigError(f"unknown --parser-regions {unknown[0]!r}" if unknown else "--parser-regions is empty", f"use some of {', '.join(typing.get_args(ParserRegion))} (ears, neck, hair, hat and clothes are never face)")
 
 
 @dataclass(frozen=True)

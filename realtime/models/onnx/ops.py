@@ -181,18 +181,38 @@ def _conv_transpose(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:
     x, weight = _t(inputs[0]), _t(inputs[1]).to(_t(inputs[0]).dtype)
     bias = _t(inputs[2]).to(x.dtype) if len(inputs) > 2 and inputs[2] is not None else None
     dims = weight.dim() - 2
-    if "output_shape" in attrs:
-        raise ModelError("ConvTranspose with output_shape is not supported", "re-export the model with pads instead")
-    pads = _spatial_pads(attrs, dims)
     strides = [int(s) for s in attrs.get("strides", [1] * dims)]
     dilations = [int(d) for d in attrs.get("dilations", [1] * dims)]
     output_padding = [int(p) for p in attrs.get("output_padding", [0] * dims)]
+    pads = _transpose_pads(attrs, list(x.shape[2:]), list(weight.shape[2:]), strides, dilations, output_padding)
     group = int(attrs.get("group", 1))
     fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[dims]
     y = fn(x, weight, bias, stride=strides, padding=0, output_padding=output_padding, groups=group, dilation=dilations)
     # ONNX pads crop the full output: (begin, end) per spatial axis
     index = [slice(None), slice(None)] + [slice(pads[i], y.shape[2 + i] - pads[i + dims]) for i in range(dims)]
     return y[tuple(index)]
+
+
+def _transpose_pads(attrs: Attrs, sizes: list[int], kernel: list[int], strides: list[int], dilations: list[int], output_padding: list[int]) -> list[int]:
+    """ConvTranspose's ONNX pads: given, or made from ``output_shape`` (how tf2onnx writes
+    conv2d_transpose) or ``auto_pad`` SAME_*, by the specification's rule: the full output
+    cropped by total = stride·(in−1) + output_padding + (k−1)·dilation + 1 − out, SAME_UPPER
+    putting the odd pixel at the end, NOTSET and SAME_LOWER at the start."""
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    dims = len(sizes)
+    if "output_shape" not in attrs and auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
+        return _spatial_pads(attrs, dims)
+    wanted = [int(v) for v in attrs["output_shape"]][-dims:] if "output_shape" in attrs else [n * s for n, s in zip(sizes, strides, strict=True)]
+    begin, end = [], []
+    for i in range(dims):
+        total = strides[i] * (sizes[i] - 1) + output_padding[i] + (kernel[i] - 1) * dilations[i] + 1 - wanted[i]
+        if total < 0:
+            raise ModelError(f"ConvTranspose output_shape {wanted} is larger than its input gives", "re-export the model with pads instead")
+        small, large = total // 2, total - total // 2
+        begin.append(small if auto_pad == "SAME_UPPER" else large)
+        end.append(large if auto_pad == "SAME_UPPER" else small)
+    return begin + end
 
 
 def _batch_norm(inputs: list[Value], attrs: Attrs, _ctx: Context) -> Value:

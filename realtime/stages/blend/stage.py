@@ -67,13 +67,14 @@ class BlendStage(Stage):
     def __init__(
         self, settings: LiveSettings | None = None, *, device: str = "cpu", crop_size: int = 256,
         frame_size: tuple[int, int] | None = None, engines_dir: str | None = None,
-        face_safety: str = "reveal", hold_s: float = 1.0, others: str = "cover",
+        face_safety: str = "reveal", hold_s: float = 1.0, others: str = "cover", generator_mask: bool = False,
     ) -> None:
         self.settings = settings or LiveSettings()  # shared with the swap stage: the operator's choice is the same one
         self.device = device
         self.crop_size = crop_size
         self.frame_size = frame_size  # (width, height): lets the GPU blender build its shapes ahead
         self.engines_dir = engines_dir  # where build-engines saved the fused kernels ('auto' fusing)
+        self.generator_mask = generator_mask  # faces come with a mask (--occluder, --parser): the shapes built ahead take it
         self.fused_kernels: str | None = None  # how fusing started: the saved file, or why not
         self.cpu = CpuBlender()
         self.guard = FaceGuard(face_safety, hold_s, others)
@@ -88,7 +89,7 @@ class BlendStage(Stage):
             self._gpu = GpuBlender(self.device, fuse=self._fuse(settings.blend_compile))
             self._gpu.warm_up(self.crop_size, settings)
             if self.frame_size is not None and self.device == "cuda":
-                self._gpu.prebuild(self.crop_size, settings, *self.frame_size)
+                self._gpu.prebuild(self.crop_size, settings, *self.frame_size, generator_mask=self.generator_mask)
             self._gpu.live = True
 
     def _fuse(self, mode: str) -> bool:

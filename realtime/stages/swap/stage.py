@@ -31,6 +31,7 @@ from realtime.vision.align import warp_crop
 from realtime.vision.align_torch import warp_crop_torch
 
 if TYPE_CHECKING:
+    from realtime.byo.masks.masker import FaceMasker
     from realtime.gpu.frames import DeviceFrames
 
 log = logging.getLogger("realtime")
@@ -84,8 +85,13 @@ class SwapStage(Stage):
         # every thread without a stream of its own shares: the swap's work and its allocations stay
         # apart from anything else (sharing it, the pipeline's threads could wait on each other's work).
         self.stream: torch.cuda.Stream | None = None
+        self.masker: FaceMasker | None = None  # --occluder / --parser: made at set-up, on the generator's device
 
     def setup(self) -> None:
+        if self.config.occluder or self.config.parser:
+            from realtime.byo.masks.masker import load_masker
+
+            self.masker = load_masker(self.config)  # before the generators: their warm-up runs it too
         for path in (self.config.generator, *self.config.also_generator):
             self.loaded.append(self._load(GeneratorRequest.from_swap(self.config, path)))
         self._activate(0)
@@ -125,6 +131,8 @@ class SwapStage(Stage):
         self.spec = spec
         self._identity_on_device = {}
         device = self.runners[buckets[0]].device
+        if self.masker is not None:
+            self.masker.to(device)
         if device.type == "cuda" and self.stream is None:
             self.stream = torch.cuda.Stream(device)
             register_stream("swap", self.stream)
@@ -304,6 +312,9 @@ class SwapStage(Stage):
                 inputs.append(self._device_identity(batch))
             outputs = self.runners[batch](*inputs)
             masks = outputs[1][:count, 0].float().clamp(0, 1) if len(outputs) > 1 else None
+            if self.masker is not None:  # what is in front of the face, the regions to cover: one more factor
+                made = self.masker(inputs[0][:count], outputs[0][:count]).to(outputs[0].device)
+                masks = made if masks is None else masks * made
             return from_generator(outputs[0][:count]), masks
 
     def describe(self) -> dict[str, object]:
@@ -319,4 +330,5 @@ class SwapStage(Stage):
             "faces_swapped_on_device": self.faces_on_device,
             "faces_over_max_faces": self.faces_left_out,
             "steady": {"weight": self.steady.strength, "crops_averaged": self.steady.averaged},
+            "masks": self.masker.describe() if self.masker is not None else None,
         }
