@@ -328,25 +328,6 @@ def test_a_montage_of_two_faces_ends_tracks_at_the_cut_and_never_pastes_the_last
     assert track.describe()["scene_cuts"] == 1 and track.describe()["tracks_ended_by_cuts"] == 1
 
 
-def test_a_cut_on_a_live_camera_keeps_the_face_covered_until_the_detector_sees_it_again():
-    """A false cut (a sudden light) ends the track; under a covering policy its box stays covered
-    in the frames before the next detection, instead of showing the real face."""
-    tracker = FaceTracker(TrackConfig(birth_hits=2, crop_size=128), cover_lost_s=1.0)
-    landmarks = make_face_landmarks((320, 220), 60)
-    tracker.step([Detection(landmarks)], 0.0, 0.0)
-    tracker.step([Detection(landmarks)], 0.04, 0.04)
-    tracker.end_all(0.08)
-    assert tracker.step(None, 0.08, 0.08) == [] and [f.state for f in tracker.tentative] == ["tentative"]
-    assert tracker.tentative[0].alpha == 0.0  # covered, never swapped
-    assert tracker.step(None, 0.12, 0.12) == [] and len(tracker.tentative) == 1
-    tracker.step([Detection(landmarks)], 0.16, 0.16)  # the detector reports after the cut: a new track
-    assert [f.track_id for f in tracker.tentative] == [2]
-    uncovered = FaceTracker(TrackConfig(birth_hits=1, crop_size=128))  # 'reveal': nothing kept
-    uncovered.step([Detection(landmarks)], 0.0, 0.0)
-    uncovered.end_all(0.04)
-    assert uncovered.step(None, 0.04, 0.04) == [] and uncovered.tentative == []
-
-
 def test_scene_cut_can_be_turned_off():
     with pytest.raises(ConfigError, match="--scene-cut"):
         TrackConfig(scene_cut=1.5)

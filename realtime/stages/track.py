@@ -30,7 +30,6 @@ listed too (``tentative``), so the policy can cover a face before its first swap
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -83,19 +82,12 @@ class FaceTracker:
         self.tracks_started = 0
         self.tracks_ended_by_cuts = 0
         self.tentative: list[Face] = []  # the last step's unconfirmed faces
-        self._cut_cover: list[Face] = []  # the boxes of tracks a cut ended, covered until the detector reports again
-        self._cut_at_s = 0.0
 
     def end_all(self, t_s: float) -> None:
-        """A scene cut: every track ends now (no hold, no fade) and no id carries over. Under a
-        covering policy their boxes stay covered (as tentative faces: blurred, never swapped or
-        held) until the detector reports on a frame after the cut, at most ``cover_lost_s``: a
-        false cut on a live camera (a sudden light) must not show the face in the frames before
-        the detector finds it again."""
+        """A scene cut: every track ends now (no hold, no fade) and no id carries over. What the
+        viewer sees until the detector reports on the new shot is the track stage's: the frame is
+        ``blind`` (covered whole) under a covering policy, a false cut on a live camera included."""
         self.tracks_ended_by_cuts += len(self.tracks)
-        if self.cover_lost_s is not None:
-            self._cut_cover = [dataclasses.replace(self._face(track, t_s), state="tentative", alpha=0.0) for track in self.tracks]
-            self._cut_at_s = t_s
         self.tracks = []
         self.tentative = []
 
@@ -107,10 +99,8 @@ class FaceTracker:
         if detections is not None:
             self._associate(detections, t_detected_s if t_detected_s is not None else t_now_s)
         self._expire(t_now_s)
-        if detections is not None or (self._cut_cover and t_now_s - self._cut_at_s > (self.cover_lost_s or 0.0)):
-            self._cut_cover = []
         faces = [self._face(track, t_now_s) for track in self.tracks]
-        self.tentative = [face for face in faces if face.state == "tentative"] + self._cut_cover
+        self.tentative = [face for face in faces if face.state == "tentative"]
         return [face for face in faces if face.state != "tentative"]
 
     def _associate(self, detections: list[Detection], t_s: float) -> None:
