@@ -259,12 +259,32 @@ def _describe_onnx(path: Path) -> Check:
 
     module, info = load_onnx(path)
     runs = f"{sum(info.ops.values())} ops after folding ({', '.join(sorted(info.ops))}); {parity_with_onnxruntime(module, info)}"
+    mask = _describe_mask_model(path, info, runs)
+    if mask is not None:
+        return mask
     shape = info.inputs[0].shape if len(info.inputs) == 1 else ()
     if len(info.inputs) == 1 and len(shape) == 4 and shape[1] == 3:
         licence = ARCFACE_SHA256.get(info.sha256, ("", "realtime cannot tell this file's licence; check it before use"))[1]
         return Check("ok", "user model", f"{path}: identity encoder ({shape[2]}×{shape[3]}), sha256 {info.sha256[:12]}…; {licence}; {runs}")
     binding = detect_profile(info)
     return Check("ok", "user model", f"{path}: {binding.profile.name} ({binding.size} px, {binding.profile.template} crops), sha256 {info.sha256[:12]}…; {binding.profile.licence}; {runs}")
+
+
+def _describe_mask_model(path: Path, info: OnnxInfo, runs: str) -> Check | None:
+    """An occluder's or face parser's line (byo/masks), or None when the file is neither: its
+    family, licence and flag, or, for a file shaped like one whose names fit none, the flag to
+    pass. Checked before the identity-encoder rule, which an NCHW image input would also fit."""
+    from realtime.byo.masks.profiles import FILE_FLAG, FLAG, known_profile, shape_matches, summary
+
+    profile = known_profile(info)
+    if profile is not None:
+        return Check("ok", "user model", f"{path}: {summary(profile)}, sha256 {info.sha256[:12]}…; {profile.licence}; runs on our converter beside the generator; {runs}")
+    shaped = shape_matches(info)
+    if not shaped:
+        return None
+    kind = shaped[0].kind
+    names = ", ".join(p.name for p in shaped)
+    return Check("warn", "user model", f"{path}: shaped like the {kind} families {names}, named like none: use it with {FILE_FLAG[kind]} {path.name} {FLAG[kind]} NAME (one of {names}); sha256 {info.sha256[:12]}…; {runs}")
 
 
 CHECKS: list[Callable[[], list[Check]]] = [check_python, check_packages, check_torch, check_backends, check_models, check_shipped_models, check_cameras, check_virtual_camera]

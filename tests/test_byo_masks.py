@@ -344,3 +344,33 @@ def test_the_parser_reads_the_crop_parser_on_names_and_the_occluder_the_input(tm
     FaceMasker(None, parser)(grey, blue)
     FaceMasker(None, parser, parser_on="swapped")(grey, blue)
     assert torch.equal(seen[0], grey) and torch.equal(seen[1], blue)
+
+
+# ---- doctor ----------------------------------------------------------------------------------------
+
+def test_doctor_lists_occluders_and_parsers_with_family_licence_and_what_runs_them(tmp_path):
+    """The NCHW occluders would also fit the identity-encoder rule (one [N,3,H,W] input): the
+    mask families are told first. A renamed file is listed with the flag to pass."""
+    from realtime.doctor import check_user_models
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for family in OCCLUDERS:
+        make_xseg_standin(folder / f"{family}.onnx", family, base=2)
+    make_bisenet_standin(folder / "bisenet_resnet_34.onnx", base=2)
+    _rename_io(make_colour_key_occluder(tmp_path / "o.onnx", "xseg_visomaster"), folder / "renamed.onnx", "x", "y")
+    make_arcface_standin(folder / "w600k_r50.onnx")
+    checks = {Path(c.detail.split(":")[0]).name: c for c in check_user_models([folder])}
+    ff = checks["xseg_facefusion.onnx"].detail
+    assert checks["xseg_facefusion.onnx"].status == "ok" and "occluder xseg_facefusion (256 px NHWC BGR [0,1] → a face probability; --occluder)" in ff
+    assert "GPL-3.0" in ff and "runs on our converter" in ff and "sha256" in ff
+    assert "occluder xseg_visomaster (256 px NCHW RGB" in checks["xseg_visomaster.onnx"].detail
+    assert "occluder occluder_visomaster" in checks["occluder_visomaster.onnx"].detail and "a face logit" in checks["occluder_visomaster.onnx"].detail
+    parser = checks["bisenet_resnet_34.onnx"].detail
+    assert "parser bisenet (512 px NCHW RGB ImageNet-normalised → 19-class logits; --parser)" in parser and "non-commercial" in parser
+    for name in (*(f"{f}.onnx" for f in OCCLUDERS), "bisenet_resnet_34.onnx"):
+        gap = float(checks[name].detail.split("max |Δ| vs onnxruntime ")[1])
+        assert gap < 1e-3, checks[name].detail
+    renamed = checks["renamed.onnx"]
+    assert renamed.status == "warn" and "--occluder renamed.onnx --occluder-profile NAME (one of xseg_visomaster, occluder_visomaster)" in renamed.detail
+    assert "identity encoder (112×112)" in checks["w600k_r50.onnx"].detail

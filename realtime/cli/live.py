@@ -58,7 +58,7 @@ class SwapImageOptions:
 
 @dataclass(frozen=True)
 class DoctorOptions:
-    models: tuple[Path, ...] = option((), "model files to check (files, or folders: every file in them): what each is to realtime (an ONNX swapper's profile, an identity encoder, a checkpoint) with its sha256 and licence, or why it cannot be used", metavar="PATH")
+    models: tuple[Path, ...] = option((), "model files to check (files, or folders: every file in them): what each is to realtime (an ONNX swapper's profile, an occluder's or face parser's family, an identity encoder, a checkpoint) with its sha256 and licence, or why it cannot be used", metavar="PATH")
 
 
 # Each command: its help and its flags' dataclasses (the config sections after them).

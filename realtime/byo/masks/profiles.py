@@ -112,6 +112,26 @@ def signature_matches(info: OnnxInfo) -> list[MaskProfile]:
     return [p for p in PROFILES.values() if _shapes_fit(info, p) and _names_fit(info, p)]
 
 
+def shape_matches(info: OnnxInfo) -> list[MaskProfile]:
+    """Every profile whose shapes the file has, whatever its names."""
+    return [p for p in PROFILES.values() if _shapes_fit(info, p)]
+
+
+def known_profile(info: OnnxInfo) -> MaskProfile | None:
+    """The file's family when it is told without a flag (pinned sha256, else one signature)."""
+    known = KNOWN_SHA256.get(info.sha256)
+    matches = [PROFILES[known]] if known else signature_matches(info)
+    return matches[0] if len(matches) == 1 and _shapes_fit(info, matches[0]) else None
+
+
+def summary(profile: MaskProfile) -> str:
+    """One phrase for ``doctor``: what the family is, what it takes and gives, and its flag."""
+    layout = f"{'NHWC' if profile.channels_last else 'NCHW'} {profile.colour.upper()}"
+    takes = f"{profile.size} px {layout} {'ImageNet-normalised' if profile.mean != (0.0, 0.0, 0.0) else '[0,1]'}"
+    gives = {"probability": "a face probability", "logit": "a face logit", "class_logits": f"{profile.classes}-class logits"}[profile.output]
+    return f"{profile.kind} {profile.name} ({takes} → {gives}; {FILE_FLAG[profile.kind]})"
+
+
 def _describe(tensors: tuple[TensorInfo, ...]) -> str:
     return ", ".join(f"{t.name} {[d if d is not None else '?' for d in t.shape]}" for t in tensors)
 
@@ -128,12 +148,11 @@ def detect_mask_profile(info: OnnxInfo, kind: MaskKind, override: str | None = N
         if not _shapes_fit(info, profile):
             raise ModelError(f"{info.path.name} does not take what a {profile.name} file takes (inputs {_describe(info.inputs)}; outputs {_describe(info.outputs)})", f"a {profile.name} file takes {list(_input_shape(profile))} and gives {list(_output_shape(profile))} first")
         return MaskBinding(profile, info.inputs[0].name, 0)
-    known = KNOWN_SHA256.get(info.sha256)
-    matches = [PROFILES[known]] if known else signature_matches(info)
-    if len(matches) == 1 and matches[0].kind == kind and _shapes_fit(info, matches[0]):
-        return MaskBinding(matches[0], info.inputs[0].name, 0)
-    if len(matches) == 1 and matches[0].kind != kind:
-        other = matches[0]
+    found = known_profile(info)
+    if found is not None and found.kind == kind:
+        return MaskBinding(found, info.inputs[0].name, 0)
+    if found is not None:
+        other = found
         raise ModelError(f"{info.path.name} is {A_KIND[other.kind]} ({other.name}), not {A_KIND[kind]}", f"pass it to {FILE_FLAG[other.kind]}")
     by_shape = [p for p in of_kind if _shapes_fit(info, p)]
     if by_shape:
