@@ -374,3 +374,32 @@ def test_doctor_lists_occluders_and_parsers_with_family_licence_and_what_runs_th
     renamed = checks["renamed.onnx"]
     assert renamed.status == "warn" and "--occluder renamed.onnx --occluder-profile NAME (one of xseg_visomaster, occluder_visomaster)" in renamed.detail
     assert "identity encoder (112×112)" in checks["w600k_r50.onnx"].detail
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_the_hand_stays_in_front_on_the_device_frame_path(tmp_path, target_checkpoint, device):
+    """The frame kept on the device (gpu/frames.py): crops cut there, the occluder's mask left
+    there with the generated crop, blended into the device copy (``composite_device``). On the
+    CPU the same code runs as the 'torch-cpu' blender; on CUDA as a CUDA graph."""
+    from realtime.gpu.frames import DeviceFrames
+
+    frames = DeviceFrames(device)
+    config = SwapConfig(generator=str(target_checkpoint), target_identity=1, backends=("cpu",) if device == "cpu" else ("eager-cuda",), occluder=str(make_colour_key_occluder(tmp_path / "xseg_1.onnx")))
+    stage = SwapStage(config, TrackConfig(crop_size=128), DetectConfig(max_faces=2), frames=frames)
+    stage.setup()
+    blend = BlendStage(LiveSettings(BlendConfig(colour="off", detail=0.0)), device="torch-cpu" if device == "cpu" else "cuda", crop_size=128, generator_mask=True)
+    blend.setup()
+    frame, detections = _face_with_a_hand()
+    bundle = FrameBundle(0, 0, frame.copy(), 0.0)
+    bundle.faces = FaceTracker(TrackConfig(birth_hits=1, crop_size=128, fade_s=0.0)).step(detections, 0.0, 0.0)
+    bundle.device_frame = frames.upload(bundle.frame)
+    stage.process(bundle)
+    swapped = bundle.faces[0].swapped
+    assert swapped is not None and swapped.on_device and isinstance(swapped.mask, torch.Tensor)
+    out = blend.process(bundle)
+    out.wait_for_frame()
+    hand, cheek = (slice(212, 238), slice(312, 348)), (slice(175, 195), slice(290, 310))
+    assert np.array_equal(out.frame[hand], frame[hand])
+    assert np.abs(out.frame[cheek].astype(int) - frame[cheek]).mean() > 5
+    assert stage.describe()["masks"]["occluder"].startswith("xseg_1.onnx as xseg_facefusion")  # type: ignore[index]
+    blend.teardown()
