@@ -24,9 +24,24 @@ declare -A MODULES=(
     [failure]="realtime/pipeline/pipeline.py|tests/test_faults.py tests/test_pipeline.py"
     [sources]="realtime/io/sources.py|tests/test_sources.py tests/test_faults.py"
     [sinks]="realtime/io/sinks.py|tests/test_sinks.py tests/test_faults.py"
-    [checkpoint]="realtime/models/checkpoint.py|tests/test_models.py tests/test_hostile_models.py tests/test_faults.py"
-    [profiles]="realtime/byo/profiles.py|tests/test_byo.py"
+    # checkpoint: test_faults only for its two checkpoint tests (the rest run whole pipelines, minutes a mutant)
+    [checkpoint]="realtime/models/checkpoint.py|tests/test_models.py tests/test_checkpoint_metadata.py tests/test_hostile_models.py tests/test_faults.py::test_hostile_checkpoint_metadata_is_blamed_on_the_checkpoint tests/test_faults.py::test_the_teacher_and_training_states_are_never_unpickled_as_code"
+    # profiles: the tests that reach profile detection and the DFM binding (test_byo's others run
+    # ONNX models through the swap, ~40 s a mutant); the per-family table test first, see EXTRA below
+    [profiles]="realtime/byo/profiles.py|tests/test_byo.py::test_each_profile_feeds_its_family_what_it_was_trained_on tests/test_byo.py::test_profiles_cover_every_family_the_issue_names tests/test_byo.py::test_profile_detection_by_signature_and_override tests/test_byo.py::test_converter_families_need_their_converter tests/test_byo.py::test_the_inswapper_identity_is_the_normalised_embedding_through_the_emap tests/test_byo.py::test_dfm_standin_through_the_adapter tests/test_byo.py::test_a_bad_generator_file_is_one_line_and_a_nonzero_exit tests/test_byo.py::test_doctor_lists_user_models_with_profile_sha256_and_licence tests/test_hostile_models.py::test_formats_are_read_from_content_whatever_the_name tests/test_hostile_models.py::test_a_dfm_file_is_a_generator_and_a_renamed_checkpoint_still_loads tests/test_hostile_models.py::test_a_64_px_dfm_names_the_file_and_what_it_declares_not_a_flag"
     [api]="realtime/control/api.py|tests/test_control.py"
+)
+# Extra [tool.mutmut] lines for a module. profiles builds its table (PROFILES) when it is imported:
+# forked from a process that had imported it, a worker never sees a mutant of `_profile`. With a
+# fork server that preloads only third-party modules, each worker imports realtime afresh with its
+# mutant on, and mutmut charges import-time calls to the first test run (the per-family table test).
+declare -A EXTRA=(
+    [profiles]='process_isolation = "forkserver"
+forkserver_warmup = "import"
+preload_modules_file = "@WORK@/preload.txt"'
+)
+declare -A PRELOAD=(
+    [profiles]="numpy torch onnx onnxruntime pytest"
 )
 
 if [[ $# -ne 1 || "$1" == -h || "$1" == --help ]]; then
@@ -58,17 +73,21 @@ else
     (cd "$root" && tar --exclude=__pycache__ -cf - realtime tests models pyproject.toml) | tar -xf - -C "$work"
 fi
 # pyproject's [tool.mutmut] names one module and its tests: point both at this module.
-"$root/.venv/bin/python" - "$work/pyproject.toml" "$target" $tests <<'EOF'
+"$root/.venv/bin/python" - "$work/pyproject.toml" "${EXTRA[$name]:-}" "$target" $tests <<'EOF'
 import json, re, sys
-path, target, tests = sys.argv[1], sys.argv[2], sys.argv[3:]
+path, extra, target, tests = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 text = open(path).read()
 text, n1 = re.subn(r'(?m)^only_mutate = .*$', 'only_mutate = ' + json.dumps([target]), text)
 text, n2 = re.subn(r'(?m)^pytest_add_cli_args_test_selection = .*$', 'pytest_add_cli_args_test_selection = ' + json.dumps(tests), text)
 assert n1 == n2 == 1, "pyproject.toml's [tool.mutmut] must have one-line only_mutate and pytest_add_cli_args_test_selection"
+if extra:
+    extra = extra.replace("@WORK@", path.rsplit("/", 1)[0])
+    text = re.sub(r'(?m)^(pytest_add_cli_args_test_selection = .*)$', lambda m: m.group(1) + "\n" + extra, text, count=1)
 open(path, "w").write(text)
 EOF
 
 cd "$work"
+[[ -n "${PRELOAD[$name]:-}" ]] && tr ' ' '\n' <<< "${PRELOAD[$name]}" > preload.txt
 echo "mutating $target against: $tests (in $work)"
 start=$(date +%s)
 nice -n 10 "$mutmut" run --max-children "${JOBS:-2}" > run.log 2>&1 || { tail -30 run.log; exit 1; }

@@ -1,5 +1,5 @@
-"""Checkpoint metadata a user's file may carry (issue 38 item 4): the format version and the
-embedding size, at and just past their bounds. Each refusal is one line naming the file and the
+"""Checkpoint metadata a user's file may carry (issue 38 item 4): the format version, the
+embedding and crop sizes, at and just past their bounds, and fields of the wrong kind. Each refusal is one line naming the file and the
 field; each value at a bound is accepted. Only the header is read (``read_checkpoint_info``)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("safetensors")
 
 from realtime.errors import ModelError  # noqa: E402
+from realtime.models.aei_net import AEINet  # noqa: E402
 from realtime.models.checkpoint import FORMAT_VERSION, read_checkpoint_info, save_checkpoint  # noqa: E402
 from realtime.models.identity import IdentityEncoder  # noqa: E402
 
@@ -84,3 +85,39 @@ def test_an_encoder_embedding_size_out_of_range_is_refused_before_anything_is_bu
 def test_an_embedding_size_that_disagrees_with_the_hyperparameters_is_bad_metadata(tmp_path, encoder):
     message = _refusal(_with(encoder, tmp_path / "bad.safetensors", embed_dim=512))
     assert "embed_dim 512 but the hyperparameters say 16" in message
+
+
+GENERATOR = {"crop_size": 128, "id_dim": 32, "attr_width": 4, "gen_width": 4, "max_mult": 4}
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("checkpoint") / "aei.safetensors"
+    save_checkpoint(path, AEINet(**GENERATOR).eval(), architecture="aei_net", hyperparameters=GENERATOR)
+    return path
+
+
+@pytest.mark.parametrize("size", [64, 512, 128.0, True, "128"])
+def test_a_crop_size_faces_cannot_be_aligned_at_is_bad_metadata(tmp_path, generator, size):
+    """The crop size decides how every face is cut out: 128.0 or "128" is not read as 128."""
+    message = _refusal(_with(generator, tmp_path / "bad.safetensors", crop_size=size))
+    assert f"has bad metadata (crop_size {size!r} is not one of 128, 256)" in message
+
+
+def test_a_generator_whose_sizes_disagree_with_its_hyperparameters_is_bad_metadata(tmp_path, generator):
+    """The summary fields (what ``doctor`` and the crop geometry read) must say what the network
+    is: a 256-px summary over a 128-px network, or a 64-D identity over a 32-D one, is refused."""
+    assert "(crop_size 256 but hyperparameters.crop_size 128)" in _refusal(_with(generator, tmp_path / "crop.safetensors", crop_size=256))
+    assert "(embed_dim 64 but the hyperparameters say 32)" in _refusal(_with(generator, tmp_path / "id.safetensors", embed_dim=64))
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("template", 5, "template 5 is not text"),
+    ("tensors_sha256", ["ab"], "tensors_sha256 ['ab'] is not text"),
+    ("training", [], "hyperparameters and training must be tables"),
+    ("int8_weights", [1], "int8_weights must be a list of tensor names"),
+    ("int8_weights", "w", "int8_weights must be a list of tensor names"),
+])
+def test_a_field_of_the_wrong_kind_is_bad_metadata_naming_it(tmp_path, generator, field, value, says):
+    message = _refusal(_with(generator, tmp_path / "bad.safetensors", **{field: value}))
+    assert f"has bad metadata ({says})" in message

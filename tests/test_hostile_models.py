@@ -299,7 +299,7 @@ def test_each_reader_names_the_format_it_was_given_instead(tmp_path, small_aei):
     from realtime.testing_onnx import make_arcface_standin
 
     onnx_file = make_arcface_standin(tmp_path / "encoder.safetensors")
-    with pytest.raises(ModelError, match=r"encoder\.safetensors is an ONNX model \(a DeepFaceLive \.dfm is one\), not a realtime checkpoint"):
+    with pytest.raises(ModelError, match=r"encoder\.safetensors is an ONNX model \(a DeepFaceLive \.dfm is one\), not a realtime checkpoint: pass a \.safetensors checkpoint written by realtime here \(ONNX models go to --generator or --identity-encoder\)$"):
         load_checkpoint(onnx_file)
     with pytest.raises(ModelError, match=r"aei\.safetensors is a realtime checkpoint \(safetensors\), not an ONNX model"):
         load_onnx(small_aei)
@@ -366,6 +366,44 @@ def test_doctor_lists_every_file_in_a_folder_with_the_bad_ones_marked_and_why(tm
     assert by_name["empty.onnx"].status == "warn" and "neither" in by_name["empty.onnx"].detail
     assert by_name["odd.onnx"].status == "warn" and "cannot be read (RuntimeError: boom)" in by_name["odd.onnx"].detail
     assert all(c.detail.count(str(folder)) == 1 for c in checks)  # each file named in full once
+
+
+def test_doctor_checks_the_weights_of_each_checkpoint_not_only_its_header(tmp_path, small_aei):
+    """``doctor --models`` before a show: a checkpoint stored as int8 passes; one whose weights
+    were changed after it was written, one whose tensors do not fit its architecture (a shape, a
+    tensor missing) and one whose numbers make no model are marked with the file named once and
+    what to do about it."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from realtime.doctor import check_user_models
+    from realtime.models.aei_net import AEINet
+    from realtime.models.checkpoint import save_checkpoint
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    save_checkpoint(folder / "int8.safetensors", AEINet(**SMALL_AEI), architecture="aei_net", hyperparameters=SMALL_AEI, weight_storage="int8")
+    changed = bytearray(small_aei.read_bytes())
+    changed[-10] ^= 0xFF
+    (folder / "changed.safetensors").write_bytes(bytes(changed))
+    _with_metadata(small_aei, folder / "narrow.safetensors", gen_width=8)  # a wider model's numbers, the narrow one's tensors
+    _with_metadata(small_aei, folder / "detail.safetensors", detail_width=8)  # in range, but no model: a detail stage needs 256 px
+    with safe_open(str(small_aei), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(small_aei))
+    del tensors["encoder.down.0.0.weight"]
+    save_file(tensors, str(folder / "short.safetensors"), metadata=metadata)
+    checks = {Path(c.detail.split(": ")[0]).name: c for c in check_user_models([folder])}
+    assert checks["int8.safetensors"].status == "ok" and "checksum ok" in checks["int8.safetensors"].detail
+    assert checks["changed.safetensors"].status == "warn"
+    assert checks["changed.safetensors"].detail.endswith("changed.safetensors: checkpoint changed.safetensors failed its checksum: the weights were changed or damaged: re-download or re-train it")
+    assert checks["narrow.safetensors"].detail.endswith(", the model expects (32,): the hyperparameters and weights disagree: re-export it")
+    assert "checkpoint narrow.safetensors: tensor " in checks["narrow.safetensors"].detail
+    assert checks["short.safetensors"].detail.endswith("checkpoint short.safetensors does not match the aei_net architecture (1 missing, 0 unexpected tensors, e.g. encoder.down.0.0.weight): it was written by another version: re-export or re-train it")
+    assert "checkpoint detail.safetensors has hyperparameters this version cannot build (a detail stage" in checks["detail.safetensors"].detail
+    assert checks["detail.safetensors"].detail.endswith(": re-export it with this version of realtime")
+    assert all(c.status == "warn" for name, c in checks.items() if name != "int8.safetensors")
+    assert all(c.detail.count(str(folder)) == 1 for c in checks.values())
 
 
 def test_doctor_classifies_big_files_without_reading_them_into_memory(tmp_path):

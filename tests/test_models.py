@@ -171,7 +171,7 @@ def _saved(tmp_path: Path) -> Path:
 
 
 def test_missing_and_foreign_files(tmp_path: Path):
-    with pytest.raises(ModelError, match="does not exist"):
+    with pytest.raises(ModelError, match="does not exist: check the path, or train/build one first$"):
         load_checkpoint(tmp_path / "nope.safetensors")
     pickle_like = tmp_path / "model.pt"
     pickle_like.write_bytes(b"\x80\x04\x95" + b"\x00" * 100)
@@ -219,4 +219,123 @@ def test_file_without_our_metadata(tmp_path: Path):
     path = tmp_path / "other.safetensors"
     save_file({"w": torch.zeros(2)}, str(path))
     with pytest.raises(ModelError, match="no realtime metadata"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_keeps_the_crop_template_and_training_it_was_saved_with(tmp_path: Path):
+    """A generator trained on FFHQ-aligned crops must be fed FFHQ-aligned crops: the template is
+    read back from the file (a lost template would align every face the default way), and so is
+    the training record ``doctor`` shows."""
+    from realtime.generators import GeneratorRequest, generator_geometry
+
+    path = tmp_path / "ffhq.safetensors"
+    save_checkpoint(path, _aei(), architecture="aei_net", hyperparameters=SMALL_AEI, training={"steps": 1200}, template="ffhq")
+    assert generator_geometry(GeneratorRequest(path)) == (128, "ffhq")
+    assert read_checkpoint_info(path).training == {"steps": 1200}
+
+
+def _resaved(source: Path, target: Path, change, **metadata_changes) -> Path:
+    """``source``'s tensors after ``change(tensors)``, with the checksum re-made to match (so the
+    check under test is the one that must catch it) and the metadata updated."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from realtime.models.checkpoint import tensors_sha256
+
+    tensors = load_file(str(source))
+    change(tensors)
+    with safe_open(str(source), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["realtime"])
+    meta.update(metadata_changes, tensors_sha256=tensors_sha256(tensors))
+    save_file(tensors, str(target), metadata={"realtime": json.dumps(meta)})
+    return target
+
+
+def _tampered(path: Path) -> Path:
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+FIRST = "encoder.down.0.0.weight"  # a convolution of the attribute encoder
+
+
+@pytest.mark.parametrize(("make", "says", "fix"), [
+    (_tampered, "failed its checksum", "the weights were changed or damaged: re-download or re-train it"),
+    (lambda p: _resaved(p, p, lambda t: t.pop(FIRST)), f"does not match the aei_net architecture (1 missing, 0 unexpected tensors, e.g. {FIRST})", "it was written by another version: re-export or re-train it"),
+    (lambda p: _resaved(p, p, lambda t: t.update(extra=torch.zeros(1))), "does not match the aei_net architecture (0 missing, 1 unexpected tensors, e.g. extra)", "it was written by another version: re-export or re-train it"),
+    (lambda p: _resaved(p, p, lambda t: t.update({FIRST: t[FIRST][:1]})), f": tensor {FIRST} has shape", "the hyperparameters and weights disagree: re-export it"),
+    (lambda p: _resaved(p, p, lambda t: None, hyperparameters={**SMALL_AEI, "detail_width": 8}), "has hyperparameters this version cannot build (a detail stage", "re-export it with this version of realtime"),
+], ids=["changed weights", "a tensor missing", "a tensor too many", "a tensor of another shape", "numbers that make no model"])
+def test_a_damaged_checkpoint_is_refused_naming_the_file_what_is_wrong_and_the_fix(tmp_path: Path, make, says, fix):
+    """What the user reads when a generator will not load: one line that starts with the file,
+    says what is wrong with it (the first tensor that differs, by name) and what to do."""
+    path = make(_saved(tmp_path))
+    with pytest.raises(ModelError) as caught:
+        load_checkpoint(path)
+    assert str(caught.value).startswith(f"checkpoint {path}") and says in caught.value.problem
+    assert caught.value.fix == fix
+
+
+def test_a_checkpoint_of_the_wrong_kind_says_which_kind_to_pass(tmp_path: Path):
+    with pytest.raises(ModelError, match=r"holds a aei_net, not a identity_encoder: pass a identity_encoder checkpoint$"):
+        load_checkpoint(_saved(tmp_path), expect="identity_encoder")
+
+
+@pytest.mark.parametrize("damage", ["weight stored as float", "scale of another size", "int8 list lost"])
+def test_an_int8_checkpoint_whose_weights_and_scales_disagree_is_refused_not_loaded(tmp_path: Path, damage):
+    """An int8 file re-written by some tool (its checksum re-made): a weight no longer int8, a
+    scale per channel that no longer fits, or metadata that forgot which weights are int8. Each
+    is refused by name; none loads as a model of garbage weights or crashes in torch."""
+    source = tmp_path / "q.safetensors"
+    info = save_checkpoint(source, _aei(), architecture="aei_net", hyperparameters=SMALL_AEI, weight_storage="int8")
+    name = info.int8_weights[0]
+    from realtime.models.checkpoint import SCALE_SUFFIX
+
+    if damage == "weight stored as float":
+        path = _resaved(source, tmp_path / "bad.safetensors", lambda t: t.update({name: t[name].float()}))
+    elif damage == "scale of another size":
+        path = _resaved(source, tmp_path / "bad.safetensors", lambda t: t.update({name + SCALE_SUFFIX: t[name + SCALE_SUFFIX][1:]}))
+    else:
+        path = _resaved(source, tmp_path / "bad.safetensors", lambda t: None, int8_weights=[], format_version=1)
+    with pytest.raises(ModelError, match=rf"checkpoint {path}"):
+        load_checkpoint(path)
+
+
+def _with_raw_metadata(source: Path, target: Path, metadata: dict[str, str]) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(str(source)), str(target), metadata=metadata)
+    return target
+
+
+@pytest.mark.parametrize(("make", "fix"), [
+    (lambda p: (p.write_bytes(b"\x80\x04\x95" + b"\x00" * 100), p)[1], "it is corrupt or of another format: re-download or re-train it"),
+    (lambda p: _with_raw_metadata(p, p, {"other": "tool"}), "only checkpoints written by realtime can be loaded"),
+    (lambda p: _with_raw_metadata(p, p, {"realtime": "[1, 2]"}), "re-export it with this version of realtime"),
+    (lambda p: _resaved(p, p, lambda t: None, format_version=0), "it was damaged or not written by realtime: re-download or re-train it"),
+    (lambda p: _resaved(p, p, lambda t: None, architecture="unet"), "expected one of ARCHITECTURES"),
+    (lambda p: _resaved(p, p, lambda t: None, hyperparameters={**SMALL_AEI, "gen_width": 0}), "it was damaged or not written by realtime: re-download or re-train it"),
+], ids=["not safetensors", "another tool's file", "metadata not a table", "bad field", "unknown architecture", "hyperparameter out of range"])
+def test_every_refusal_of_a_checkpoint_ends_with_what_to_do(tmp_path: Path, make, fix):
+    """The line a user gets for a file realtime will not load tells them what to do next."""
+    from realtime.models.checkpoint import ARCHITECTURES
+
+    fix = fix.replace("ARCHITECTURES", ", ".join(ARCHITECTURES))  # other modules may register more
+    path = make(_saved(tmp_path))
+    with pytest.raises(ModelError) as caught:
+        load_checkpoint(path)
+    assert str(caught.value).startswith(f"checkpoint {path} ") and str(caught.value).endswith(f": {fix}")
+
+
+def test_a_malformed_int8_tensor_says_to_re_export(tmp_path: Path):
+    from realtime.models.checkpoint import SCALE_SUFFIX
+
+    source = tmp_path / "q.safetensors"
+    name = save_checkpoint(source, _aei(), architecture="aei_net", hyperparameters=SMALL_AEI, weight_storage="int8").int8_weights[0]
+    path = _resaved(source, tmp_path / "bad.safetensors", lambda t: t.update({name + SCALE_SUFFIX: t[name + SCALE_SUFFIX][1:]}))
+    with pytest.raises(ModelError, match=rf": int8 tensor {name} or its scale is missing or malformed: re-export it with this version of realtime$"):
         load_checkpoint(path)
