@@ -98,6 +98,7 @@ def test_unreadable_manifest(tmp_path):
         read_manifest(tmp_path)
 
 
+@pytest.mark.timeout(900)  # an AOTInductor compile: about a minute on a quiet 2-core box, over five on a loaded one
 def test_aot_package_on_cpu_builds_loads_and_matches_eager(tmp_path, capsys):
     """The CPU half of the engine path, for real: torch.export → AOTInductor → load → parity."""
     checkpoint = tmp_path / "aei.safetensors"

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.errors import ConfigError, ModelError
+from realtime.errors import ConfigError
 from realtime.models.checkpoint import load_checkpoint
 from realtime.models.reenact_refiner import ReenactRefiner
 from realtime.testing import make_face_landmarks
 from realtime.train.data import FaceRecord, load_landmarks, save_landmarks
 from realtime.train.options import ReenactOptions
 from realtime.train.reenact import ReenactTrainer, identity_numbers, partners
-from realtime.train.reenact_pairs import random_motion, region_masks, second_view, target_context
-from realtime.vision.reenact_torch import reenact
+from realtime.train.reenact_pairs import random_motion, second_view
+from realtime.vision.reenact_torch import reenact, region_masks, target_context
 
 SIZE = 64
 
@@ -103,8 +103,10 @@ def test_a_few_refiner_steps_train_log_and_export_a_checkpoint(tmp_path: Path, e
     assert isinstance(refiner, ReenactRefiner) and info.hyperparameters["width"] == 4
     assert (tmp_path / "run" / "samples.png").is_file() and (tmp_path / "run" / "losses.png").is_file()
     assert [json.loads(row)["step"] for row in (tmp_path / "run" / "losses.jsonl").read_text().splitlines()] == [2]  # run() logged the step it took
-    with pytest.raises(ModelError, match="not a generator"):  # the live pipeline cannot wear it yet: said, not guessed
-        spec_from_checkpoint(tmp_path / "run" / "reenact-refiner.safetensors")
+    spec = spec_from_checkpoint(tmp_path / "run" / "reenact-refiner.safetensors")  # the pipeline wears it: crops and landmarks in
+    assert spec.takes_landmarks and spec.id_dim is None and [tuple(t.shape) for t in spec.example_inputs(2)] == [(2, 3, 128, 128), (2, 478, 2)]
+    (out,) = spec.module(*spec.example_inputs(2))
+    assert out.shape == (2, 3, 128, 128)
 
 
 def test_video_pairs_take_another_frame_of_the_same_person(tmp_path: Path, encoder_file: Path) -> None:

@@ -36,12 +36,16 @@ class GeneratorSpec:
     precision_checked: bool = False  # FP16 only after a comparison with FP32 on the user's source face
     makes_mask: bool = False  # the generator gives a mask with its face (per-target models, DFM files)
     onnxruntime_module: Callable[[], nn.Module] | None = None  # users' ONNX files: the same generator run by onnxruntime
+    takes_landmarks: bool = False  # its second input is each face's 478 landmarks in its crop, not an identity (a reenactment refiner)
 
     def example_inputs(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[torch.Tensor, ...]:
         generator = torch.Generator().manual_seed(seed)
         crops = torch.rand(batch, 3, self.crop_size, self.crop_size, generator=generator) * 2 - 1
         inputs = [crops]
-        if self.id_dim is not None:
+        if self.takes_landmarks:  # the module's own source layout, jittered: a face the spline can fit
+            layout = cast("torch.Tensor", self.module.source_points).float()
+            inputs.append(layout.expand(batch, -1, -1) + torch.randn(batch, *layout.shape[1:], generator=generator) * 0.5)
+        elif self.id_dim is not None:
             inputs.append(torch.nn.functional.normalize(torch.randn(batch, self.id_dim, generator=generator), dim=1))
         return tuple(t.to(device=device, dtype=dtype) for t in inputs)
 
@@ -97,4 +101,9 @@ def spec_from_checkpoint(path: Path, *, target_identity: int = 0) -> GeneratorSp
         swapper = TargetSwapper(model, target_identity).eval()  # type: ignore[arg-type]
         keyed = hashlib.sha256(f"{sha}:{target_identity}".encode()).hexdigest()
         return GeneratorSpec(f"target_autoencoder-{target_identity}", swapper, int(info.hyperparameters.get("crop_size", 128)), None, keyed, template, makes_mask=True)
-    raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a generator", "pass an aei_net or target_autoencoder checkpoint")
+    if info.architecture == "reenact_refiner":
+        from realtime.models.reenact_refiner import ReenactRefiner, ReenactSwapper
+
+        wearer = ReenactSwapper(cast("ReenactRefiner", model)).eval()
+        return GeneratorSpec("reenact_refiner", wearer, int(info.hyperparameters.get("crop_size", 256)), None, sha, template, takes_landmarks=True)
+    raise ModelError(f"checkpoint {path} holds a {info.architecture}, not a generator", "pass an aei_net, target_autoencoder or reenact_refiner checkpoint")

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from realtime.models.hyperparameters import OneOf, Rule, Whole
+from realtime.vision.reenact_torch import reenact, region_masks, target_context
 
 HYPERPARAMETERS: dict[str, Rule] = {
     "crop_size": OneOf((128, 256, 512)),
@@ -66,3 +67,43 @@ class ReenactRefiner(nn.Module):
         # where the warp holds photo pixels: those pixels, corrected; elsewhere: painted from context
         base = warped * warp_mask + context * (1 - warp_mask)
         return (torch.tanh(torch.atanh(base.clamp(-0.999, 0.999)) + correction + painted * (1 - warp_mask)),)
+
+
+class ReenactSwapper(nn.Module):
+    """A refiner ready to swap: it holds the source's aligned crop and landmarks (``set_source``)
+    and takes what the swap stage has for each face, its crop and its landmarks in that crop, so
+    the backends run it like any generator: (crops (B, 3, S, S) in [-1, 1], points (B, 478, 2)) →
+    ((B, 3, S, S),): the source warped onto each face and refined, in the face's own crop (outside
+    the face: the crop itself, which the blend's mask leaves anyway).
+
+    The source lives in buffers of fixed shape, changed in place: a compiled or captured runner
+    reads the new face from its next call."""
+
+    source: torch.Tensor
+    source_points: torch.Tensor
+
+    def __init__(self, refiner: ReenactRefiner) -> None:
+        super().__init__()
+        self.refiner = refiner
+        size = refiner.crop_size
+        from realtime.testing import make_face_landmarks
+
+        # until a source is set: a plain grey face of a plausible layout (what build-engines and
+        # warm-ups run on; a zero layout would make the spline's system singular)
+        self.register_buffer("source", torch.zeros(1, 3, size, size))
+        self.register_buffer("source_points", torch.from_numpy(make_face_landmarks((size / 2, 0.42 * size), 0.3 * size)).float()[None])
+
+    def set_source(self, crop: torch.Tensor, points: torch.Tensor) -> None:
+        """The source's aligned crop (3, S, S) in [-1, 1] and its landmarks (478, 2) in that crop."""
+        with torch.no_grad():
+            self.source.copy_(crop[None].to(self.source))
+            self.source_points.copy_(points[None].to(self.source_points))
+
+    def forward(self, crops: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor]:
+        size = self.refiner.crop_size
+        batch = crops.shape[0]
+        warped, inside = reenact(self.source.expand(batch, -1, -1, -1).to(crops.dtype), self.source_points.expand(batch, -1, -1), points.float(), size)
+        outline, _ = region_masks(points.float(), size)
+        outline = outline.to(crops.dtype)
+        refined = self.refiner(target_context(crops, outline), warped.to(crops.dtype), (inside * outline).to(crops.dtype))[0]
+        return (refined * outline + crops * (1 - outline),)

@@ -31,10 +31,10 @@ from realtime.train.common import ChunkedTrainer, plot_losses
 from realtime.train.discriminator import MultiScaleDiscriminator
 from realtime.train.identity_views import apply_view, draw_view_parameters
 from realtime.train.options import ReenactOptions
-from realtime.train.reenact_pairs import low_pass, region_masks, second_view, target_context
+from realtime.train.reenact_pairs import second_view
 from realtime.train.swap_losses import hinge_discriminator_loss, hinge_generator_loss, identity_loss, masked_mean
 from realtime.train.teacher import load_teacher, teacher_view
-from realtime.vision.reenact_torch import reenact
+from realtime.vision.reenact_torch import low_pass, reenact, region_masks, target_context
 
 IDENTITY_SIZE = 112
 LOSS_KEYS = ("g", "rec", "perc", "id", "id2", "light", "adv", "d")

@@ -1,7 +1,7 @@
-"""What the reenactment refiner trains on, built on the device from aligned crops and their 478
-landmarks: each face's regions, the target's context (its face blurred to a lighting cue), and
-synthetic second views of a single photo (a random head motion and a different light), so a
-person with one photo still gives a pair whose answer is known.
+"""What the reenactment refiner trains on beyond what it sees live (``vision.reenact_torch``: the
+warp, each face's regions, the target's context): synthetic second views of a single photo (a
+random head motion and a different light), so a person with one photo still gives a pair whose
+answer is known.
 
 All (B, …) tensors; landmarks are (B, 478, 2) pixels of the crops they belong to."""
 
@@ -10,49 +10,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-from realtime.vision.landmarks import FACE_OVAL, INNER_LIPS
-from realtime.vision.masks import LEFT_EYE, RIGHT_EYE
 from realtime.vision.reenact_torch import reenact
-
-COARSE = 64  # region masks are rasterised at this size and upsampled: they weight losses, not pixels
-CONTEXT_BLUR = 16  # the target's face is shrunk by this factor and grown back: its light, not its identity
-
-
-def inside_polygons(points: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, K, 2) polygons in pixels of an S = ``size`` crop → (B, 1, COARSE, COARSE) float: pixel
-    centres of a COARSE grid over the crop inside each polygon (even-odd rule)."""
-    step = size / COARSE
-    axis = (torch.arange(COARSE, device=points.device, dtype=points.dtype) + 0.5) * step - 0.5
-    py, px = torch.meshgrid(axis, axis, indexing="ij")
-    x1, y1 = points[:, None, None, :, 0], points[:, None, None, :, 1]
-    x2, y2 = points.roll(-1, 1)[:, None, None, :, 0], points.roll(-1, 1)[:, None, None, :, 1]
-    qy, qx = py[None, :, :, None], px[None, :, :, None]
-    crosses = (y1 > qy) != (y2 > qy)
-    x_at = (x2 - x1) * (qy - y1) / torch.where(y2 == y1, torch.full_like(y2, 1e-9), y2 - y1) + x1
-    return ((crosses & (qx < x_at)).sum(-1) % 2).to(points.dtype)[:, None]
-
-
-def region_masks(landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(face outline, eyes and mouth interior) as (B, 1, S, S) in [0, 1]. The holes are where the
-    blend shows the target's own eyes and mouth: nothing there is asked of the refiner."""
-    outline = inside_polygons(landmarks[:, list(FACE_OVAL)], size)
-    holes = torch.clamp(sum(inside_polygons(landmarks[:, list(part)], size) for part in (LEFT_EYE, RIGHT_EYE, INNER_LIPS)), 0, 1)  # type: ignore[arg-type]
-    grow = lambda m: F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)  # noqa: E731
-    return grow(outline), grow(F.max_pool2d(holes, 3, 1, 1))  # holes a little wider: their seams fall on skin
-
-
-def low_pass(images: torch.Tensor, factor: int = CONTEXT_BLUR) -> torch.Tensor:
-    size = images.shape[-2:]
-    small = F.interpolate(images, scale_factor=1 / factor, mode="area")
-    return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
-
-
-def target_context(targets: torch.Tensor, outline: torch.Tensor) -> torch.Tensor:
-    """The target's crop with its face replaced by its blurred self: the light, colour and
-    surroundings the refiner must match, without the identity it must not copy."""
-    return targets * (1 - outline) + low_pass(targets) * outline
 
 
 def random_motion(landmarks: torch.Tensor, size: int, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from realtime.vision.landmarks import FACE_OVAL, INNER_LIPS
+from realtime.vision.masks import LEFT_EYE, RIGHT_EYE
 from realtime.vision.reenact import CONTROL_POINTS, GRID, SMOOTHING
 
 
@@ -67,3 +69,42 @@ def reenact(sources: torch.Tensor, source_points: torch.Tensor, target_points: t
     warped = F.grid_sample(sources.float(), normalised, mode="bilinear", padding_mode="border", align_corners=False)
     inside = (mapping[..., 0] >= 0) & (mapping[..., 0] <= width - 1) & (mapping[..., 1] >= 0) & (mapping[..., 1] <= height - 1)
     return warped, inside[:, None].float()
+
+
+COARSE = 64  # region masks are rasterised at this size and upsampled: they weight losses, not pixels
+CONTEXT_BLUR = 16  # the target's face is shrunk by this factor and grown back: its light, not its identity
+
+
+def inside_polygons(points: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, K, 2) polygons in pixels of an S = ``size`` crop → (B, 1, COARSE, COARSE) float: pixel
+    centres of a COARSE grid over the crop inside each polygon (even-odd rule)."""
+    step = size / COARSE
+    axis = (torch.arange(COARSE, device=points.device, dtype=points.dtype) + 0.5) * step - 0.5
+    py, px = torch.meshgrid(axis, axis, indexing="ij")
+    x1, y1 = points[:, None, None, :, 0], points[:, None, None, :, 1]
+    x2, y2 = points.roll(-1, 1)[:, None, None, :, 0], points.roll(-1, 1)[:, None, None, :, 1]
+    qy, qx = py[None, :, :, None], px[None, :, :, None]
+    crosses = (y1 > qy) != (y2 > qy)
+    x_at = (x2 - x1) * (qy - y1) / torch.where(y2 == y1, torch.full_like(y2, 1e-9), y2 - y1) + x1
+    return ((crosses & (qx < x_at)).sum(-1) % 2).to(points.dtype)[:, None]
+
+
+def region_masks(landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(face outline, eyes and mouth interior) as (B, 1, S, S) in [0, 1]. The holes are where the
+    blend shows the target's own eyes and mouth: nothing there is asked of the refiner."""
+    outline = inside_polygons(landmarks[:, list(FACE_OVAL)], size)
+    holes = torch.clamp(sum(inside_polygons(landmarks[:, list(part)], size) for part in (LEFT_EYE, RIGHT_EYE, INNER_LIPS)), 0, 1)  # type: ignore[arg-type]
+    grow = lambda m: F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)  # noqa: E731
+    return grow(outline), grow(F.max_pool2d(holes, 3, 1, 1))  # holes a little wider: their seams fall on skin
+
+
+def low_pass(images: torch.Tensor, factor: int = CONTEXT_BLUR) -> torch.Tensor:
+    size = images.shape[-2:]
+    small = F.interpolate(images, scale_factor=1 / factor, mode="area")
+    return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+
+
+def target_context(targets: torch.Tensor, outline: torch.Tensor) -> torch.Tensor:
+    """The target's crop with its face replaced by its blurred self: the light, colour and
+    surroundings the refiner must match, without the identity it must not copy."""
+    return targets * (1 - outline) + low_pass(targets) * outline

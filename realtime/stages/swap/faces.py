@@ -13,7 +13,7 @@ from realtime.config import DetectConfig, SwapConfig
 from realtime.errors import ConfigError
 from realtime.inference.spec import GeneratorSpec
 from realtime.photo import embed_face, find_one_face, load_identity_encoder, read_image
-from realtime.vision.align import crop_from_frame_matrix, warp_crop
+from realtime.vision.align import apply_affine, crop_from_frame_matrix, warp_crop
 from realtime.vision.landmarks import five_points
 
 
@@ -36,15 +36,28 @@ class SourceFaces:
         if not self.config.source or not self.config.identity_encoder:
             raise ConfigError(f"the {wanted_by} generator needs --source IMAGE and --identity-encoder PATH", "add both: the face to wear and the encoder that embeds it")
         if self._source is None:
-            path = Path(self.config.source)
-            if self.config.source == "demo":
-                from realtime.io.demo import demo_source_path
-
-                path = demo_source_path()
-            image = read_image(path)
-            landmarks = find_one_face(image, self.detect, "source", path)
+            image, landmarks = self.photo(wanted_by)
             self._source = (image, landmarks, self.embed(image, landmarks))
         return self._source
+
+    def photo(self, wanted_by: str) -> tuple[np.ndarray, np.ndarray]:
+        """The --source photo and its face's landmarks: all a generator that wears the photo's own
+        pixels (a reenactment refiner) needs; no identity encoder."""
+        if not self.config.source:
+            raise ConfigError(f"the {wanted_by} generator needs --source IMAGE", "add the photo of the face to wear")
+        path = Path(self.config.source)
+        if self.config.source == "demo":
+            from realtime.io.demo import demo_source_path
+
+            path = demo_source_path()
+        image = read_image(path)
+        return image, find_one_face(image, self.detect, "source", path)
+
+    @staticmethod
+    def crop_and_points(image: np.ndarray, landmarks: np.ndarray, spec: GeneratorSpec) -> tuple[np.ndarray, np.ndarray]:
+        """The face cropped as ``spec`` crops faces, and its landmarks in that crop."""
+        matrix = crop_from_frame_matrix(five_points(landmarks), spec.crop_size, spec.template)
+        return warp_crop(image, matrix, spec.crop_size), apply_affine(matrix, landmarks)
 
     def portrait_crop(self, spec: GeneratorSpec) -> np.ndarray:
         """The built-in portrait cropped as ``spec`` crops faces: a real face for generators that

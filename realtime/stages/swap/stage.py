@@ -7,7 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from realtime.pipeline.stage import Stage
 from realtime.stages.swap.batching import batch_bucket, choose_faces, others_of, split_batches
 from realtime.stages.swap.faces import SourceFaces
 from realtime.stages.swap.steady import SteadyCrops
-from realtime.vision.align import warp_crop
+from realtime.vision.align import apply_affine, warp_crop
 from realtime.vision.align_torch import warp_crop_torch
 
 if TYPE_CHECKING:
@@ -119,6 +119,8 @@ class SwapStage(Stage):
         self.identity = None
         if spec.id_dim is not None:
             self.identity, source_crop = self._source_identity(spec)
+        elif spec.takes_landmarks:
+            source_crop = self._wear_photo(spec)
         # reduced precision exists only on the GPU: on a CPU every backend runs FP32
         reference = self._precision_reference(spec, source_crop) if spec.precision_checked and torch.cuda.is_available() else None
         buckets = sorted({batch_bucket(n) for n in range(1, self.detect.max_faces + 1)})
@@ -158,6 +160,16 @@ class SwapStage(Stage):
             raise ModelError(f"the identity encoder gives {identity.numel()}-D embeddings, the generator expects {spec.id_dim}", "use the encoder the generator was trained with")
         return identity, SourceFaces.crop(image, landmarks, spec)
 
+    def _wear_photo(self, spec: GeneratorSpec) -> np.ndarray:
+        """Give a reenactment refiner the --source photo's face (its aligned crop and landmarks,
+        before its runners are built: they read them from the module's buffers); returns the crop."""
+        from realtime.models.reenact_refiner import ReenactSwapper
+
+        image, landmarks = self.sources.photo(spec.architecture)
+        crop, points = SourceFaces.crop_and_points(image, landmarks, spec)
+        cast("ReenactSwapper", spec.module).set_source(to_generator(crop[None])[0], torch.from_numpy(points).float())
+        return crop
+
     def _precision_reference(self, spec: GeneratorSpec, source_crop: np.ndarray | None) -> PrecisionReference:
         """A real face (the source, or the built-in portrait for models without one) and its
         identity: what FP16 output is compared with FP32 on before FP16 is used."""
@@ -170,6 +182,8 @@ class SwapStage(Stage):
     def embedding_of_face(self, image: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
         """The encoder's embedding of the face with ``landmarks`` in ``image``: a source chosen
         while frames flow (each generator turns it into its own identity when it is worn)."""
+        if self.spec is not None and self.spec.takes_landmarks:
+            raise ConfigError("a reenactment refiner wears the --source photo's own pixels: choosing a face live is not supported for it yet", "restart with --source PHOTO")
         if self.spec is None or self.spec.id_dim is None or not self.config.identity_encoder:
             raise ConfigError("this generator wears one person of its own, not a chosen face", "use an identity-driven generator (AEI-Net, inswapper, ...) to change faces live")
         return self.sources.embed(image, landmarks)
@@ -225,7 +239,12 @@ class SwapStage(Stage):
     def _identities(self, faces: list[Face], batch: int, choice: SwapChoice) -> torch.Tensor | None:
         """Each face's identity, padded to ``batch`` rows, on the runner's device; None when every
         face wears --source (the cached tensors serve then). Made once per choice and set of
-        faces, not every frame."""
+        faces, not every frame. For a reenactment refiner: each face's landmarks in its crop,
+        every frame (they move)."""
+        if self.spec is not None and self.spec.takes_landmarks:
+            points = [apply_affine(face.crop_from_frame, face.landmarks) for face in faces]
+            points += [points[0]] * (batch - len(points))
+            return torch.from_numpy(np.stack(points)).float().to(self.runners[batch].device)
         if self.identity is None or (choice.default is None and not choice.per_track):
             return None
         key = (choice.version, self.active, batch, tuple(face.track_id for face in faces))
@@ -310,6 +329,8 @@ class SwapStage(Stage):
                 inputs.append(identities)
             elif self.identity is not None:
                 inputs.append(self._device_identity(batch))
+            elif self.spec is not None and self.spec.takes_landmarks:  # warm-ups: the source's own layout
+                inputs.append(cast("torch.Tensor", self.spec.module.source_points).expand(batch, -1, -1))
             outputs = self.runners[batch](*inputs)
             masks = outputs[1][:count, 0].float().clamp(0, 1) if len(outputs) > 1 else None
             if self.masker is not None:  # what is in front of the face, the regions to cover: one more factor
