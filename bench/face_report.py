@@ -172,6 +172,8 @@ def measure_run(keep: Keep, inputs: list[np.ndarray], readings: PairReadings, ga
     readings.frames = len(inputs)
     flicker = flicker_on_still_pairs(inputs, outputs, regions)
     readings.flicker, readings.still_pairs = flicker.ratio, flicker.still_pairs
+    if flicker.output_change is not None and flicker.input_change is not None:
+        readings.flicker_grey = (flicker.output_change, flicker.input_change)
     return run
 
 

@@ -178,7 +178,9 @@ def test_pair_row_reads_shares_and_shows_our_cosine_not_its_distance() -> None:
     assert row["ours_cosine"] == pytest.approx(0.6)
     assert row["judged_frames"] == 4 and row["sharpness"] == 0.6
     empty = pair_row(PairReadings("A", "c2"))
-    assert empty["dlib_closer"] is None and empty["flicker"] is None
+    assert empty["dlib_closer"] is None and empty["flicker"] is None and empty["flicker_output_grey"] is None
+    shimmer = PairReadings("A", "c3", flicker=8.0, flicker_grey=(2.0, 0.25))
+    assert pair_row(shimmer)["flicker_output_grey"] == 2.0 and pair_row(shimmer)["flicker_input_grey"] == 0.25
 
 
 def test_worst_pair_is_the_lowest_where_higher_is_better_and_the_highest_elsewhere() -> None:

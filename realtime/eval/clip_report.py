@@ -35,6 +35,7 @@ class PairReadings:
     usable: int = 0  # frames with the face fully swapped (no fade, no cover)
     sharpness: list[float] = field(default_factory=list)
     flicker: float | None = None
+    flicker_grey: tuple[float, float] | None = None  # mean change on still pairs, (output, input), grey levels
     still_pairs: int = 0
     cast: list[float] = field(default_factory=list)
     blotch_p95: list[float] = field(default_factory=list)
@@ -80,6 +81,9 @@ def pair_row(readings: PairReadings) -> dict[str, Any]:
         "ours_cosine": round(1.0 - float(np.mean(ours_distance)), 3) if ours_distance else None,
         "sharpness": _median(readings.sharpness),
         "flicker": None if readings.flicker is None else round(readings.flicker, 3),
+        # the ratio's two sides: a near-still camera (repeated frames) makes a small shimmer a large ratio
+        "flicker_output_grey": None if readings.flicker_grey is None else round(readings.flicker_grey[0], 3),
+        "flicker_input_grey": None if readings.flicker_grey is None else round(readings.flicker_grey[1], 3),
         "cast": _median(readings.cast),
         "blotch_p95": _median(readings.blotch_p95),
         "blotch_share": _mean(readings.blotch_share),
