@@ -42,6 +42,7 @@ from realtime.pipeline.stage import Stage
 from realtime.vision.align import crop_from_frame_matrix, invert_affine
 from realtime.vision.kalman import LandmarkSmoother, SmootherConfig
 from realtime.vision.landmarks import box_from_landmarks, box_iou, five_points
+from realtime.vision.repeat import RAW_STILL_PX, repeats, sample
 from realtime.vision.scene_cut import is_scene_cut, thumbnail
 
 
@@ -203,6 +204,9 @@ class TrackStage(Stage):
         # from the start and from each cut, until the detector reports on a frame of the (new) shot
         self._blind = cover_lost_s is not None
         self.blind_frames = 0
+        self._anchor: np.ndarray | None = None  # the frame (sampled) the faces on show were last placed on
+        self._shown: dict[int, Face] = {}
+        self.faces_held_on_repeats = 0
 
     def process(self, bundle: FrameBundle) -> FrameBundle:
         if self.config.scene_cut > 0:
@@ -222,10 +226,27 @@ class TrackStage(Stage):
         bundle.blind = self._blind
         self.blind_frames += self._blind
         bundle.faces = self.tracker.step(detections, t_detected, bundle.media_time_s)
+        self._hold_on_repeat(bundle)
         bundle.tentative_faces = self.tracker.tentative
         if not bundle.faces:
             self.frames_without_face += 1
         return bundle
+
+    def _hold_on_repeat(self, bundle: FrameBundle) -> None:
+        """On a frame that repeats the last one (``vision.repeat``), each face keeps the place it
+        was shown at: the tracker has stepped (its state stays right), but what it would show is
+        its smoother catching up with older motion, which on an unchanged picture is shimmer."""
+        current = sample(bundle.frame)
+        if bundle.scene_cut or not repeats(self._anchor, current, [face.box for face in self._shown.values()]):
+            self._anchor = current
+        else:
+            for face in bundle.faces:
+                last = self._shown.get(face.track_id)
+                if last is None or not _detector_agrees(face, last):
+                    continue
+                face.landmarks, face.box, face.crop_from_frame, face.frame_from_crop = last.landmarks, last.box, last.crop_from_frame, last.frame_from_crop
+                self.faces_held_on_repeats += 1
+        self._shown = {face.track_id: face for face in bundle.faces}
 
     def describe(self) -> dict[str, object]:
         return {
@@ -237,4 +258,12 @@ class TrackStage(Stage):
             "scene_cuts": self.scene_cuts,
             "tracks_ended_by_cuts": self.tracker.tracks_ended_by_cuts,
             "frames_covered_whole_after_cuts": self.blind_frames,
+            "faces_held_on_repeated_frames": self.faces_held_on_repeats,
         }
+
+
+def _detector_agrees(face: Face, last: Face) -> bool:
+    """No new detection of the face, or one that barely moved from the last one shown."""
+    if face.raw_landmarks is None or last.raw_landmarks is None:
+        return True
+    return float(np.abs(face.raw_landmarks - last.raw_landmarks).mean()) < RAW_STILL_PX
