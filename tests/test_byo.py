@@ -231,6 +231,158 @@ def test_each_profile_feeds_its_family_what_it_was_trained_on(name):
     assert profile.licence  # every family names its licence terms
 
 
+class _Recorder(torch.nn.Module):
+    """A stand-in network: keeps the picture it was fed and gives back a face of one value."""
+
+    def __init__(self, input_names: list[str], output_names: list[str]) -> None:
+        super().__init__()
+        self.input_names, self.output_names = input_names, output_names
+        self.fed: torch.Tensor | None = None
+        self.face_value = 0.0
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        self.fed = tensors[0]
+        return tuple(torch.full_like(tensors[0], self.face_value) for _ in self.output_names)
+
+
+def test_each_family_is_fed_its_input_range_and_layout_and_its_output_read_back():
+    """What the network of every family the CLI offers actually receives through the adapter, for
+    a pure red crop (RGB 1, 0, 0): its own range for black and white in each channel, in its own
+    layout and colour order; and what its darkest and brightest outputs become (black, white).
+    With the crops it is cut at, the identity it is given and the licence it is shown with."""
+    from realtime.byo.profiles import Binding
+    from realtime.byo.swapper import OnnxSwapper
+
+    red = torch.full((1, 3, 8, 8), -1.0)
+    red[:, 0] = 1.0
+    assert set(PROFILES) == set(FAMILIES)
+    for name, profile in PROFILES.items():
+        template, size, (low, high), (out_low, out_high), source, layout = FAMILIES[name]
+        assert (profile.template, profile.size, profile.source, profile.layout) == (template, size, source, layout), name
+        assert profile.licence, name
+        if layout == "nhwc_bgr":
+            network = _Recorder(["in_face:0", "morph_value:0"], ["face_mask", "celeb_face", "celeb_mask"])
+            binding = Binding(profile, 8, "in_face:0", None, "morph_value:0", "celeb_face", "celeb_mask", None)
+        else:
+            network = _Recorder(["target", "source"], ["output"])
+            binding = Binding(profile, 8, "target", "source", None, "output", None, None)
+        adapter = OnnxSwapper(network, binding)
+        for value, expected in ((out_low, -1.0), (out_high, 1.0)):
+            network.face_value = value
+            face = adapter(red, torch.zeros(1, 512))[0]
+            assert face.shape == (1, 3, 8, 8) and torch.allclose(face, torch.full_like(face, expected), atol=1e-6), name
+        fed = network.fed
+        assert fed is not None
+        if layout == "nhwc_bgr":  # [0,1], blue first, channels last
+            assert fed.shape == (1, 8, 8, 3) and torch.allclose(fed[0, 0, 0], torch.tensor([0.0, 0.0, 1.0])), name
+        else:
+            assert fed.shape == (1, 3, 8, 8), name
+            pixel = fed[0, :, 0, 0]
+            assert torch.allclose(pixel, torch.tensor([high[0], low[1], low[2]], dtype=torch.float32), atol=1e-5), name
+
+
+def test_a_file_given_as_dfm_that_is_not_one_names_its_inputs_and_what_a_dfm_takes(tmp_path, inswapper):
+    """``--generator-profile dfm`` on an inswapper file, or a DFM export that lost an output: one
+    refusal that says what the file has and what a DFM file takes, never a crash."""
+    dfm_takes = "a DFM file takes in_face:0 [1,S,S,3] and gives face_mask, celeb_face, celeb_mask"
+    _, info = load_onnx(inswapper)
+    with pytest.raises(ModelError) as caught:
+        detect_profile(info, "dfm")
+    assert caught.value.problem == "inswapper_standin.onnx is not a DFM model (inputs ['target', 'source'], 1 outputs)" and caught.value.fix == dfm_takes
+    _, dfm = load_onnx(make_dfm_standin(tmp_path / "person.onnx", size=64))
+    two_outputs = replace(dfm, outputs=dfm.outputs[:2])
+    with pytest.raises(ModelError) as caught:
+        detect_profile(two_outputs, "dfm")
+    assert caught.value.problem == "person.onnx is not a DFM model (inputs ['in_face:0', 'morph_value:0'], 2 outputs)" and caught.value.fix == dfm_takes
+    with pytest.raises(ModelError, match="cannot tell which swapper person.onnx is"):
+        detect_profile(two_outputs)
+    oblong = replace(dfm, inputs=(replace(dfm.inputs[0], shape=(1, 64, 48, 3)), *dfm.inputs[1:]))
+    with pytest.raises(ModelError, match=r"person\.onnx is not a DFM model"):
+        detect_profile(oblong)
+
+
+def test_a_profile_named_for_a_file_of_another_kind_says_what_that_profile_takes(tmp_path):
+    """``--generator-profile`` mistyped, or naming a family the file is not: the refusal lists the
+    profiles there are, or says what the file has and what that family takes."""
+    _, dfm = load_onnx(make_dfm_standin(tmp_path / "person.onnx", size=64))
+    with pytest.raises(ModelError) as caught:
+        detect_profile(dfm, "hyperswap")
+    assert caught.value.fix == f"use one of {', '.join(PROFILES)}"
+    with pytest.raises(ModelError) as caught:
+        detect_profile(dfm, "hyperswap_256")
+    assert caught.value.problem == "person.onnx does not look like a hyperswap_256 model (inputs ['in_face:0', 'morph_value:0'])"
+    assert caught.value.fix == "a hyperswap_256 file takes a [1,3,S,S] image and a [1,512] identity"
+
+
+def test_an_inswapper_shaped_file_is_checked_against_the_profile_the_user_names(inswapper, tmp_path):
+    """With ``--generator-profile``, the file must still take what that family takes, at its crop
+    size and (inswapper) with its latent map; each refusal says what to do instead."""
+    _, info = load_onnx(inswapper)
+    for inputs in ((replace(info.inputs[0], shape=(1, 128, 128, 3)), info.inputs[1]), (*info.inputs, replace(info.inputs[1], name="extra", shape=(1,)))):
+        with pytest.raises(ModelError, match=r"inswapper_standin\.onnx does not look like a inswapper_128 model"):
+            detect_profile(replace(info, inputs=inputs), "inswapper_128")
+    with pytest.raises(ModelError, match=r"takes 128 px crops, not hyperswap_256's 256: pass the matching --generator-profile$"):
+        detect_profile(info, "hyperswap_256")
+    no_emap = make_inswapper_standin(tmp_path / "noemap.onnx", base=4, blocks=1, emap=False)
+    with pytest.raises(ModelError, match=r"no 512×512 latent map as its last initializer: use the original inswapper_128\.onnx \(an optimised copy loses it\)$"):
+        detect_profile(load_onnx(no_emap)[1], "inswapper_128")
+
+
+def test_an_inswapper_file_swaps_through_the_adapter_as_onnxruntime_runs_it(inswapper):
+    """The crop goes to the file's image input and the identity to its vector input, in the
+    family's ranges: the adapter's face is onnxruntime's, mapped back to the crop's range."""
+    swapper, head, _, _ = load_swapper(inswapper)
+    g = torch.Generator().manual_seed(3)
+    crops = torch.rand(1, 3, 128, 128, generator=g) * 2 - 1
+    identity = head(torch.randn(1, 512, generator=g))
+    with torch.no_grad():
+        got = swapper(crops, identity)[0]
+    (face,) = _ort(inswapper, target=((crops + 1) / 2).numpy(), source=identity.detach().numpy())
+    expected = torch.from_numpy(face).clamp(0, 1) * 2 - 1
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_a_swapper_is_told_by_its_inputs_not_by_how_many_outputs_it_has(inswapper):
+    """Recognised by what it takes: a 128-px crop and a 512-D identity with the latent map is
+    inswapper even with extra outputs; the same with a 256-D identity is no family realtime knows
+    (fed ArcFace's 512 values it would fail or swap garbage), so the user is asked for the profile."""
+    _, info = load_onnx(inswapper)
+    assert detect_profile(replace(info, outputs=info.outputs * 3)).profile.name == "inswapper_128"
+    narrow = replace(info, inputs=(info.inputs[0], replace(info.inputs[1], shape=(1, 256))))
+    with pytest.raises(ModelError, match=r"cannot tell which swapper inswapper_standin\.onnx is \(inputs target \[1, 3, 128, 128\], source \[1, 256\]\)"):
+        detect_profile(narrow)
+
+
+@pytest.mark.parametrize("crop_shape", [(1, 1, 128, 128), (1, 128, 128, 3), (1, 3, 128, 96)], ids=["one channel", "channels last", "not square"])
+def test_a_swapper_whose_crop_is_not_rgb_channels_first_is_not_taken_for_inswapper(inswapper, crop_shape):
+    """A grey, channels-last or oblong crop input beside a 512-D identity and a latent map: fed
+    inswapper's square RGB channels-first crops it would fail or swap garbage, so the user is
+    asked for the profile, with the profiles there are."""
+    _, info = load_onnx(inswapper)
+    other = replace(info, inputs=(replace(info.inputs[0], shape=crop_shape), info.inputs[1]))
+    with pytest.raises(ModelError) as caught:
+        detect_profile(other)
+    assert caught.value.problem.startswith("cannot tell which swapper inswapper_standin.onnx is")
+    assert caught.value.fix == f"pass --generator-profile with one of {', '.join(PROFILES)} if you know its family"
+
+
+def test_a_third_party_swapper_is_loaded_with_one_notice_of_its_licence_and_of_consent(tmp_path, caplog):
+    """The first load of a user's swapper file says which file and family it is, the licence its
+    authors state, and that using it needs the right to and the consent of the people swapped;
+    once per file, not at every load."""
+    from realtime.byo.profiles import NON_COMMERCIAL_INSIGHTFACE
+
+    path = make_inswapper_standin(tmp_path / "theirs.onnx", base=2, blocks=1, seed=38)  # a file no other test loads
+    with caplog.at_level("WARNING", logger="realtime"):
+        sha256 = load_swapper(path)[3]
+        load_swapper(path)
+    notices = [r.getMessage() for r in caplog.records if "You are responsible" in r.getMessage()]
+    assert notices == [
+        f"loaded theirs.onnx as inswapper_128 (sha256 {sha256[:12]}…): {NON_COMMERCIAL_INSIGHTFACE}. You are responsible for having "
+        "the right to use it and the consent of anyone whose face you swap; realtime's licence does not cover this file."
+    ]
+
+
 def test_profiles_cover_every_family_the_issue_names():
     assert set(FAMILIES) <= set(PROFILES)
 
