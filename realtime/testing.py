@@ -160,27 +160,10 @@ def make_ground_truth_frame(index: int, fps: float = 30.0, *, noise_px: float = 
 
 
 def make_face_landmarks(centre: tuple[float, float] = (320.0, 240.0), iod: float = 60.0) -> np.ndarray:
-    """A plausible 478-point face layout (not a real mesh): the oval, eyes, nose and lips where a
-    face has them, so masks and alignment behave as on a detected face. Frame pixels."""
-    from realtime.vision.landmarks import FACE_OVAL, INNER_LIPS
-    from realtime.vision.masks import LEFT_EYE, RIGHT_EYE
+    """A plausible 478-point face layout (``vision.landmarks.plausible_face_layout``)."""
+    from realtime.vision.landmarks import plausible_face_layout
 
-    cx, cy = centre
-    points = np.tile([cx, cy], (478, 1)).astype(np.float64)
-
-    def ellipse(indices: tuple[int, ...], x: float, y: float, rx: float, ry: float) -> None:
-        angles = np.linspace(0, 2 * np.pi, len(indices), endpoint=False) - np.pi / 2
-        points[list(indices)] = np.stack([x + rx * np.cos(angles), y + ry * np.sin(angles)], axis=1)
-
-    ellipse(FACE_OVAL, cx, cy + 0.25 * iod, 1.0 * iod, 1.35 * iod)
-    ellipse(LEFT_EYE, cx - iod / 2, cy - 0.2 * iod, 0.22 * iod, 0.09 * iod)
-    ellipse(RIGHT_EYE, cx + iod / 2, cy - 0.2 * iod, 0.22 * iod, 0.09 * iod)
-    ellipse(INNER_LIPS, cx, cy + 0.75 * iod, 0.3 * iod, 0.08 * iod)
-    points[[33, 133]] = [[cx - 0.72 * iod, cy - 0.2 * iod], [cx - 0.28 * iod, cy - 0.2 * iod]]
-    points[[362, 263]] = [[cx + 0.28 * iod, cy - 0.2 * iod], [cx + 0.72 * iod, cy - 0.2 * iod]]
-    points[1] = [cx, cy + 0.3 * iod]
-    points[61], points[291] = [cx - 0.38 * iod, cy + 0.75 * iod], [cx + 0.38 * iod, cy + 0.75 * iod]
-    return points
+    return plausible_face_layout(centre, iod)
 
 
 def track_ground_truth_clip(frames: int = 180, *, sensor_noise: float = 8.0, model_path: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,13 +21,6 @@ from realtime.byo.masks import profiles  # noqa: E402
 from realtime.byo.masks.masker import FaceMasker, load_mask_model  # noqa: E402
 from realtime.byo.masks.profiles import REGION_IDS, detect_mask_profile, region_ids  # noqa: E402
 from realtime.byo.masks.refine import refine_mask  # noqa: E402
-from realtime.byo.masks.standins import (  # noqa: E402
-    CLASSES,
-    make_bisenet_standin,
-    make_colour_key_occluder,
-    make_label_map_parser,
-    make_xseg_standin,
-)
 from realtime.choices import ParserRegion  # noqa: E402
 from realtime.config import BlendConfig, DetectConfig, SwapConfig, TrackConfig  # noqa: E402
 from realtime.errors import ConfigError, ModelError  # noqa: E402
@@ -37,6 +30,13 @@ from realtime.stages.blend import BlendStage  # noqa: E402
 from realtime.stages.swap import SwapStage  # noqa: E402
 from realtime.stages.track import FaceTracker  # noqa: E402
 from realtime.testing import make_face_landmarks, make_ground_truth_frame  # noqa: E402
+from realtime.testing_masks import (  # noqa: E402
+    CLASSES,
+    make_bisenet_standin,
+    make_colour_key_occluder,
+    make_label_map_parser,
+    make_xseg_standin,
+)
 from realtime.testing_onnx import make_arcface_standin, make_inswapper_standin  # noqa: E402
 
 OCCLUDERS = ("xseg_facefusion", "xseg_visomaster", "occluder_visomaster")

@@ -24,7 +24,7 @@ FLOORS: dict[str, int] = {
     # 4: media in and out, generator runtimes, users' ONNX models
     "io": 4, "inference": 4, "byo": 4, "testing_onnx": 4,
     # 5: a face in a photo; generator files → specs; the run report; doctor
-    "photo": 5, "generators": 5, "report": 5, "doctor": 5,
+    "photo": 5, "generators": 5, "report": 5, "doctor": 5, "testing_masks": 5,
     # 6: the stages
     "stages": 6,
     # 7: what stands on the stages without composing a run: the panel, training, fixtures, build-engines

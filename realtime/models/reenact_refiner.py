@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from realtime.models.hyperparameters import OneOf, Rule, Whole
+from realtime.vision.landmarks import plausible_face_layout
 from realtime.vision.reenact_torch import reenact, region_masks, target_context
 
 HYPERPARAMETERS: dict[str, Rule] = {
@@ -86,12 +87,10 @@ class ReenactSwapper(nn.Module):
         super().__init__()
         self.refiner = refiner
         size = refiner.crop_size
-        from realtime.testing import make_face_landmarks
-
         # until a source is set: a plain grey face of a plausible layout (what build-engines and
         # warm-ups run on; a zero layout would make the spline's system singular)
         self.register_buffer("source", torch.zeros(1, 3, size, size))
-        self.register_buffer("source_points", torch.from_numpy(make_face_landmarks((size / 2, 0.42 * size), 0.3 * size)).float()[None])
+        self.register_buffer("source_points", torch.from_numpy(plausible_face_layout((size / 2, 0.42 * size), 0.3 * size)).float()[None])
 
     def set_source(self, crop: torch.Tensor, points: torch.Tensor) -> None:
         """The source's aligned crop (3, S, S) in [-1, 1] and its landmarks (478, 2) in that crop."""

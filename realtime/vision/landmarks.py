@@ -20,6 +20,8 @@ FACE_OVAL = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
     152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
 )
+LEFT_EYE = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
+RIGHT_EYE = (362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373, 374, 380, 381, 382)
 INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 # Points that move with the skull, not with expression: used to tell head motion from talking.
 RIGID_POINTS = (33, 133, 362, 263, 1, 168, 6, 197, 234, 454, 10, 152)
@@ -70,3 +72,25 @@ def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, 
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def plausible_face_layout(centre: tuple[float, float] = (320.0, 240.0), iod: float = 60.0) -> np.ndarray:
+    """A plausible 478-point face layout (not a real mesh): the oval, eyes, nose and lips where a
+    face has them, so masks and alignment behave as on a detected face. Frame pixels. What tests
+    stand in for a detection, and what a reenactment refiner warps by before it has a source."""
+    cx, cy = centre
+    points = np.tile([cx, cy], (478, 1)).astype(np.float64)
+
+    def ellipse(indices: tuple[int, ...], x: float, y: float, rx: float, ry: float) -> None:
+        angles = np.linspace(0, 2 * np.pi, len(indices), endpoint=False) - np.pi / 2
+        points[list(indices)] = np.stack([x + rx * np.cos(angles), y + ry * np.sin(angles)], axis=1)
+
+    ellipse(FACE_OVAL, cx, cy + 0.25 * iod, 1.0 * iod, 1.35 * iod)
+    ellipse(LEFT_EYE, cx - iod / 2, cy - 0.2 * iod, 0.22 * iod, 0.09 * iod)
+    ellipse(RIGHT_EYE, cx + iod / 2, cy - 0.2 * iod, 0.22 * iod, 0.09 * iod)
+    ellipse(INNER_LIPS, cx, cy + 0.75 * iod, 0.3 * iod, 0.08 * iod)
+    points[[33, 133]] = [[cx - 0.72 * iod, cy - 0.2 * iod], [cx - 0.28 * iod, cy - 0.2 * iod]]
+    points[[362, 263]] = [[cx + 0.28 * iod, cy - 0.2 * iod], [cx + 0.72 * iod, cy - 0.2 * iod]]
+    points[1] = [cx, cy + 0.3 * iod]
+    points[61], points[291] = [cx - 0.38 * iod, cy + 0.75 * iod], [cx + 0.38 * iod, cy + 0.75 * iod]
+    return points

@@ -9,10 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from realtime.vision.landmarks import FACE_OVAL, INNER_LIPS, inter_ocular_distance
+from realtime.vision.landmarks import FACE_OVAL, INNER_LIPS, LEFT_EYE, RIGHT_EYE, inter_ocular_distance
 
-LEFT_EYE = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
-RIGHT_EYE = (362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373, 374, 380, 381, 382)
+__all__ = ["LEFT_EYE", "RIGHT_EYE", "face_mask", "mask_sizes"]  # the eye outlines live in landmarks; masks is where callers look
 
 
 HOLE_MARGIN = 0.04  # of the eye distance: the seam of a kept mouth or eye falls on skin, not on the lip or lid
