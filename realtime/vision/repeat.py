@@ -17,7 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 
 RAW_STILL_PX = 0.5  # a new detection that moved less than this (mean, px) agrees the face did not move
-REPEAT_GREY = 0.25  # mean |Δ| (grey levels) inside the face boxes: a compressed repeat reads 0.03–0.2, sensor noise alone 1+
+# mean |Δ| (grey levels) inside the face boxes. A compressed repeat reads 0.03–0.5, a camera's
+# noise alone about 1 or more (|Δ| of two draws of σ = 1); a camera that denoises hard may read
+# less on a still face, which is then held too: a still face should not move. Motion moves the
+# box's mean by its gradient (several levels a pixel) times the shift: well under 0.1 px here.
+REPEAT_GREY = 0.6
 SAMPLE = 4  # every 4th pixel of every 4th row: enough to tell noise from none, 1/16 of the work
 
 
