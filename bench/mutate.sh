@@ -42,6 +42,12 @@ declare -A EXTRA=(
     [profiles]='process_isolation = "forkserver"
 forkserver_warmup = "import"
 preload_modules_file = "@WORK@/preload.txt"'
+    # test_faults and test_sinks encode files and start processes: mutmut's default limit (15x
+    # the test's time in the stats run + 1 s) timed out mutants that pass in 30 s, which the score
+    # would count as killed (sinks, 2026-12-07). Untried beyond that check.
+    [sinks]='timeout_constant = 60.0'
+    [sources]='timeout_constant = 60.0'
+    [failure]='timeout_constant = 60.0'
 )
 declare -A PRELOAD=(
     [profiles]="numpy torch onnx onnxruntime pytest"
