@@ -236,6 +236,9 @@ class TrackStage(Stage):
         """On a frame that repeats the last one (``vision.repeat``), each face keeps the place it
         was shown at: the tracker has stepped (its state stays right), but what it would show is
         its smoother catching up with older motion, which on an unchanged picture is shimmer."""
+        if not bundle.faces and not self._shown:  # nobody on show: nothing to hold, no frame to sample
+            self._anchor = None
+            return
         current = sample(bundle.frame)
         if bundle.scene_cut or not repeats(self._anchor, current, [face.box for face in self._shown.values()]):
             self._anchor = current
